@@ -1,0 +1,37 @@
+"""The one error hierarchy of twzemu.
+
+Every error a user can cause is a ``TwzEmuError``: its ``str`` is one line that names the culprit (file, symbol,
+address, compartment); the CLI prints it prefixed with ``twzemu:`` and exits with ``exit_status``.
+"""
+
+from __future__ import annotations
+
+
+class TwzEmuError(Exception):
+    """Root of every twzemu error; ``exit_status`` is what the CLI exits with."""
+
+    exit_status = 127
+
+
+class UsageError(TwzEmuError):
+    """Bad command-line arguments."""
+
+    exit_status = 2
+
+
+class ElfError(TwzEmuError):
+    """A file that is not a loadable x86-64 ELF (missing, truncated, wrong class or machine)."""
+
+
+class ObjectError(TwzEmuError):
+    """A missing object, a bad object id or a damaged object store."""
+
+
+class PhysMemError(TwzEmuError):
+    """Emulated physical memory is exhausted or an address is outside every mapping."""
+
+
+class MachineError(TwzEmuError):
+    """The CPU could not be brought up (e.g. a Unicorn whose internals failed verification)."""
+
+    exit_status = 70
