@@ -35,3 +35,11 @@ class MachineError(TwzEmuError):
     """The CPU could not be brought up (e.g. a Unicorn whose internals failed verification)."""
 
     exit_status = 70
+
+
+class MappingError(TwzEmuError):
+    """A virtual-memory request x86-64 paging or the slot model cannot honour.
+
+    W|X together (W^X), a non-canonical or misaligned address, a slot already in use, or an access through an
+    address space to a virtual address no mapping backs; the message names the address in hex.
+    """
