@@ -1,0 +1,65 @@
+"""``twzemu`` command line: parse, call the library, print. Every user error is one line and an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from ..errors import TwzEmuError, UsageError
+from .run import add_run_parser
+from .store import add_store_parser
+
+INTERNAL_ERROR = 70
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a ``UsageError`` (one line, exit 2) instead of ``sys.exit``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="twzemu",
+        description="Emulate the Twizzler monitor: load ELF programs and libraries as objects, run them in "
+        "compartments on a modeled x86-64 MMU.",
+        epilog="Examples:\n  twzemu run guests/build/hello\n  twzemu run --timeout 5 prog arg1 arg2\n"
+        "  twzemu store --store ./objs ls",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add_run_parser(commands)
+    add_store_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_list[:1]
+    try:
+        args = build_parser().parse_args(args_list)
+        if args.command is None:
+            raise UsageError("twzemu: no command given (try `twzemu --help`)")
+        return int(args.func(args))
+    except TwzEmuError as error:
+        if debug:
+            traceback.print_exc()
+        message = str(error)
+        print(message if message.startswith("twzemu") else f"twzemu: {message}", file=sys.stderr)
+        return error.exit_status
+    except KeyboardInterrupt:
+        print("twzemu: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        if debug:
+            traceback.print_exc()
+        print(f"twzemu: internal error: {type(error).__name__}: {error} (rerun with --debug)", file=sys.stderr)
+        return INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+/* The runtime's private hypercall ABI to the twzemu monitor (not for programs: use <stdio.h>, <stdlib.h>).
+ * `syscall` with the number in rax and arguments in rdi, rsi, rdx, r10, r8, r9; the result in rax;
+ * rcx and r11 are clobbered, as on Linux. Numbers: twzemu/monitor/hypercalls.py (Hypercall). */
+#ifndef TWZ_HYPERCALL_H
+#define TWZ_HYPERCALL_H
+
+enum twz_hypercall {
+    TWZ_HC_EXIT = 1,   /* (status) -> does not return */
+    TWZ_HC_WRITE = 2,  /* (fd, buf, len) -> bytes written or negative error */
+    TWZ_HC_NOP = 3,    /* () -> 0; the cost of a round trip */
+};
+
+static inline long twz_hypercall3(long nr, long a, long b, long c)
+{
+    long ret;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    return ret;
+}
+
+static inline long twz_hypercall1(long nr, long a) { return twz_hypercall3(nr, a, 0, 0); }
+static inline long twz_hypercall0(long nr) { return twz_hypercall3(nr, 0, 0, 0); }
+
+#endif

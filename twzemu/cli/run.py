@@ -1,0 +1,45 @@
+"""``twzemu run [OPTIONS] PROG [ARGS…]``: load a program and its libraries, run it, exit with its status."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import UsageError
+from ..monitor.monitor import Monitor
+from ..objects.store import store_from_env
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def add_run_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="run a guest program",
+        description="Load PROG (an x86-64 ET_DYN built with `twzemu cc`) as Twizzler objects and run it at CPL3 "
+        "with paging. Options go before PROG; everything after PROG is the guest's argv[1...].",
+        epilog="Exit status: the guest's exit code; 139 when a fault or security violation kills it; "
+        "124 on --timeout; 130 on Ctrl-C; 127 for a missing or malformed file; 2 for bad options.",
+    )
+    parser.add_argument("--timeout", type=_seconds, metavar="S", help="stop the guest after S seconds (exit 124)")
+    parser.add_argument("--store", metavar="DIR", help="keep objects in this on-disk store (default: "
+                        "$TWZEMU_STORE, else in memory for this run)")  # fmt: skip
+    parser.add_argument("--verbose", "-v", action="store_true", help="list loaded objects, slots and compartments")
+    parser.add_argument("prog", metavar="PROG", help="the program to run")
+    parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments for the guest")
+    parser.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    if args.prog.startswith("-"):
+        raise UsageError(f"twzemu run: unknown option {args.prog} (see `twzemu run --help`)")
+    monitor = Monitor(store_from_env(args.store), verbose=args.verbose)
+    return monitor.run(args.prog, timeout=args.timeout).status

@@ -1,0 +1,38 @@
+"""Addresses as ``symbol+0xoff``: what every report prints instead of a bare number."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from ..loader import LoadedImage
+
+
+@dataclass(slots=True)
+class Symbolizer:
+    """Names addresses of the loaded images; ``<object>+0xoff`` when no symbol covers the address."""
+
+    images: list[LoadedImage] = field(default_factory=list)
+    _tables: dict[int, tuple[list[int], list[tuple[str, int]]]] = field(default_factory=dict)
+
+    def add(self, image: LoadedImage) -> None:
+        self.images.append(image)
+        entries = sorted((image.base + s.st_value, s.st_name, s.st_size) for s in image.image.symbols)
+        self._tables[image.base] = ([e[0] for e in entries], [(e[1], e[2]) for e in entries])
+
+    def image_at(self, address: int) -> LoadedImage | None:
+        return next((image for image in self.images if image.contains(address)), None)
+
+    def name(self, address: int) -> str:
+        image = self.image_at(address)
+        if image is None:
+            return f"{address:#x}"
+        starts, names = self._tables[image.base]
+        index = bisect.bisect_right(starts, address) - 1
+        if index >= 0:
+            symbol, size = names[index]
+            offset = address - starts[index]
+            if offset < max(size, 1):
+                return f"{symbol}+{offset:#x}"
+        part = "text" if address - image.base < (1 << 30) else "data"
+        return f"{image.name}:{part}+{(address - image.base) % (1 << 30):#x}"

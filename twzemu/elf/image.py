@@ -1,0 +1,169 @@
+"""Reading guest ELF files — the only module that uses pyelftools.
+
+``ElfImage.open(path)`` validates that the file is something twzemu can load (a 64-bit little-endian x86-64
+``ET_DYN``) and turns what the loader needs into plain records: loadable segments, the entry point, symbols
+and relocations. Every problem — a missing file, a truncated or corrupted header, another architecture —
+becomes an ``ElfError`` naming the file; pyelftools' own exceptions never escape.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError as PyElfError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
+from elftools.elf.sections import SymbolTableSection
+
+from ..errors import ElfError
+
+_MAGIC = b"\x7fELF"
+_PYELFTOOLS_ERRORS = (PyElfError, ValueError, KeyError, IndexError, AssertionError, OSError, TypeError)
+
+
+class SegmentFlags(IntFlag):
+    """``p_flags`` (gABI "Program Header")."""
+
+    X = 1
+    W = 2
+    R = 4
+
+
+class RelocType(IntEnum):
+    """x86-64 relocation types (psABI table 4.9); the linker issue's relocation table grows from here."""
+
+    NONE = 0
+    R64 = 1
+    PC32 = 2
+    GLOB_DAT = 6
+    JUMP_SLOT = 7
+    RELATIVE = 8
+    DTPMOD64 = 16
+    DTPOFF64 = 17
+    TPOFF64 = 18
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A ``PT_LOAD`` program header (field names as in the gABI)."""
+
+    p_offset: int
+    p_vaddr: int
+    p_filesz: int
+    p_memsz: int
+    p_flags: SegmentFlags
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    st_name: str
+    st_value: int
+    st_size: int
+    is_function: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Relocation:
+    r_offset: int
+    r_type: int
+    r_sym: int
+    r_addend: int
+
+
+@dataclass(frozen=True, slots=True)
+class ElfImage:
+    """A validated guest ELF file: its bytes and the records the loader uses."""
+
+    path: str
+    data: bytes
+    entry: int
+    segments: tuple[Segment, ...]
+    symbols: tuple[Symbol, ...]
+    relocations: tuple[Relocation, ...]
+
+    @classmethod
+    def open(cls, path: str | Path) -> ElfImage:
+        name = str(path)
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise ElfError(f"{name}: no such file") from None
+        except IsADirectoryError:
+            raise ElfError(f"{name}: is a directory, not an ELF file") from None
+        except OSError as error:
+            raise ElfError(f"{name}: cannot read: {error.strerror}") from None
+        return cls.parse(name, data)
+
+    @classmethod
+    def parse(cls, name: str, data: bytes) -> ElfImage:
+        if not data.startswith(_MAGIC):
+            raise ElfError(f"{name}: not an ELF file")
+        try:
+            elf = ELFFile(io.BytesIO(data))
+            _check_kind(name, elf)
+            segments = tuple(_segments(name, elf, len(data)))
+            return cls(
+                path=name,
+                data=data,
+                entry=elf.header.e_entry,
+                segments=segments,
+                symbols=tuple(_symbols(elf)),
+                relocations=tuple(_relocations(elf)),
+            )
+        except ElfError:
+            raise
+        except _PYELFTOOLS_ERRORS as error:
+            raise ElfError(f"{name}: malformed ELF file ({error})") from None
+
+    def symbol_named(self, name: str) -> Symbol | None:
+        return next((s for s in self.symbols if s.st_name == name), None)
+
+
+def _check_kind(name: str, elf: ELFFile) -> None:
+    header = elf.header
+    if elf.elfclass != 64 or not elf.little_endian:
+        raise ElfError(f"{name}: not a 64-bit little-endian ELF file (twzemu runs x86-64 guests)")
+    if header.e_machine != "EM_X86_64":
+        raise ElfError(f"{name}: wrong architecture {header.e_machine} (twzemu runs x86-64 guests)")
+    if header.e_type != "ET_DYN":
+        raise ElfError(
+            f"{name}: {header.e_type} is not loadable: twzemu loads position-independent ET_DYN programs and "
+            "libraries (build with `twzemu cc`)"
+        )
+
+
+def _segments(name: str, elf: ELFFile, size: int) -> Iterator[Segment]:
+    for segment in elf.iter_segments(type="PT_LOAD"):
+        header = segment.header
+        if header.p_offset + header.p_filesz > size or header.p_filesz > header.p_memsz:
+            raise ElfError(f"{name}: segment at {header.p_vaddr:#x} lies outside the file (truncated?)")
+        yield Segment(header.p_offset, header.p_vaddr, header.p_filesz, header.p_memsz,
+                      SegmentFlags(header.p_flags & 7))  # fmt: skip
+
+
+def _symbols(elf: ELFFile) -> Iterator[Symbol]:
+    seen: set[tuple[str, int]] = set()
+    for section in elf.iter_sections():
+        if not isinstance(section, SymbolTableSection):
+            continue
+        for symbol in section.iter_symbols():
+            kind = symbol["st_info"]["type"]
+            if kind not in ("STT_FUNC", "STT_OBJECT") or symbol["st_shndx"] == "SHN_UNDEF" or not symbol.name:
+                continue
+            key = (symbol.name, symbol["st_value"])
+            if key not in seen:
+                seen.add(key)
+                yield Symbol(symbol.name, symbol["st_value"], symbol["st_size"], kind == "STT_FUNC")
+
+
+def _relocations(elf: ELFFile) -> Iterator[Relocation]:
+    for section in elf.iter_sections():
+        if not isinstance(section, RelocationSection) or section["sh_flags"] & 2 == 0:  # SHF_ALLOC: dynamic
+            continue
+        for reloc in section.iter_relocations():
+            addend = reloc["r_addend"] if reloc.is_RELA() else 0
+            yield Relocation(reloc["r_offset"], reloc["r_info_type"], reloc["r_info_sym"], addend)

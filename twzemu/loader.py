@@ -1,0 +1,119 @@
+"""The minimal loader of the foundation: one ``ET_DYN`` program without ``DT_NEEDED`` into a slot pair.
+
+Steps (Twizzler's layout, DESIGN.md "Concepts"):
+
+1. the ELF file becomes an object (``elf_object``), so a run's program is an object like any other;
+2. a text object and a data object are created; every ``PT_LOAD`` segment is copied into the object its
+   address falls in — text addresses in [0x1000, 1 GiB), data addresses in [1 GiB + 0x1000, 2 GiB) —
+   and ``.bss`` stays zero (objects read as zeros where nothing was written);
+3. ``R_X86_64_RELATIVE`` relocations are applied (the only kind a program without libraries needs; the
+   dynamic linker of the next issue handles the rest and refuses this loader's leftovers by name);
+4. the pair is mapped at slots (2n, 2n+1): text R-X, data RW- and NX.
+
+The stack is an object of its own, mapped RW- in the slot above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .elf.image import ElfImage, RelocType, SegmentFlags
+from .errors import ElfError
+from .mmu.pte import Prot
+from .mmu.space import AddressSpace
+from .objects.layout import NULL_PAGE_SIZE, PAGE_SIZE
+from .objects.object import Lifetime, Object
+from .objects.store import ObjectStore
+
+SLOT_SIZE = 1 << 30
+STACK_SIZE = 1 << 20
+
+
+class ObjectBacking:
+    """Adapts an ``Object`` to the MMU's ``Backing`` protocol: frames are filled from its pages on first touch."""
+
+    __slots__ = ("key", "obj")
+
+    def __init__(self, obj: Object) -> None:
+        self.obj = obj
+        self.key = obj.id
+
+    def initial_page(self, index: int) -> bytes | None:
+        return self.obj.read(index * PAGE_SIZE, PAGE_SIZE)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedImage:
+    """A program mapped into an address space: where it is and which objects hold it."""
+
+    image: ElfImage
+    name: str
+    base: int  # load bias: ELF address + base = virtual address
+    text: Object
+    data: Object
+    text_slot: int
+
+    @property
+    def entry(self) -> int:
+        return self.base + self.image.entry
+
+    def contains(self, address: int) -> bool:
+        return self.base <= address < self.base + 2 * SLOT_SIZE
+
+
+def slot_base(slot: int) -> int:
+    return slot * SLOT_SIZE
+
+
+def load_program(space: AddressSpace, store: ObjectStore, image: ElfImage, name: str, text_slot: int) -> LoadedImage:
+    """Load ``image`` into slots (``text_slot``, ``text_slot`` + 1) of ``space`` (module docstring, steps 1–4)."""
+    elf_object(store, image)
+    text = store.create(lifetime=Lifetime.VOLATILE)
+    data = store.create(lifetime=Lifetime.VOLATILE)
+    for segment in image.segments:
+        target, offset = _placement(image, segment.p_vaddr, segment.p_memsz, segment.p_flags, text, data)
+        content = image.data[segment.p_offset : segment.p_offset + segment.p_filesz]
+        skip = max(0, NULL_PAGE_SIZE - offset)  # the ELF headers share page 0, Twizzler's null page
+        if len(content) > skip:
+            target.write(offset + skip, content[skip:])
+    base = slot_base(text_slot)
+    _relocate(image, base, text, data)
+    space.map_object(text_slot, ObjectBacking(text), Prot.READ | Prot.EXEC)
+    space.map_object(text_slot + 1, ObjectBacking(data), Prot.READ | Prot.WRITE)
+    return LoadedImage(image, name, base, text, data, text_slot)
+
+
+def elf_object(store: ObjectStore, image: ElfImage) -> Object:
+    """Store the ELF file itself as an object (its bytes from the data offset 0x1000)."""
+    obj = store.create(lifetime=Lifetime.VOLATILE)
+    obj.write(NULL_PAGE_SIZE, image.data)
+    return obj
+
+
+def _placement(image: ElfImage, vaddr: int, memsz: int, flags: SegmentFlags, text: Object,
+               data: Object) -> tuple[Object, int]:  # fmt: skip
+    writable = bool(flags & SegmentFlags.W)
+    if writable and flags & SegmentFlags.X:
+        raise ElfError(f"{image.path}: segment at {vaddr:#x} is writable and executable (W^X)")
+    slot_offset = SLOT_SIZE if writable else 0
+    offset = vaddr - slot_offset
+    if not (0 <= offset and offset + memsz <= SLOT_SIZE and offset + memsz > NULL_PAGE_SIZE):
+        kind = "data" if writable else "text"
+        raise ElfError(
+            f"{image.path}: {kind} segment at {vaddr:#x} does not fit Twizzler's slot-pair layout "
+            "(text in [0x1000, 1 GiB), data in [1 GiB + 0x1000, 2 GiB); build with `twzemu cc`)"
+        )
+    return (data if writable else text), offset
+
+
+def _relocate(image: ElfImage, base: int, text: Object, data: Object) -> None:
+    unsupported = sorted({r.r_type for r in image.relocations if r.r_type != RelocType.RELATIVE})
+    if unsupported:
+        names = ", ".join(RelocType(t).name if t in RelocType._value2member_map_ else str(t) for t in unsupported)
+        raise ElfError(f"{image.path}: relocation types {names} need the dynamic linker, not this loader")
+    for reloc in image.relocations:
+        target = data if reloc.r_offset >= SLOT_SIZE else text
+        offset = reloc.r_offset - (SLOT_SIZE if target is data else 0)
+        if not NULL_PAGE_SIZE <= offset <= SLOT_SIZE - 8:
+            raise ElfError(f"{image.path}: relocation at {reloc.r_offset:#x} lies outside the image")
+        target.write(offset, (base + reloc.r_addend).to_bytes(8, "little"))

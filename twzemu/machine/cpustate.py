@@ -1,0 +1,194 @@
+"""Direct views on Unicorn's live CPU state — the only place twzemu touches Unicorn internals.
+
+Why: an event (fault, hypercall, gate crossing) costs a few register reads and writes. Through the binding's
+``reg_read`` one costs ~1.4 µs; a ctypes view on the QEMU ``CPUX86State`` costs ~0.04 µs (DESIGN.md, "The MMU and
+the CPU"). The state also holds two fields the public API does not expose: the #PF error code (the access kind
+of a fault) and ``old_exception``, which Unicorn 2.1.4 never clears (upstream issue #1883: the 2nd fault is
+reported as a double fault, the 3rd silently stops emulation) and which twzemu therefore resets itself.
+
+Nothing here trusts a hard-coded offset. ``locate_cpu_state`` finds the state in host memory by a register
+pattern written through the public API, then finds each field by writing a value through the API and looking
+for it; the fault fields are found by calibration (``machine.Machine`` runs the faults, ``FaultCalibration``
+reads the state around them). Every offset is verified both ways before use; any mismatch raises
+``MachineError`` naming the Unicorn version (fail closed).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import secrets
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import unicorn
+from unicorn import x86_const as X
+
+from ..errors import MachineError
+
+# General registers in QEMU's ``regs[]`` order (R_EAX … R_R15), which is also the x86 encoding order.
+GPR_IDS: tuple[int, ...] = (
+    X.UC_X86_REG_RAX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX, X.UC_X86_REG_RBX,
+    X.UC_X86_REG_RSP, X.UC_X86_REG_RBP, X.UC_X86_REG_RSI, X.UC_X86_REG_RDI,
+    X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_R10, X.UC_X86_REG_R11,
+    X.UC_X86_REG_R12, X.UC_X86_REG_R13, X.UC_X86_REG_R14, X.UC_X86_REG_R15,
+)  # fmt: skip
+GPR_NAMES = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+             "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")  # fmt: skip
+RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 = range(16)
+
+_STATE_WINDOW = 0x40000  # how far past a pointer of the uc struct the CPU state may start
+_UC_STRUCT_WORDS = 1024  # how many words of the uc struct to follow as pointers
+_FIELD_SEARCH = 0x4000  # the fields we need lie within the first 16 KiB of CPUX86State
+
+
+def unicorn_version() -> str:
+    return unicorn.__version__
+
+
+def _fail(what: str) -> MachineError:
+    return MachineError(
+        f"unicorn {unicorn_version()}: cannot {what} in the CPU state; this Unicorn build is not one twzemu "
+        "knows how to drive safely (twzemu needs unicorn 2.1.4)"
+    )
+
+
+def _rw_mappings() -> list[tuple[int, int]]:
+    spans = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            span, perms = line.split()[:2]
+            if perms.startswith("rw"):
+                lo, hi = span.split("-")
+                spans.append((int(lo, 16), int(hi, 16)))
+    return spans
+
+
+def _span_of(spans: Sequence[tuple[int, int]], address: int) -> tuple[int, int] | None:
+    for lo, hi in spans:
+        if lo <= address < hi:
+            return lo, hi
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class StateLayout:
+    """Offsets of the fields twzemu reads and writes, relative to the start of ``CPUX86State``."""
+
+    regs: int
+    rip: int
+    cr2: int
+    fs_base: int
+    old_exception: int
+    error_code: int
+
+
+class CpuState:
+    """ctypes views on one live CPU state. Hot-path code reads ``gpr[RDI]``, ``rip[0]``… directly.
+
+    Writing RIP or CR3 through a view does not end the current translation block nor flush the TLB: use it only
+    where Unicorn re-reads the field (a fault hook, between ``emu_start`` calls); see ``machine.Machine``.
+    """
+
+    __slots__ = ("address", "cr2", "error_code", "fs_base", "gpr", "old_exception", "rip")
+
+    def __init__(self, address: int, layout: StateLayout) -> None:
+        self.address = address
+        self.gpr = (ctypes.c_uint64 * 16).from_address(address + layout.regs)
+        self.rip = (ctypes.c_uint64 * 1).from_address(address + layout.rip)
+        self.cr2 = (ctypes.c_uint64 * 1).from_address(address + layout.cr2)
+        self.fs_base = (ctypes.c_uint64 * 1).from_address(address + layout.fs_base)
+        self.old_exception = (ctypes.c_int32 * 1).from_address(address + layout.old_exception)
+        self.error_code = (ctypes.c_int32 * 1).from_address(address + layout.error_code)
+
+
+def locate_cpu_state(uc: unicorn.Uc) -> int:
+    """Find the host address of ``uc``'s ``CPUX86State`` (its ``regs[]`` array comes first).
+
+    Writes 16 random registers through the public API and looks for that 128-byte pattern near every pointer
+    held in the uc struct; only readable, writable mappings of this process are read.
+    """
+    saved = [uc.reg_read(r) for r in GPR_IDS]
+    pattern_values = [secrets.randbits(64) for _ in GPR_IDS]
+    for reg, value in zip(GPR_IDS, pattern_values, strict=True):
+        uc.reg_write(reg, value)
+    pattern = struct.pack("<16Q", *pattern_values)
+    try:
+        return _search_from_handle(uc._uch.value, pattern)
+    finally:
+        for reg, value in zip(GPR_IDS, saved, strict=True):
+            uc.reg_write(reg, value)
+
+
+def _search_from_handle(handle: int, pattern: bytes) -> int:
+    spans = _rw_mappings()
+    span = _span_of(spans, handle)
+    if span is None:
+        raise _fail("find the uc struct")
+    words = ctypes.string_at(handle, min(_UC_STRUCT_WORDS * 8, span[1] - handle))
+    for (pointer,) in struct.iter_unpack("<Q", words[: len(words) // 8 * 8]):
+        target = _span_of(spans, pointer)
+        if target is None:
+            continue
+        window = ctypes.string_at(pointer, min(_STATE_WINDOW, target[1] - pointer))
+        found = window.find(pattern)
+        if found >= 0 and window.find(pattern, found + 1) < 0:
+            return pointer + found
+    raise _fail("locate the registers")
+
+
+def find_field(state_address: int, write: Callable[[int], None], name: str, start: int = 0) -> int:
+    """Offset of a 64-bit field that ``write(value)`` sets, found by writing two random values."""
+    offsets: set[int] | None = None
+    for _ in range(2):
+        value = secrets.randbits(63) | 1
+        write(value)
+        blob = ctypes.string_at(state_address, _FIELD_SEARCH)
+        needle = struct.pack("<Q", value)
+        hits = {i for i in range(start, len(blob) - 7, 8) if blob[i : i + 8] == needle}
+        offsets = hits if offsets is None else offsets & hits
+    if not offsets or len(offsets) != 1:
+        raise _fail(f"locate {name}")
+    return offsets.pop()
+
+
+class FaultCalibration:
+    """Finds ``old_exception`` and the #PF error code by watching the state across real faults.
+
+    ``old_exception`` reads −1 before any fault and is never reset by Unicorn 2.1.4: after one fault it holds 14
+    and the next fault is reported as a double fault (8). Bringing the CPU up may already raise and swallow
+    faults of Unicorn's own, so the state is read at creation (before any fault) and every int32 that was −1
+    then and is −1, 8 or 14 now is a candidate; ``Machine`` tries each (reset, fault, fault) and keeps the one
+    that behaves exactly like the field. The error code is the one int32 that equals, after each calibration
+    fault, the code that fault must produce.
+    """
+
+    def __init__(self, state_address: int) -> None:
+        self.address = state_address
+        self._initial = self._int32s()
+        self._after: list[tuple[tuple[int, ...], int]] = []
+
+    def _int32s(self) -> tuple[int, ...]:
+        return struct.unpack(f"<{_FIELD_SEARCH // 4}i", ctypes.string_at(self.address, _FIELD_SEARCH))
+
+    def exception_candidates(self) -> list[int]:
+        """Offsets that may be ``old_exception``, the ones already holding 14 or 8 first."""
+        now = self._int32s()
+        hit = [4 * i for i, (a, b) in enumerate(zip(self._initial, now, strict=True)) if a == -1 and b in (8, 14)]
+        quiet = [4 * i for i, (a, b) in enumerate(zip(self._initial, now, strict=True)) if a == -1 and b == -1]
+        return hit + quiet
+
+    def value_at(self, offset: int) -> int:
+        return ctypes.c_int32.from_address(self.address + offset).value
+
+    def after_fault(self, expected_error_code: int) -> None:
+        self._after.append((self._int32s(), expected_error_code))
+
+    def error_code(self) -> int:
+        codes = {code for _, code in self._after}
+        if len(codes) < 3:
+            raise _fail("calibrate the page-fault error code (too few distinct faults)")
+        hits = [4 * i for i in range(len(self._initial)) if all(snap[i] == code for snap, code in self._after)]
+        if len(hits) != 1:
+            raise _fail("locate the page-fault error code")
+        return hits[0]

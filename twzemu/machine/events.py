@@ -1,0 +1,62 @@
+"""What the CPU reports to the monitor: faults, and why a run stopped.
+
+``Fault`` is built on the fault hot path, so it is a plain slotted class (a frozen dataclass costs ~0.37 µs to
+build, a slotted class ~0.1 µs; DESIGN.md "The MMU and the CPU"); everything else is a frozen dataclass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from ..mmu.space import Access
+from .x86 import Vector
+
+
+class Fault:
+    """A CPU exception raised by guest code.
+
+    ``vector`` is the x86 exception (``Vector.PAGE_FAULT`` for page faults, where ``address`` is CR2 and
+    ``access``/``present`` come from the #PF error code); ``rip`` is the instruction that faulted (for traps
+    such as int3, the instruction after it). ``insn`` names an instruction the machine refuses (``syscall``
+    outside the monitor, ``sysenter``, port I/O) when it is not a plain CPU exception.
+    """
+
+    __slots__ = ("access", "address", "insn", "present", "rip", "vector")
+
+    def __init__(
+        self,
+        vector: Vector,
+        rip: int,
+        address: int | None = None,
+        access: Access | None = None,
+        present: bool = False,
+        insn: str | None = None,
+    ) -> None:
+        self.vector = vector
+        self.rip = rip
+        self.address = address
+        self.access = access
+        self.present = present
+        self.insn = insn
+
+    def __repr__(self) -> str:
+        where = f" {self.access.name.lower()} {self.address:#x}" if self.access is not None else ""
+        return f"Fault({self.vector.name}{where} at {self.rip:#x})"
+
+
+class StopReason(Enum):
+    EXIT = "exit"  # the guest asked to exit (a hypercall handler called Machine.exit)
+    FAULT = "fault"  # a guest fault nobody resolved
+    TIMEOUT = "timeout"  # the run's time limit passed
+    INTERRUPTED = "interrupted"  # Ctrl-C
+    STEP = "step"  # one instruction ran (Machine.step)
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Why ``Machine.run`` returned."""
+
+    reason: StopReason
+    exit_code: int | None = None
+    fault: Fault | None = None

@@ -1,0 +1,548 @@
+"""The CPU: Unicorn in 64-bit long mode with paging, guest code at CPL3, faults and hypercalls to Python.
+
+Bring-up (``Machine.boot``), in order:
+
+1. emulated RAM (``mmu.PhysicalMemory``) is mapped at guest-physical 0 with ``mem_map_ptr``;
+2. the monitor's own pages — a GDT, a one-instruction boot stub (``iretq``) and a kernel stack — are mapped
+   supervisor-only at ``KERNEL_BASE`` by one PDPT that every address space shares (``kernel_pml4_entry``);
+3. CR0.PG, CR4.PAE, EFER.LME/LMA/NXE are set and CR4.FSGSBASE cleared (Unicorn boots with it set, which would
+   let CPL3 code move its thread pointer with ``wrfsbase``);
+4. the boot stub ``iretq``s to CPL3; since Unicorn hands every exception to hooks instead of the IDT, the CPU
+   never leaves CPL3 again;
+5. the CPU state is located and the fault fields calibrated (``cpustate``), then the real hooks go in.
+
+Events. Every hook is a raw ctypes callback behind one guard (``_guarded``): an exception in a hook is kept,
+emulation stops, and ``run`` re-raises it — nothing is swallowed. A #PF first goes to the current address
+space, which backs pages lazily; what it cannot resolve, and every other CPU exception, goes to ``on_fault``
+(the monitor), which may resolve it (return True: the CPU retries at ``rip``) or let the run stop with it.
+``syscall`` goes to ``on_hypercall``. Hooks never switch state themselves beyond the CPU views; they request a
+stop and ``run`` acts between ``emu_start`` calls (zelos' ``stop_and_exec`` pattern).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from types import TracebackType
+
+import unicorn
+from keystone import KS_ARCH_X86, KS_MODE_64, Ks
+from unicorn import unicorn_const as UC
+from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
+
+from ..errors import MachineError, TwzEmuError
+from ..mmu.pagetable import PageTables
+from ..mmu.physmem import FrameAllocator, PhysicalMemory
+from ..mmu.pte import Prot, Pte
+from ..mmu.space import Access, AddressSpace, FaultOutcome
+from .cpustate import RAX, CpuState, FaultCalibration, StateLayout, find_field, locate_cpu_state
+from .events import Fault, Stop, StopReason
+from .watchdog import Watchdog
+from .x86 import (
+    GDT_ENTRIES,
+    KERNEL_CS,
+    KERNEL_DS,
+    RFLAGS_IF,
+    RFLAGS_RESERVED,
+    USER_CS,
+    USER_DS,
+    Cr0,
+    Cr4,
+    Efer,
+    Msr,
+    PfError,
+    Vector,
+)
+
+PAGE = 0x1000
+DEFAULT_RAM = 512 << 20
+
+# Guest-physical frames the machine keeps for itself; the frame allocator starts above them.
+_PA_BOOT_TEXT = 0x1000
+_PA_GDT = 0x2000
+_PA_KSTACK = 0x3000
+_PA_KPDPT = 0x4000
+_PA_KPD = 0x5000
+_PA_KPT = 0x6000
+RESERVED_PHYS = 0x10000
+
+# The monitor's supervisor-only window, PML4 slot 256 (the first canonical upper-half address).
+KERNEL_PML4_INDEX = 256
+KERNEL_BASE = 0xFFFF_8000_0000_0000
+_VA_BOOT_TEXT = KERNEL_BASE
+_VA_GDT = KERNEL_BASE + 0x1000
+_VA_KSTACK_TOP = KERNEL_BASE + 0x3000
+# ``emu_start`` takes an end address, but exits are enabled with an empty list (see ``boot``): it is ignored.
+STOP_ADDRESS = KERNEL_BASE + 0xF00
+
+# Calibration runs in a scratch address space at these user addresses.
+_CAL_TEXT = 0x10_0000
+_CAL_UNMAPPED = 0x20_0000
+
+# The #PF error code each calibration probe must produce (SDM 3A 4.7): all from CPL3.
+_PROBE_CODES = {
+    "read": PfError.USER,
+    "write": PfError.USER | PfError.WRITE,
+    "fetch": PfError.USER | PfError.FETCH,
+    "protect": PfError.USER | PfError.WRITE | PfError.PRESENT,
+}
+
+_HOOK_INTR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
+_HOOK_INSN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+_HOOK_IO_IN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
+                               ctypes.c_void_p)  # fmt: skip
+_HOOK_IO_OUT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint32,
+                                ctypes.c_void_p)  # fmt: skip
+_HOOK_CODE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
+
+_ASSEMBLER = Ks(KS_ARCH_X86, KS_MODE_64)
+
+
+def assemble(source: str, address: int = 0) -> bytes:
+    """Assemble x86-64 (Intel syntax) with keystone: the monitor's run-time code."""
+    encoding, _ = _ASSEMBLER.asm(source, address)
+    return bytes(encoding or b"")
+
+
+def _access_of(error_code: int) -> Access:
+    if error_code & PfError.FETCH:
+        return Access.FETCH
+    return Access.WRITE if error_code & PfError.WRITE else Access.READ
+
+
+class _PendingStop(Exception):
+    """Internal: carries a stop request out of a hook (never escapes ``run``)."""
+
+
+class Machine:
+    """One emulated x86-64 CPU and its RAM. Use as a context manager; ``boot`` happens on entry.
+
+    ``on_hypercall(machine)`` handles ``syscall`` (arguments and result in ``machine.cpu.gpr``);
+    ``on_fault(fault) -> bool`` gets every fault the address space could not resolve.
+    """
+
+    def __init__(self, ram_size: int = DEFAULT_RAM) -> None:
+        self.ram_size = ram_size
+        self.mem: PhysicalMemory | None = None
+        self.frames: FrameAllocator | None = None
+        self.cpu: CpuState | None = None
+        self.space: AddressSpace | None = None
+        self.on_hypercall: Callable[[Machine], None] | None = None
+        self.on_fault: Callable[[Fault], bool] | None = None
+        self.hypercalls_allowed = True
+        self._uc: unicorn.Uc | None = None
+        self._handle: int = 0
+        self._callbacks: list[object] = []
+        self._hooks: list[int] = []
+        self._stop: Stop | None = None
+        self._error: BaseException | None = None
+        self._steps = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Machine:
+        self.boot()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
+        self.close()
+
+    def boot(self) -> None:
+        """Bring the CPU up in user mode (module docstring, steps 1–5)."""
+        self.mem = PhysicalMemory(self.ram_size)
+        self.frames = FrameAllocator(self.mem, RESERVED_PHYS)
+        uc = unicorn.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
+        self._uc = uc
+        # With exits enabled and none set, emu_start has no end address to probe: a probe of a supervisor
+        # page from CPL3 raises and swallows a #PF that arms unicorn #1883 before the guest runs.
+        uc.ctl_exits_enabled(True)
+        uc.ctl_set_exits([])
+        self._handle = uc._uch.value
+        buffer = (ctypes.c_char * self.mem.size).from_buffer(self.mem.buffer)
+        uc.mem_map_ptr(0, self.mem.size, UC.UC_PROT_ALL, ctypes.addressof(buffer))
+        del buffer
+        self._write_monitor_pages()
+        scratch = PageTables(self.mem, self.frames)
+        scratch.set_pml4_entry(KERNEL_PML4_INDEX, self.kernel_pml4_entry)
+        probe_frame = self.frames.alloc()
+        probes = self._write_probes(probe_frame)
+        scratch.map_page(_CAL_TEXT, probe_frame, Prot.READ | Prot.EXEC)
+        state = locate_cpu_state(uc)
+        calibration = FaultCalibration(state)  # before the first instruction runs: no fault yet
+        self._enable_paging(scratch.root)
+        self._enter_user_mode()
+        try:
+            self.cpu = self._calibrate(probes, state, calibration)
+        finally:
+            self.frames.free(probe_frame)
+        self._install_hooks()
+
+    def close(self) -> None:
+        """Release Unicorn and RAM; safe to call twice. Breaks the hook ↔ machine reference cycle."""
+        for handle in self._hooks:
+            uclib.uc_hook_del(self._handle, handle)
+        self._hooks.clear()
+        self._callbacks.clear()
+        self.on_hypercall = None
+        self.on_fault = None
+        self.cpu = None
+        self.space = None
+        self._uc = None  # the binding's finalizer closes the engine when its last reference goes
+        if self.mem is not None:
+            self.mem.close()
+            self.mem = None
+
+    @property
+    def uc(self) -> unicorn.Uc:
+        if self._uc is None:
+            raise MachineError("the machine is not running (use it as a context manager)")
+        return self._uc
+
+    @property
+    def kernel_pml4_entry(self) -> int:
+        """The PML4 entry every address space installs at ``KERNEL_PML4_INDEX`` (supervisor-only)."""
+        return _PA_KPDPT | Pte.PRESENT | Pte.WRITABLE
+
+    # -- bring-up --------------------------------------------------------------------------------------
+
+    def _write_monitor_pages(self) -> None:
+        mem = self.mem
+        assert mem is not None
+        for pa in (_PA_BOOT_TEXT, _PA_GDT, _PA_KSTACK, _PA_KPDPT, _PA_KPD, _PA_KPT):
+            mem.zero_frame(pa)
+        mem.write(_PA_BOOT_TEXT, assemble("iretq", _VA_BOOT_TEXT))
+        for index, descriptor in enumerate(GDT_ENTRIES):
+            mem.write_u64(_PA_GDT + 8 * index, descriptor)
+        table = Pte.PRESENT | Pte.WRITABLE
+        mem.write_u64(_PA_KPDPT, _PA_KPD | table)
+        mem.write_u64(_PA_KPD, _PA_KPT | table)
+        mem.write_u64(_PA_KPT + 0 * 8, _PA_BOOT_TEXT | Pte.PRESENT)
+        mem.write_u64(_PA_KPT + 1 * 8, _PA_GDT | Pte.PRESENT | Pte.WRITABLE | Pte.NX)
+        mem.write_u64(_PA_KPT + 2 * 8, _PA_KSTACK | Pte.PRESENT | Pte.WRITABLE | Pte.NX)
+
+    def _enable_paging(self, cr3: int) -> None:
+        uc = self.uc
+        uc.reg_write(X.UC_X86_REG_GDTR, (0, _VA_GDT, 8 * len(GDT_ENTRIES) - 1, 0))
+        uc.reg_write(X.UC_X86_REG_CR3, cr3)
+        cr4 = (uc.reg_read(X.UC_X86_REG_CR4) | Cr4.PAE) & ~Cr4.FSGSBASE
+        uc.reg_write(X.UC_X86_REG_CR4, cr4)
+        uc.msr_write(Msr.EFER, uc.msr_read(Msr.EFER) | Efer.LME | Efer.LMA | Efer.NXE | Efer.SCE)
+        uc.reg_write(X.UC_X86_REG_CR0, uc.reg_read(X.UC_X86_REG_CR0) | Cr0.PE | Cr0.PG | Cr0.WP)
+        if uc.reg_read(X.UC_X86_REG_CR4) & Cr4.FSGSBASE:
+            raise MachineError("cannot clear CR4.FSGSBASE: guests could move their thread pointer")
+
+    def _enter_user_mode(self) -> None:
+        """Run the boot stub's ``iretq`` at CPL0 with a frame that lands at CPL3 (SDM 3A 6.14.3)."""
+        uc = self.uc
+        frame = (_CAL_TEXT, USER_CS, RFLAGS_IF | RFLAGS_RESERVED, _CAL_UNMAPPED, USER_DS)
+        top = _PA_KSTACK + PAGE - 8 * len(frame)
+        assert self.mem is not None
+        for index, value in enumerate(frame):
+            self.mem.write_u64(top + 8 * index, value)
+        uc.reg_write(X.UC_X86_REG_CS, KERNEL_CS)
+        uc.reg_write(X.UC_X86_REG_SS, KERNEL_DS)
+        uc.reg_write(X.UC_X86_REG_RSP, _VA_KSTACK_TOP - 8 * len(frame))
+        uc.emu_start(_VA_BOOT_TEXT, STOP_ADDRESS, count=1)
+        if uc.reg_read(X.UC_X86_REG_CS) != USER_CS or uc.reg_read(X.UC_X86_REG_RIP) != _CAL_TEXT:
+            raise MachineError("could not enter user mode (CPL3) through iretq")
+
+    def _calibrate(self, probes: dict[str, int], state: int, calibration: FaultCalibration) -> CpuState:
+        """Find ``old_exception`` and the #PF error code by running real faults (cpustate docstring)."""
+        uc = self.uc
+        seen: list[int] = []
+
+        def on_intr(_uc: int, intno: int, _data: int) -> None:
+            seen.append(intno)
+            uclib.uc_emu_stop(self._handle)
+
+        def fault_at(start: int) -> int | None:
+            seen.clear()
+            uc.emu_start(start, STOP_ADDRESS)
+            return seen[-1] if seen else None
+
+        callback = _HOOK_INTR(on_intr)
+        handle = self._add_hook(UC.UC_HOOK_INTR, callback)
+        try:
+            old_exception = self._find_old_exception(probes, calibration, fault_at)
+            view = (ctypes.c_int32 * 1).from_address(state + old_exception)
+            for name, code in _PROBE_CODES.items():
+                view[0] = -1
+                if fault_at(probes[name]) != Vector.PAGE_FAULT:
+                    raise MachineError(f"calibration: the {name} probe fault was not reported as a page fault")
+                calibration.after_fault(code)
+            layout = StateLayout(regs=0, old_exception=old_exception, error_code=calibration.error_code(),
+                                 **self._register_fields(state))  # fmt: skip
+        finally:
+            self._remove_hook(handle, callback)
+        cpu = CpuState(state, layout)
+        self._verify(cpu)
+        cpu.old_exception[0] = -1
+        return cpu
+
+    @staticmethod
+    def _find_old_exception(probes: dict[str, int], calibration: FaultCalibration,
+                            fault_at: Callable[[int], int | None]) -> int:  # fmt: skip
+        """The candidate that, reset to −1, reads 14 after one fault and 8 after the next (unicorn #1883)."""
+        for offset in calibration.exception_candidates():
+            ctypes.c_int32.from_address(calibration.address + offset).value = -1  # its value before any fault
+            first = fault_at(probes["read"])
+            first_value = calibration.value_at(offset)
+            second = fault_at(probes["write"])
+            if (first, first_value, second, calibration.value_at(offset)) == (14, 14, 8, 8):
+                return offset
+        raise MachineError(
+            f"unicorn {unicorn.__version__}: cannot locate the exception state (unicorn issue #1883); "
+            "twzemu needs unicorn 2.1.4"
+        )
+
+    def _register_fields(self, state: int) -> dict[str, int]:
+        uc = self.uc
+        fields = {
+            "rip": find_field(state, lambda v: uc.reg_write(X.UC_X86_REG_RIP, v), "rip"),
+            "cr2": find_field(state, lambda v: uc.reg_write(X.UC_X86_REG_CR2, v), "cr2"),
+            "fs_base": find_field(state, lambda v: uc.reg_write(X.UC_X86_REG_FS_BASE, v), "fs_base"),
+        }
+        uc.reg_write(X.UC_X86_REG_CR2, 0)
+        uc.reg_write(X.UC_X86_REG_FS_BASE, 0)
+        return fields
+
+    def _write_probes(self, text: int) -> dict[str, int]:
+        """Faulting instructions: read, write and fetch an absent page; write a read-only one."""
+        assert self.mem is not None
+        sources = {
+            "read": f"mov rax, [{_CAL_UNMAPPED:#x}]",
+            "write": f"mov [{_CAL_UNMAPPED:#x}], rax",
+            "fetch": f"mov rcx, {_CAL_UNMAPPED:#x}; jmp rcx",
+            "protect": f"mov [{_CAL_TEXT:#x}], rax",
+        }
+        code = b""
+        starts: dict[str, int] = {}
+        for name, source in sources.items():
+            starts[name] = _CAL_TEXT + len(code)
+            code += assemble(source, starts[name])
+        self.mem.write(text, code)
+        return starts
+
+    def _verify(self, cpu: CpuState) -> None:
+        """Cross-check every view against the public API, both directions (fail closed)."""
+        uc = self.uc
+        uc.reg_write(X.UC_X86_REG_RBX, 0x1122_3344_5566_7788)
+        cpu.gpr[1] = 0x0102_0304_0506_0708
+        checks = (
+            cpu.gpr[3] == 0x1122_3344_5566_7788,
+            uc.reg_read(X.UC_X86_REG_RCX) == 0x0102_0304_0506_0708,
+            cpu.rip[0] == uc.reg_read(X.UC_X86_REG_RIP),
+            cpu.cr2[0] == uc.reg_read(X.UC_X86_REG_CR2),
+        )
+        if not all(checks):
+            raise MachineError(f"unicorn {unicorn.__version__}: CPU state views disagree with the API")
+        cpu.gpr[1] = 0
+        cpu.gpr[3] = 0
+
+    # -- hooks -----------------------------------------------------------------------------------------
+
+    def _add_hook(self, kind: int, callback: object, *extra: object) -> int:
+        handle = ctypes.c_size_t()
+        status = uclib.uc_hook_add(self._handle, ctypes.byref(handle), kind, callback, None,
+                                   ctypes.c_uint64(1), ctypes.c_uint64(0), *extra)  # fmt: skip
+        if status != UC.UC_ERR_OK:
+            raise MachineError(f"unicorn refused a hook: {unicorn.UcError(status)}")
+        self._callbacks.append(callback)
+        self._hooks.append(handle.value)
+        return handle.value
+
+    def _remove_hook(self, handle: int, callback: object) -> None:
+        uclib.uc_hook_del(self._handle, handle)
+        self._hooks.remove(handle)
+        self._callbacks.remove(callback)
+
+    def _install_hooks(self) -> None:
+        self._add_hook(UC.UC_HOOK_INTR, _HOOK_INTR(self._on_intr))
+        self._add_hook(UC.UC_HOOK_INSN, _HOOK_INSN(self._on_syscall), ctypes.c_int(X.UC_X86_INS_SYSCALL))
+        self._add_hook(UC.UC_HOOK_INSN, _HOOK_INSN(self._on_sysenter), ctypes.c_int(X.UC_X86_INS_SYSENTER))
+        self._add_hook(UC.UC_HOOK_INSN, _HOOK_IO_IN(self._on_port_in), ctypes.c_int(X.UC_X86_INS_IN))
+        self._add_hook(UC.UC_HOOK_INSN, _HOOK_IO_OUT(self._on_port_out), ctypes.c_int(X.UC_X86_INS_OUT))
+
+    def _fail_hook(self, error: BaseException) -> None:
+        """The one guard: keep the error, stop emulation; ``run`` re-raises it."""
+        if self._error is None:
+            self._error = error
+        uclib.uc_emu_stop(self._handle)
+
+    def _on_intr(self, _uc: int, intno: int, _data: int) -> None:
+        try:
+            cpu = self.cpu
+            cpu.old_exception[0] = -1  # unicorn #1883: never let the next fault become a double fault
+            if intno == Vector.PAGE_FAULT:
+                code = cpu.error_code[0]
+                address = cpu.cr2[0]
+                access = _access_of(code)
+                present = bool(code & PfError.PRESENT)
+                if not present and self.space.resolve_fault(address, access) is FaultOutcome.BACKED:
+                    return
+                fault = Fault(Vector.PAGE_FAULT, cpu.rip[0], address, access, present)
+            elif intno == Vector.DOUBLE_FAULT:
+                raise MachineError(
+                    f"unicorn {unicorn.__version__} reported a double fault at {cpu.rip[0]:#x}: its exception "
+                    "state was not reset (unicorn issue #1883); stopping rather than guessing"
+                )
+            else:
+                fault = Fault(Vector(intno) if intno in Vector._value2member_map_ else Vector.GENERAL_PROTECTION,
+                              cpu.rip[0])  # fmt: skip
+            self._deliver(fault)
+        except BaseException as error:  # noqa: BLE001 - the guard: re-raised by run()
+            self._fail_hook(error)
+
+    def _deliver(self, fault: Fault) -> None:
+        handler = self.on_fault
+        if handler is not None and handler(fault):
+            return
+        self._stop = Stop(StopReason.FAULT, fault=fault)
+        uclib.uc_emu_stop(self._handle)
+
+    def _on_syscall(self, _uc: int, _data: int) -> None:
+        try:
+            if not self.hypercalls_allowed or self.on_hypercall is None:
+                cpu = self.cpu
+                self._deliver(Fault(Vector.INVALID_OPCODE, cpu.rip[0], insn="syscall"))
+                return
+            self.on_hypercall(self)
+        except BaseException as error:  # noqa: BLE001 - the guard
+            self._fail_hook(error)
+
+    def _refuse(self, insn: str, vector: Vector) -> None:
+        try:
+            self._deliver(Fault(vector, self.cpu.rip[0], insn=insn))
+        except BaseException as error:  # noqa: BLE001 - the guard
+            self._fail_hook(error)
+
+    def _on_sysenter(self, _uc: int, _data: int) -> None:
+        self._refuse("sysenter", Vector.INVALID_OPCODE)
+
+    def _on_port_in(self, _uc: int, _port: int, _size: int, _data: int) -> int:
+        self._refuse("in", Vector.GENERAL_PROTECTION)  # IOPL is 0: port I/O at CPL3 is a #GP
+        return 0
+
+    def _on_port_out(self, _uc: int, _port: int, _size: int, _value: int, _data: int) -> None:
+        self._refuse("out", Vector.GENERAL_PROTECTION)
+
+    # -- requests from hooks ---------------------------------------------------------------------------
+
+    def exit(self, code: int) -> None:
+        """Called from a hypercall handler: stop the run with the guest's exit code."""
+        self._stop = Stop(StopReason.EXIT, exit_code=code)
+        uclib.uc_emu_stop(self._handle)
+
+    def request_stop(self, stop: Stop) -> None:
+        self._stop = stop
+        uclib.uc_emu_stop(self._handle)
+
+    # -- address spaces --------------------------------------------------------------------------------
+
+    def switch_space(self, space: AddressSpace) -> None:
+        """Load ``space``'s CR3 (through the API, which flushes the TLB) and make it the fault resolver."""
+        space.on_change = self.flush_tlb
+        self.space = space
+        self.uc.reg_write(X.UC_X86_REG_CR3, space.cr3)
+
+    def flush_tlb(self) -> None:
+        self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
+
+    def invalidate_code(self, begin: int, end: int) -> None:
+        """Drop translated code for [begin, end): ``mem_write`` does not (DESIGN.md)."""
+        self.uc.ctl_remove_cache(begin, end)
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    def run(self, rip: int | None = None, timeout: float | None = None) -> Stop:
+        """Run the guest from ``rip`` (default: where it stopped) until it exits, faults, times out or is
+        interrupted with Ctrl-C. Errors raised in hooks are re-raised here."""
+        cpu = self.cpu
+        if cpu is None:
+            raise MachineError("the machine is not booted")
+        if rip is not None:
+            cpu.rip[0] = rip
+        watchdog = Watchdog(self._interrupt, timeout)
+        with watchdog:
+            return self._loop(cpu, watchdog)
+
+    def _interrupt(self, reason: StopReason) -> None:
+        self._stop = self._stop or Stop(reason)
+        uclib.uc_emu_stop(self._handle)
+
+    def _loop(self, cpu: CpuState, watchdog: Watchdog) -> Stop:
+        while watchdog.stop is None:
+            self._stop = None
+            self._error = None
+            cpu.old_exception[0] = -1
+            status = uclib.uc_emu_start(self._handle, cpu.rip[0], STOP_ADDRESS, 0, 0)
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            stop = self._stop or watchdog.stop or self._stop_after(status, cpu)
+            if stop is not None:
+                return stop
+        return watchdog.stop
+
+    def _stop_after(self, status: int, cpu: CpuState) -> Stop | None:
+        """Turn an ``emu_start`` that ended without a request into a stop, or fail closed."""
+        rip = cpu.rip[0]
+        if status == UC.UC_ERR_INSN_INVALID:  # ud2, and wrfsbase with CR4.FSGSBASE clear: no hook fires
+            fault = Fault(Vector.INVALID_OPCODE, rip)
+        elif status == UC.UC_ERR_OK:
+            raise MachineError(f"emulation stopped at {rip:#x} for no reason (unicorn {unicorn.__version__})")
+        else:
+            raise MachineError(f"unicorn: {unicorn.UcError(status)} at {rip:#x}")
+        handler = self.on_fault
+        if handler is not None and handler(fault):
+            return None
+        return Stop(StopReason.FAULT, fault=fault)
+
+    def step(self) -> Stop:
+        """Run exactly one guest instruction (a temporary code hook stops before the second one:
+        ``emu_start(count=1)`` may run more, unicorn #1606)."""
+        cpu = self.cpu
+        assert cpu is not None
+        self._steps = 0
+
+        def on_code(_uc: int, _address: int, _size: int, _data: int) -> None:
+            self._steps += 1
+            if self._steps > 1:
+                self.request_stop(Stop(StopReason.STEP))
+
+        callback = _HOOK_CODE(on_code)
+        handle = self._add_hook(UC.UC_HOOK_CODE, callback)
+        try:
+            self._stop = None
+            cpu.old_exception[0] = -1
+            status = uclib.uc_emu_start(self._handle, cpu.rip[0], STOP_ADDRESS, 0, 0)
+        finally:
+            self._remove_hook(handle, callback)
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self._stop or self._stop_after(status, cpu) or Stop(StopReason.STEP)
+
+    # -- guest memory and registers --------------------------------------------------------------------
+
+    def read_string(self, address: int, limit: int = 4096) -> bytes:
+        """A NUL-terminated guest string through the current address space."""
+        assert self.space is not None
+        out = bytearray()
+        while len(out) < limit:
+            chunk = self.space.read_virtual(address + len(out), min(256, PAGE - (address + len(out)) % PAGE))
+            end = chunk.find(0)
+            if end >= 0:
+                return bytes(out + chunk[:end])
+            out += chunk
+        return bytes(out[:limit])
+
+    @property
+    def result(self) -> int:
+        assert self.cpu is not None
+        return self.cpu.gpr[RAX]
+
+
+__all__ = ["KERNEL_BASE", "Machine", "TwzEmuError", "assemble"]

@@ -1,0 +1,66 @@
+"""The runtime's private hypercall ABI (``guests/include/twz_hypercall.h``), dispatched through a table.
+
+``syscall`` with the number in rax, arguments in rdi, rsi, rdx, r10, r8, r9 and the result in rax. The
+handlers run inside the machine's syscall hook, so they read and write registers through the CPU views and
+guest memory through the current address space; each is O(1) in the number of objects and compartments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+from typing import BinaryIO
+
+from ..errors import TwzEmuError
+from ..machine.cpustate import RAX, RDI, RDX, RSI
+from ..machine.machine import Machine
+
+ENOSYS = -38
+EBADF = -9
+EFAULT = -14
+MAX_WRITE = 1 << 20
+
+
+class Hypercall(IntEnum):
+    EXIT = 1  # (status) -> does not return
+    WRITE = 2  # (fd, buf, len) -> bytes written or -errno
+    NOP = 3  # () -> 0: the cost of a round trip
+
+
+class Hypercalls:
+    """The monitor side of the ABI: ``machine.on_hypercall = Hypercalls(...)``."""
+
+    def __init__(self, stdout: BinaryIO, stderr: BinaryIO) -> None:
+        self._streams = {1: stdout, 2: stderr}
+        self._table: dict[int, Callable[[Machine], int | None]] = {
+            Hypercall.EXIT: self._exit,
+            Hypercall.WRITE: self._write,
+            Hypercall.NOP: self._nop,
+        }
+
+    def __call__(self, machine: Machine) -> None:
+        gpr = machine.cpu.gpr
+        handler = self._table.get(gpr[RAX])
+        result = ENOSYS if handler is None else handler(machine)
+        if result is not None:
+            gpr[RAX] = result & 0xFFFF_FFFF_FFFF_FFFF
+
+    def _exit(self, machine: Machine) -> None:
+        machine.exit(machine.cpu.gpr[RDI] & 0xFF)
+
+    def _write(self, machine: Machine) -> int:
+        gpr = machine.cpu.gpr
+        stream = self._streams.get(gpr[RDI])
+        if stream is None:
+            return EBADF
+        length = min(gpr[RDX], MAX_WRITE)
+        try:
+            data = machine.space.read_virtual(gpr[RSI], length)
+        except TwzEmuError:
+            return EFAULT
+        stream.write(data)
+        stream.flush()
+        return length
+
+    def _nop(self, _machine: Machine) -> int:
+        return 0

@@ -1,0 +1,41 @@
+"""One-line reports of what stopped a guest (DESIGN.md "Guest ABI": violation line, exit statuses).
+
+``twzemu: security violation: <kind> <sym+0xoff> (0x<addr>) in <owner> from <executing> at <sym+0xoff>`` when
+code touches an object that exists but its context may not access that way; ``twzemu: fault: …`` with the
+same fields for the null page and for addresses no object occupies; other CPU exceptions name the exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..debug.symbols import Symbolizer
+from ..machine.events import Fault
+from ..machine.x86 import Vector
+from ..mmu.space import Access
+
+STATUS_KILLED = 139
+STATUS_ABORT = 134
+STATUS_TIMEOUT = 124
+STATUS_INTERRUPTED = 130
+
+ACCESS_WORDS = {Access.READ: "read", Access.WRITE: "write", Access.FETCH: "execute"}
+
+
+@dataclass(frozen=True, slots=True)
+class Culprit:
+    """Who owns the touched address and who executed the access (compartment names)."""
+
+    owner: str  # a compartment, or "no object" / "the null page of <compartment>" for plain faults
+    executing: str
+    violation: bool  # the address belongs to an object the executing context may not access that way
+
+
+def describe_fault(fault: Fault, culprit: Culprit, symbols: Symbolizer) -> str:
+    where = symbols.name(fault.rip)
+    if fault.vector is Vector.PAGE_FAULT and fault.access is not None and fault.address is not None:
+        target = f"{ACCESS_WORDS[fault.access]} {symbols.name(fault.address)} ({fault.address:#x})"
+        kind = "security violation" if culprit.violation else "fault"
+        return f"twzemu: {kind}: {target} in {culprit.owner} from {culprit.executing} at {where}"
+    what = fault.vector.description if fault.insn is None else f"{fault.insn} refused ({fault.vector.description})"
+    return f"twzemu: fault: {what} at {where} ({fault.rip:#x}) in {culprit.executing}"
