@@ -1,0 +1,7 @@
+/* Divides by zero: #DE. */
+volatile int zero;
+
+int main(void)
+{
+    return 10 / zero;
+}
