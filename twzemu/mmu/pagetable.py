@@ -281,12 +281,12 @@ class PageTables:
         span = level_span(level)
         for index, entry in self._children(table, level, base, start, end):
             child = entry & ADDR_MASK
-            if child not in self._owned or child in self._pinned:
+            if child not in self._owned:
                 continue
             addr = base + index * span
             if level - 1 > Level.PT:
                 self._prune(child, level - 1, addr, start, end)
-            if self._mem.is_zero_frame(child):
+            if child not in self._pinned and self._mem.is_zero_frame(child):
                 self._set(table + index * ENTRY_SIZE, 0)
                 if level - 1 == Level.PT:
                     self.leaf_tables.pop(addr >> PT_SPAN_SHIFT, None)
