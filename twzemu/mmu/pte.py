@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from twzemu.errors import MappingError
 from twzemu.mmu.physmem import PAGE_SHIFT, PAGE_SIZE
+from twzemu.objects.layout import Prot  # the one rights vocabulary of objects, capabilities and pages
 
 ENTRY_SIZE = 8
 INDEX_BITS = 9
@@ -37,17 +38,6 @@ VA_MASK = (1 << VA_BITS) - 1
 USER_TOP = 1 << (VA_BITS - 1)  # 0x0000_8000_0000_0000, first address past user space
 KERNEL_HALF_BASE = 0xFFFF_8000_0000_0000  # first canonical upper-half address (monitor-only pages)
 U64_MASK = (1 << 64) - 1
-
-
-class Prot(enum.IntFlag):
-    """Access rights to an object's memory.
-
-    Same names and values as ``twzemu.objects.layout.Prot``; kept here until the two are unified.
-    """
-
-    READ = 1
-    WRITE = 2
-    EXEC = 4
 
 
 class Pte(enum.IntFlag):
