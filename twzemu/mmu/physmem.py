@@ -85,7 +85,8 @@ class PhysicalMemory:
         """Release the view and the mapping; safe to call twice.
 
         Raises ``PhysMemError`` while a foreign export (the machine's ctypes array over ``buffer``) is alive;
-        drop it and call again.
+        drop it and call again. Either way ``view`` - and so every page table and address space built on
+        this RAM - is unusable afterwards.
         """
         if self._closed:
             return
