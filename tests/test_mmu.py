@@ -61,9 +61,7 @@ class Rig:
     flushes: list[str] = field(default_factory=list)
 
     def space(self, name: str) -> AddressSpace:
-        return AddressSpace(
-            self.mem, self.frames, self.cache, name, on_change=lambda: self.flushes.append(name)
-        )
+        return AddressSpace(self.mem, self.frames, self.cache, name, on_change=lambda: self.flushes.append(name))
 
 
 @contextmanager

@@ -194,9 +194,7 @@ _BOUNDARY_OFFSETS = st.builds(
 )
 OFFSETS = st.one_of(_BOUNDARY_OFFSETS, st.integers(0, MAX_OBJECT_SIZE - 1))
 WRITES = st.lists(
-    st.tuples(OFFSETS, st.binary(max_size=3 * PAGE_SIZE)).map(
-        lambda w: (w[0], w[1][: MAX_OBJECT_SIZE - w[0]])
-    ),
+    st.tuples(OFFSETS, st.binary(max_size=3 * PAGE_SIZE)).map(lambda w: (w[0], w[1][: MAX_OBJECT_SIZE - w[0]])),
     max_size=8,
 )
 

@@ -66,7 +66,7 @@ def slot_base(slot: int) -> int:
 
 
 def load_program(space: AddressSpace, store: ObjectStore, image: ElfImage, name: str, text_slot: int) -> LoadedImage:
-    """Load ``image`` into slots (``text_slot``, ``text_slot`` + 1) of ``space`` (module docstring, steps 1–4)."""
+    """Load ``image`` into slots (``text_slot``, ``text_slot`` + 1) of ``space`` (module docstring, steps 1-4)."""
     elf_object(store, image)
     text = store.create(lifetime=Lifetime.VOLATILE)
     data = store.create(lifetime=Lifetime.VOLATILE)
@@ -97,7 +97,7 @@ def _placement(image: ElfImage, vaddr: int, memsz: int, flags: SegmentFlags, tex
         raise ElfError(f"{image.path}: segment at {vaddr:#x} is writable and executable (W^X)")
     slot_offset = SLOT_SIZE if writable else 0
     offset = vaddr - slot_offset
-    if not (0 <= offset and offset + memsz <= SLOT_SIZE and offset + memsz > NULL_PAGE_SIZE):
+    if not (offset >= 0 and offset + memsz <= SLOT_SIZE and offset + memsz > NULL_PAGE_SIZE):
         kind = "data" if writable else "text"
         raise ElfError(
             f"{image.path}: {kind} segment at {vaddr:#x} does not fit Twizzler's slot-pair layout "

@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("twzemu: interrupted", file=sys.stderr)
         return 130
-    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+    except Exception as error:
         if debug:
             traceback.print_exc()
         print(f"twzemu: internal error: {type(error).__name__}: {error} (rerun with --debug)", file=sys.stderr)

@@ -29,9 +29,7 @@ MAX_PUT_SIZE = META_OFFSET - DATA_OFFSET
 def add_store_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``store`` and its subcommands on the main CLI's subparsers."""
     parser = subparsers.add_parser("store", help="manage the persistent object store")
-    parser.add_argument(
-        "--store", metavar="DIR", default=None, help=f"store directory (default: ${STORE_ENV})"
-    )
+    parser.add_argument("--store", metavar="DIR", default=None, help=f"store directory (default: ${STORE_ENV})")
     # The same option on each subcommand, so `store ls --store DIR` works too; SUPPRESS keeps an
     # earlier `store --store DIR ls` from being overwritten by the subcommand's default.
     common = argparse.ArgumentParser(add_help=False)

@@ -155,10 +155,10 @@ def find_field(state_address: int, write: Callable[[int], None], name: str, star
 class FaultCalibration:
     """Finds ``old_exception`` and the #PF error code by watching the state across real faults.
 
-    ``old_exception`` reads −1 before any fault and is never reset by Unicorn 2.1.4: after one fault it holds 14
+    ``old_exception`` reads -1 before any fault and is never reset by Unicorn 2.1.4: after one fault it holds 14
     and the next fault is reported as a double fault (8). Bringing the CPU up may already raise and swallow
-    faults of Unicorn's own, so the state is read at creation (before any fault) and every int32 that was −1
-    then and is −1, 8 or 14 now is a candidate; ``Machine`` tries each (reset, fault, fault) and keeps the one
+    faults of Unicorn's own, so the state is read at creation (before any fault) and every int32 that was -1
+    then and is -1, 8 or 14 now is a candidate; ``Machine`` tries each (reset, fault, fault) and keeps the one
     that behaves exactly like the field. The error code is the one int32 that equals, after each calibration
     fault, the code that fault must produce.
     """

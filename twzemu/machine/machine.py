@@ -138,6 +138,8 @@ class Machine:
         self._stop: Stop | None = None
         self._error: BaseException | None = None
         self._steps = 0
+        self._last_backed = (0, 0)
+        self._repeats = 0
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -150,7 +152,7 @@ class Machine:
         self.close()
 
     def boot(self) -> None:
-        """Bring the CPU up in user mode (module docstring, steps 1–5)."""
+        """Bring the CPU up in user mode (module docstring, steps 1-5)."""
         self.mem = PhysicalMemory(self.ram_size)
         self.frames = FrameAllocator(self.mem, RESERVED_PHYS)
         uc = unicorn.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
@@ -284,7 +286,7 @@ class Machine:
     @staticmethod
     def _find_old_exception(probes: dict[str, int], calibration: FaultCalibration,
                             fault_at: Callable[[int], int | None]) -> int:  # fmt: skip
-        """The candidate that, reset to −1, reads 14 after one fault and 8 after the next (unicorn #1883)."""
+        """The candidate that, reset to -1, reads 14 after one fault and 8 after the next (unicorn #1883)."""
         for offset in calibration.exception_candidates():
             ctypes.c_int32.from_address(calibration.address + offset).value = -1  # its value before any fault
             first = fault_at(probes["read"])
@@ -381,6 +383,7 @@ class Machine:
                 access = _access_of(code)
                 present = bool(code & PfError.PRESENT)
                 if not present and self.space.resolve_fault(address, access) is FaultOutcome.BACKED:
+                    self._check_progress(address, cpu.rip[0])
                     return
                 fault = Fault(Vector.PAGE_FAULT, cpu.rip[0], address, access, present)
             elif intno == Vector.DOUBLE_FAULT:
@@ -392,8 +395,18 @@ class Machine:
                 fault = Fault(Vector(intno) if intno in Vector._value2member_map_ else Vector.GENERAL_PROTECTION,
                               cpu.rip[0])  # fmt: skip
             self._deliver(fault)
-        except BaseException as error:  # noqa: BLE001 - the guard: re-raised by run()
+        except BaseException as error:
             self._fail_hook(error)
+
+    def _check_progress(self, address: int, rip: int) -> None:
+        """A page just backed must not fault again from the same instruction: that would loop forever."""
+        if self._last_backed == (address, rip):
+            self._repeats += 1
+            if self._repeats > 2:
+                raise MachineError(f"page {address:#x} keeps faulting at {rip:#x} after being backed")
+        else:
+            self._last_backed = (address, rip)
+            self._repeats = 0
 
     def _deliver(self, fault: Fault) -> None:
         handler = self.on_fault
@@ -409,13 +422,13 @@ class Machine:
                 self._deliver(Fault(Vector.INVALID_OPCODE, cpu.rip[0], insn="syscall"))
                 return
             self.on_hypercall(self)
-        except BaseException as error:  # noqa: BLE001 - the guard
+        except BaseException as error:
             self._fail_hook(error)
 
     def _refuse(self, insn: str, vector: Vector) -> None:
         try:
             self._deliver(Fault(vector, self.cpu.rip[0], insn=insn))
-        except BaseException as error:  # noqa: BLE001 - the guard
+        except BaseException as error:
             self._fail_hook(error)
 
     def _on_sysenter(self, _uc: int, _data: int) -> None:
@@ -514,12 +527,14 @@ class Machine:
 
         callback = _HOOK_CODE(on_code)
         handle = self._add_hook(UC.UC_HOOK_CODE, callback)
+        self.uc.ctl_flush_tb()  # code translated before the hook existed has no call-outs to it
         try:
             self._stop = None
             cpu.old_exception[0] = -1
             status = uclib.uc_emu_start(self._handle, cpu.rip[0], STOP_ADDRESS, 0, 0)
         finally:
             self._remove_hook(handle, callback)
+            self.uc.ctl_flush_tb()  # and drop the instrumented code: full speed again
         if self._error is not None:
             error, self._error = self._error, None
             raise error

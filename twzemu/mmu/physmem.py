@@ -44,9 +44,7 @@ class PhysicalMemory:
 
     def _check(self, pa: int, n: int) -> None:
         if pa < 0 or n < 0 or pa + n > self.size:
-            raise PhysMemError(
-                f"physical access {pa:#x}+{n:#x} is outside emulated RAM (size {self.size:#x})"
-            )
+            raise PhysMemError(f"physical access {pa:#x}+{n:#x} is outside emulated RAM (size {self.size:#x})")
 
     def read(self, pa: int, n: int) -> bytes:
         """The ``n`` bytes at physical address ``pa``."""
@@ -117,9 +115,7 @@ class FrameAllocator:
 
     def __init__(self, mem: PhysicalMemory, reserved: int) -> None:
         if reserved < 0 or reserved & PAGE_MASK or reserved > mem.size:
-            raise PhysMemError(
-                f"reserved size {reserved:#x} must be 4 KiB aligned and within RAM (size {mem.size:#x})"
-            )
+            raise PhysMemError(f"reserved size {reserved:#x} must be 4 KiB aligned and within RAM (size {mem.size:#x})")
         self.mem = mem
         self.reserved = reserved
         self._next = reserved

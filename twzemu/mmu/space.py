@@ -217,9 +217,7 @@ class AddressSpace:
 
     # -- slots -------------------------------------------------------------------------------------
 
-    def map_object(
-        self, slot: int, backing: Backing, prot: Prot, eager_pages: Iterable[int] = ()
-    ) -> SlotMapping:
+    def map_object(self, slot: int, backing: Backing, prot: Prot, eager_pages: Iterable[int] = ()) -> SlotMapping:
         """Map ``backing`` into ``slot`` with rights ``prot``; the pages in ``eager_pages`` are backed now."""
         self._check_slot(slot)
         if slot in self._slots:

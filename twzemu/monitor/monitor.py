@@ -82,6 +82,7 @@ class Monitor:
         self.symbols.add(loaded)
         stack = self.store.create(lifetime=Lifetime.VOLATILE)
         space.map_object(STACK_SLOT, ObjectBacking(stack), Prot.READ | Prot.WRITE)
+        self.symbols.add_region(f"{name}:stack", slot_base(STACK_SLOT), slot_base(STACK_SLOT + 1))
         if self.verbose:
             self._describe(loaded, stack.id)
         return LoadedProgram(loaded, space, slot_base(STACK_SLOT) + NULL_PAGE_SIZE + STACK_SIZE)

@@ -71,8 +71,7 @@ class Prot(enum.IntFlag):
     def letters(self) -> str:
         """``rwx``-style text, e.g. ``r-x``."""
         return "".join(
-            letter if self & bit else "-"
-            for letter, bit in (("r", Prot.READ), ("w", Prot.WRITE), ("x", Prot.EXEC))
+            letter if self & bit else "-" for letter, bit in (("r", Prot.READ), ("w", Prot.WRITE), ("x", Prot.EXEC))
         )
 
 

@@ -178,9 +178,7 @@ class ObjectStore:
             entries = os.listdir(self._path)
         except OSError as error:
             raise ObjectError(f"cannot list store directory {self._path}: {error.strerror}") from error
-        return [
-            ObjId.parse(entry[: -len(OBJECT_SUFFIX)]) for entry in entries if _OBJECT_FILE.fullmatch(entry)
-        ]
+        return [ObjId.parse(entry[: -len(OBJECT_SUFFIX)]) for entry in entries if _OBJECT_FILE.fullmatch(entry)]
 
     def _load(self, id: ObjId) -> Object:
         if self._path is None or not self._object_file(id).exists():
@@ -220,9 +218,7 @@ def store_from_env(path: str | None) -> ObjectStore:
 def check_name(name: str) -> None:
     """Names are single printable words, never id-shaped, so ``rm ID|NAME`` and ``ls`` stay unambiguous."""
     if not name or len(name) > _MAX_NAME_LENGTH or not name.isprintable() or any(c.isspace() for c in name):
-        raise ObjectError(
-            f"bad object name {name!r}: use 1 to {_MAX_NAME_LENGTH} printable, non-space characters"
-        )
+        raise ObjectError(f"bad object name {name!r}: use 1 to {_MAX_NAME_LENGTH} printable, non-space characters")
     try:
         ObjId.parse(name)
     except ObjectError:
