@@ -17,12 +17,18 @@ import sys
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from ..debug.disasm import instruction_at
+from ..debug.disasm import instruction_at
 from ..debug.symbols import Symbolizer
 from ..elf.image import ElfImage
+from ..errors import TwzEmuError
+from ..errors import TwzEmuError
 from ..loader import STACK_SIZE, LoadedImage, ObjectBacking, load_program, slot_base
 from ..machine.cpustate import RSP
 from ..machine.events import Fault, Stop, StopReason
 from ..machine.machine import DEFAULT_RAM, KERNEL_PML4_INDEX, Machine
+from ..machine.x86 import Vector
+from ..machine.x86 import Vector
 from ..mmu.pte import Prot
 from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, AddressSpace, FrameCache
 from ..objects.object import Lifetime
@@ -101,13 +107,23 @@ class Monitor:
             assert stop.exit_code is not None
             return RunResult(stop.exit_code, stop, None)
         if stop.reason is StopReason.TIMEOUT:
-            return RunResult(STATUS_TIMEOUT, stop, f"twzemu: timeout: {program.image.name} still running "
-                                                   f"after {timeout:g} s")  # fmt: skip
+            message = f"twzemu: timeout: {program.image.name} still running after {timeout:g} s"
+            return RunResult(STATUS_TIMEOUT, stop, message)
         if stop.reason is StopReason.INTERRUPTED:
             return RunResult(STATUS_INTERRUPTED, stop, f"twzemu: interrupted: {program.image.name} stopped")
-        assert stop.fault is not None
-        return RunResult(STATUS_KILLED, stop, describe_fault(stop.fault, self._culprit(stop.fault, program),
-                                                             self.symbols))  # fmt: skip
+        fault = stop.fault
+        assert fault is not None
+        line = describe_fault(fault, self._culprit(fault, program), self.symbols, self._instruction(fault, program))
+        return RunResult(STATUS_KILLED, stop, line)
+
+    @staticmethod
+    def _instruction(fault: Fault, program: LoadedProgram) -> str | None:
+        if fault.vector is Vector.PAGE_FAULT:
+            return None
+        try:
+            return instruction_at(program.space.read_virtual(fault.rip, 16), fault.rip)
+        except TwzEmuError:
+            return None
 
     @staticmethod
     def _culprit(fault: Fault, program: LoadedProgram) -> Culprit:

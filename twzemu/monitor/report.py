@@ -31,11 +31,16 @@ class Culprit:
     violation: bool  # the address belongs to an object the executing context may not access that way
 
 
-def describe_fault(fault: Fault, culprit: Culprit, symbols: Symbolizer) -> str:
+def describe_fault(fault: Fault, culprit: Culprit, symbols: Symbolizer, instruction: str | None = None) -> str:
+    """The report line; ``instruction`` (the faulting one, disassembled) is shown for CPU exceptions."""
     where = symbols.name(fault.rip)
     if fault.vector is Vector.PAGE_FAULT and fault.access is not None and fault.address is not None:
         target = f"{ACCESS_WORDS[fault.access]} {symbols.name(fault.address)} ({fault.address:#x})"
         kind = "security violation" if culprit.violation else "fault"
         return f"twzemu: {kind}: {target} in {culprit.owner} from {culprit.executing} at {where}"
-    what = fault.vector.description if fault.insn is None else f"{fault.insn} refused ({fault.vector.description})"
+    what = fault.vector.description
+    if fault.insn is not None:
+        what = f"{fault.insn} refused ({what})"
+    elif instruction is not None:
+        what = f"{what} ({instruction})"
     return f"twzemu: fault: {what} at {where} ({fault.rip:#x}) in {culprit.executing}"
