@@ -18,16 +18,13 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..debug.disasm import instruction_at
-from ..debug.disasm import instruction_at
 from ..debug.symbols import Symbolizer
 from ..elf.image import ElfImage
-from ..errors import TwzEmuError
 from ..errors import TwzEmuError
 from ..loader import STACK_SIZE, LoadedImage, ObjectBacking, load_program, slot_base
 from ..machine.cpustate import RSP
 from ..machine.events import Fault, Stop, StopReason
 from ..machine.machine import DEFAULT_RAM, KERNEL_PML4_INDEX, Machine
-from ..machine.x86 import Vector
 from ..machine.x86 import Vector
 from ..mmu.pte import Prot
 from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, AddressSpace, FrameCache
