@@ -39,7 +39,7 @@ class ObjectBacking:
         self.key = obj.id
 
     def initial_page(self, index: int) -> bytes | None:
-        return self.obj.read(index * PAGE_SIZE, PAGE_SIZE)
+        return self.obj.page(index)
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,14 +105,18 @@ def assemble(source: str, address: int = 0) -> bytes:
     return bytes(encoding or b"")
 
 
-def _access_of(error_code: int) -> Access:
-    if error_code & PfError.FETCH:
-        return Access.FETCH
-    return Access.WRITE if error_code & PfError.WRITE else Access.READ
-
-
-class _PendingStop(Exception):
-    """Internal: carries a stop request out of a hook (never escapes ``run``)."""
+# The fault path decodes the #PF error code with plain ints: an IntFlag ``&`` costs ~1 µs in Python.
+_PF_PRESENT = int(PfError.PRESENT)
+_PF_KIND_MASK = int(PfError.WRITE | PfError.FETCH)
+_ACCESS_OF_CODE = {
+    0: Access.READ,
+    int(PfError.WRITE): Access.WRITE,
+    int(PfError.FETCH): Access.FETCH,
+    int(PfError.FETCH | PfError.WRITE): Access.FETCH,
+}
+_PAGE_FAULT = int(Vector.PAGE_FAULT)
+_DOUBLE_FAULT = int(Vector.DOUBLE_FAULT)
+_BACKED = FaultOutcome.BACKED
 
 
 class Machine:
@@ -138,8 +142,8 @@ class Machine:
         self._stop: Stop | None = None
         self._error: BaseException | None = None
         self._steps = 0
-        self._last_backed = (0, 0)
-        self._repeats = 0
+        self._last_backed = -1
+        self._repeated_at = -1
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -377,16 +381,18 @@ class Machine:
         try:
             cpu = self.cpu
             cpu.old_exception[0] = -1  # unicorn #1883: never let the next fault become a double fault
-            if intno == Vector.PAGE_FAULT:
+            if intno == _PAGE_FAULT:
                 code = cpu.error_code[0]
                 address = cpu.cr2[0]
-                access = _access_of(code)
-                present = bool(code & PfError.PRESENT)
-                if not present and self.space.resolve_fault(address, access) is FaultOutcome.BACKED:
-                    self._check_progress(address, cpu.rip[0])
+                access = _ACCESS_OF_CODE[code & _PF_KIND_MASK]
+                present = code & _PF_PRESENT
+                if not present and self.space.resolve_fault(address, access) is _BACKED:
+                    if address == self._last_backed:
+                        self._check_progress(address, cpu.rip[0])
+                    self._last_backed = address
                     return
-                fault = Fault(Vector.PAGE_FAULT, cpu.rip[0], address, access, present)
-            elif intno == Vector.DOUBLE_FAULT:
+                fault = Fault(Vector.PAGE_FAULT, cpu.rip[0], address, access, bool(present))
+            elif intno == _DOUBLE_FAULT:
                 raise MachineError(
                     f"unicorn {unicorn.__version__} reported a double fault at {cpu.rip[0]:#x}: its exception "
                     "state was not reset (unicorn issue #1883); stopping rather than guessing"
@@ -399,14 +405,10 @@ class Machine:
             self._fail_hook(error)
 
     def _check_progress(self, address: int, rip: int) -> None:
-        """A page just backed must not fault again from the same instruction: that would loop forever."""
-        if self._last_backed == (address, rip):
-            self._repeats += 1
-            if self._repeats > 2:
-                raise MachineError(f"page {address:#x} keeps faulting at {rip:#x} after being backed")
-        else:
-            self._last_backed = (address, rip)
-            self._repeats = 0
+        """The page backed last faulted again: allowed once (a stale TLB entry), never in a row."""
+        if self._repeated_at == rip:
+            raise MachineError(f"page {address:#x} keeps faulting at {rip:#x} after being backed")
+        self._repeated_at = rip
 
     def _deliver(self, fault: Fault) -> None:
         handler = self.on_fault

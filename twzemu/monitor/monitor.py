@@ -66,16 +66,21 @@ class Monitor:
     def run(self, path: str, timeout: float | None = None) -> RunResult:
         image = ElfImage.open(path)
         with Machine(self.ram_size) as machine:
-            program = self.load(machine, image, os.path.basename(path))
-            machine.on_hypercall = Hypercalls(self.stdout, self.stderr)
-            machine.switch_space(program.space)
-            machine.cpu.gpr[RSP] = program.stack_top
+            program = self.start(machine, image, os.path.basename(path))
             stop = machine.run(program.image.entry, timeout)
             result = self._result(stop, program, timeout)
         if result.message is not None:
             self.stderr.write(result.message.encode() + b"\n")
             self.stderr.flush()
         return result
+
+    def start(self, machine: Machine, image: ElfImage, name: str) -> LoadedProgram:
+        """Load ``image`` and make the machine ready to run it from its entry point (steps 2-4)."""
+        program = self.load(machine, image, name)
+        machine.on_hypercall = Hypercalls(self.stdout, self.stderr)
+        machine.switch_space(program.space)
+        machine.cpu.gpr[RSP] = program.stack_top
+        return program
 
     def load(self, machine: Machine, image: ElfImage, name: str) -> LoadedProgram:
         assert machine.mem is not None and machine.frames is not None

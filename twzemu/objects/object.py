@@ -131,6 +131,11 @@ class Object:
             page[start : start + count] = view[done : done + count]
             done += count
 
+    def page(self, index: int) -> bytes | None:
+        """Page ``index`` as written so far, or None if it was never written (it reads as zeros)."""
+        page = self._pages.get(index)
+        return None if page is None else bytes(page)
+
     def iter_pages(self) -> Iterator[tuple[int, bytes]]:
         """``(page index, content)`` of every page holding a non-zero byte, by increasing index."""
         for index in sorted(self._pages):

@@ -1,0 +1,86 @@
+"""``make bench``: twzemu against raw Unicorn, measured in the same run.
+
+Each figure is the median of 5 interleaved rounds (one round runs every measurement once), printed as
+``name: value unit``:
+
+* ``compute_vs_raw_unicorn`` / ``memory_vs_raw_unicorn`` — raw Unicorn time / twzemu time for the same guest
+  function (``compute_loop``, ``memory_loop`` of ``guests/bench``) on the same page tables; raw Unicorn runs it
+  with paging on and no hooks at all, twzemu runs the whole program at CPL3 with its hooks installed. Higher
+  is better; 1.0 means twzemu adds nothing.
+* ``compute_minstr_per_s`` — guest instructions per second under twzemu (instructions per iteration counted
+  once by a raw Unicorn code hook).
+* ``fault_round_trip_us`` — a guest touching 16,384 pages of its data object whose frames exist but whose page
+  table entries do not: each touch is a #PF the monitor resolves by writing the entry, then the store is retried.
+* ``fault_first_touch_us`` — the same with no frames yet: each fault also allocates a frame (and the host
+  kernel backs the fresh RAM page), the cost of lazily backing new memory.
+* ``hypercall_us`` — a guest making 200,000 no-op hypercalls.
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .raw import RawUnicorn, instructions_per_iteration
+from .twz import TwzemuGuest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "guests" / "build" / "bench"
+ROUNDS = 5
+
+COMPUTE_ITERATIONS = 50_000_000  # must match guests/Makefile BENCH_DEFS
+MEMORY_ITERATIONS = 20_000_000
+FAULT_PAGES = 16_384
+HYPERCALLS = 200_000
+
+
+def median_of_rounds(measurements: dict[str, Callable[[], float]]) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in measurements}
+    for round_number in range(ROUNDS):
+        for name, measure in measurements.items():
+            samples[name].append(measure())
+        print(f"  round {round_number + 1}/{ROUNDS} done", file=sys.stderr, flush=True)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main() -> int:
+    print(f"twzemu benchmarks on {platform.machine()} {platform.processor() or ''}, Python {platform.python_version()}",
+          file=sys.stderr)  # fmt: skip
+    started = time.perf_counter()
+    compute = BUILD / "compute"
+    memory = BUILD / "memory"
+    sink = io.BytesIO()
+    # Both sides start from a fresh Unicorn each time: a first run pays for translation and first writes.
+    measurements = {
+        "raw_compute": lambda: RawUnicorn(compute, "compute_loop").time_call(COMPUTE_ITERATIONS),
+        "twz_compute": lambda: TwzemuGuest(compute, sink).time_run(),
+        "raw_memory": lambda: RawUnicorn(memory, "memory_loop").time_call(MEMORY_ITERATIONS),
+        "twz_memory": lambda: TwzemuGuest(memory, sink).time_run(),
+        "faults": lambda: TwzemuGuest(BUILD / "faults", sink).time_run(warm_data=True) / FAULT_PAGES,
+        "first_touch": lambda: TwzemuGuest(BUILD / "faults", sink).time_run() / FAULT_PAGES,
+        "hypercalls": lambda: TwzemuGuest(BUILD / "hypercalls", sink).time_run() / HYPERCALLS,
+    }
+    medians = median_of_rounds(measurements)
+    per_iteration = instructions_per_iteration(compute, "compute_loop")
+    figures = [
+        ("compute_vs_raw_unicorn", medians["raw_compute"] / medians["twz_compute"], "x"),
+        ("memory_vs_raw_unicorn", medians["raw_memory"] / medians["twz_memory"], "x"),
+        ("compute_minstr_per_s", COMPUTE_ITERATIONS * per_iteration / medians["twz_compute"] / 1e6, "Minstr/s"),
+        ("raw_compute_minstr_per_s", COMPUTE_ITERATIONS * per_iteration / medians["raw_compute"] / 1e6, "Minstr/s"),
+        ("fault_round_trip_us", medians["faults"] * 1e6, "us"),
+        ("fault_first_touch_us", medians["first_touch"] * 1e6, "us"),
+        ("hypercall_us", medians["hypercalls"] * 1e6, "us"),
+    ]
+    for name, value, unit in figures:
+        print(f"{name}: {value:.2f} {unit}")
+    print(f"(took {time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
