@@ -20,15 +20,22 @@ guests: $(INSTALLED)
 test: guests
 	$(BIN)/pytest
 
+DEMO_FAULTS := null_read write_text exec_data exec_stack bad_insn move_tp
+
 demo: guests
-	@$(BIN)/python -m demo
+	@echo "== a gcc-built guest at CPL3 with paging: its text and data are objects in a slot pair"
+	$(BIN)/twzemu run --verbose guests/build/hello
+	@echo "== guests that fault on purpose: one line each, exit status 139, the monitor carries on"
+	@for g in $(DEMO_FAULTS); do $(BIN)/twzemu run guests/build/faults/$$g; echo "   (exit status $$?)"; done
+	@echo "== a guest that never stops, stopped by --timeout"
+	@$(BIN)/twzemu run --timeout 1 guests/build/spin; echo "   (exit status $$?)"
 
 bench: guests
 	$(BIN)/python -m benchmarks
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check twzemu tests benchmarks demo.py
-	$(BIN)/ruff format --check twzemu tests benchmarks demo.py
+	$(BIN)/ruff check twzemu tests benchmarks
+	$(BIN)/ruff format --check twzemu tests benchmarks
 
 clean:
 	$(MAKE) -C guests clean

@@ -21,7 +21,7 @@ from .elf.image import ElfImage, RelocType, SegmentFlags
 from .errors import ElfError
 from .mmu.pte import Prot
 from .mmu.space import AddressSpace
-from .objects.layout import NULL_PAGE_SIZE, PAGE_SIZE
+from .objects.layout import NULL_PAGE_SIZE
 from .objects.object import Lifetime, Object
 from .objects.store import ObjectStore
 

@@ -22,6 +22,7 @@ stop and ``run`` acts between ``emu_start`` calls (zelos' ``stop_and_exec`` patt
 from __future__ import annotations
 
 import ctypes
+from dataclasses import dataclass
 from collections.abc import Callable
 from types import TracebackType
 
@@ -117,6 +118,16 @@ _ACCESS_OF_CODE = {
 _PAGE_FAULT = int(Vector.PAGE_FAULT)
 _DOUBLE_FAULT = int(Vector.DOUBLE_FAULT)
 _BACKED = FaultOutcome.BACKED
+
+
+@dataclass(frozen=True, slots=True)
+class CpuMode:
+    cpl: int
+    paging: bool
+    cr3: int
+
+    def __str__(self) -> str:
+        return f"long mode, CPL{self.cpl}, paging {'on' if self.paging else 'off'}, CR3 {self.cr3:#x}"
 
 
 class Machine:
@@ -461,6 +472,12 @@ class Machine:
         space.on_change = self.flush_tlb
         self.space = space
         self.uc.reg_write(X.UC_X86_REG_CR3, space.cr3)
+
+    def mode(self) -> CpuMode:
+        """The privilege and paging state, read through the public API (for reports and tests)."""
+        uc = self.uc
+        cr0 = uc.reg_read(X.UC_X86_REG_CR0)
+        return CpuMode(uc.reg_read(X.UC_X86_REG_CS) & 3, bool(cr0 & Cr0.PG), uc.reg_read(X.UC_X86_REG_CR3))
 
     def flush_tlb(self) -> None:
         self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)

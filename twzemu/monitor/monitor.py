@@ -80,6 +80,8 @@ class Monitor:
         machine.on_hypercall = Hypercalls(self.stdout, self.stderr)
         machine.switch_space(program.space)
         machine.cpu.gpr[RSP] = program.stack_top
+        if self.verbose:
+            self.stderr.write(f"twzemu: cpu: {machine.mode()}\n".encode())
         return program
 
     def load(self, machine: Machine, image: ElfImage, name: str) -> LoadedProgram:
