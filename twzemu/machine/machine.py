@@ -22,8 +22,8 @@ stop and ``run`` acts between ``emu_start`` calls (zelos' ``stop_and_exec`` patt
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 
 import unicorn
@@ -153,8 +153,8 @@ class Machine:
         self._stop: Stop | None = None
         self._error: BaseException | None = None
         self._steps = 0
-        self._last_backed = -1
-        self._repeated_at = -1
+        self._last_backed = -1  # the page the last fault backed, and how often it faulted again since
+        self._repeats = 0
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -400,7 +400,9 @@ class Machine:
                 if not present and self.space.resolve_fault(address, access) is _BACKED:
                     if address == self._last_backed:
                         self._check_progress(address, cpu.rip[0])
-                    self._last_backed = address
+                    else:
+                        self._last_backed = address
+                        self._repeats = 0
                     return
                 fault = Fault(Vector.PAGE_FAULT, cpu.rip[0], address, access, bool(present))
             elif intno == _DOUBLE_FAULT:
@@ -416,10 +418,10 @@ class Machine:
             self._fail_hook(error)
 
     def _check_progress(self, address: int, rip: int) -> None:
-        """The page backed last faulted again: allowed once (a stale TLB entry), never in a row."""
-        if self._repeated_at == rip:
+        """The page backed last faulted again (a stale TLB entry is rewritten once): never many times in a row."""
+        self._repeats += 1
+        if self._repeats > 2:
             raise MachineError(f"page {address:#x} keeps faulting at {rip:#x} after being backed")
-        self._repeated_at = rip
 
     def _deliver(self, fault: Fault) -> None:
         handler = self.on_fault
@@ -471,6 +473,7 @@ class Machine:
         """Load ``space``'s CR3 (through the API, which flushes the TLB) and make it the fault resolver."""
         space.on_change = self.flush_tlb
         self.space = space
+        self._last_backed = -1
         self.uc.reg_write(X.UC_X86_REG_CR3, space.cr3)
 
     def mode(self) -> CpuMode:
