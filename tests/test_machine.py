@@ -190,3 +190,16 @@ def test_machine_cycles_do_not_grow_memory():
     gc.collect()
     grown = _rss_kib() - before
     assert grown < 16 * 1024, f"1000 machine cycles grew RSS by {grown} KiB"
+
+
+def test_reducing_a_mapping_takes_effect_at_once(machine, guest):
+    """A page the CPU already cached as writable faults after protect_slot: the TLB is flushed."""
+    space = guest.space(Prot.READ | Prot.WRITE, present=True)
+    assert machine.run(TEXT + PROBE_OFFSET[Access.WRITE]).reason is StopReason.EXIT
+    space.protect_slot(TARGET_SLOT, Prot.READ)
+    stop = machine.run(TEXT + PROBE_OFFSET[Access.WRITE])
+    assert stop.reason is StopReason.FAULT
+    assert (stop.fault.address, stop.fault.access, stop.fault.present) == (TARGET, Access.WRITE, True)
+    space.unmap_slot(TARGET_SLOT)
+    stop = machine.run(TEXT + PROBE_OFFSET[Access.READ])
+    assert (stop.reason, stop.fault.present) == (StopReason.FAULT, False)
