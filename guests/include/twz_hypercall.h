@@ -8,6 +8,8 @@ enum twz_hypercall {
     TWZ_HC_EXIT = 1,   /* (status) -> does not return */
     TWZ_HC_WRITE = 2,  /* (fd, buf, len) -> bytes written or negative error */
     TWZ_HC_NOP = 3,    /* () -> 0; the cost of a round trip */
+    TWZ_HC_HEAP_GROW = 4, /* (bytes) -> address of `bytes` more zeroed heap for the calling compartment
+                           * (16-byte aligned, contiguous with the previous growth) or 0 when exhausted */
 };
 
 static inline long twz_hypercall3(long nr, long a, long b, long c)
