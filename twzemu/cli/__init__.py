@@ -8,6 +8,8 @@ import traceback
 from collections.abc import Sequence
 
 from ..errors import TwzEmuError, UsageError
+from .cc import DESCRIPTION as CC_HELP
+from .cc import add_cc_parser, cc_command
 from .run import add_run_parser
 from .store import add_store_parser
 
@@ -33,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_run_parser(commands)
+    add_cc_parser(commands)
     add_store_parser(commands)
     return parser
 
@@ -41,6 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list[:1]
     try:
+        if args_list[:1] == ["cc"]:  # everything after `cc` is gcc's, even options argparse would claim
+            if args_list[1:2] in (["--help"], ["-h"]):
+                print(f"usage: twzemu cc [--twz-verbose] [GCC ARGS...]\n\n{CC_HELP}")
+                return 0
+            return cc_command(args_list[1:])
         args = build_parser().parse_args(args_list)
         if args.command is None:
             raise UsageError("twzemu: no command given (try `twzemu --help`)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from pathlib import Path
@@ -74,16 +75,21 @@ class Relocation:
     r_addend: int
 
 
-@dataclass(frozen=True, slots=True)
 class ElfImage:
-    """A validated guest ELF file: its bytes and the records the loader uses."""
+    """A validated guest ELF file: its bytes, entry and segments; symbols and relocations are read on first use
+    (reports need the full symbol table, linking does not)."""
 
-    path: str
-    data: bytes
-    entry: int
-    segments: tuple[Segment, ...]
-    symbols: tuple[Symbol, ...]
-    relocations: tuple[Relocation, ...]
+    def __init__(self, path: str, data: bytes, elf: ELFFile) -> None:
+        self.path = path
+        self.data = data
+        self.entry: int = elf.header.e_entry
+        self.segments: tuple[Segment, ...] = tuple(_segments(path, elf, len(data)))
+        self._elf = elf
+        self._symbols: tuple[Symbol, ...] | None = None
+        self._relocations: tuple[Relocation, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"ElfImage({self.path!r})"
 
     @classmethod
     def open(cls, path: str | Path) -> ElfImage:
@@ -102,25 +108,43 @@ class ElfImage:
     def parse(cls, name: str, data: bytes) -> ElfImage:
         if not data.startswith(_MAGIC):
             raise ElfError(f"{name}: not an ELF file")
-        try:
+        with _elf_errors(name):
             elf = ELFFile(io.BytesIO(data))
             _check_kind(name, elf)
-            segments = tuple(_segments(name, elf, len(data)))
-            return cls(
-                path=name,
-                data=data,
-                entry=elf.header.e_entry,
-                segments=segments,
-                symbols=tuple(_symbols(elf)),
-                relocations=tuple(_relocations(elf)),
-            )
-        except ElfError:
-            raise
-        except _PYELFTOOLS_ERRORS as error:
-            raise ElfError(f"{name}: malformed ELF file ({error})") from None
+            return cls(name, data, elf)
+
+    @property
+    def elf(self) -> ELFFile:
+        """The pyelftools view, for ``elf.dynamic`` (the only other module that reads ELF structures)."""
+        return self._elf
+
+    @property
+    def symbols(self) -> tuple[Symbol, ...]:
+        if self._symbols is None:
+            with _elf_errors(self.path):
+                self._symbols = tuple(_symbols(self._elf))
+        return self._symbols
+
+    @property
+    def relocations(self) -> tuple[Relocation, ...]:
+        if self._relocations is None:
+            with _elf_errors(self.path):
+                self._relocations = tuple(_relocations(self._elf))
+        return self._relocations
 
     def symbol_named(self, name: str) -> Symbol | None:
         return next((s for s in self.symbols if s.st_name == name), None)
+
+
+@contextmanager
+def _elf_errors(name: str) -> Iterator[None]:
+    """pyelftools (and a hostile file) may raise many things: each becomes one ElfError naming the file."""
+    try:
+        yield
+    except ElfError:
+        raise
+    except _PYELFTOOLS_ERRORS as error:
+        raise ElfError(f"{name}: malformed ELF file ({error})") from None
 
 
 def _check_kind(name: str, elf: ELFFile) -> None:
