@@ -482,6 +482,10 @@ class Machine:
         cr0 = uc.reg_read(X.UC_X86_REG_CR0)
         return CpuMode(uc.reg_read(X.UC_X86_REG_CS) & 3, bool(cr0 & Cr0.PG), uc.reg_read(X.UC_X86_REG_CR3))
 
+    def set_thread_pointer(self, address: int) -> None:
+        """FS base (the TLS thread pointer): only the monitor sets it; CR4.FSGSBASE keeps guests out."""
+        self.uc.reg_write(X.UC_X86_REG_FS_BASE, address)
+
     def flush_tlb(self) -> None:
         self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
 

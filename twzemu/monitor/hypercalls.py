@@ -25,17 +25,40 @@ class Hypercall(IntEnum):
     EXIT = 1  # (status) -> does not return
     WRITE = 2  # (fd, buf, len) -> bytes written or -errno
     NOP = 3  # () -> 0: the cost of a round trip
+    HEAP_GROW = 4  # (bytes) -> address of that much more zeroed heap, contiguous, or 0 when exhausted
+
+
+class Heap:
+    """A compartment's heap: an object mapped RW- in its own slot, handed out from the bottom up."""
+
+    __slots__ = ("base", "limit", "top")
+
+    ALIGN = 16
+
+    def __init__(self, base: int, size: int) -> None:
+        self.base = base
+        self.top = base
+        self.limit = base + size
+
+    def grow(self, size: int) -> int:
+        size = (size + self.ALIGN - 1) // self.ALIGN * self.ALIGN
+        if size <= 0 or self.top + size > self.limit:
+            return 0
+        start, self.top = self.top, self.top + size
+        return start
 
 
 class Hypercalls:
     """The monitor side of the ABI: ``machine.on_hypercall = Hypercalls(...)``."""
 
-    def __init__(self, stdout: BinaryIO, stderr: BinaryIO) -> None:
+    def __init__(self, stdout: BinaryIO, stderr: BinaryIO, heap: Heap | None = None) -> None:
         self._streams = {1: stdout, 2: stderr}
+        self.heap = heap
         self._table: dict[int, Callable[[Machine], int | None]] = {
             Hypercall.EXIT: self._exit,
             Hypercall.WRITE: self._write,
             Hypercall.NOP: self._nop,
+            Hypercall.HEAP_GROW: self._heap_grow,
         }
 
     def __call__(self, machine: Machine) -> None:
@@ -64,3 +87,6 @@ class Hypercalls:
 
     def _nop(self, _machine: Machine) -> int:
         return 0
+
+    def _heap_grow(self, machine: Machine) -> int:
+        return 0 if self.heap is None else self.heap.grow(machine.cpu.gpr[RDI])

@@ -1,0 +1,123 @@
+"""What a program finds when it starts: the startup block on its stack and its first thread's TLS area.
+
+Both are laid out here as bytes at known virtual addresses (pure functions, no CPU), then written into the
+stack and thread objects before they are mapped. The layouts are the contract in
+``guests/include/twz_startup.h``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+WORD = 8
+TCB_SIZE = 4 * WORD  # self, dtv, gate_buffer, thread_id
+GATE_BUFFER_SIZE = 4096
+
+
+def align_up(value: int, alignment: int) -> int:
+    return (value + alignment - 1) // alignment * alignment
+
+
+@dataclass(frozen=True, slots=True)
+class StartupImage:
+    """Bytes to place at ``base`` (up to the stack top); the program starts with ``rsp`` and ``rdi``."""
+
+    base: int
+    data: bytes
+    rsp: int
+    rdi: int
+
+
+def build_startup(
+    top: int,
+    argv: Sequence[bytes],
+    envp: Sequence[bytes],
+    init: Sequence[int],
+    fini: Sequence[int],
+    compartment: int,
+) -> StartupImage:
+    """Lay out strings, pointer arrays and ``struct twz_startup`` below ``top``; rsp is 16-byte aligned."""
+    strings = b""
+    string_offsets: list[int] = []
+    for text in (*argv, *envp):
+        string_offsets.append(len(strings))
+        strings += text + b"\0"
+    words_count = (len(argv) + 1) + (len(envp) + 1) + len(init) + len(fini) + 8
+    strings_at = (top - len(strings)) & ~0xF
+    words_at = (strings_at - words_count * WORD) & ~0xF
+    argv_at = words_at
+    envp_at = argv_at + (len(argv) + 1) * WORD
+    init_at = envp_at + (len(envp) + 1) * WORD
+    fini_at = init_at + len(init) * WORD
+    startup_at = fini_at + len(fini) * WORD
+    pointers = [strings_at + offset for offset in string_offsets]
+    words = [*pointers[: len(argv)], 0, *pointers[len(argv) :], 0, *init, *fini]
+    words += [len(argv), argv_at, envp_at, len(init), init_at, len(fini), fini_at, compartment]
+    rsp = words_at - 2 * WORD  # a zero "return address" slot pair: _start never returns
+    data = bytearray(top - rsp)
+    struct.pack_into(f"<{len(words)}Q", data, words_at - rsp, *[w & 0xFFFF_FFFF_FFFF_FFFF for w in words])
+    data[strings_at - rsp : strings_at - rsp + len(strings)] = strings
+    return StartupImage(rsp, bytes(data), rsp, startup_at)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsBlock:
+    """One module's static TLS block: ``tp_offset`` bytes below the thread pointer (variant II)."""
+
+    module: int
+    tp_offset: int
+    image: bytes  # the initialised part (.tdata); the rest up to ``memsz`` is zero (.tbss)
+    memsz: int
+    align: int
+
+
+@dataclass(frozen=True, slots=True)
+class TlsLayout:
+    blocks: tuple[TlsBlock, ...]
+    static_size: int  # bytes below the thread pointer
+    align: int
+
+    def block_of(self, module: int) -> TlsBlock:
+        return self.blocks[module - 1]
+
+
+def layout_static_tls(templates: Sequence[tuple[bytes, int, int]]) -> TlsLayout:
+    """x86-64 TLS variant II (Drepper, "ELF Handling For Thread-Local Storage" §3.4.6): module m's block ends
+    where module m-1's begins, each aligned, below the thread pointer. ``templates``: (image, memsz, align) per
+    module, module ids 1, 2, … in that order."""
+    offset = 0
+    max_align = 16
+    blocks = []
+    for module, (image, memsz, align) in enumerate(templates, start=1):
+        align = max(align, 1)
+        offset = align_up(offset + memsz, align)
+        max_align = max(max_align, align)
+        blocks.append(TlsBlock(module, offset, image, memsz, align))
+    return TlsLayout(tuple(blocks), align_up(offset, max_align), max_align)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadArea:
+    """A thread's TLS area: static blocks, then the TCB at the thread pointer, the DTV and the gate buffer."""
+
+    base: int
+    data: bytes
+    thread_pointer: int
+    gate_buffer: int
+
+
+def build_thread_area(base: int, layout: TlsLayout, thread_id: int) -> ThreadArea:
+    tp = align_up(base + layout.static_size, layout.align)
+    dtv = tp + TCB_SIZE
+    dtv_words = 1 + len(layout.blocks)
+    gate_buffer = align_up(dtv + dtv_words * WORD, GATE_BUFFER_SIZE)
+    data = bytearray(gate_buffer + GATE_BUFFER_SIZE - base)
+    for block in layout.blocks:
+        start = tp - block.tp_offset - base
+        data[start : start + len(block.image)] = block.image
+    struct.pack_into("<4Q", data, tp - base, tp, dtv, gate_buffer, thread_id)
+    addresses = [tp - block.tp_offset for block in layout.blocks]
+    struct.pack_into(f"<{dtv_words}Q", data, dtv - base, 1, *addresses)
+    return ThreadArea(base, bytes(data), tp, gate_buffer)
