@@ -1,0 +1,68 @@
+"""The startup block and the TLS area decode back to what the runtime reads (guests/include/twz_startup.h)."""
+
+from __future__ import annotations
+
+import itertools
+import struct
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from twzemu.monitor.startup import TCB_SIZE, build_startup, build_thread_area, layout_static_tls
+
+TOP = 0x100_0010_1000
+texts = st.lists(st.binary(max_size=40).filter(lambda b: b"\0" not in b), max_size=12)
+addresses = st.lists(st.integers(0, 2**64 - 1), max_size=12)
+
+
+def read_u64(image, address: int) -> int:
+    return struct.unpack_from("<Q", image.data, address - image.base)[0]
+
+
+def read_string(image, address: int) -> bytes:
+    start = address - image.base
+    return image.data[start : image.data.index(b"\0", start)]
+
+
+@given(argv=texts, envp=texts, init=addresses, fini=addresses, compartment=st.integers(0, 1000))
+def test_startup_block_round_trips(argv, envp, init, fini, compartment):
+    image = build_startup(TOP, argv, envp, init, fini, compartment)
+    assert image.rsp % 16 == 0 and image.base + len(image.data) == TOP
+    fields = [read_u64(image, image.rdi + 8 * i) for i in range(8)]
+    argc, argv_at, envp_at, init_count, init_at, fini_count, fini_at, got_compartment = fields
+    assert (argc, init_count, fini_count, got_compartment) == (len(argv), len(init), len(fini), compartment)
+    assert [read_string(image, read_u64(image, argv_at + 8 * i)) for i in range(argc)] == argv
+    assert read_u64(image, argv_at + 8 * argc) == 0
+    assert [read_string(image, read_u64(image, envp_at + 8 * i)) for i in range(len(envp))] == envp
+    assert read_u64(image, envp_at + 8 * len(envp)) == 0
+    assert [read_u64(image, init_at + 8 * i) for i in range(init_count)] == init
+    assert [read_u64(image, fini_at + 8 * i) for i in range(fini_count)] == fini
+
+
+tls_modules = st.lists(
+    st.tuples(st.binary(max_size=64), st.integers(0, 256), st.sampled_from([1, 2, 4, 8, 16, 32, 64])),
+    max_size=6,
+).map(lambda mods: [(image, max(memsz, len(image)), align) for image, memsz, align in mods])
+
+
+@given(tls_modules)
+def test_static_tls_blocks_are_aligned_disjoint_and_below_the_thread_pointer(templates):
+    layout = layout_static_tls(templates)
+    base = 0x100_8000_1000
+    area = build_thread_area(base, layout, thread_id=7)
+    tp = area.thread_pointer
+    assert tp % layout.align == 0
+    spans = []
+    for block, (image, memsz, align) in zip(layout.blocks, templates, strict=True):
+        start = tp - block.tp_offset
+        assert start % align == 0 and base <= start and start + memsz <= tp
+        assert area.data[start - base : start - base + len(image)] == image
+        assert not any(area.data[start - base + len(image) : start - base + memsz])  # .tbss is zero
+        spans.append((start, start + memsz))
+    spans.sort()
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
+    self_pointer, dtv, gate_buffer, thread_id = struct.unpack_from("<4Q", area.data, tp - base)
+    assert (self_pointer, dtv, thread_id) == (tp, tp + TCB_SIZE, 7)
+    assert gate_buffer % 4096 == 0 and gate_buffer + 4096 == base + len(area.data)
+    dtv_entries = struct.unpack_from(f"<{1 + len(templates)}Q", area.data, dtv - base)
+    assert list(dtv_entries[1:]) == [tp - block.tp_offset for block in layout.blocks]
