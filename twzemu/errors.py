@@ -6,6 +6,8 @@ address, compartment); the CLI prints it prefixed with ``twzemu:`` and exits wit
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class TwzEmuError(Exception):
     """Root of every twzemu error; ``exit_status`` is what the CLI exits with."""
@@ -43,3 +45,24 @@ class MappingError(TwzEmuError):
     W|X together (W^X), a non-canonical or misaligned address, a slot already in use, or an access through an
     address space to a virtual address no mapping backs; the message names the address in hex.
     """
+
+
+class LinkError(TwzEmuError):
+    """Linking failed: every problem found, grouped (every missing symbol is reported at once).
+
+    ``related`` lists the problems, one line each; ``str`` is one line naming the first and how many more there
+    are, ``lines()`` all of them (what the CLI prints under ``--verbose``, and what tests compare).
+    """
+
+    def __init__(self, related: str | Iterable[str]) -> None:
+        self.related: list[str] = [related] if isinstance(related, str) else [str(problem) for problem in related]
+        if not self.related:
+            self.related = ["link failed"]
+        super().__init__(self.related[0])
+
+    def __str__(self) -> str:
+        more = len(self.related) - 1
+        return self.related[0] if more == 0 else f"{self.related[0]} (and {more} more link problems)"
+
+    def lines(self) -> list[str]:
+        return list(self.related)
