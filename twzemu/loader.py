@@ -1,23 +1,20 @@
-"""The minimal loader of the foundation: one ``ET_DYN`` program without ``DT_NEEDED`` into a slot pair.
-
-Steps (Twizzler's layout, DESIGN.md "Concepts"):
+"""ELF images as Twizzler objects in a slot pair (DESIGN.md "Concepts").
 
 1. the ELF file becomes an object (``elf_object``), so a run's program is an object like any other;
 2. a text object and a data object are created; every ``PT_LOAD`` segment is copied into the object its
    address falls in — text addresses in [0x1000, 1 GiB), data addresses in [1 GiB + 0x1000, 2 GiB) —
    and ``.bss`` stays zero (objects read as zeros where nothing was written);
-3. ``R_X86_64_RELATIVE`` relocations are applied (the only kind a program without libraries needs; the
-   dynamic linker of the next issue handles the rest and refuses this loader's leftovers by name);
-4. the pair is mapped at slots (2n, 2n+1): text R-X, data RW- and NX.
+3. the linker (``linker.link``) relocates the objects' contents;
+4. the pair is mapped at slots (2n, 2n+1): text R-X, data RW- and NX (``map_image``).
 
-The stack is an object of its own, mapped RW- in the slot above.
+Objects are copied into frames on first touch: write an object's content before it is mapped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .elf.image import ElfImage, RelocType, SegmentFlags
+from .elf.image import ElfImage, SegmentFlags
 from .errors import ElfError
 from .mmu.pte import Prot
 from .mmu.space import AddressSpace
@@ -65,8 +62,8 @@ def slot_base(slot: int) -> int:
     return slot * SLOT_SIZE
 
 
-def load_program(space: AddressSpace, store: ObjectStore, image: ElfImage, name: str, text_slot: int) -> LoadedImage:
-    """Load ``image`` into slots (``text_slot``, ``text_slot`` + 1) of ``space`` (module docstring, steps 1-4)."""
+def build_objects(store: ObjectStore, image: ElfImage) -> tuple[Object, Object]:
+    """Steps 1-2: the ELF file as an object, then its text and data objects filled from the segments."""
     elf_object(store, image)
     text = store.create(lifetime=Lifetime.VOLATILE)
     data = store.create(lifetime=Lifetime.VOLATILE)
@@ -76,11 +73,13 @@ def load_program(space: AddressSpace, store: ObjectStore, image: ElfImage, name:
         skip = max(0, NULL_PAGE_SIZE - offset)  # the ELF headers share page 0, Twizzler's null page
         if len(content) > skip:
             target.write(offset + skip, content[skip:])
-    base = slot_base(text_slot)
-    _relocate(image, base, text, data)
-    space.map_object(text_slot, ObjectBacking(text), Prot.READ | Prot.EXEC)
-    space.map_object(text_slot + 1, ObjectBacking(data), Prot.READ | Prot.WRITE)
-    return LoadedImage(image, name, base, text, data, text_slot)
+    return text, data
+
+
+def map_image(space: AddressSpace, loaded: LoadedImage, text_prot: Prot = Prot.READ | Prot.EXEC) -> None:
+    """Step 4: text R-X and data RW- (NX) at the image's slot pair."""
+    space.map_object(loaded.text_slot, ObjectBacking(loaded.text), text_prot)
+    space.map_object(loaded.text_slot + 1, ObjectBacking(loaded.data), Prot.READ | Prot.WRITE)
 
 
 def elf_object(store: ObjectStore, image: ElfImage) -> Object:
@@ -104,16 +103,3 @@ def _placement(image: ElfImage, vaddr: int, memsz: int, flags: SegmentFlags, tex
             "(text in [0x1000, 1 GiB), data in [1 GiB + 0x1000, 2 GiB); build with `twzemu cc`)"
         )
     return (data if writable else text), offset
-
-
-def _relocate(image: ElfImage, base: int, text: Object, data: Object) -> None:
-    unsupported = sorted({r.r_type for r in image.relocations if r.r_type != RelocType.RELATIVE})
-    if unsupported:
-        names = ", ".join(RelocType(t).name if t in RelocType._value2member_map_ else str(t) for t in unsupported)
-        raise ElfError(f"{image.path}: relocation types {names} need the dynamic linker, not this loader")
-    for reloc in image.relocations:
-        target = data if reloc.r_offset >= SLOT_SIZE else text
-        offset = reloc.r_offset - (SLOT_SIZE if target is data else 0)
-        if not NULL_PAGE_SIZE <= offset <= SLOT_SIZE - 8:
-            raise ElfError(f"{image.path}: relocation at {reloc.r_offset:#x} lies outside the image")
-        target.write(offset, (base + reloc.r_addend).to_bytes(8, "little"))

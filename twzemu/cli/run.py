@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
@@ -32,6 +33,9 @@ def add_run_parser(commands: Any) -> None:
     parser.add_argument("--timeout", type=_seconds, metavar="S", help="stop the guest after S seconds (exit 124)")
     parser.add_argument("--store", metavar="DIR", help="keep objects in this on-disk store (default: "
                         "$TWZEMU_STORE, else in memory for this run)")  # fmt: skip
+    parser.add_argument("-L", dest="library_dirs", action="append", default=[], metavar="DIR",
+                        help="look for libraries in DIR first (repeatable); then PROG's directory, the object "
+                        "store's names, and the guest runtime")  # fmt: skip
     parser.add_argument("--verbose", "-v", action="store_true", help="list loaded objects, slots and compartments")
     parser.add_argument("prog", metavar="PROG", help="the program to run")
     parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments for the guest")
@@ -41,5 +45,6 @@ def add_run_parser(commands: Any) -> None:
 def run_command(args: argparse.Namespace) -> int:
     if args.prog.startswith("-"):
         raise UsageError(f"twzemu run: unknown option {args.prog} (see `twzemu run --help`)")
-    monitor = Monitor(store_from_env(args.store), verbose=args.verbose)
-    return monitor.run(args.prog, timeout=args.timeout).status
+    library_dirs = [Path(d) for d in args.library_dirs]
+    monitor = Monitor(store_from_env(args.store), verbose=args.verbose, library_dirs=library_dirs)
+    return monitor.run(args.prog, args.args, timeout=args.timeout).status

@@ -364,7 +364,10 @@ class _DynamicReader:
     # the record
 
     def read(self) -> DynamicInfo:
-        symbols = self.symbols()
+        relocations = tuple(_Relocations(self).read())
+        # DT_GNU_HASH only covers exported symbols: with none, it says nothing of the undefined ones before
+        # them, so the table is as long as the hash says or as the highest index a relocation names.
+        symbols = self.symbols(minimum=max((r.r_sym for r in relocations), default=-1) + 1)
         flags = DynFlag(self.value(DynTag.FLAGS) or 0)
         flags_1 = DynFlag1((self.value(DynTag.FLAGS_1) or 0) & DynFlag1.NOW)
         soname = self.value(DynTag.SONAME)
@@ -375,7 +378,7 @@ class _DynamicReader:
             soname=None if soname is None else self.string(soname, "DT_SONAME"),
             needed=tuple(self.string(v, "DT_NEEDED") for t, v in self.tags if t == DynTag.NEEDED),
             symbols=symbols,
-            relocations=tuple(_Relocations(self, len(symbols)).read()),
+            relocations=relocations,
             init=self.function(DynTag.INIT),
             fini=self.function(DynTag.FINI),
             init_array=init_array.values,
@@ -409,12 +412,14 @@ class _DynamicReader:
 
     # symbols
 
-    def symbols(self) -> tuple[DynSymbol, ...]:
+    def symbols(self, minimum: int = 0) -> tuple[DynSymbol, ...]:
         address = self.value(DynTag.SYMTAB)
         if address is None:
+            if minimum > 1:
+                raise self.fail(f"relocations name dynamic symbols (up to {minimum - 1}) but there is no DT_SYMTAB")
             return ()
         self.check_entry_size(DynTag.SYMENT, _SYM.size)
-        count = self.symbol_count()
+        count = max(self.symbol_count(), minimum)
         offset = self.addresses.file_offset(address, count * _SYM.size, "DT_SYMTAB table")
         return tuple(self.symbol(index, *fields) for index, fields in
                      enumerate(_SYM.iter_unpack(self.data[offset : offset + count * _SYM.size])))  # fmt: skip
@@ -472,9 +477,8 @@ class _Array:
 class _Relocations:
     """Every relocation the dynamic array names, in Twizzler's order: RELR, RELA, REL, JMPREL."""
 
-    def __init__(self, reader: _DynamicReader, symbol_count: int) -> None:
+    def __init__(self, reader: _DynamicReader) -> None:
         self.reader = reader
-        self.symbol_count = symbol_count
 
     def read(self) -> Iterator[DynReloc]:
         reader = self.reader
@@ -516,9 +520,6 @@ class _Relocations:
         for fields in entry.iter_unpack(self.reader.data[offset : offset + size]):
             r_offset, r_info = fields[0], fields[1]
             r_sym, r_type = r_info >> _R_SYM_SHIFT, r_info & _R_TYPE_MASK
-            if r_sym >= max(self.symbol_count, 1):
-                raise self.reader.fail(f"{table.value} relocation at {r_offset:#x} names symbol {r_sym}, but the "
-                                       f"dynamic symbol table has {self.symbol_count} entries")  # fmt: skip
             width = self.place(r_offset, r_type, table)
             addend = fields[2] if entry is _RELA else self.implicit(r_offset, r_type, width)
             yield DynReloc(r_offset, r_type, r_sym, addend, table)

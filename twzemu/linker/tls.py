@@ -1,0 +1,50 @@
+"""Static TLS layout (x86-64 variant II): where each module's block sits below the thread pointer.
+
+The linker needs the offsets for ``TPOFF64`` relocations; the monitor lays out each thread's area with them
+(``monitor.startup.build_thread_area``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+def align_up(value: int, alignment: int) -> int:
+    return (value + alignment - 1) // alignment * alignment
+
+
+@dataclass(frozen=True, slots=True)
+class TlsBlock:
+    """One module's static TLS block: ``tp_offset`` bytes below the thread pointer (variant II)."""
+
+    module: int
+    tp_offset: int
+    image: bytes  # the initialised part (.tdata); the rest up to ``memsz`` is zero (.tbss)
+    memsz: int
+    align: int
+
+
+@dataclass(frozen=True, slots=True)
+class TlsLayout:
+    blocks: tuple[TlsBlock, ...]
+    static_size: int  # bytes below the thread pointer
+    align: int
+
+    def block_of(self, module: int) -> TlsBlock:
+        return self.blocks[module - 1]
+
+
+def layout_static_tls(templates: Sequence[tuple[bytes, int, int]]) -> TlsLayout:
+    """x86-64 TLS variant II (Drepper, "ELF Handling For Thread-Local Storage" §3.4.6): module m's block ends
+    where module m-1's begins, each aligned, below the thread pointer. ``templates``: (image, memsz, align) per
+    module, module ids 1, 2, … in that order."""
+    offset = 0
+    max_align = 16
+    blocks = []
+    for module, (image, memsz, align) in enumerate(templates, start=1):
+        align = max(align, 1)
+        offset = align_up(offset + memsz, align)
+        max_align = max(max_align, align)
+        blocks.append(TlsBlock(module, offset, image, memsz, align))
+    return TlsLayout(tuple(blocks), align_up(offset, max_align), max_align)
