@@ -14,10 +14,13 @@ Each figure is the median of 5 interleaved rounds (one round runs every measurem
 * ``fault_first_touch_us`` — the same with no frames yet: each fault also allocates a frame (and the host
   kernel backs the fresh RAM page), the cost of lazily backing new memory.
 * ``hypercall_us`` — a guest making 200,000 no-op hypercalls.
+* ``link_N_libs_s`` — reading, placing and relocating a program with a chain of N generated libraries of
+  about 200 relocations each (``linkgen``), into fresh objects; no CPU involved.
 """
 
 from __future__ import annotations
 
+import gc
 import io
 import platform
 import statistics
@@ -26,6 +29,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from twzemu.monitor.monitor import Monitor
+from twzemu.objects.store import ObjectStore
+
+from . import linkgen
 from .raw import RawUnicorn, instructions_per_iteration
 from .twz import TwzemuGuest
 
@@ -37,6 +44,7 @@ COMPUTE_ITERATIONS = 50_000_000  # must match guests/Makefile BENCH_DEFS
 MEMORY_ITERATIONS = 20_000_000
 FAULT_PAGES = 16_384
 HYPERCALLS = 200_000
+LINK_COUNTS = (1, 8, 32, 64)
 
 
 def median_of_rounds(measurements: dict[str, Callable[[], float]]) -> dict[str, float]:
@@ -44,8 +52,16 @@ def median_of_rounds(measurements: dict[str, Callable[[], float]]) -> dict[str, 
     for round_number in range(ROUNDS):
         for name, measure in measurements.items():
             samples[name].append(measure())
+            gc.collect()  # free the last Unicorn and its RAM before the next measurement
         print(f"  round {round_number + 1}/{ROUNDS} done", file=sys.stderr, flush=True)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def time_link(program: Path) -> float:
+    monitor = Monitor(ObjectStore.in_memory())
+    started = time.perf_counter()
+    monitor.link(str(program))
+    return time.perf_counter() - started
 
 
 def main() -> int:
@@ -65,9 +81,12 @@ def main() -> int:
         "first_touch": lambda: TwzemuGuest(BUILD / "faults", sink).time_run() / FAULT_PAGES,
         "hypercalls": lambda: TwzemuGuest(BUILD / "hypercalls", sink).time_run() / HYPERCALLS,
     }
+    link_programs = {count: linkgen.build(ROOT / "guests" / "build" / "linkbench", count) for count in LINK_COUNTS}
+    for count, program in link_programs.items():
+        measurements[f"link_{count}"] = lambda program=program: time_link(program)
     medians = median_of_rounds(measurements)
     per_iteration = instructions_per_iteration(compute, "compute_loop")
-    figures = [
+    figures: list[tuple[str, float, str]] = [
         ("compute_vs_raw_unicorn", medians["raw_compute"] / medians["twz_compute"], "x"),
         ("memory_vs_raw_unicorn", medians["raw_memory"] / medians["twz_memory"], "x"),
         ("compute_minstr_per_s", COMPUTE_ITERATIONS * per_iteration / medians["twz_compute"] / 1e6, "Minstr/s"),
@@ -76,8 +95,9 @@ def main() -> int:
         ("fault_first_touch_us", medians["first_touch"] * 1e6, "us"),
         ("hypercall_us", medians["hypercalls"] * 1e6, "us"),
     ]
+    figures += [(f"link_{count}_libs_s", medians[f"link_{count}"], "s") for count in LINK_COUNTS]
     for name, value, unit in figures:
-        print(f"{name}: {value:.2f} {unit}")
+        print(f"{name}: {value:.3g} {unit}" if unit == "s" else f"{name}: {value:.2f} {unit}")
     print(f"(took {time.perf_counter() - started:.1f} s)", file=sys.stderr)
     return 0
 

@@ -16,15 +16,17 @@ from unicorn import unicorn_const as UC
 from unicorn import x86_const as X
 
 from twzemu.elf.image import ElfImage, SegmentFlags
-from twzemu.loader import ObjectBacking, load_program, slot_base
+from twzemu.linker.link import Linker
+from twzemu.linker.search import LibrarySearch
+from twzemu.loader import ObjectBacking, map_image, slot_base
 from twzemu.mmu.physmem import FrameAllocator, PhysicalMemory
 from twzemu.mmu.pte import Prot
 from twzemu.mmu.space import Access, AddressSpace, FrameCache
 from twzemu.objects.store import ObjectStore
+from twzemu.toolchain import Toolchain
 
-RAM = 64 << 20
-TEXT_SLOT = 2
-STACK_SLOT = 4
+RAM = 128 << 20  # both sides use the same RAM size: host memory placement shows in the timings
+STACK_SLOT = 0x400
 STACK_PAGES = 4
 STACK_OFFSET = 0x1000
 
@@ -43,10 +45,15 @@ class RawUnicorn:
         self.mem = PhysicalMemory(RAM)
         frames = FrameAllocator(self.mem, 0x10000)
         space = AddressSpace(self.mem, frames, FrameCache(frames), "raw")
-        loaded = load_program(space, ObjectStore.in_memory(), image, path.name, TEXT_SLOT)
-        stack = ObjectStore.in_memory().create()
+        store = ObjectStore.in_memory()
+        search = LibrarySearch.for_program(path, (), Toolchain.locate().runtime_dir, None)
+        linked = Linker(search, store).link(image, str(path))
+        for library in linked.libraries:
+            map_image(space, library.loaded)
+            _make_present(space, library.loaded.image, library.base)
+        loaded = linked.program.loaded
+        stack = store.create()
         space.map_object(STACK_SLOT, ObjectBacking(stack), Prot.READ | Prot.WRITE)
-        _make_present(space, image, loaded.base)
         stack_base = slot_base(STACK_SLOT)
         for page in range(STACK_PAGES):
             space.resolve_fault(stack_base + STACK_OFFSET + page * 0x1000, Access.WRITE)

@@ -14,22 +14,26 @@ from twzemu.mmu.space import AddressSpace
 from twzemu.monitor.monitor import Monitor
 from twzemu.objects.store import ObjectStore
 
+from .raw import RAM
+
 
 class TwzemuGuest:
     def __init__(self, path: Path, sink: BinaryIO) -> None:
+        self.path = path
         self.image = ElfImage.open(path)
         self.sink = sink
 
     def time_run(self, warm_data: bool = False) -> float:
         """Seconds in ``Machine.run``. ``warm_data``: give every data page a frame first, then drop the page
         table entries, so each first touch is a fault that only installs an entry (no new frame)."""
-        monitor = Monitor(ObjectStore.in_memory(), self.sink, self.sink, ram_size=256 << 20)
+        monitor = Monitor(ObjectStore.in_memory(), self.sink, self.sink, ram_size=RAM)
+        linked = monitor.link(str(self.path))
         with Machine(monitor.ram_size) as machine:
-            program = monitor.start(machine, self.image, self.image.path)
+            program = monitor.start(machine, linked, [str(self.path)])
             if warm_data:
                 self._warm(program.space, program.image.base + SLOT_SIZE)
             started = time.perf_counter()
-            stop = machine.run(program.image.entry)
+            stop = machine.run(linked.entry)
             elapsed = time.perf_counter() - started
         if stop.reason is not StopReason.EXIT:
             raise SystemExit(f"benchmark guest {self.image.path} did not exit: {stop}")
