@@ -1,8 +1,9 @@
 """``twzemu cc``: gcc with the flags, headers, runtime and linker script of twzemu guests.
 
 Every guest is position-independent code (``-fPIC``, programs too: globals shared across libraries then go
-through the GOT and ``R_X86_64_COPY`` never appears), freestanding (``-nostdinc -nostdlib`` with gcc's own
-freestanding headers plus ``guests/include``), linked with ``guests/twz.ld`` into Twizzler's slot-pair layout.
+through the GOT and ``R_X86_64_COPY`` never appears), compiled as hosted C against twzemu's own C library
+(``-nostdinc -nostdlib`` with ``guests/include`` and gcc's compiler headers — hosted, so ``main`` returns 0 when
+it falls off its end, as C99 says), linked with ``guests/twz.ld`` into Twizzler's slot-pair layout.
 Programs are ``ET_DYN`` without an interpreter, start in ``crt0.o`` and need ``libtwzrt.so``; libraries
 (``-shared``) need ``libtwzrt.so`` too, so the runtime every compartment gets is an ordinary ``DT_NEEDED``.
 """
@@ -89,7 +90,6 @@ class Toolchain:
 def compile_flags(gcc: str, include: Path) -> list[str]:
     freestanding = subprocess.run([gcc, "-print-file-name=include"], capture_output=True, text=True, check=False)
     return [
-        "-ffreestanding",
         "-nostdlib",
         "-nostdinc",
         "-isystem",

@@ -156,8 +156,8 @@ class Linker:
             return f"{where}: {inputs}"
         try:
             value, width = compute(reloc.r_type, inputs)
-        except LinkError as error:
-            return f"{where}: {error}"
+        except LinkError as error:  # names the type itself
+            return f"{library.loaded.image.path}: relocation at {reloc.r_offset:#x}: {error}"
         return _write(library, reloc.r_offset, value, width, where)
 
     def _inputs(self, library: LinkedLibrary, reloc: DynReloc, symbol: DynSymbol | None,
@@ -178,6 +178,9 @@ class Linker:
                 if symbol.bind is SymbolBind.WEAK:
                     return RelocInputs(**inputs)  # an undefined weak reference resolves to 0 (psABI)
                 return f"undefined symbol {symbol.name}"
+            if found.symbol.kind is SymbolKind.GNU_IFUNC:
+                return (f"symbol {symbol.name} is an indirect function (STT_GNU_IFUNC) in {found.library.name}: "
+                        "not supported (twzemu does not run guest resolvers while linking)")  # fmt: skip
             owner = libraries[found.library.name]
             value, size = found.symbol.value, found.symbol.size
         if symbol.kind is SymbolKind.TLS or reloc.r_type in _TLS_TYPES:

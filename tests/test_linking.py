@@ -1,0 +1,255 @@
+"""The dynamic linker end to end: real gcc-built programs and libraries, linked and run by twzemu."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, guest, twzemu
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from twzemu.errors import LinkError, TwzEmuError
+from twzemu.linker.relocs import RelocType
+from twzemu.loader import SLOT_SIZE
+from twzemu.monitor.monitor import Monitor
+from twzemu.objects.store import ObjectStore
+
+DEMO_OUTPUT = """init libcolor
+init libshape
+init libstore
+init demo
+main: argc=4 argv[0]={argv0}
+  one      3 sides, red
+  two      4 sides, green
+  three    5 sides, blue
+function pointer from libshape: green
+color_count=3 color_calls=4
+atexit handler
+fini demo
+fini libstore
+fini libshape
+fini libcolor
+"""
+
+
+def test_demo_links_three_libraries_and_runs_in_order():
+    program = str(guest("demo/demo"))
+    done = twzemu("run", program, "one", "two", "three")
+    assert done.stderr == ""
+    assert done.stdout == DEMO_OUTPUT.format(argv0=program)
+    assert done.status == 3  # main returns argc - 1
+
+
+def test_verbose_lists_every_library_with_objects_slots_and_compartment():
+    done = twzemu("run", "--verbose", str(guest("demo/demo")))
+    loaded = re.findall(r"loaded (\S+): text 0x[0-9a-f]{32} slot (\d+) \(0x[0-9a-f]+\), data 0x[0-9a-f]{32} slot (\d+), "
+                        r"compartment demo", done.stderr)  # fmt: skip
+    assert [name for name, _, _ in loaded] == ["demo", "libstore.so", "libshape.so", "libcolor.so", "libtwzrt.so"]
+    assert all(int(data) == int(text) + 1 for _, text, data in loaded)
+    assert len({text for _, text, _ in loaded}) == 5
+
+
+def test_thread_locals_in_program_and_library():
+    done = twzemu("run", str(guest("linking/tls")))
+    assert (done.status, done.stdout) == (0, "prog_counter=42 lib_counter=17 tag=tls\n")
+
+
+def test_a_dependency_cycle_loads_and_runs():
+    done = twzemu("run", str(guest("linking/cycle")))
+    assert done.status == 0
+    assert done.stdout == "init cycleb\ninit cyclea\ncycle sums 3 3\n"
+
+
+@pytest.mark.parametrize("name", ["aes", "arcfour", "base64", "blowfish", "des", "md2", "md5", "rot-13", "sha1",
+                                  "sha256"])  # fmt: skip
+def test_ordinary_c_code_builds_unchanged_and_passes_its_own_tests(name):
+    done = twzemu("run", str(guest(f"thirdparty/{name}_test")))
+    assert done.status == 0, done.stderr
+    assert re.fullmatch(r"[\w-]+ [Tt]ests?: (SUCCEEDED|PASSED)\n", done.stdout), done.stdout
+
+
+# -- bad input ------------------------------------------------------------------------------------------
+
+
+def cc(*args: str, cwd) -> None:
+    done = subprocess.run([sys.executable, "-m", "twzemu.cli", "cc", *args], cwd=cwd, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def one_line(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_missing_library_is_one_line_naming_it(tmp_path):
+    shutil.copy(guest("demo/demo"), tmp_path / "demo")
+    done = twzemu("run", str(tmp_path / "demo"))
+    assert done.status == 127
+    assert re.match(r"twzemu: library not found: libstore\.so \(needed by .*demo\)", one_line(done.stderr))
+
+
+def test_every_missing_symbol_is_reported_at_once(tmp_path):
+    (tmp_path / "lib.c").write_text("int f1(void){return 1;}\nint f2(void){return 2;}\nint f3(void){return 3;}\n")
+    (tmp_path / "main.c").write_text("int f1(void); int f2(void); int f3(void);\n"
+                                     "int main(void){return f1()+f2()+f3();}\n")  # fmt: skip
+    cc("-shared", "-o", "libm3.so", "lib.c", cwd=tmp_path)
+    cc("-o", "main", "main.c", "-L.", "-lm3", cwd=tmp_path)
+    (tmp_path / "lib.c").write_text("int f1(void){return 1;}\n")
+    cc("-shared", "-o", "libm3.so", "lib.c", cwd=tmp_path)
+    done = twzemu("run", str(tmp_path / "main"))
+    assert done.status == 127
+    assert re.search(r"undefined symbol f[23] .*\(and 1 more link problems\)", one_line(done.stderr))
+    with pytest.raises(LinkError) as caught:
+        Monitor(ObjectStore.in_memory()).link(str(tmp_path / "main"))
+    problems = caught.value.lines()
+    assert len(problems) == 2
+    assert {re.search(r"undefined symbol (\w+)", p).group(1) for p in problems} == {"f2", "f3"}
+
+
+def test_indirect_functions_are_refused_by_name(tmp_path):
+    """gcc's ifunc: a local one becomes R_X86_64_IRELATIVE, a global one an STT_GNU_IFUNC symbol; both would need
+    the loader to call guest code while linking, which twzemu does not do."""
+    (tmp_path / "ifunc.c").write_text(
+        "static int impl(void){return 7;}\n"
+        "static int (*resolve(void))(void){return impl;}\n"
+        'static int local_pick(void) __attribute__((ifunc("resolve")));\n'
+        'int pick(void) __attribute__((ifunc("resolve")));\n'
+        "int call_local(void){return local_pick();}\n"
+    )
+    (tmp_path / "main.c").write_text("int pick(void); int call_local(void);\n"
+                                     "int main(void){return pick() + call_local();}\n")  # fmt: skip
+    cc("-shared", "-o", "libifunc.so", "ifunc.c", cwd=tmp_path)
+    cc("-o", "main", "main.c", "-L.", "-lifunc", cwd=tmp_path)
+    done = twzemu("run", str(tmp_path / "main"))
+    assert done.status == 127
+    line = one_line(done.stderr)
+    assert "R_X86_64_IRELATIVE" in line or "STT_GNU_IFUNC" in line
+    with pytest.raises(LinkError) as caught:
+        Monitor(ObjectStore.in_memory()).link(str(tmp_path / "main"))
+    text = "\n".join(caught.value.lines())
+    assert "R_X86_64_IRELATIVE" in text and "STT_GNU_IFUNC" in text and "pick" in text
+
+
+def _retype_first_relocation(path, old: RelocType, new: RelocType) -> None:
+    """Rewrite one real relocation entry of ``path`` in place (``.rela.dyn``, 24-byte RELA entries)."""
+    sections = subprocess.run(["readelf", "-SW", str(path)], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"\.rela\.dyn\s+RELA\s+[0-9a-f]+\s+([0-9a-f]+)\s+([0-9a-f]+)", sections)
+    assert match, sections
+    offset, size = int(match.group(1), 16), int(match.group(2), 16)
+    data = bytearray(path.read_bytes())
+    for entry in range(offset, offset + size, 24):
+        if data[entry + 8] == old:
+            data[entry + 8] = new
+            path.write_bytes(bytes(data))
+            return
+    pytest.fail(f"no {old.name} relocation in {path}")
+
+
+def test_copy_relocation_is_refused_by_name(tmp_path):
+    (tmp_path / "var.c").write_text("int shared_value = 5;\n")
+    (tmp_path / "main.c").write_text("extern int shared_value;\nint main(void){return shared_value;}\n")
+    cc("-shared", "-o", "libvar.so", "var.c", cwd=tmp_path)
+    cc("-o", "main", "main.c", "-L.", "-lvar", cwd=tmp_path)
+    _retype_first_relocation(tmp_path / "main", RelocType.GLOB_DAT, RelocType.COPY)
+    done = twzemu("run", str(tmp_path / "main"))
+    assert done.status == 127
+    assert re.search(r"R_X86_64_COPY .*-fPIC", one_line(done.stderr))
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_elf_files_fail_with_one_error_never_a_crash(tmp_path, data):
+    original = bytearray(guest("hello").read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        where = data.draw(st.integers(0, len(original) - 1))
+        original[where] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del original[data.draw(st.integers(0, len(original))) :]
+    path = tmp_path / "mutant"
+    path.write_bytes(bytes(original))
+    try:
+        Monitor(ObjectStore.in_memory()).link(str(path))
+    except TwzEmuError as error:
+        assert "\n" not in str(error)
+
+
+def test_a_mutated_program_run_never_hangs_or_tracebacks(tmp_path):
+    data = bytearray(guest("hello").read_bytes())
+    data[0x1010:0x1030] = bytes(range(0x20))  # scramble the start of the text
+    (tmp_path / "scrambled").write_bytes(bytes(data))
+    done = twzemu("run", "--timeout", "5", str(tmp_path / "scrambled"))
+    assert done.status in (0, 124, 127, 139)
+    assert "Traceback" not in done.stderr
+
+
+# -- differential: twzemu's relocation results against readelf ------------------------------------------
+
+
+def readelf_relocations(path) -> list[tuple[int, str, str | None, int]]:
+    """(offset, type, symbol name or None, addend) for every line of ``readelf -rW``."""
+    out = subprocess.run(["readelf", "-rW", str(path)], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or not fields[2].startswith("R_X86_64_"):
+            continue
+        rest = fields[3:]
+        if len(rest) == 1:  # no symbol: "offset info type addend"
+            found.append((int(fields[0], 16), fields[2], None, int(rest[0], 16)))
+        else:  # "offset info type value name + addend"
+            addend = int(rest[3], 16) * (-1 if rest[2] == "-" else 1) if len(rest) >= 4 else 0
+            found.append((int(fields[0], 16), fields[2], rest[1].split("@")[0], addend))
+    return found
+
+
+def readelf_definitions(path) -> dict[str, int]:
+    out = subprocess.run(["readelf", "--dyn-syms", "-W", str(path)], capture_output=True, text=True, check=True)
+    definitions = {}
+    for line in out.stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 8 and fields[0].endswith(":") and fields[6] != "UND" and fields[4] in ("GLOBAL", "WEAK"):
+            definitions[fields[7].split("@")[0]] = int(fields[1], 16)
+    return definitions
+
+
+@pytest.mark.parametrize("program", ["demo/demo", "linking/cycle", "thirdparty/sha256_test"])
+def test_relocation_results_agree_with_readelf(program):
+    linked = Monitor(ObjectStore.in_memory()).link(str(guest(program)))
+    definitions = {lib.name: readelf_definitions(lib.loaded.image.path) for lib in linked.libraries}
+    checked = 0
+    for library in linked.libraries:
+        ours = {s.name: s.st_value for s in library.info.symbols if s.defined and s.name}
+        theirs = definitions[library.name]
+        assert {name: ours[name] for name in theirs} == theirs  # symbol values agree with readelf
+        for offset, kind, name, addend in readelf_relocations(library.loaded.image.path):
+            obj = library.loaded.data if offset >= SLOT_SIZE else library.loaded.text
+            written = int.from_bytes(obj.read(offset % SLOT_SIZE, 8), "little")
+            if kind == "R_X86_64_RELATIVE":
+                expected = library.base + addend
+            elif kind in ("R_X86_64_GLOB_DAT", "R_X86_64_JUMP_SLOT", "R_X86_64_64"):
+                definers = [lib for lib in linked.libraries if name in definitions[lib.name]]
+                assert definers, f"{name} is defined nowhere"
+                expected = (
+                    definers[0].base + definitions[definers[0].name][name] + (addend if kind.endswith("64") else 0)
+                )
+            else:
+                continue
+            assert written == expected, f"{library.name}: {kind} {name} at {offset:#x}"
+            checked += 1
+    assert checked > 10
+    assert RelocType.RELATIVE  # the recipe table names what readelf names
+
+
+def test_cc_builds_from_any_directory(tmp_path):
+    (tmp_path / "x.c").write_text('#include <stdio.h>\nint main(void){printf("%d-%s\\n", 42, "ok");return 0;}\n')
+    cc("-o", "x", "x.c", cwd=tmp_path)
+    done = twzemu("run", str(tmp_path / "x"))
+    assert (done.status, done.stdout) == (0, "42-ok\n")
+    assert (ROOT / "guests" / "build" / "rt" / "libtwzrt.so").exists()
