@@ -30,13 +30,17 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum, IntFlag
 
 from elftools.common.exceptions import ELFError as PyElfError
+from elftools.common.utils import struct_parse
+from elftools.construct import Container
 from elftools.elf.elffile import ELFFile
 
 from ..errors import ElfError
 from ..linker.relocs import RelocType, field_width, implicit_addend
 from .image import ElfImage, Segment
 
-_PYELFTOOLS_ERRORS = (PyElfError, ValueError, KeyError, IndexError, AssertionError, TypeError, struct.error)
+# What pyelftools raises on a malformed file (a seek past 2**63 is an OverflowError).
+_PYELFTOOLS_ERRORS = (PyElfError, ValueError, KeyError, IndexError, AssertionError, TypeError, OverflowError,
+                      struct.error)  # fmt: skip
 
 _DYN = struct.Struct("<qQ")  # Elf64_Dyn: d_tag, d_un
 _SYM = struct.Struct("<IBBHQQ")  # Elf64_Sym: st_name, st_info, st_other, st_shndx, st_value, st_size
@@ -136,6 +140,7 @@ class SymbolKind(Enum):
     OTHER = -1
 
 
+_BINDS = {bind.value: bind for bind in SymbolBind}
 _KINDS = {kind.value: kind for kind in SymbolKind}
 
 
@@ -146,6 +151,9 @@ class SymbolVisibility(Enum):
     INTERNAL = 1
     HIDDEN = 2
     PROTECTED = 3
+
+
+_VISIBILITIES = tuple(SymbolVisibility)  # indexed by value: 0 … 3
 
 
 class RelocTable(Enum):
@@ -245,7 +253,7 @@ class _DynamicHeader:
 
 def _program_headers(image: ElfImage) -> tuple[_DynamicHeader | None, TlsTemplate | None]:
     try:
-        headers = [segment.header for segment in ELFFile(io.BytesIO(image.data)).iter_segments()]
+        headers = list(_iter_program_headers(ELFFile(io.BytesIO(image.data))))
         dynamic = next((h for h in headers if h.p_type == "PT_DYNAMIC"), None)
         tls = next((h for h in headers if h.p_type == "PT_TLS"), None)
         dynamic_header = None if dynamic is None else _DynamicHeader(dynamic.p_offset, dynamic.p_filesz)
@@ -254,6 +262,13 @@ def _program_headers(image: ElfImage) -> tuple[_DynamicHeader | None, TlsTemplat
         return dynamic_header, _tls_template(image, tls.p_offset, tls.p_vaddr, tls.p_filesz, tls.p_memsz, tls.p_align)
     except _PYELFTOOLS_ERRORS as error:
         raise ElfError(f"{image.path}: malformed program headers ({error})") from None
+
+
+def _iter_program_headers(elf: ELFFile) -> Iterator[Container]:
+    """The raw ``Elf64_Phdr`` records (``iter_segments`` would also build a ``DynamicSegment``, which walks
+    every section header)."""
+    for index in range(elf.num_segments()):
+        yield struct_parse(elf.structs.Elf_Phdr, elf.stream, elf["e_phoff"] + index * elf["e_phentsize"])
 
 
 def _tls_template(image: ElfImage, offset: int, vaddr: int, filesz: int, memsz: int, align: int) -> TlsTemplate:
@@ -365,8 +380,7 @@ class _DynamicReader:
 
     def read(self) -> DynamicInfo:
         relocations = tuple(_Relocations(self).read())
-        # DT_GNU_HASH only covers exported symbols: with none, it says nothing of the undefined ones before
-        # them, so the table is as long as the hash says or as the highest index a relocation names.
+        # Whatever the symbol count says, the table holds at least every symbol a relocation names.
         symbols = self.symbols(minimum=max((r.r_sym for r in relocations), default=-1) + 1)
         flags = DynFlag(self.value(DynTag.FLAGS) or 0)
         flags_1 = DynFlag1((self.value(DynTag.FLAGS_1) or 0) & DynFlag1.NOW)
@@ -419,37 +433,53 @@ class _DynamicReader:
                 raise self.fail(f"relocations name dynamic symbols (up to {minimum - 1}) but there is no DT_SYMTAB")
             return ()
         self.check_entry_size(DynTag.SYMENT, _SYM.size)
-        count = max(self.symbol_count(), minimum)
-        offset = self.addresses.file_offset(address, count * _SYM.size, "DT_SYMTAB table")
+        counted = self.symbol_count(address)
+        count = max(counted, minimum)
+        what = "DT_SYMTAB table" if count == counted else f"DT_SYMTAB table (a relocation names symbol {count - 1})"
+        offset = self.addresses.file_offset(address, count * _SYM.size, what)
         return tuple(self.symbol(index, *fields) for index, fields in
                      enumerate(_SYM.iter_unpack(self.data[offset : offset + count * _SYM.size])))  # fmt: skip
 
     def symbol(self, index: int, st_name: int, st_info: int, st_other: int, st_shndx: int, st_value: int,
                st_size: int) -> DynSymbol:  # fmt: skip
-        try:
-            bind = SymbolBind(st_info >> _ST_BIND_SHIFT)
-        except ValueError:
-            raise self.fail(f"dynamic symbol {index} has unknown binding {st_info >> _ST_BIND_SHIFT}") from None
+        bind = _BINDS.get(st_info >> _ST_BIND_SHIFT)
+        if bind is None:
+            raise self.fail(f"dynamic symbol {index} has unknown binding {st_info >> _ST_BIND_SHIFT}")
         kind = _KINDS.get(st_info & _ST_TYPE_MASK, SymbolKind.OTHER)
-        visibility = SymbolVisibility(st_other & _ST_VISIBILITY_MASK)
+        visibility = _VISIBILITIES[st_other & _ST_VISIBILITY_MASK]
         name = self.string(st_name, f"dynamic symbol {index}")
         return DynSymbol(name, st_value, st_size, bind, kind, visibility, st_shndx)
 
-    def symbol_count(self) -> int:
-        """How many entries ``DT_SYMTAB`` has: ``nchain`` of ``DT_HASH``, else the end of ``DT_GNU_HASH``'s
-        last chain (the dynamic array does not say; this is how ld.so-style loaders know)."""
+    def symbol_count(self, symtab: int) -> int:
+        """How many entries ``DT_SYMTAB`` has (the dynamic array does not say): ``nchain`` of ``DT_HASH``, else
+        the end of ``DT_GNU_HASH``'s last chain. A GNU hash only covers the exported symbols, which ld places
+        last: when a file exports nothing, it says nothing about the undefined symbols, and the ``SHT_DYNSYM``
+        section header (if any) gives the length."""
         hash_address = self.value(DynTag.HASH)
         if hash_address is not None:
             offset = self.addresses.file_offset(hash_address, _HASH_HEADER.size, "DT_HASH table")
             return _HASH_HEADER.unpack_from(self.data, offset)[1]
         gnu_hash = self.value(DynTag.GNU_HASH)
-        if gnu_hash is not None:
-            return self.gnu_hash_symbol_count(gnu_hash)
-        raise self.fail("DT_SYMTAB without DT_HASH or DT_GNU_HASH: the number of dynamic symbols is unknown")
+        if gnu_hash is None:
+            raise self.fail("DT_SYMTAB without DT_HASH or DT_GNU_HASH: the number of dynamic symbols is unknown")
+        counted, complete = self.gnu_hash_symbol_count(gnu_hash)
+        return counted if complete else max(counted, self.dynsym_section_count(symtab))
 
-    def gnu_hash_symbol_count(self, address: int) -> int:
+    def dynsym_section_count(self, symtab: int) -> int:
+        """Entries of the ``SHT_DYNSYM`` section at ``symtab``; 0 without one (section headers are optional for
+        loading: broken ones are not an error here, the relocations still bound the table from below)."""
+        try:
+            for section in ELFFile(io.BytesIO(self.data)).iter_sections(type="SHT_DYNSYM"):
+                if section["sh_addr"] == symtab and section["sh_entsize"] == _SYM.size:
+                    return section["sh_size"] // _SYM.size
+        except _PYELFTOOLS_ERRORS:
+            return 0
+        return 0
+
+    def gnu_hash_symbol_count(self, address: int) -> tuple[int, bool]:
         """One past the highest symbol index reachable through ``DT_GNU_HASH`` (buckets hold the first index of
-        each chain; a chain ends at the word whose low bit is set)."""
+        each chain; a chain ends at the word whose low bit is set), and whether that is the whole table: with
+        every bucket empty, only the ``symoffset`` symbols before the hashed ones are known to exist."""
         offset = self.addresses.file_offset(address, _GNU_HASH_HEADER.size, "DT_GNU_HASH table")
         nbuckets, symoffset, bloom_size, _ = _GNU_HASH_HEADER.unpack_from(self.data, offset)
         buckets_at = address + _GNU_HASH_HEADER.size + bloom_size * _ADDR.size
@@ -457,14 +487,14 @@ class _DynamicReader:
         buckets = self.data[buckets_offset : buckets_offset + nbuckets * _WORD.size]
         last = max((b for (b,) in _WORD.iter_unpack(buckets)), default=0)
         if last < symoffset:
-            return symoffset
+            return symoffset, False
         chains_at = buckets_at + nbuckets * _WORD.size
         chain_offset = self.addresses.file_offset(chains_at + (last - symoffset) * _WORD.size, _WORD.size,
                                                   "DT_GNU_HASH chain")  # fmt: skip
         chain_end = chain_offset + (len(self.data) - chain_offset) // _WORD.size * _WORD.size
         for index, (word,) in enumerate(_WORD.iter_unpack(self.data[chain_offset:chain_end])):
             if word & _GNU_HASH_CHAIN_END:
-                return last + index + 1
+                return last + index + 1, True
         raise self.fail("DT_GNU_HASH chain runs off the end of the file")
 
 

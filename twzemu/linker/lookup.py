@@ -125,6 +125,10 @@ class SymbolLookup:
             if library.name in self._index:
                 raise LinkError(f"library {library.name} is loaded twice")
             self._index[library.name] = position
+        missing = [f"library {library.name} needs {needed}, which is not loaded" for library in self._libraries
+                   for needed in library.needed if needed not in self._index]  # fmt: skip
+        if missing:
+            raise LinkError(missing)
         self._definers: dict[str, list[int]] = {}
         for position, library in enumerate(self._libraries):
             for name in library.exports:
@@ -201,7 +205,7 @@ class SymbolLookup:
         queue = deque([start])
         while queue:
             for needed in self._libraries[queue.popleft()].needed:
-                position = self._position(needed)
+                position = self._index[needed]
                 if position not in seen:
                     seen.add(position)
                     order.append(position)
