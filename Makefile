@@ -23,9 +23,11 @@ test: guests
 DEMO_FAULTS := null_read write_text exec_data exec_stack bad_insn move_tp
 
 demo: guests
-	@echo "== a gcc-built guest at CPL3 with paging: its text and data are objects in a slot pair"
-	$(BIN)/twzemu run --verbose guests/build/hello
-	@echo "== guests that fault on purpose: one line each, exit status 139, the monitor carries on"
+	@echo "== a program and three shared libraries, linked by twzemu's monitor and run at CPL3 with paging"
+	$(BIN)/twzemu run --verbose guests/build/demo/demo one two three; echo "   (exit status $$?)"
+	@echo "== unchanged third-party C (public-domain crypto-algorithms) built with twzemu cc"
+	@for t in sha256 aes md5; do $(BIN)/twzemu run guests/build/thirdparty/$${t}_test; done
+	@echo "== guests that fault on purpose: one line each, exit status 139"
 	@for g in $(DEMO_FAULTS); do $(BIN)/twzemu run guests/build/faults/$$g; echo "   (exit status $$?)"; done
 	@echo "== a guest that never stops, stopped by --timeout"
 	@$(BIN)/twzemu run --timeout 1 guests/build/spin; echo "   (exit status $$?)"
