@@ -1,24 +1,26 @@
 """Dynamic-linking information of one ELF file, as plain records: what the linker reads, and nothing else.
 
 ``DynamicInfo.read(image)`` turns a validated ``ElfImage`` into a ``DynamicInfo``. The data flow follows how a
-loader sees the file — through program headers, never section headers:
+loader sees the file — through program headers (section headers are consulted for one thing only, below):
 
 1. **program headers** (pyelftools): ``PT_DYNAMIC`` locates the dynamic array, ``PT_TLS`` the TLS template;
 2. **dynamic array**: ``Elf64_Dyn`` entries inside ``PT_DYNAMIC``'s file bytes, up to ``DT_NULL``;
 3. **addresses → file**: every ``DT_`` address is a virtual address; ``_AddressMap`` translates it through the
    ``PT_LOAD`` segments and checks the whole table lies in the file;
-4. **tables**: strings (``DT_STRTAB``/``DT_STRSZ``) name the ``DT_NEEDED`` libraries, the ``DT_SONAME`` and the
-   symbols (``DT_SYMTAB``; its length comes from ``DT_HASH`` or ``DT_GNU_HASH``, which is how a loader
-   knows it); relocations come from every table the array names (``DT_RELR``, ``DT_RELA``, ``DT_REL``,
+4. **tables**: relocations come from every table the array names (``DT_RELR``, ``DT_RELA``, ``DT_REL``,
    ``DT_JMPREL``, in the order Twizzler's ``relocate_single`` processes them), ``REL`` and ``RELR`` addends
-   read from the bytes at the place; init/fini arrays are read as raw file values.
+   read from the bytes at the place; strings (``DT_STRTAB``/``DT_STRSZ``) name the ``DT_NEEDED`` libraries,
+   the ``DT_SONAME`` and the symbols (``DT_SYMTAB``, whose length the dynamic array does not give: ``DT_HASH``
+   or ``DT_GNU_HASH`` tell it, or — when a GNU hash has no exported symbol — the ``SHT_DYNSYM`` section
+   header; it is never shorter than the highest symbol index a relocation names); init/fini arrays are read
+   as raw file values.
 
 The fixed-size tables are decoded with ``struct`` after their bounds are checked (pyelftools' construct decoder
 costs ~6 µs per entry, too slow for the linker's "linear in relocations" budget); pyelftools parses the ELF and
 program headers. Every inconsistency — an address outside the segments, a table that runs off the file, a
-size that is not a multiple of its entry, an index past the symbol table — is an ``ElfError`` naming the file
-and what is wrong. Every loop is bounded by a table size that was checked against the file size, so a hostile
-file is refused or read, in time proportional to its size.
+size that is not a multiple of its entry, a symbol index whose entry lies outside the file — is an ``ElfError``
+naming the file and what is wrong. Every loop is bounded by a table size that was checked against the file size,
+so a hostile file is refused or read, in time proportional to its size.
 """
 
 from __future__ import annotations
