@@ -219,7 +219,17 @@ def readelf_definitions(path) -> dict[str, int]:
     return definitions
 
 
-@pytest.mark.parametrize("program", ["demo/demo", "linking/cycle", "thirdparty/sha256_test"])
+def _built_programs() -> list[str]:
+    build = ROOT / "guests" / "build"
+    skip = {"rt", "linkbench"}
+    return sorted(
+        str(path.relative_to(build))
+        for path in build.rglob("*")
+        if path.is_file() and path.suffix == "" and path.relative_to(build).parts[0] not in skip
+    )
+
+
+@pytest.mark.parametrize("program", _built_programs())
 def test_relocation_results_agree_with_readelf(program):
     linked = Monitor(ObjectStore.in_memory()).link(str(guest(program)))
     definitions = {lib.name: readelf_definitions(lib.loaded.image.path) for lib in linked.libraries}
@@ -245,6 +255,79 @@ def test_relocation_results_agree_with_readelf(program):
             checked += 1
     assert checked > 10
     assert RelocType.RELATIVE  # the recipe table names what readelf names
+
+
+def test_init_and_fini_follow_the_rfc_order(tmp_path):
+    """DT_PREINIT_ARRAY (program) first; per object DT_INIT then DT_INIT_ARRAY; at exit atexit handlers, then per
+    object DT_FINI_ARRAY reversed then DT_FINI, in reverse init order."""
+    (tmp_path / "lib.c").write_text(
+        "#include <stdio.h>\n"
+        'void lib_init(void){puts("lib DT_INIT");}\n'
+        'void lib_fini(void){puts("lib DT_FINI");}\n'
+        'static void a1(void){puts("lib init_array 1");}\n'
+        'static void a2(void){puts("lib init_array 2");}\n'
+        'static void f1(void){puts("lib fini_array 1");}\n'
+        'static void f2(void){puts("lib fini_array 2");}\n'
+        '__attribute__((section(".init_array"), used)) static void (*ia[])(void) = {a1, a2};\n'
+        '__attribute__((section(".fini_array"), used)) static void (*fa[])(void) = {f1, f2};\n'
+        "int lib_value(void){return 4;}\n"
+    )
+    (tmp_path / "main.c").write_text(
+        "#include <stdio.h>\n#include <stdlib.h>\n"
+        "int lib_value(void);\n"
+        'static void pre(void){puts("program preinit");}\n'
+        '__attribute__((section(".preinit_array"), used)) static void (*pa[])(void) = {pre};\n'
+        '__attribute__((constructor)) static void ctor(void){puts("program init_array");}\n'
+        '__attribute__((destructor)) static void dtor(void){puts("program fini_array");}\n'
+        'static void bye(void){puts("atexit");}\n'
+        'int main(void){atexit(bye); printf("main %d\\n", lib_value()); return 0;}\n'
+    )
+    cc("-shared", "-o", "liborder.so", "lib.c", "-Wl,-init,lib_init", "-Wl,-fini,lib_fini", cwd=tmp_path)
+    cc("-o", "main", "main.c", "-L.", "-lorder", cwd=tmp_path)
+    done = twzemu("run", str(tmp_path / "main"))
+    assert done.status == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "program preinit",
+        "lib DT_INIT",
+        "lib init_array 1",
+        "lib init_array 2",
+        "program init_array",
+        "main 4",
+        "atexit",
+        "program fini_array",
+        "lib fini_array 2",
+        "lib fini_array 1",
+        "lib DT_FINI",
+    ]
+
+
+def test_argv_and_envp_reach_the_guest(tmp_path):
+    (tmp_path / "env.c").write_text(
+        "#include <stdio.h>\n#include <string.h>\n"
+        "int main(int argc, char **argv, char **envp){\n"
+        '  for (int i = 0; i < argc; i++) printf("argv[%d]=%s\\n", i, argv[i]);\n'
+        '  for (char **e = envp; *e; e++) if (!strncmp(*e, "TWZ_TEST_", 9)) printf("%s\\n", *e);\n'
+        "  return argv[argc] == 0 ? 0 : 1;\n}\n"
+    )
+    cc("-o", "env", "env.c", cwd=tmp_path)
+    done = twzemu("run", str(tmp_path / "env"), "a b", "--verbose", env={"TWZ_TEST_X": "1=2"})
+    assert done.status == 0, done.stderr
+    assert done.stdout == f"argv[0]={tmp_path / 'env'}\nargv[1]=a b\nargv[2]=--verbose\nTWZ_TEST_X=1=2\n"
+
+
+def test_libraries_are_found_with_dash_l_and_in_the_store(tmp_path):
+    (tmp_path / "lib.c").write_text("int answer(void){return 42;}\n")
+    (tmp_path / "main.c").write_text("int answer(void);\nint main(void){return answer();}\n")
+    (tmp_path / "libs").mkdir()
+    cc("-shared", "-o", "libs/libanswer.so", "lib.c", cwd=tmp_path)
+    cc("-o", "main", "main.c", "-Llibs", "-lanswer", cwd=tmp_path)
+    assert twzemu("run", str(tmp_path / "main")).status == 127
+    assert twzemu("run", "-L", str(tmp_path / "libs"), str(tmp_path / "main")).status == 42
+    store = tmp_path / "store"
+    put = twzemu("store", "--store", str(store), "put", str(tmp_path / "libs" / "libanswer.so"), "--name",
+                 "libanswer.so")  # fmt: skip
+    assert put.status == 0, put.stderr
+    assert twzemu("run", "--store", str(store), str(tmp_path / "main")).status == 42
 
 
 def test_cc_builds_from_any_directory(tmp_path):

@@ -23,7 +23,7 @@ from elftools.elf.sections import SymbolTableSection
 from ..errors import ElfError
 
 _MAGIC = b"\x7fELF"
-_PYELFTOOLS_ERRORS = (PyElfError, ValueError, KeyError, IndexError, AssertionError, OSError, TypeError)
+_PYELFTOOLS_ERRORS = (PyElfError, ValueError, KeyError, IndexError, AssertionError, OSError, TypeError, OverflowError)
 
 
 class SegmentFlags(IntFlag):
