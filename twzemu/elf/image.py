@@ -108,7 +108,7 @@ class ElfImage:
     def parse(cls, name: str, data: bytes) -> ElfImage:
         if not data.startswith(_MAGIC):
             raise ElfError(f"{name}: not an ELF file")
-        with _elf_errors(name):
+        with elf_errors(name):
             elf = ELFFile(io.BytesIO(data))
             _check_kind(name, elf)
             return cls(name, data, elf)
@@ -121,14 +121,14 @@ class ElfImage:
     @property
     def symbols(self) -> tuple[Symbol, ...]:
         if self._symbols is None:
-            with _elf_errors(self.path):
+            with elf_errors(self.path):
                 self._symbols = tuple(_symbols(self._elf))
         return self._symbols
 
     @property
     def relocations(self) -> tuple[Relocation, ...]:
         if self._relocations is None:
-            with _elf_errors(self.path):
+            with elf_errors(self.path):
                 self._relocations = tuple(_relocations(self._elf))
         return self._relocations
 
@@ -137,7 +137,7 @@ class ElfImage:
 
 
 @contextmanager
-def _elf_errors(name: str) -> Iterator[None]:
+def elf_errors(name: str) -> Iterator[None]:
     """pyelftools (and a hostile file) may raise many things: each becomes one ElfError naming the file."""
     try:
         yield

@@ -2,17 +2,20 @@
 
 ``Linker.link(program)`` follows these steps (the code below is in the same order):
 
-1. **find** — the program, then every ``DT_NEEDED`` library breadth-first (``graph.load_order``), each file
-   once: a library loaded once is shared by all its users;
-2. **place** — library *k* in load order gets the slot pair (2k + 2, 2k + 3); its ``PT_LOAD`` segments are
-   copied into a text object and a data object (``loader.build_objects``);
-3. **TLS** — libraries with a ``PT_TLS`` segment get module ids 1, 2, … in load order and static blocks
-   below the thread pointer (variant II, ``monitor.startup.layout_static_tls``);
-4. **relocate** — every relocation of every table through the x86-64 recipe table (``relocs``), symbols by
-   Twizzler's lookup order (``lookup``); every problem — a missing symbol, an unsupported relocation type, an
-   overflow — is collected, and all are reported together in one ``LinkError``;
-5. **order** — ``DT_PREINIT_ARRAY`` of the program, then per library in depth-first post-order
-   (``graph.init_order``) ``DT_INIT`` and ``DT_INIT_ARRAY``, the program last; fini is the reverse.
+1. **find** — the program, then every ``DT_NEEDED`` library breadth-first, each file once;
+2. **compartments** — a library that declares secure gates (``elf.gates``) starts a compartment of its own,
+   named ``program::soname``; every other library joins its user's compartment, where it is loaded once and
+   shared by its users; each compartment gets its own copy of the runtime (``libtwzrt.so``);
+3. **place** — instance *k* (compartments in order, libraries breadth-first within each) gets the slot pair
+   (2k + 2, 2k + 3); its ``PT_LOAD`` segments are copied into a text and a data object;
+4. **TLS** — per compartment, libraries with a ``PT_TLS`` segment get module ids 1, 2, … and static blocks
+   below the thread pointer (variant II, ``tls.layout_static_tls``);
+5. **relocate** — every relocation of every table through the x86-64 recipe table (``relocs``), symbols by
+   Twizzler's lookup order (``lookup``) within the compartment; a symbol of another compartment is visible only
+   if it is a gate there, and then binds to the gate's entry (calling it is a crossing). Every problem — a
+   missing symbol, an unsupported relocation type, an overflow — is collected and reported in one ``LinkError``;
+6. **order** — per compartment: ``DT_PREINIT_ARRAY`` of the program, then per library in depth-first
+   post-order (``graph.init_order``) ``DT_INIT`` and ``DT_INIT_ARRAY``, the root last; fini is the reverse.
 
 Nothing here touches the CPU: the result is objects plus the addresses the monitor maps and starts.
 """
@@ -24,29 +27,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..elf.dynamic import DynamicInfo, DynReloc, DynSymbol, SymbolBind, SymbolKind
+from ..elf.gates import GateRecord, read_gate_records
 from ..elf.image import ElfImage
-from ..errors import LinkError
+from ..errors import LinkError, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
 from ..objects.object import Object
 from ..objects.store import ObjectStore
-from .graph import init_order, load_order
-from .lookup import Library, SymbolLookup
+from ..toolchain import RUNTIME_LIBRARY
+from .graph import init_order
+from .lookup import Library, SymbolLookup, exports_of
 from .relocs import RelocInputs, RelocType, compute, reloc_name
 from .search import LibrarySearch
 from .tls import TlsLayout, layout_static_tls
 
 FIRST_SLOT = 2
+PROGRAM_COMPARTMENT = 1
 _U64 = struct.Struct("<Q")
 
 
 @dataclass(frozen=True, slots=True)
 class LinkedLibrary:
-    """One loaded file: its name as needed (the program: its path), where it is, and its TLS module."""
+    """One loaded instance: its name as needed (the program: its path), its compartment, where it is."""
 
     name: str
+    compartment: int
     info: DynamicInfo
     loaded: LoadedImage
     tls_module: int | None
+    gates: tuple[GateRecord, ...] = ()
 
     @property
     def base(self) -> int:
@@ -54,38 +62,94 @@ class LinkedLibrary:
 
 
 @dataclass(frozen=True, slots=True)
-class LinkedProgram:
-    libraries: tuple[LinkedLibrary, ...]  # load order; [0] is the program
+class GateEntry:
+    """A gate of a loaded library: calling ``entry`` from another compartment is a crossing."""
+
+    name: str
+    compartment: int
+    library: str
+    entry: int
+    length: int
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedCompartment:
+    id: int
+    name: str
+    libraries: tuple[LinkedLibrary, ...]  # breadth-first from the compartment's root
     tls: TlsLayout
     init: tuple[int, ...]  # addresses, in call order
     fini: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IsolationPolicy:
+    """``twzemu run --isolate NAME`` / ``--no-isolate NAME`` (``DT_NEEDED`` names)."""
+
+    isolate: frozenset[str] = frozenset()
+    no_isolate: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedProgram:
+    compartments: tuple[LinkedCompartment, ...]  # [0] is the program's (id 1)
+    gates: tuple[GateEntry, ...]
     relocations: int
 
     @property
+    def libraries(self) -> tuple[LinkedLibrary, ...]:
+        return tuple(lib for compartment in self.compartments for lib in compartment.libraries)
+
+    @property
     def program(self) -> LinkedLibrary:
-        return self.libraries[0]
+        return self.compartments[0].libraries[0]
 
     @property
     def entry(self) -> int:
         return self.program.loaded.entry
 
+    @property
+    def tls(self) -> TlsLayout:
+        return self.compartments[0].tls
+
+    @property
+    def init(self) -> tuple[int, ...]:
+        return self.compartments[0].init
+
+    @property
+    def fini(self) -> tuple[int, ...]:
+        return self.compartments[0].fini
+
+
+_Key = tuple[int, str]  # (compartment, library name): one loaded instance
+_Records = dict[str, tuple[GateRecord, ...]]
+
 
 class Linker:
     """Links one program against the libraries ``search`` finds, creating its objects in ``store``."""
 
-    def __init__(self, search: LibrarySearch, store: ObjectStore) -> None:
+    def __init__(self, search: LibrarySearch, store: ObjectStore, policy: IsolationPolicy | None = None) -> None:
         self.search = search
         self.store = store
+        self.policy = policy or IsolationPolicy()
 
     def link(self, program: ElfImage, name: str) -> LinkedProgram:
         files = self._find(program, name)
         infos = {lib_name: DynamicInfo.read(image) for lib_name, image in files.items()}
-        order = load_order(name, lambda n: infos[n].needed)
-        libraries = self._place(order, files, infos)
-        tls = layout_static_tls([_tls_template(libraries[n]) for n in order if libraries[n].tls_module])
-        count = self._relocate(order, libraries, tls)
-        init, fini = self._init_fini(name, libraries)
-        return LinkedProgram(tuple(libraries[n] for n in order), tls, init, fini, count)
+        records = {lib_name: read_gate_records(image) for lib_name, image in files.items()}
+        members, names = self._compartments(name, files, infos, records)
+        instances = self._place(members, files, infos, records)
+        layouts = {c: layout_static_tls([_tls_template(instances[k]) for k in keys if instances[k].tls_module])
+                   for c, keys in members.items()}  # fmt: skip
+        gates = self._gates(instances)
+        count = self._relocate(members, instances, layouts, gates)
+        compartments = []
+        for c, keys in members.items():
+            init, fini = self._init_fini(keys, instances, with_preinit=c == PROGRAM_COMPARTMENT)
+            compartments.append(LinkedCompartment(c, names[c], tuple(instances[k] for k in keys), layouts[c],
+                                                  init, fini))  # fmt: skip
+        return LinkedProgram(tuple(compartments), tuple(gates.values()), count)
 
     # 1. find --------------------------------------------------------------------------------------------
 
@@ -95,12 +159,13 @@ class Linker:
         queue = [name]
         while queue:
             user = queue.pop(0)
-            for needed in DynamicInfo.read(files[user]).needed:
+            for needed in (*DynamicInfo.read(files[user]).needed, *([RUNTIME_LIBRARY] if user == name else [])):
                 if needed in files or needed in missing:
                     continue
                 image = self.search.find(needed)
                 if image is None:
-                    missing.append(f"{needed} (needed by {user})")
+                    if needed != RUNTIME_LIBRARY or user != name:
+                        missing.append(f"{needed} (needed by {user})")
                     continue
                 files[needed] = image
                 queue.append(needed)
@@ -109,49 +174,124 @@ class Linker:
             raise LinkError([f"library not found: {m}; searched {where} and the object store" for m in missing])
         return files
 
-    # 2. place -------------------------------------------------------------------------------------------
+    # 2. compartments ------------------------------------------------------------------------------------
 
-    def _place(self, order: list[str], files: dict[str, ElfImage],
-               infos: dict[str, DynamicInfo]) -> dict[str, LinkedLibrary]:  # fmt: skip
-        placed: dict[str, LinkedLibrary] = {}
-        module = 0
-        for index, lib_name in enumerate(order):
-            info = infos[lib_name]
-            if info.textrel:
-                raise LinkError([f"{files[lib_name].path}: text relocations (DF_TEXTREL) are not supported: "
-                                 "build with -fPIC (twzemu cc does)"])  # fmt: skip
-            slot = FIRST_SLOT + 2 * index
-            text, data = build_objects(self.store, files[lib_name])
-            loaded = LoadedImage(files[lib_name], Path(lib_name).name, slot_base(slot), text, data, slot)
-            tls_module = None
-            if info.tls is not None and info.tls.memsz:
-                module += 1
-                tls_module = module
-            placed[lib_name] = LinkedLibrary(lib_name, info, loaded, tls_module)
+    def _compartments(
+        self, program: str, files: dict[str, ElfImage], infos: dict[str, DynamicInfo], records: _Records
+    ) -> tuple[dict[int, list[_Key]], dict[int, str]]:
+        self._check_policy(files, records)
+        base = Path(program).name
+        isolated: dict[str, int] = {}
+        members: dict[int, list[_Key]] = {PROGRAM_COMPARTMENT: [(PROGRAM_COMPARTMENT, program)]}
+        names = {PROGRAM_COMPARTMENT: base}
+        queue = [(PROGRAM_COMPARTMENT, program)]
+        while queue:
+            compartment, user = queue.pop(0)
+            for needed in infos[user].needed:
+                target = compartment
+                if needed != program and self._isolated(needed, records):
+                    if needed not in isolated:
+                        isolated[needed] = len(members) + 1
+                        members[isolated[needed]] = []
+                        names[isolated[needed]] = f"{base}::{infos[needed].soname or needed}"
+                    target = isolated[needed]
+                key = (target, needed)
+                if key not in members[target]:
+                    members[target].append(key)
+                    queue.append(key)
+        for compartment, keys in members.items():  # every compartment gets its own runtime
+            if RUNTIME_LIBRARY in files and (compartment, RUNTIME_LIBRARY) not in keys:
+                keys.append((compartment, RUNTIME_LIBRARY))
+        return members, names
+
+    def _isolated(self, name: str, records: dict[str, tuple[GateRecord, ...]]) -> bool:
+        if name in self.policy.no_isolate:
+            return False
+        return bool(records[name]) or name in self.policy.isolate
+
+    def _check_policy(self, files: dict[str, ElfImage], records: dict[str, tuple[GateRecord, ...]]) -> None:
+        problems = [f"--isolate {n}: no library of that name is loaded" for n in self.policy.isolate if n not in files]
+        problems += [f"--isolate {n}: {files[n].path} declares no gates, so nothing could call into it"
+                     for n in self.policy.isolate if n in files and not records[n]]  # fmt: skip
+        problems += [f"--no-isolate {n}: no library of that name is loaded"
+                     for n in self.policy.no_isolate if n not in files]  # fmt: skip
+        if problems:
+            raise UsageError(problems[0])
+
+    # 3. place -------------------------------------------------------------------------------------------
+
+    def _place(self, members: dict[int, list[_Key]], files: dict[str, ElfImage], infos: dict[str, DynamicInfo],
+               records: dict[str, tuple[GateRecord, ...]]) -> dict[_Key, LinkedLibrary]:  # fmt: skip
+        placed: dict[_Key, LinkedLibrary] = {}
+        index = 0
+        for compartment, keys in members.items():
+            module = 0
+            for key in keys:
+                lib_name = key[1]
+                info = infos[lib_name]
+                if info.textrel:
+                    raise LinkError([f"{files[lib_name].path}: text relocations (DF_TEXTREL) are not supported: "
+                                     "build with -fPIC (twzemu cc does)"])  # fmt: skip
+                slot = FIRST_SLOT + 2 * index
+                index += 1
+                text, data = build_objects(self.store, files[lib_name])
+                loaded = LoadedImage(files[lib_name], Path(lib_name).name, slot_base(slot), text, data, slot)
+                tls_module = None
+                if info.tls is not None and info.tls.memsz:
+                    module += 1
+                    tls_module = module
+                placed[key] = LinkedLibrary(lib_name, compartment, info, loaded, tls_module, records[lib_name])
         return placed
 
-    # 4. relocate ----------------------------------------------------------------------------------------
+    def _gates(self, instances: dict[_Key, LinkedLibrary]) -> dict[str, GateEntry]:
+        """Gate name -> its entry: the declared name bound to the library's own definition."""
+        gates: dict[str, GateEntry] = {}
+        problems = []
+        for library in instances.values():
+            exports = exports_of(library.info)
+            for record in library.gates:
+                symbol = exports.get(record.name)
+                if symbol is None or symbol.kind is not SymbolKind.FUNC:
+                    problems.append(f"{library.loaded.image.path}: gate {record.name} is declared but no exported "
+                                    "function of that name is defined")  # fmt: skip
+                    continue
+                if record.name in gates and gates[record.name].compartment != library.compartment:
+                    problems.append(f"gate {record.name} is declared by two compartments")
+                    continue
+                entry = library.base + symbol.value
+                gates.setdefault(
+                    record.name,
+                    GateEntry(record.name, library.compartment, library.name, entry, symbol.size, record.level),
+                )
+        if problems:
+            raise LinkError(problems)
+        return gates
 
-    def _relocate(self, order: list[str], libraries: dict[str, LinkedLibrary], tls: TlsLayout) -> int:
-        lookup = SymbolLookup([Library.from_dynamic(n, libraries[n].info) for n in order])
+    # 5. relocate ----------------------------------------------------------------------------------------
+
+    def _relocate(self, members: dict[int, list[_Key]], instances: dict[_Key, LinkedLibrary],
+                  layouts: dict[int, TlsLayout], gates: dict[str, GateEntry]) -> int:  # fmt: skip
         problems: list[str] = []
         count = 0
-        for lib_name in order:
-            library = libraries[lib_name]
-            for reloc in library.info.relocations:
-                problem = self._apply(library, reloc, libraries, lookup, tls)
-                if problem is not None:
-                    problems.append(problem)
-                count += 1
+        for compartment, keys in members.items():
+            local = {key[1] for key in keys}
+            lookup = SymbolLookup([_lookup_library(instances[k], local) for k in keys])
+            scope = _Scope(compartment, {k[1]: instances[k] for k in keys}, lookup, layouts[compartment], gates)
+            for key in keys:
+                library = instances[key]
+                for reloc in library.info.relocations:
+                    problem = self._apply(library, reloc, scope)
+                    if problem is not None:
+                        problems.append(problem)
+                    count += 1
         if problems:
             raise LinkError(problems)
         return count
 
-    def _apply(self, library: LinkedLibrary, reloc: DynReloc, libraries: dict[str, LinkedLibrary],
-               lookup: SymbolLookup, tls: TlsLayout) -> str | None:  # fmt: skip
+    def _apply(self, library: LinkedLibrary, reloc: DynReloc, scope: _Scope) -> str | None:
         where = f"{library.loaded.image.path}: {reloc_name(reloc.r_type)} at {reloc.r_offset:#x}"
         symbol = library.info.symbols[reloc.r_sym] if reloc.r_sym else None
-        inputs = self._inputs(library, reloc, symbol, libraries, lookup, tls)
+        inputs = self._inputs(library, reloc, symbol, scope)
         if isinstance(inputs, str):
             return f"{where}: {inputs}"
         try:
@@ -161,46 +301,51 @@ class Linker:
         return _write(library, reloc.r_offset, value, width, where)
 
     def _inputs(self, library: LinkedLibrary, reloc: DynReloc, symbol: DynSymbol | None,
-                libraries: dict[str, LinkedLibrary], lookup: SymbolLookup,
-                tls: TlsLayout) -> RelocInputs | str:  # fmt: skip
+                scope: _Scope) -> RelocInputs | str:  # fmt: skip
         base = library.base
         inputs = dict(S=0, A=reloc.r_addend, P=base + reloc.r_offset, B=base, Z=0, module=0, dtp_offset=0, tp_offset=0)
         if symbol is None:
             if reloc.r_type in _TLS_TYPES and library.tls_module is not None:  # local-dynamic: this module
-                block = tls.block_of(library.tls_module)
+                block = scope.tls.block_of(library.tls_module)
                 inputs.update(module=library.tls_module, tp_offset=-block.tp_offset)
             return RelocInputs(**inputs)
         if symbol.defined and symbol.bind is SymbolBind.LOCAL:
             owner, value, size = library, symbol.st_value, symbol.st_size
         else:
-            found = lookup.find(library.name, symbol.name)
+            found = scope.lookup.find(library.name, symbol.name)
             if found is None:
+                gate = scope.gates.get(symbol.name)
+                if gate is not None and gate.compartment != scope.compartment:
+                    inputs.update(S=gate.entry, Z=gate.length)  # a call there is a crossing
+                    return RelocInputs(**inputs)
                 if symbol.bind is SymbolBind.WEAK:
                     return RelocInputs(**inputs)  # an undefined weak reference resolves to 0 (psABI)
                 return f"undefined symbol {symbol.name}"
             if found.symbol.kind is SymbolKind.GNU_IFUNC:
                 return (f"symbol {symbol.name} is an indirect function (STT_GNU_IFUNC) in {found.library.name}: "
                         "not supported (twzemu does not run guest resolvers while linking)")  # fmt: skip
-            owner = libraries[found.library.name]
+            owner = scope.libraries[found.library.name]
             value, size = found.symbol.value, found.symbol.size
         if symbol.kind is SymbolKind.TLS or reloc.r_type in _TLS_TYPES:
             if owner.tls_module is None:
                 return f"symbol {symbol.name} is thread-local but {owner.name} has no TLS segment"
-            block = tls.block_of(owner.tls_module)
+            block = scope.tls.block_of(owner.tls_module)
             inputs.update(module=owner.tls_module, dtp_offset=value, tp_offset=-block.tp_offset, S=value)
         else:
             inputs.update(S=owner.base + value)
         inputs.update(Z=size)
         return RelocInputs(**inputs)
 
-    # 5. order -------------------------------------------------------------------------------------------
+    # 6. order -------------------------------------------------------------------------------------------
 
-    def _init_fini(self, name: str, libraries: dict[str, LinkedLibrary]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        program = libraries[name]
-        init = _array(program, program.info.preinit_array_at, program.info.preinit_array_count)
+    def _init_fini(self, keys: list[_Key], instances: dict[_Key, LinkedLibrary],
+                   with_preinit: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:  # fmt: skip
+        by_name = {key[1]: instances[key] for key in keys}
+        root = by_name[keys[0][1]]
+        init = _array(root, root.info.preinit_array_at, root.info.preinit_array_count) if with_preinit else []
         fini: list[int] = []
-        for lib_name in init_order(name, lambda n: libraries[n].info.needed):
-            library = libraries[lib_name]
+        for lib_name in init_order(root.name, lambda n: [m for m in by_name[n].info.needed if m in by_name]):
+            library = by_name[lib_name]
             info = library.info
             if info.init is not None:
                 init.append(library.base + info.init)
@@ -210,6 +355,22 @@ class Linker:
                 object_fini.append(library.base + info.fini)
             fini[:0] = object_fini
         return tuple(init), tuple(fini)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What relocations in one compartment can bind to."""
+
+    compartment: int
+    libraries: dict[str, LinkedLibrary]
+    lookup: SymbolLookup
+    tls: TlsLayout
+    gates: dict[str, GateEntry]
+
+
+def _lookup_library(library: LinkedLibrary, local: set[str]) -> Library:
+    """The library as the compartment's lookup sees it: dependencies in other compartments are not searched."""
+    return Library(library.name, tuple(n for n in library.info.needed if n in local), exports_of(library.info))
 
 
 _TLS_TYPES = frozenset({RelocType.DTPMOD64, RelocType.DTPOFF64, RelocType.TPOFF64})

@@ -1,0 +1,52 @@
+"""Secure-gate declarations: the records ``TWZ_GATE(fn)`` puts in section ``.twz_secgate_info``.
+
+A record is 64 bytes with no pointers (so it needs no relocation and can live with the read-only text):
+the gate function's name, NUL-terminated in 56 bytes, then its isolation level as a little-endian int64
+(``guests/include/twz.h``). The linker binds the name to the library's dynamic symbol to get the entry.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from elftools.elf.elffile import ELFFile
+
+from ..errors import ElfError
+from .image import ElfImage, elf_errors
+
+SECTION = ".twz_secgate_info"
+NAME_SIZE = 56
+_RECORD = struct.Struct(f"<{NAME_SIZE}sq")
+RECORD_SIZE = _RECORD.size
+MAX_LEVEL = 3
+
+
+@dataclass(frozen=True, slots=True)
+class GateRecord:
+    name: str
+    level: int  # a twzemu.security.gates.IsolationLevel value
+
+
+def read_gate_records(image: ElfImage) -> tuple[GateRecord, ...]:
+    """Every gate ``image`` declares, in section order; empty when it declares none."""
+    with elf_errors(image.path):
+        return _records(image.path, image.elf)
+
+
+def _records(path: str, elf: ELFFile) -> tuple[GateRecord, ...]:
+    section = elf.get_section_by_name(SECTION)
+    if section is None:
+        return ()
+    data = section.data()
+    if len(data) % RECORD_SIZE:
+        raise ElfError(f"{path}: {SECTION} is {len(data)} bytes, not a whole number of {RECORD_SIZE}-byte records")
+    records = []
+    for raw_name, level in _RECORD.iter_unpack(data):
+        name, nul, _ = raw_name.partition(b"\0")
+        if not nul or not name:
+            raise ElfError(f"{path}: a gate record in {SECTION} has no NUL-terminated name")
+        if not 0 <= level <= MAX_LEVEL:
+            raise ElfError(f"{path}: gate {name.decode(errors='replace')} has unknown isolation level {level}")
+        records.append(GateRecord(name.decode("utf-8", "replace"), level))
+    return tuple(records)
