@@ -7,6 +7,7 @@ address, compartment); the CLI prints it prefixed with ``twzemu:`` and exits wit
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 
 class TwzEmuError(Exception):
@@ -66,3 +67,33 @@ class LinkError(TwzEmuError):
 
     def lines(self) -> list[str]:
         return list(self.related)
+
+
+class SecurityError(TwzEmuError):
+    """A security configuration twzemu cannot honour, refused when it is built.
+
+    A capability with WRITE|EXEC (W^X) or with no rights at all, a gate that overlaps another or is declared
+    twice, a gate exposed by a context that does not own it, an unknown isolation level; the message names the
+    object, gate or address.
+    """
+
+
+class SecurityViolation(TwzEmuError):
+    """Guest code read, wrote, executed, entered, returned or made a hypercall where its context forbids it.
+
+    ``verdict`` (a ``twzemu.security.check.Verdict``) records the access, who made it, who owns the target and
+    which rule refused it. ``str`` is the one-line report: the monitor passes the DESIGN.md "Guest ABI"
+    violation line (with symbols and compartment names) as ``line``; without it, the verdict's own summary.
+    """
+
+    exit_status = 139
+
+    def __init__(self, verdict: _Verdict, line: str | None = None) -> None:
+        self.verdict = verdict
+        super().__init__(verdict.summary() if line is None else line)
+
+
+class _Verdict(Protocol):
+    """What ``SecurityViolation`` needs of a verdict (``errors`` imports nothing of twzemu)."""
+
+    def summary(self) -> str: ...
