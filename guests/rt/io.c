@@ -1,8 +1,10 @@
-#include "twz_hypercall.h"
+/* The first guests' output calls (twz_rt.h): unbuffered, straight to the monitor. A program that also
+ * uses <stdio.h> should flush stdout before mixing the two. */
+#include "sys.h"
 
 long twz_write(int fd, const void *buf, unsigned long len)
 {
-    return twz_hypercall3(TWZ_HC_WRITE, fd, (long)buf, (long)len);
+    return twz_sys_write(fd, buf, len);
 }
 
 unsigned long twz_strlen(const char *s)

@@ -1,0 +1,30 @@
+/* <twz.h> services and the TLS entry point gcc calls, both read from the thread control block at fs:0. */
+#include <twz.h>
+
+#include "rt.h"
+#include "twz_startup.h"
+
+/* fs:0 holds the thread pointer itself (x86-64 TLS variant II), which is where the TCB starts. */
+static struct twz_tcb *tcb(void)
+{
+    struct twz_tcb *t;
+
+    __asm__("mov %%fs:0, %0" : "=r"(t));
+    return t;
+}
+
+/* Gate crossings do not exist yet: every call is outside a gate. */
+long twz_caller_compartment(void)
+{
+    return -1;
+}
+
+void *twz_gate_buffer(void)
+{
+    return tcb()->gate_buffer;
+}
+
+void *__tls_get_addr(struct twz_tls_index *index)
+{
+    return (char *)tcb()->dtv[index->module] + index->offset;
+}
