@@ -97,3 +97,9 @@ class _Verdict(Protocol):
     """What ``SecurityViolation`` needs of a verdict (``errors`` imports nothing of twzemu)."""
 
     def summary(self) -> str: ...
+
+
+class MonitorError(TwzEmuError):
+    """The monitor could not start a program (e.g. a compartment's initialiser faulted)."""
+
+    exit_status = 139

@@ -15,6 +15,22 @@
 
 #define TWZ_GATE_BUFFER_SIZE 4096
 
+/* TWZ_GATE(fn); at file scope, after fn's declaration, makes fn (at most 6 integer or pointer arguments, a
+ * long result) a secure gate of its library: the library then gets a compartment of its own, and other
+ * compartments can reach it only through its gates. The record holds no pointer (no relocation): the monitor
+ * binds the name to the library's exported definition. TWZ_GATE_LEVEL picks the isolation level. */
+struct twz_gate_record {
+    char name[56];
+    long level;
+};
+
+#define TWZ_GATE_LEVEL(fn, lvl)                                                                          \
+    _Static_assert(sizeof(#fn) <= sizeof(((struct twz_gate_record *)0)->name), "gate name too long: " #fn); \
+    __attribute__((used, section(".twz_secgate_info"), aligned(8))) static const struct twz_gate_record     \
+        __twz_gate_record_##fn = {#fn, (lvl)}
+
+#define TWZ_GATE(fn) TWZ_GATE_LEVEL(fn, TWZ_ISOLATE_FULL)
+
 /* Inside a gate: the calling compartment's id (0 = monitor, 1 = the program, then in load order);
  * -1 outside a gate. */
 long twz_caller_compartment(void);

@@ -31,8 +31,10 @@ struct twz_startup {
 struct twz_tcb {
     struct twz_tcb *self;   /* fs:0, as the x86-64 TLS ABI requires */
     void **dtv;             /* fs:8: dtv[0] = generation, dtv[m] = address of module m's TLS block */
-    void *gate_buffer;      /* this thread's gate buffer (the isolation issue) */
+    void *gate_buffer;      /* this thread's gate buffer: the same address in every compartment */
     long thread_id;
+    long caller_compartment; /* inside a gate: the calling compartment (0 = the monitor); -1 otherwise.
+                              * Written by the monitor on every crossing, from the crossing itself. */
 };
 
 /* `__tls_get_addr` argument for general-dynamic TLS accesses (psABI 3.4): module id and offset. */

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..linker.link import IsolationPolicy
 from ..monitor.monitor import Monitor
 from ..objects.store import store_from_env
 
@@ -37,6 +39,20 @@ def add_run_parser(commands: Any) -> None:
                         help="look for libraries in DIR first (repeatable); then PROG's directory, the object "
                         "store's names, and the guest runtime")  # fmt: skip
     parser.add_argument("--verbose", "-v", action="store_true", help="list loaded objects, slots and compartments")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="print each gate crossing (thread, caller -> callee, gate, arguments, result) to stderr",
+    )
+    parser.add_argument(
+        "--isolate",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="put library NAME (a DT_NEEDED name; it must declare gates) in its own compartment",
+    )
+    parser.add_argument("--no-isolate", action="append", default=[], metavar="NAME",
+                        help="load library NAME into its user's compartment even though it declares gates")  # fmt: skip
     parser.add_argument("prog", metavar="PROG", help="the program to run")
     parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments for the guest")
     parser.set_defaults(func=run_command)
@@ -46,5 +62,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.prog.startswith("-"):
         raise UsageError(f"twzemu run: unknown option {args.prog} (see `twzemu run --help`)")
     library_dirs = [Path(d) for d in args.library_dirs]
-    monitor = Monitor(store_from_env(args.store), verbose=args.verbose, library_dirs=library_dirs)
+    policy = IsolationPolicy(frozenset(args.isolate), frozenset(args.no_isolate))
+    monitor = Monitor(store_from_env(args.store), verbose=args.verbose, library_dirs=library_dirs, policy=policy)
+    if args.trace:
+        monitor.trace = sys.stderr
     return monitor.run(args.prog, args.args, timeout=args.timeout).status

@@ -22,7 +22,7 @@ class Fault:
     outside the monitor, ``sysenter``, port I/O) when it is not a plain CPU exception.
     """
 
-    __slots__ = ("access", "address", "insn", "present", "rip", "vector")
+    __slots__ = ("access", "address", "insn", "present", "rip", "vector", "verb")
 
     def __init__(
         self,
@@ -39,6 +39,7 @@ class Fault:
         self.access = access
         self.present = present
         self.insn = insn
+        self.verb: str | None = None  # what the monitor calls the access when it is not a plain one: "enter"
 
     def __repr__(self) -> str:
         where = f" {self.access.name.lower()} {self.address:#x}" if self.access is not None else ""
@@ -51,6 +52,7 @@ class StopReason(Enum):
     TIMEOUT = "timeout"  # the run's time limit passed
     INTERRUPTED = "interrupted"  # Ctrl-C
     STEP = "step"  # one instruction ran (Machine.step)
+    RETURNED = "returned"  # a function the monitor called in a compartment returned (exit_code: its rax)
 
 
 @dataclass(frozen=True, slots=True)

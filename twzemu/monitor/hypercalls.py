@@ -53,6 +53,7 @@ class Hypercalls:
 
     def __init__(self, stdout: BinaryIO, stderr: BinaryIO, heap: Heap | None = None) -> None:
         self._streams = {1: stdout, 2: stderr}
+        self.stderr = stderr
         self.heap = heap
         self._table: dict[int, Callable[[Machine], int | None]] = {
             Hypercall.EXIT: self._exit,

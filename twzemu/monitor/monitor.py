@@ -19,13 +19,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
+from ..debug.callsites import return_sites
 from ..debug.disasm import instruction_at
 from ..debug.symbols import Symbolizer
 from ..elf.image import ElfImage
-from ..errors import TwzEmuError
-from ..linker.link import LinkedProgram, Linker
+from ..errors import MonitorError, TwzEmuError
+from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram, Linker
 from ..linker.search import LibrarySearch
 from ..loader import SLOT_SIZE, STACK_SIZE, LoadedImage, ObjectBacking, map_image, slot_base
 from ..machine.cpustate import RDI, RSP
@@ -34,19 +35,20 @@ from ..machine.machine import DEFAULT_RAM, KERNEL_PML4_INDEX, Machine
 from ..machine.x86 import Vector
 from ..mmu.pte import Prot
 from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, AddressSpace, FrameCache
-from ..objects.object import Lifetime
+from ..objects.object import Lifetime, Object
 from ..objects.objid import ObjId
 from ..objects.store import ObjectStore
 from ..toolchain import Toolchain
+from .crossing import CompartmentState, Crossings
 from .hypercalls import Heap, Hypercalls
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, Culprit, describe_fault
 from .startup import build_startup, build_thread_area
 
 PROGRAM_COMPARTMENT = 1
-# The compartment's own objects sit far above the libraries' slot pairs (which start at slot 2).
-STACK_SLOT = 0x400
-HEAP_SLOT = 0x401
-THREAD_SLOT = 0x402
+# Each compartment's own objects (stack, heap, thread area) sit far above the images' slot pairs, which start at
+# slot 2; the gate buffer, mapped in every compartment, just below them.
+GATE_BUFFER_SLOT = 0x3FF
+COMPARTMENT_SLOTS = 0x400
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +68,17 @@ class LoadedProgram:
 class Monitor:
     """Owns the object store and the guest's output streams; each ``run`` boots a fresh machine."""
 
-    def __init__(self, store: ObjectStore, stdout: BinaryIO | None = None, stderr: BinaryIO | None = None,
-                 ram_size: int = DEFAULT_RAM, verbose: bool = False, library_dirs: Sequence[Path] = (),
-                 environment: Mapping[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: ObjectStore,
+        stdout: BinaryIO | None = None,
+        stderr: BinaryIO | None = None,
+        ram_size: int = DEFAULT_RAM,
+        verbose: bool = False,
+        library_dirs: Sequence[Path] = (),
+        environment: Mapping[str, str] | None = None,
+        policy: IsolationPolicy | None = None,
+    ) -> None:
         self.store = store
         self.stdout = stdout or sys.stdout.buffer
         self.stderr = stderr or sys.stderr.buffer
@@ -76,8 +86,11 @@ class Monitor:
         self.verbose = verbose
         self.library_dirs = tuple(library_dirs)
         self.environment = dict(os.environ if environment is None else environment)
+        self.trace: TextIO | None = None
+        self.policy = policy or IsolationPolicy()
         self.symbols = Symbolizer()
         self._objects: dict[str, ObjId] = {}
+        self._owners: dict[int, str] = {}  # slot -> compartment name, for reports
 
     def run(self, path: str, argv: Sequence[str] = (), timeout: float | None = None) -> RunResult:
         linked = self.link(path)
@@ -93,35 +106,70 @@ class Monitor:
     def link(self, path: str) -> LinkedProgram:
         program = ElfImage.open(path)
         search = LibrarySearch.for_program(Path(path), self.library_dirs, self._runtime_dir(), self.store)
-        return Linker(search, self.store).link(program, path)
+        return Linker(search, self.store, self.policy).link(program, path)
 
     def start(self, machine: Machine, linked: LinkedProgram, argv: Sequence[str]) -> LoadedProgram:
-        """Map ``linked`` into a fresh compartment and make the machine ready to run it (steps 2-4)."""
-        name = os.path.basename(linked.program.name)
-        space = self._space(machine, name)
-        for library in linked.libraries:
-            map_image(space, library.loaded)
-            self.symbols.add(library.loaded)
-        heap = Heap(slot_base(HEAP_SLOT) + NULL_PAGE_SIZE, SLOT_SIZE - 2 * NULL_PAGE_SIZE)
-        self._map_fresh(space, HEAP_SLOT, f"{name}:heap")
-        thread = build_thread_area(slot_base(THREAD_SLOT) + NULL_PAGE_SIZE, linked.tls, thread_id=1)
-        self._map_fresh(space, THREAD_SLOT, f"{name}:thread", thread.base, thread.data)
+        """Map every compartment of ``linked``, run the isolated ones' initialisers, and make the machine ready to
+        run the program from ``_start`` (steps 2-4)."""
+        self._cache = FrameCache(machine.frames)
+        gate_buffer = self.store.create(lifetime=Lifetime.VOLATILE)
+        states = {c.id: self._compartment(machine, c, gate_buffer) for c in linked.compartments}
+        program = states[PROGRAM_COMPARTMENT]
+        hypercalls = Hypercalls(self.stdout, self.stderr, program.heap)
+        self.crossings = Crossings(machine, states, {g.entry: g for g in linked.gates}, hypercalls,
+                                   self._violation_line, self.trace)  # fmt: skip
+        machine.on_hypercall = hypercalls
+        machine.on_fault = self.crossings.on_fault
+        if self.verbose:
+            self._describe(linked, machine)
+        for compartment in reversed(linked.compartments[1:]):  # dependencies first
+            self._initialise(states[compartment.id], compartment.init)
         env = [f"{k}={v}".encode() for k, v in self.environment.items()]
-        top = slot_base(STACK_SLOT) + NULL_PAGE_SIZE + STACK_SIZE
-        startup = build_startup(top, [a.encode() for a in argv], env, linked.init, linked.fini, PROGRAM_COMPARTMENT)
-        self._map_fresh(space, STACK_SLOT, f"{name}:stack", startup.base, startup.data)
-        machine.on_hypercall = Hypercalls(self.stdout, self.stderr, heap)
-        machine.switch_space(space)
-        machine.set_thread_pointer(thread.thread_pointer)
+        startup = build_startup(program.stack_top, [a.encode() for a in argv], env, linked.init, linked.fini,
+                                PROGRAM_COMPARTMENT)  # fmt: skip
+        program.space.write_virtual(startup.base, startup.data)
+        machine.switch_space(program.space)
+        machine.set_thread_pointer(program.thread_pointer)
+        hypercalls.heap = program.heap
+        self.crossings.current = program
         machine.cpu.gpr[RSP] = startup.rsp
         machine.cpu.gpr[RDI] = startup.rdi
-        if self.verbose:
-            self._describe(linked, name, machine)
-        return LoadedProgram(linked.program.loaded, space, startup.rsp)
+        return LoadedProgram(linked.program.loaded, program.space, startup.rsp)
+
+    def _compartment(self, machine: Machine, compartment: LinkedCompartment, gate_buffer: Object) -> CompartmentState:
+        """The compartment's address space: its images, the shared gate buffer, its stack, heap and thread area."""
+        space = self._space(machine, compartment.name)
+        sites: set[int] = set()
+        for library in compartment.libraries:
+            map_image(space, library.loaded)
+            self.symbols.add(library.loaded)
+            sites |= return_sites(library.loaded.image, library.base)
+        space.map_object(GATE_BUFFER_SLOT, ObjectBacking(gate_buffer), Prot.READ | Prot.WRITE)
+        stack_slot, heap_slot, thread_slot = (COMPARTMENT_SLOTS + 4 * compartment.id + i for i in range(3))
+        label = compartment.name
+        heap = Heap(slot_base(heap_slot) + NULL_PAGE_SIZE, SLOT_SIZE - 2 * NULL_PAGE_SIZE)
+        self._map_fresh(space, heap_slot, f"{label}:heap")
+        gate_buffer_at = slot_base(GATE_BUFFER_SLOT) + NULL_PAGE_SIZE
+        thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, compartment.tls, 1, gate_buffer_at)
+        self._map_fresh(space, thread_slot, f"{label}:thread", thread.base, thread.data)
+        self._map_fresh(space, stack_slot, f"{label}:stack")
+        for slot in (stack_slot, heap_slot, thread_slot):
+            self._owners[slot] = label
+        for library in compartment.libraries:
+            self._owners[library.loaded.text_slot] = self._owners[library.loaded.text_slot + 1] = label
+        top = slot_base(stack_slot) + NULL_PAGE_SIZE + STACK_SIZE
+        return CompartmentState(compartment.id, label, space, top, heap, thread.thread_pointer, frozenset(sites))
+
+    def _initialise(self, state: CompartmentState, init: Sequence[int]) -> None:
+        for function in init:
+            stop = self.crossings.call(state, function, "init")
+            if stop.reason is not StopReason.RETURNED:
+                raise MonitorError(f"compartment {state.name}: initialiser {self.symbols.name(function)} "
+                                   f"did not return ({stop.reason.value})")  # fmt: skip
 
     def _space(self, machine: Machine, name: str) -> AddressSpace:
         assert machine.mem is not None and machine.frames is not None
-        space = AddressSpace(machine.mem, machine.frames, FrameCache(machine.frames), name)
+        space = AddressSpace(machine.mem, machine.frames, self._cache, name)
         space.tables.set_pml4_entry(KERNEL_PML4_INDEX, machine.kernel_pml4_entry)
         return space
 
@@ -134,21 +182,28 @@ class Monitor:
         self.symbols.add_region(label, slot_base(slot), slot_base(slot + 1))
         self._objects[label] = obj.id
 
+    def _violation_line(self, fault: Fault, executing: CompartmentState) -> str:
+        return describe_fault(fault, self._culprit_of(fault, executing.name), self.symbols,
+                              self._instruction(fault, executing.space))  # fmt: skip
+
     def _runtime_dir(self) -> Path | None:
         try:
             return Toolchain.locate().runtime_dir
         except TwzEmuError:
             return None
 
-    def _describe(self, linked: LinkedProgram, name: str, machine: Machine) -> None:
-        lines = [f"twzemu: linked {name}: {len(linked.libraries)} images, {linked.relocations} relocations"]
-        for library in linked.libraries:
-            loaded = library.loaded
-            lines.append(
-                f"twzemu: loaded {loaded.name}: text {loaded.text.id} slot {loaded.text_slot} "
-                f"({slot_base(loaded.text_slot):#x}), data {loaded.data.id} slot {loaded.text_slot + 1}, "
-                f"compartment {name}"
-            )
+    def _describe(self, linked: LinkedProgram, machine: Machine) -> None:
+        lines = [f"twzemu: linked {linked.compartments[0].name}: {len(linked.libraries)} images in "
+                 f"{len(linked.compartments)} compartments, {linked.relocations} relocations"]  # fmt: skip
+        for compartment in linked.compartments:
+            for library in compartment.libraries:
+                loaded = library.loaded
+                lines.append(
+                    f"twzemu: loaded {loaded.name}: text {loaded.text.id} slot {loaded.text_slot} "
+                    f"({slot_base(loaded.text_slot):#x}), data {loaded.data.id} slot {loaded.text_slot + 1}, "
+                    f"compartment {compartment.name}"
+                )
+        lines += [f"twzemu: gate {g.name} of {g.library} at {g.entry:#x}, isolation {g.level}" for g in linked.gates]
         lines += [f"twzemu: {label} {obj_id}" for label, obj_id in self._objects.items()]
         lines.append(f"twzemu: cpu: {machine.mode()}")
         self.stderr.write("".join(line + "\n" for line in lines).encode())
@@ -164,26 +219,28 @@ class Monitor:
             return RunResult(STATUS_INTERRUPTED, stop, f"twzemu: interrupted: {program.image.name} stopped")
         fault = stop.fault
         assert fault is not None
-        line = describe_fault(fault, self._culprit(fault, program), self.symbols, self._instruction(fault, program))
-        return RunResult(STATUS_KILLED, stop, line)
+        current = self.crossings.current
+        assert current is not None
+        return RunResult(STATUS_KILLED, stop, self._violation_line(fault, current))
 
     @staticmethod
-    def _instruction(fault: Fault, program: LoadedProgram) -> str | None:
+    def _instruction(fault: Fault, space: AddressSpace) -> str | None:
         if fault.vector is Vector.PAGE_FAULT:
             return None
         try:
-            return instruction_at(program.space.read_virtual(fault.rip, 16), fault.rip)
+            return instruction_at(space.read_virtual(fault.rip, 16), fault.rip)
         except TwzEmuError:
             return None
 
-    @staticmethod
-    def _culprit(fault: Fault, program: LoadedProgram) -> Culprit:
-        name = program.image.name
+    def _culprit_of(self, fault: Fault, executing: str) -> Culprit:
+        """Who owns the address (any compartment), and whether touching it is a violation or a plain fault."""
         if fault.address is None:
-            return Culprit(name, name, violation=False)
-        mapping = program.space.mapping_at(fault.address)
-        if mapping is None:
-            return Culprit("no object", name, violation=False)
+            return Culprit(executing, executing, violation=False)
+        owner = self._owners.get(fault.address >> 30)
+        if owner is None and fault.address >> 47 == 0x1FFFF:
+            owner = "monitor"
+        if owner is None:
+            return Culprit("no object", executing, violation=False)
         if fault.address & SLOT_OFFSET_MASK < NULL_PAGE_SIZE:
-            return Culprit(f"the null page of {name}", name, violation=False)
-        return Culprit(name, name, violation=True)
+            return Culprit(f"the null page of {owner}", executing, violation=False)
+        return Culprit(owner, executing, violation=True)

@@ -35,7 +35,8 @@ def describe_fault(fault: Fault, culprit: Culprit, symbols: Symbolizer, instruct
     """The report line; ``instruction`` (the faulting one, disassembled) is shown for CPU exceptions."""
     where = symbols.name(fault.rip)
     if fault.vector is Vector.PAGE_FAULT and fault.access is not None and fault.address is not None:
-        target = f"{ACCESS_WORDS[fault.access]} {symbols.name(fault.address)} ({fault.address:#x})"
+        verb = fault.verb or ACCESS_WORDS[fault.access]
+        target = f"{verb} {symbols.name(fault.address)} ({fault.address:#x})"
         kind = "security violation" if culprit.violation else "fault"
         return f"twzemu: {kind}: {target} in {culprit.owner} from {culprit.executing} at {where}"
     what = fault.vector.description

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from ..linker.tls import TlsLayout, align_up
 
 WORD = 8
-TCB_SIZE = 4 * WORD  # self, dtv, gate_buffer, thread_id
+TCB_SIZE = 5 * WORD  # self, dtv, gate_buffer, thread_id, caller_compartment
+NOT_IN_A_GATE = -1
 GATE_BUFFER_SIZE = 4096
 
 
@@ -70,16 +71,17 @@ class ThreadArea:
     gate_buffer: int
 
 
-def build_thread_area(base: int, layout: TlsLayout, thread_id: int) -> ThreadArea:
+def build_thread_area(base: int, layout: TlsLayout, thread_id: int, gate_buffer: int) -> ThreadArea:
+    """Static TLS blocks, then the TCB at the thread pointer, then the DTV; ``gate_buffer`` lives elsewhere (an
+    object every compartment maps at the same address)."""
     tp = align_up(base + layout.static_size, layout.align)
     dtv = tp + TCB_SIZE
     dtv_words = 1 + len(layout.blocks)
-    gate_buffer = align_up(dtv + dtv_words * WORD, GATE_BUFFER_SIZE)
-    data = bytearray(gate_buffer + GATE_BUFFER_SIZE - base)
+    data = bytearray(dtv + dtv_words * WORD - base)
     for block in layout.blocks:
         start = tp - block.tp_offset - base
         data[start : start + len(block.image)] = block.image
-    struct.pack_into("<4Q", data, tp - base, tp, dtv, gate_buffer, thread_id)
+    struct.pack_into("<4Qq", data, tp - base, tp, dtv, gate_buffer, thread_id, NOT_IN_A_GATE)
     addresses = [tp - block.tp_offset for block in layout.blocks]
     struct.pack_into(f"<{dtv_words}Q", data, dtv - base, 1, *addresses)
     return ThreadArea(base, bytes(data), tp, gate_buffer)

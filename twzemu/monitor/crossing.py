@@ -1,0 +1,202 @@
+"""Secure-gate crossings, driven by faults (DESIGN.md "Gate crossing", RFC 0008).
+
+A compartment's page tables map only its own objects (and the shared gate buffer), so a ``call`` from
+compartment A to a gate of compartment B fetches from a page A does not map: a #PF reaches
+``Crossings.on_fault`` with the gate's entry as the address. Then:
+
+1. **enter** — the address must be exactly a gate's entry (``gates``: a dict, O(1) whatever the number of
+   compartments) and the return address on A's stack must follow a call instruction in A (``return_sites``,
+   found once per image by disassembling its text); the crossing is pushed on the thread's crossing stack with
+   A's rsp, callee-saved registers and thread pointer; CR3 and FS switch to B; B runs on its own stack, whose
+   return address is the monitor's ``RETURN_POINT`` (a supervisor page: fetching it from CPL3 faults); the six
+   argument registers pass, every other general register is zeroed.
+2. **return** — B's ``ret`` fetches ``RETURN_POINT``: the crossing is popped, A's CR3, FS, rsp and callee-saved
+   registers are restored, rax passes, the other scratch registers are zeroed, A resumes after its call.
+3. **violation** — any other fault while a crossing is active unwinds the innermost one: the report line is
+   printed and A's call returns ``TWZ_EFAULT``; B stays callable. With no crossing to unwind, the fault is the
+   machine's to report (the program is killed, status 139).
+
+Each event costs a few dict lookups and register moves: nothing here scans compartments or gates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from ..linker.link import GateEntry
+from ..machine.cpustate import R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP
+from ..machine.events import Fault, Stop, StopReason
+from ..machine.machine import KERNEL_BASE, Machine
+from ..mmu.space import Access, AddressSpace
+from .hypercalls import Heap, Hypercalls
+
+RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
+MONITOR = 0
+TWZ_EFAULT = -14 & 0xFFFF_FFFF_FFFF_FFFF
+RED_ZONE = 128  # bytes below a suspended compartment's rsp that its code may still use (psABI 3.2.2)
+TCB_CALLER_OFFSET = 32  # struct twz_tcb.caller_compartment (guests/include/twz_startup.h)
+_ZEROED_ON_ENTRY = (RAX, RBX, RBP, R10, R11, R12, R13, R14, R15)
+_ZEROED_ON_RETURN = (RCX, RDX, RSI, RDI, R8, R9, R10, R11)
+_CALLEE_SAVED = (RBX, RBP, R12, R13, R14, R15)
+
+
+@dataclass(slots=True)
+class CompartmentState:
+    """A compartment at run time: its address space, stack, heap and thread pointer."""
+
+    id: int
+    name: str
+    space: AddressSpace
+    stack_top: int
+    heap: Heap
+    thread_pointer: int
+    return_sites: frozenset[int]
+
+
+class Crossing:
+    """One entry of a thread's crossing stack (a plain slotted class: built on every crossing)."""
+
+    __slots__ = ("callee", "caller", "gate", "return_address", "rsp", "saved")
+
+    def __init__(self, caller: CompartmentState | None, callee: CompartmentState, gate: GateEntry, rsp: int,
+                 return_address: int, saved: tuple[int, ...]) -> None:  # fmt: skip
+        self.caller = caller  # None: the monitor called into the compartment (init, fini)
+        self.callee = callee
+        self.gate = gate
+        self.rsp = rsp
+        self.return_address = return_address
+        self.saved = saved
+
+
+@dataclass(slots=True)
+class Crossings:
+    """The crossing logic of one thread; ``machine.on_fault = crossings.on_fault``."""
+
+    machine: Machine
+    compartments: dict[int, CompartmentState]
+    gates: dict[int, GateEntry]  # entry address -> gate
+    hypercalls: Hypercalls
+    report: Callable[[Fault, CompartmentState], str]  # the violation line for a fault
+    trace: TextIO | None = None
+    current: CompartmentState | None = None
+    stack: list[Crossing] = field(default_factory=list)
+    violations: int = 0
+
+    # -- the fault path -------------------------------------------------------------------------------
+
+    def on_fault(self, fault: Fault) -> bool:
+        if fault.access is Access.FETCH:
+            gate = self.gates.get(fault.address)
+            if gate is not None:
+                return self._enter(gate, fault)
+            if fault.address == RETURN_POINT and self.stack:
+                self._return(self.machine.cpu.gpr[RAX])
+                return True
+        if not self.stack or self.stack[-1].caller is None:
+            return False  # nothing to unwind into: the machine reports it and the program stops
+        self._violation(fault)
+        return True
+
+    def _enter(self, gate: GateEntry, fault: Fault) -> bool:
+        caller = self.current
+        assert caller is not None
+        callee = self.compartments[gate.compartment]
+        gpr = self.machine.cpu.gpr
+        rsp = gpr[RSP]
+        try:
+            return_address = int.from_bytes(caller.space.read_virtual(rsp, 8), "little")
+        except Exception:
+            return_address = -1
+        if callee is caller or return_address not in caller.return_sites:
+            fault.verb = "enter"
+            return self.on_violation_outside(fault)
+        saved = tuple(gpr[r] for r in _CALLEE_SAVED)
+        crossing = Crossing(caller, callee, gate, rsp, return_address, saved)
+        self._switch_into(callee, crossing, gate.entry)
+        if self.trace is not None:
+            args = ", ".join(f"{gpr[r]:#x}" for r in (RDI, RSI, RDX, RCX, R8, R9))
+            self.trace.write(f"twzemu: trace: enter T1 {caller.name} -> {callee.name} {gate.name}({args})\n")
+        return True
+
+    def on_violation_outside(self, fault: Fault) -> bool:
+        """A bad entry: unwind if the offender is itself inside a crossing, else let the program die."""
+        if self.stack and self.stack[-1].caller is not None:
+            self._violation(fault)
+            return True
+        return False
+
+    def _switch_into(self, callee: CompartmentState, crossing: Crossing, entry: int) -> None:
+        machine = self.machine
+        gpr = machine.cpu.gpr
+        top = self._stack_for(callee)
+        callee.space.write_virtual(top, RETURN_POINT.to_bytes(8, "little"))
+        caller_id = MONITOR if crossing.caller is None else crossing.caller.id
+        callee.space.write_virtual(callee.thread_pointer + TCB_CALLER_OFFSET, caller_id.to_bytes(8, "little"))
+        self.stack.append(crossing)
+        machine.switch_space(callee.space)
+        machine.set_thread_pointer(callee.thread_pointer)
+        for register in _ZEROED_ON_ENTRY:
+            gpr[register] = 0
+        gpr[RSP] = top
+        machine.cpu.rip[0] = entry
+        self.current = callee
+        self.hypercalls.heap = callee.heap
+
+    def _stack_for(self, callee: CompartmentState) -> int:
+        """The callee's fresh frame: the top of its stack, or below its own suspended frame when re-entered."""
+        for crossing in reversed(self.stack):
+            if crossing.caller is callee:
+                return ((crossing.rsp - RED_ZONE) & ~0xF) - 8
+        return callee.stack_top - 8
+
+    def _return(self, value: int) -> None:
+        crossing = self.stack.pop()
+        machine = self.machine
+        gpr = machine.cpu.gpr
+        callee = crossing.callee
+        outer = self._caller_of(callee)
+        callee.space.write_virtual(callee.thread_pointer + TCB_CALLER_OFFSET, outer.to_bytes(8, "little", signed=True))
+        caller = crossing.caller
+        if caller is None:  # the monitor's own call (init/fini) is over
+            self.current = None
+            machine.request_stop(Stop(StopReason.RETURNED, exit_code=value))
+            return
+        machine.switch_space(caller.space)
+        machine.set_thread_pointer(caller.thread_pointer)
+        for register, saved in zip(_CALLEE_SAVED, crossing.saved, strict=True):
+            gpr[register] = saved
+        for register in _ZEROED_ON_RETURN:
+            gpr[register] = 0
+        gpr[RAX] = value
+        gpr[RSP] = crossing.rsp + 8
+        machine.cpu.rip[0] = crossing.return_address
+        self.current = caller
+        self.hypercalls.heap = caller.heap
+        if self.trace is not None:
+            self.trace.write(f"twzemu: trace: return T1 {callee.name} -> {caller.name} {crossing.gate.name} = "
+                             f"{value if value < 1 << 63 else value - (1 << 64)}\n")  # fmt: skip
+
+    def _caller_of(self, callee: CompartmentState) -> int:
+        """The caller id the callee should see once its innermost crossing is gone (-1: not in a gate)."""
+        for crossing in reversed(self.stack):
+            if crossing.callee is callee:
+                return MONITOR if crossing.caller is None else crossing.caller.id
+        return -1
+
+    def _violation(self, fault: Fault) -> None:
+        """Unwind the innermost crossing: report, and the caller's call returns TWZ_EFAULT."""
+        assert self.current is not None
+        self.violations += 1
+        line = self.report(fault, self.current)
+        self.hypercalls.stderr.write(line.encode() + b"\n")
+        self.hypercalls.stderr.flush()
+        self._return(TWZ_EFAULT)
+
+    # -- the monitor calling into a compartment (init and fini of isolated compartments) ---------------
+
+    def call(self, compartment: CompartmentState, entry: int, name: str) -> Stop:
+        gate = GateEntry(name, compartment.id, compartment.name, entry, 0, 0)
+        self._switch_into(compartment, Crossing(None, compartment, gate, 0, 0, ()), entry)
+        return self.machine.run()
