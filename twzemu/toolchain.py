@@ -81,9 +81,9 @@ class Toolchain:
             if not needed.exists():
                 raise ToolchainError(f"the guest runtime is not built ({needed} is missing): run `make guests`")
         link = [f"-Wl,-T,{self.linker_script}", "-Wl,-z,norelro", "-Wl,--build-id=none", "-Wl,-z,nocopyreloc"]
-        if mode is Mode.PROGRAM:
-            return [*command[:1], "-pie", "-Wl,--no-dynamic-linker", str(runtime / "crt0.o"), *command[1:], *link,
-                    f"-L{runtime}", "-ltwzrt"]  # fmt: skip
+        if mode is Mode.PROGRAM:  # programs export their symbols: gates of a program must be findable
+            return [*command[:1], "-pie", "-rdynamic", "-Wl,--no-dynamic-linker", str(runtime / "crt0.o"), *command[1:],
+                    *link, f"-L{runtime}", "-ltwzrt"]  # fmt: skip
         return [*command, *link, f"-L{runtime}", "-ltwzrt"]
 
 
