@@ -304,6 +304,7 @@ def test_object_shared_between_spaces_is_the_same_memory(
         page_off = index * PAGE_SIZE
         assert reader.read_virtual(base_r + page_off, len(first)) == first
         assert writer.resolve_fault(base_w + page_off, Access.WRITE) is FaultOutcome.BACKED
+        assert reader.resolve_fault(base_r + page_off, Access.READ) is FaultOutcome.BACKED
         if page_off + offset + len(data) <= SLOT_SIZE:
             writer.write_virtual(base_w + page_off + offset, data)
             assert reader.read_virtual(base_r + page_off + offset, len(data)) == data

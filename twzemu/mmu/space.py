@@ -38,7 +38,6 @@ from twzemu.mmu.pte import (
     Prot,
     Pte,
     effective_prot,
-    is_canonical,
     leaf_flags,
 )
 
@@ -333,17 +332,21 @@ class AddressSpace:
             vaddr += chunk
             done += chunk
 
+    def physical(self, vaddr: int) -> int:
+        """The physical address behind ``vaddr`` (backing its page if needed); stable while the slot is mapped."""
+        return self._frame_of(vaddr) | (vaddr & PAGE_MASK)
+
     def _frame_of(self, vaddr: int) -> int:
-        if not is_canonical(vaddr):
-            raise MappingError(f"{self.name}: non-canonical address {vaddr:#x}")
-        translation = self.tables.walk(vaddr)
-        if translation is not None and translation.present:
-            return translation.frame
+        """The frame behind ``vaddr``, from the slot's object (no table walk: the monitor needs no entry)."""
+        if not 0 <= vaddr < USER_TOP:
+            raise MappingError(f"{self.name}: {vaddr:#x} is non-canonical or outside the user half")
         record = self._slots.get(vaddr >> SLOT_SHIFT)
-        if record is None or (vaddr & SLOT_OFFSET_MASK) < NULL_PAGE_SIZE:
+        offset = vaddr & SLOT_OFFSET_MASK
+        if record is None or offset < NULL_PAGE_SIZE:
             raise MappingError(f"{self.name}: address {vaddr:#x} is not mapped")
-        self._back(record, vaddr & ~PAGE_MASK)
-        return record.frames[(vaddr & SLOT_OFFSET_MASK) >> PAGE_SHIFT]
+        index = offset >> PAGE_SHIFT
+        frame = record.frames.get(index)
+        return frame if frame is not None else record.object.materialize(index)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 

@@ -21,10 +21,12 @@ Each event costs a few dict lookups and register moves: nothing here scans compa
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from ..errors import TwzEmuError
 from ..linker.link import GateEntry
 from ..machine.cpustate import R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP
 from ..machine.events import Fault, Stop, StopReason
@@ -37,14 +39,17 @@ MONITOR = 0
 TWZ_EFAULT = -14 & 0xFFFF_FFFF_FFFF_FFFF
 RED_ZONE = 128  # bytes below a suspended compartment's rsp that its code may still use (psABI 3.2.2)
 TCB_CALLER_OFFSET = 32  # struct twz_tcb.caller_compartment (guests/include/twz_startup.h)
-_ZEROED_ON_ENTRY = (RAX, RBX, RBP, R10, R11, R12, R13, R14, R15)
-_ZEROED_ON_RETURN = (RCX, RDX, RSI, RDI, R8, R9, R10, R11)
-_CALLEE_SAVED = (RBX, RBP, R12, R13, R14, R15)
+_U64 = struct.Struct("<Q")
+_I64 = struct.Struct("<q")
 
 
 @dataclass(slots=True)
 class CompartmentState:
-    """A compartment at run time: its address space, stack, heap and thread pointer."""
+    """A compartment at run time: its address space, stack, heap and thread pointer.
+
+    ``return_slot`` and ``caller_slot`` are the physical addresses of the callee frame's return address (just
+    below ``stack_top``) and of its TCB's ``caller_compartment``: written on every crossing, so found once.
+    """
 
     id: int
     name: str
@@ -53,6 +58,12 @@ class CompartmentState:
     heap: Heap
     thread_pointer: int
     return_sites: frozenset[int]
+    return_slot: int = 0
+    caller_slot: int = 0
+
+    def __post_init__(self) -> None:
+        self.return_slot = self.space.physical(self.stack_top - 8)
+        self.caller_slot = self.space.physical(self.thread_pointer + TCB_CALLER_OFFSET)
 
 
 class Crossing:
@@ -83,6 +94,11 @@ class Crossings:
     current: CompartmentState | None = None
     stack: list[Crossing] = field(default_factory=list)
     violations: int = 0
+    _ram: memoryview = field(init=False)
+
+    def __post_init__(self) -> None:
+        assert self.machine.mem is not None
+        self._ram = self.machine.mem.view
 
     # -- the fault path -------------------------------------------------------------------------------
 
@@ -106,15 +122,14 @@ class Crossings:
         gpr = self.machine.cpu.gpr
         rsp = gpr[RSP]
         try:
-            return_address = int.from_bytes(caller.space.read_virtual(rsp, 8), "little")
-        except Exception:
+            return_address = _U64.unpack_from(self._ram, caller.space.physical(rsp))[0]
+        except TwzEmuError:  # an unmapped stack pointer is a forged entry like any other
             return_address = -1
         if callee is caller or return_address not in caller.return_sites:
             fault.verb = "enter"
             return self.on_violation_outside(fault)
-        saved = tuple(gpr[r] for r in _CALLEE_SAVED)
-        crossing = Crossing(caller, callee, gate, rsp, return_address, saved)
-        self._switch_into(callee, crossing, gate.entry)
+        saved = (gpr[RBX], gpr[RBP], gpr[R12], gpr[R13], gpr[R14], gpr[R15])
+        self._switch_into(callee, Crossing(caller, callee, gate, rsp, return_address, saved), gate.entry)
         if self.trace is not None:
             args = ", ".join(f"{gpr[r]:#x}" for r in (RDI, RSI, RDX, RCX, R8, R9))
             self.trace.write(f"twzemu: trace: enter T1 {caller.name} -> {callee.name} {gate.name}({args})\n")
@@ -129,18 +144,21 @@ class Crossings:
 
     def _switch_into(self, callee: CompartmentState, crossing: Crossing, entry: int) -> None:
         machine = self.machine
-        gpr = machine.cpu.gpr
+        cpu = machine.cpu
+        gpr = cpu.gpr
+        ram = self._ram
         top = self._stack_for(callee)
-        callee.space.write_virtual(top, RETURN_POINT.to_bytes(8, "little"))
-        caller_id = MONITOR if crossing.caller is None else crossing.caller.id
-        callee.space.write_virtual(callee.thread_pointer + TCB_CALLER_OFFSET, caller_id.to_bytes(8, "little"))
+        if top == callee.stack_top - 8:
+            _U64.pack_into(ram, callee.return_slot, RETURN_POINT)
+        else:  # re-entered below its own suspended frame
+            callee.space.write_virtual(top, RETURN_POINT.to_bytes(8, "little"))
+        _I64.pack_into(ram, callee.caller_slot, MONITOR if crossing.caller is None else crossing.caller.id)
         self.stack.append(crossing)
         machine.switch_space(callee.space)
-        machine.set_thread_pointer(callee.thread_pointer)
-        for register in _ZEROED_ON_ENTRY:
-            gpr[register] = 0
+        cpu.fs_base[0] = callee.thread_pointer
+        gpr[RAX] = gpr[RBX] = gpr[RBP] = gpr[R10] = gpr[R11] = gpr[R12] = gpr[R13] = gpr[R14] = gpr[R15] = 0
         gpr[RSP] = top
-        machine.cpu.rip[0] = entry
+        cpu.rip[0] = entry
         self.current = callee
         self.hypercalls.heap = callee.heap
 
@@ -154,24 +172,22 @@ class Crossings:
     def _return(self, value: int) -> None:
         crossing = self.stack.pop()
         machine = self.machine
-        gpr = machine.cpu.gpr
+        cpu = machine.cpu
+        gpr = cpu.gpr
         callee = crossing.callee
-        outer = self._caller_of(callee)
-        callee.space.write_virtual(callee.thread_pointer + TCB_CALLER_OFFSET, outer.to_bytes(8, "little", signed=True))
+        _I64.pack_into(self._ram, callee.caller_slot, self._caller_of(callee))
         caller = crossing.caller
         if caller is None:  # the monitor's own call (init/fini) is over
             self.current = None
             machine.request_stop(Stop(StopReason.RETURNED, exit_code=value))
             return
         machine.switch_space(caller.space)
-        machine.set_thread_pointer(caller.thread_pointer)
-        for register, saved in zip(_CALLEE_SAVED, crossing.saved, strict=True):
-            gpr[register] = saved
-        for register in _ZEROED_ON_RETURN:
-            gpr[register] = 0
+        cpu.fs_base[0] = caller.thread_pointer
+        gpr[RBX], gpr[RBP], gpr[R12], gpr[R13], gpr[R14], gpr[R15] = crossing.saved
+        gpr[RCX] = gpr[RDX] = gpr[RSI] = gpr[RDI] = gpr[R8] = gpr[R9] = gpr[R10] = gpr[R11] = 0
         gpr[RAX] = value
         gpr[RSP] = crossing.rsp + 8
-        machine.cpu.rip[0] = crossing.return_address
+        cpu.rip[0] = crossing.return_address
         self.current = caller
         self.hypercalls.heap = caller.heap
         if self.trace is not None:
