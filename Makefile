@@ -23,7 +23,13 @@ test: guests
 DEMO_FAULTS := null_read write_text exec_data exec_stack bad_insn move_tp
 
 demo: guests
-	@echo "== a program and three shared libraries, linked by twzemu's monitor and run at CPL3 with paging"
+	@echo "== RFC 0008's example: an untrusted program, an isolated password service, a malicious plugin"
+	@echo "   (each library that declares gates runs in its own compartment: its own page tables, stack, heap)"
+	$(BIN)/twzemu run --trace guests/build/passwd/passwd_demo; echo "   (exit status $$?)"
+	@echo "== the same plugin without isolation (--no-isolate): it reads and wipes the database"
+	$(BIN)/twzemu run --no-isolate libplugin.so --no-isolate libpasswd.so guests/build/passwd/passwd_demo \
+	    no-jumps; echo "   (exit status $$?)"
+	@echo "== a program and three shared libraries in one compartment, linked by twzemu's monitor"
 	$(BIN)/twzemu run --verbose guests/build/demo/demo one two three; echo "   (exit status $$?)"
 	@echo "== unchanged third-party C (public-domain crypto-algorithms) built with twzemu cc"
 	@for t in sha256 aes md5; do $(BIN)/twzemu run guests/build/thirdparty/$${t}_test; done

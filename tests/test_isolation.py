@@ -95,3 +95,39 @@ def test_isolating_a_library_without_gates_is_an_error_naming_it():
     done = twzemu("run", "--isolate", "libtwzrt.so", str(guest("isolation/client")))
     assert done.status == 2
     assert "libtwzrt.so" in done.stderr and "declares no gates" in done.stderr
+
+
+def test_passwd_demo_stops_every_attack_and_the_service_goes_on():
+    done = twzemu("run", str(guest("passwd/passwd_demo")))
+    assert done.status == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "set alice's password: 0",
+        "check alice/correct horse: 1",
+        "check alice/hunter2: 0",
+        "plugin reads the database: TWZ_EFAULT (stopped by the monitor)",
+        "plugin overwrites the database: TWZ_EFAULT (stopped by the monitor)",
+        "plugin jumps past a gate: TWZ_EFAULT (stopped by the monitor)",
+        "plugin forges a return address: TWZ_EFAULT (stopped by the monitor)",
+        "after the plugin, check alice/correct horse: 1",
+    ]
+    reports = [VIOLATION.match(line) for line in done.stderr.splitlines()]
+    assert all(reports), done.stderr
+    assert [(r["kind"], r["target"].split("+")[0]) for r in reports] == [
+        ("read", "database"),
+        ("write", "database"),
+        ("execute", "passwd_check"),
+        ("enter", "passwd_check"),
+    ]
+    assert {(r["owner"], r["executing"]) for r in reports} == {
+        ("passwd_demo::libpasswd.so", "passwd_demo::libplugin.so")
+    }
+
+
+def test_passwd_demo_without_isolation_shows_what_the_plugin_does():
+    done = twzemu("run", "--no-isolate", "libplugin.so", "--no-isolate", "libpasswd.so",
+                  str(guest("passwd/passwd_demo")), "no-jumps")  # fmt: skip
+    assert (done.status, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(r"plugin reads the database: 0x[0-9a-f]+", lines[3])
+    assert lines[4] == "plugin overwrites the database: 0"
+    assert lines[-1] == "after the plugin, check alice/correct horse: 0"
