@@ -26,6 +26,7 @@ from twzemu.security import (
     GATE_ALIGNMENT,
     MONITOR,
     PROGRAM,
+    TRAMPOLINE_ALIGNMENT,
     AccessInfo,
     AccessKind,
     Capability,
@@ -215,6 +216,7 @@ def test_access_kinds_are_the_words_of_the_violation_line() -> None:
 # --- gates and the gate table -------------------------------------------------------------------------------
 
 GATE_SPACING = 0x40  # entries of generated gates are this far apart, so lengths up to it never overlap
+alignments = st.sampled_from([GATE_ALIGNMENT, TRAMPOLINE_ALIGNMENT])
 
 
 def gate_base(index: int) -> int:
@@ -227,12 +229,14 @@ def gate_base(index: int) -> int:
 def gate_tables(draw: st.DrawFn) -> tuple[GateTable, list[Gate]]:
     specs = draw(
         st.lists(
-            st.tuples(st.integers(1, GATE_SPACING), compartments, st.sampled_from(LEVELS)), min_size=1, max_size=24
+            st.tuples(st.integers(1, GATE_SPACING), compartments, st.sampled_from(LEVELS), alignments),
+            min_size=1,
+            max_size=24,
         )
     )
     gates = [
-        Gate(f"g{index}", owner, gate_base(index), length, GATE_ALIGNMENT, level)
-        for index, (length, owner, level) in enumerate(specs)
+        Gate(f"g{index}", owner, gate_base(index), length, alignment, level)
+        for index, (length, owner, level, alignment) in enumerate(specs)
     ]
     return GateTable(draw(st.permutations(gates))), gates
 
@@ -277,15 +281,15 @@ def test_check_entry_agrees_with_the_reference_model(
 
 def test_entry_is_exact_aligned_and_into_another_compartment() -> None:
     lib = CompartmentId(2)
-    gate = Gate("check_password", lib, 2 * MAX_OBJECT_SIZE + 0x1040, 0x30)
+    gate = Gate("check_password", lib, 2 * MAX_OBJECT_SIZE + 0x1040, 0x30, TRAMPOLINE_ALIGNMENT)
     gates = GateTable([gate])
     allowed = check_entry(gates, PROGRAM, gate.entry, True)
     assert allowed.allowed and allowed.gate is gate and allowed.owner == lib
-    for address in (gate.entry + 1, gate.entry + GATE_ALIGNMENT, gate.end - 1):  # misaligned, middle, last byte
+    for address in (gate.entry + 1, gate.entry + TRAMPOLINE_ALIGNMENT, gate.end - 1):  # misaligned, middle, last
         verdict = check_entry(gates, PROGRAM, address, True)
         assert verdict.rule is ViolationRule.NOT_A_GATE_ENTRY and verdict.gate is gate and verdict.owner == lib
         assert gate.contains(address) and not gate.is_entry(address)
-    nowhere = check_entry(gates, PROGRAM, gate.end + GATE_ALIGNMENT, True, owner=lib)
+    nowhere = check_entry(gates, PROGRAM, gate.end + TRAMPOLINE_ALIGNMENT, True, owner=lib)
     assert nowhere.rule is ViolationRule.NOT_A_GATE_ENTRY and nowhere.gate is None and nowhere.owner == lib
     own = check_entry(gates, lib, gate.entry, True)  # a compartment does not "enter" itself through its own gate
     assert own.rule is ViolationRule.NOT_A_GATE_ENTRY
@@ -325,7 +329,7 @@ def test_check_entry_keeps_the_monitors_access_info() -> None:
     [
         ({"name": ""}, "no name"),
         ({"alignment": 24}, "power of two"),
-        ({"entry": MAX_OBJECT_SIZE + 0x1008}, "aligned"),
+        ({"entry": MAX_OBJECT_SIZE + 0x1008, "alignment": TRAMPOLINE_ALIGNMENT}, "aligned"),
         ({"entry": MAX_OBJECT_SIZE + 0x10}, "null page"),
         ({"length": 0}, "does not fit"),
         ({"entry": 2 * MAX_OBJECT_SIZE - 0x10, "length": 0x20}, "does not fit"),

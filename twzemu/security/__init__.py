@@ -40,7 +40,7 @@ from twzemu.security.check import (
     check_return,
 )
 from twzemu.security.context import SecurityContext
-from twzemu.security.gates import GATE_ALIGNMENT, Gate, GateTable, IsolationLevel
+from twzemu.security.gates import GATE_ALIGNMENT, TRAMPOLINE_ALIGNMENT, Gate, GateTable, IsolationLevel
 from twzemu.security.ids import MONITOR, PROGRAM, CompartmentId
 from twzemu.security.levels import CrossingRules, TrustRow, combine, compartment_rules, crossing_rules, table
 
@@ -48,6 +48,7 @@ __all__ = [
     "GATE_ALIGNMENT",
     "MONITOR",
     "PROGRAM",
+    "TRAMPOLINE_ALIGNMENT",
     "AccessInfo",
     "AccessKind",
     "Capability",

@@ -12,8 +12,8 @@ Twizzler's kernel describes the gates of an object as one range, ``Gates{offset,
 ``twizzler-security`` (any aligned address inside it is an entry), and aligns its trampolines to
 ``SECGATE_TRAMPOLINE_ALIGN`` (16) in ``secgate``. twzemu keeps one gate per function, as RFC 0008's
 ``#[secure_gate] fn`` reads: its entry is the one address allowed; the ``length`` bytes from it are the gate's
-code, so a jump into the middle of a gate can be named as such; ``alignment`` is what the entry must be
-aligned to.
+code (the function symbol's size), so a jump into the middle of a gate can be named as such; ``alignment`` is
+what the entry must be aligned to (1 for a plain C function, ``TRAMPOLINE_ALIGNMENT`` for trampolines).
 """
 
 from __future__ import annotations
@@ -34,8 +34,11 @@ if TYPE_CHECKING:
 # Slot n maps one object at n * MAX_OBJECT_SIZE (DESIGN.md "Concepts"): the low bits of an address are the
 # offset inside its object, whose first page is the null page.
 OBJECT_OFFSET_MASK = MAX_OBJECT_SIZE - 1
-# secgate's SECGATE_TRAMPOLINE_ALIGN: gate entries are 16-byte aligned unless a gate says otherwise.
-GATE_ALIGNMENT = 0x10
+# A C gate is the function itself (TWZ_GATE emits a record, no trampoline) and gcc aligns functions only when
+# optimising (-falign-functions at -O2), so by default an entry needs no alignment beyond being exact. Gates
+# built from trampolines use secgate's SECGATE_TRAMPOLINE_ALIGN.
+GATE_ALIGNMENT = 1
+TRAMPOLINE_ALIGNMENT = 0x10
 
 _CALLEE_DISTRUSTS = 1
 _CALLER_DISTRUSTS = 2
