@@ -13,7 +13,10 @@ Each figure is the median of 5 interleaved rounds (one round runs every measurem
   table entries do not: each touch is a #PF the monitor resolves by writing the entry, then the store is retried.
 * ``fault_first_touch_us`` — the same with no frames yet: each fault also allocates a frame (and the host
   kernel backs the fresh RAM page), the cost of lazily backing new memory.
-* ``hypercall_us`` — a guest making 200,000 no-op hypercalls.
+* ``hypercall_us`` — a guest making 200,000 no-op hypercalls (the hypercall path; run with the check that only
+  compartment 0 may make them lifted).
+* ``monitor_service_us`` — 200,000 no-op monitor service calls, the way guests reach the monitor: a crossing into
+  compartment 0, whose gate code makes the hypercall, and back.
 * ``link_N_libs_s`` — reading, placing and relocating a program with a chain of N generated libraries of
   about 200 relocations each (``linkgen``), into fresh objects; no CPU involved.
 """
@@ -79,7 +82,8 @@ def main() -> int:
         "twz_memory": lambda: TwzemuGuest(memory, sink).time_run(),
         "faults": lambda: TwzemuGuest(BUILD / "faults", sink).time_run(warm_data=True) / FAULT_PAGES,
         "first_touch": lambda: TwzemuGuest(BUILD / "faults", sink).time_run() / FAULT_PAGES,
-        "hypercalls": lambda: TwzemuGuest(BUILD / "hypercalls", sink).time_run() / HYPERCALLS,
+        "hypercalls": lambda: TwzemuGuest(BUILD / "hypercalls", sink).time_run(raw_hypercalls=True) / HYPERCALLS,
+        "services": lambda: TwzemuGuest(BUILD / "services", sink).time_run() / HYPERCALLS,
     }
     link_programs = {count: linkgen.build(ROOT / "guests" / "build" / "linkbench", count) for count in LINK_COUNTS}
     for count, program in link_programs.items():
@@ -94,6 +98,7 @@ def main() -> int:
         ("fault_round_trip_us", medians["faults"] * 1e6, "us"),
         ("fault_first_touch_us", medians["first_touch"] * 1e6, "us"),
         ("hypercall_us", medians["hypercalls"] * 1e6, "us"),
+        ("monitor_service_us", medians["services"] * 1e6, "us"),
     ]
     figures += [(f"link_{count}_libs_s", medians[f"link_{count}"], "s") for count in LINK_COUNTS]
     for name, value, unit in figures:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from conftest import guest, twzemu
+from test_linking import cc
 
 from twzemu.monitor.monitor import Monitor
 from twzemu.objects.store import ObjectStore
@@ -22,7 +23,7 @@ def test_a_library_that_declares_gates_gets_its_own_compartment():
         (1, "client", ["client", "libtwzrt.so"]),
         (2, "client::libcounter.so", ["libcounter.so", "libtwzrt.so"]),  # its own copy of the runtime
     ]
-    assert {g.name for g in linked.gates} == {
+    assert {g.name for g in linked.gates if g.compartment != 0} == {
         "counter_add",
         "counter_calls_from",
         "counter_sum",
@@ -88,7 +89,29 @@ def test_trace_prints_every_crossing():
     assert ("nest::libouter.so", "nest", "main_square") in enters  # the re-entrant callback
     assert ("nest::libinner.so", "nest::libouter.so", "inner_twice", "10") in returns
     assert ("nest::libouter.so", "nest", "outer_call", "11") in returns
-    assert len(enters) == len(returns)
+    assert len([e for e in enters if e[2] != "__twz_monitor_exit"]) == len(returns)  # exit never returns
+
+
+def test_monitor_services_are_gates_of_compartment_0():
+    linked = Monitor(ObjectStore.in_memory()).link(str(guest("isolation/client")))
+    services = {g.name for g in linked.gates if g.compartment == 0}
+    assert {"__twz_monitor_write", "__twz_monitor_heap_grow", "__twz_monitor_exit"} <= services
+    done = twzemu("run", "--trace", str(guest("hello")))
+    assert "twzemu: trace: enter T1 hello -> monitor __twz_monitor_write(0x1, " in done.stderr
+    assert done.stdout == "hello\n"
+
+
+def test_a_hypercall_outside_the_monitor_is_a_violation(tmp_path):
+    (tmp_path / "raw.c").write_text(
+        '#include <stdio.h>\nint main(void){puts("before"); long r; '
+        '__asm__ volatile("syscall" : "=a"(r) : "a"(3L) : "rcx", "r11", "memory"); puts("after"); return 0;}\n'
+    )
+    cc("-o", "raw", "raw.c", cwd=tmp_path)
+    done = twzemu("run", str(tmp_path / "raw"))
+    assert done.status == 139
+    assert done.stdout == "before\n"
+    line = VIOLATION.match(done.stderr.strip())
+    assert line and line["kind"] == "hypercall" and line["executing"] == "raw" and line["where"].startswith("main+")
 
 
 def test_isolating_a_library_without_gates_is_an_error_naming_it():

@@ -247,7 +247,11 @@ def test_relocation_results_agree_with_readelf(program):
                 # within the referrer's compartment first; otherwise it must be a gate of another compartment
                 definers = [lib for lib in linked.libraries if name in definitions[lib.name]]
                 definers.sort(key=lambda lib: lib.compartment != library.compartment)
-                assert definers, f"{name} is defined nowhere"
+                if not definers:  # a monitor service: compartment 0's gate, generated at run time
+                    services = {g.name: g.entry for g in linked.gates if g.compartment == 0}
+                    assert written == services[name], f"{library.name}: {kind} {name} is defined nowhere"
+                    checked += 1
+                    continue
                 expected = (
                     definers[0].base + definitions[definers[0].name][name] + (addend if kind.endswith("64") else 0)
                 )

@@ -23,6 +23,7 @@ Nothing here touches the CPU: the result is objects plus the addresses the monit
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,10 +130,12 @@ _Records = dict[str, tuple[GateRecord, ...]]
 class Linker:
     """Links one program against the libraries ``search`` finds, creating its objects in ``store``."""
 
-    def __init__(self, search: LibrarySearch, store: ObjectStore, policy: IsolationPolicy | None = None) -> None:
+    def __init__(self, search: LibrarySearch, store: ObjectStore, policy: IsolationPolicy | None = None,
+                 monitor_gates: Mapping[str, GateEntry] | None = None) -> None:  # fmt: skip
         self.search = search
         self.store = store
         self.policy = policy or IsolationPolicy()
+        self.monitor_gates = dict(monitor_gates or {})  # compartment 0's services, bound like any gate
 
     def link(self, program: ElfImage, name: str) -> LinkedProgram:
         files = self._find(program, name)
@@ -142,7 +145,7 @@ class Linker:
         instances = self._place(members, files, infos, records)
         layouts = {c: layout_static_tls([_tls_template(instances[k]) for k in keys if instances[k].tls_module])
                    for c, keys in members.items()}  # fmt: skip
-        gates = self._gates(instances)
+        gates = {**self.monitor_gates, **self._gates(instances)}
         count = self._relocate(members, instances, layouts, gates)
         compartments = []
         for c, keys in members.items():

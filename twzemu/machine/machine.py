@@ -435,8 +435,9 @@ class Machine:
     def _on_syscall(self, _uc: int, _data: int) -> None:
         try:
             if not self.hypercalls_allowed or self.on_hypercall is None:
-                cpu = self.cpu
-                self._deliver(Fault(Vector.INVALID_OPCODE, cpu.rip[0], insn="syscall"))
+                fault = Fault(Vector.INVALID_OPCODE, self.cpu.rip[0], insn="syscall")
+                fault.verb = "hypercall"
+                self._deliver(fault)
                 return
             self.on_hypercall(self)
         except BaseException as error:

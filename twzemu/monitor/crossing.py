@@ -155,12 +155,17 @@ class Crossings:
         _I64.pack_into(ram, callee.caller_slot, MONITOR if crossing.caller is None else crossing.caller.id)
         self.stack.append(crossing)
         machine.switch_space(callee.space)
+        machine.hypercalls_allowed = callee.id == MONITOR
+        if callee.id == MONITOR and crossing.caller is not None:  # serve the compartment the crossing came from
+            self.hypercalls.heap = crossing.caller.heap
+            self.hypercalls.client_space = crossing.caller.space
+        else:
+            self.hypercalls.heap = callee.heap
         cpu.fs_base[0] = callee.thread_pointer
         gpr[RAX] = gpr[RBX] = gpr[RBP] = gpr[R10] = gpr[R11] = gpr[R12] = gpr[R13] = gpr[R14] = gpr[R15] = 0
         gpr[RSP] = top
         cpu.rip[0] = entry
         self.current = callee
-        self.hypercalls.heap = callee.heap
 
     def _stack_for(self, callee: CompartmentState) -> int:
         """The callee's fresh frame: the top of its stack, or below its own suspended frame when re-entered."""
@@ -182,6 +187,7 @@ class Crossings:
             machine.request_stop(Stop(StopReason.RETURNED, exit_code=value))
             return
         machine.switch_space(caller.space)
+        machine.hypercalls_allowed = caller.id == MONITOR
         cpu.fs_base[0] = caller.thread_pointer
         gpr[RBX], gpr[RBP], gpr[R12], gpr[R13], gpr[R14], gpr[R15] = crossing.saved
         gpr[RCX] = gpr[RDX] = gpr[RSI] = gpr[RDI] = gpr[R8] = gpr[R9] = gpr[R10] = gpr[R11] = 0

@@ -14,6 +14,7 @@ from typing import BinaryIO
 from ..errors import TwzEmuError
 from ..machine.cpustate import RAX, RDI, RDX, RSI
 from ..machine.machine import Machine
+from ..mmu.space import AddressSpace
 
 ENOSYS = -38
 EBADF = -9
@@ -54,7 +55,8 @@ class Hypercalls:
     def __init__(self, stdout: BinaryIO, stderr: BinaryIO, heap: Heap | None = None) -> None:
         self._streams = {1: stdout, 2: stderr}
         self.stderr = stderr
-        self.heap = heap
+        self.heap = heap  # the heap HEAP_GROW grows: the calling compartment's (set on every crossing)
+        self.client_space: AddressSpace | None = None  # where WRITE reads its buffer: the calling compartment's
         self._table: dict[int, Callable[[Machine], int | None]] = {
             Hypercall.EXIT: self._exit,
             Hypercall.WRITE: self._write,
@@ -78,8 +80,9 @@ class Hypercalls:
         if stream is None:
             return EBADF
         length = min(gpr[RDX], MAX_WRITE)
+        space = self.client_space or machine.space
         try:
-            data = machine.space.read_virtual(gpr[RSI], length)
+            data = space.read_virtual(gpr[RSI], length)
         except TwzEmuError:
             return EFAULT
         stream.write(data)

@@ -28,6 +28,7 @@ from ..elf.image import ElfImage
 from ..errors import MonitorError, TwzEmuError
 from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram, Linker
 from ..linker.search import LibrarySearch
+from ..linker.tls import layout_static_tls
 from ..loader import SLOT_SIZE, STACK_SIZE, LoadedImage, ObjectBacking, map_image, slot_base
 from ..machine.cpustate import RDI, RSP
 from ..machine.events import Fault, Stop, StopReason
@@ -42,6 +43,7 @@ from ..toolchain import Toolchain
 from .crossing import CompartmentState, Crossings
 from .hypercalls import Heap, Hypercalls
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, Culprit, describe_fault
+from .services import MONITOR_COMPARTMENT, MONITOR_TEXT_SLOT, build_monitor_text
 from .startup import build_startup, build_thread_area
 
 PROGRAM_COMPARTMENT = 1
@@ -106,7 +108,8 @@ class Monitor:
     def link(self, path: str) -> LinkedProgram:
         program = ElfImage.open(path)
         search = LibrarySearch.for_program(Path(path), self.library_dirs, self._runtime_dir(), self.store)
-        return Linker(search, self.store, self.policy).link(program, path)
+        self._monitor_text = build_monitor_text(self.store)
+        return Linker(search, self.store, self.policy, self._monitor_text.gates).link(program, path)
 
     def start(self, machine: Machine, linked: LinkedProgram, argv: Sequence[str]) -> LoadedProgram:
         """Map every compartment of ``linked``, run the isolated ones' initialisers, and make the machine ready to
@@ -114,6 +117,7 @@ class Monitor:
         self._cache = FrameCache(machine.frames)
         gate_buffer = self.store.create(lifetime=Lifetime.VOLATILE)
         states = {c.id: self._compartment(machine, c, gate_buffer) for c in linked.compartments}
+        states[MONITOR_COMPARTMENT] = self._monitor_compartment(machine, gate_buffer)
         program = states[PROGRAM_COMPARTMENT]
         hypercalls = Hypercalls(self.stdout, self.stderr, program.heap)
         self.crossings = Crossings(machine, states, {g.entry: g for g in linked.gates}, hypercalls,
@@ -130,6 +134,7 @@ class Monitor:
         program.space.write_virtual(startup.base, startup.data)
         machine.switch_space(program.space)
         machine.set_thread_pointer(program.thread_pointer)
+        machine.hypercalls_allowed = False  # from now on only compartment 0's gate code may make hypercalls
         hypercalls.heap = program.heap
         self.crossings.current = program
         machine.cpu.gpr[RSP] = startup.rsp
@@ -159,6 +164,25 @@ class Monitor:
             self._owners[library.loaded.text_slot] = self._owners[library.loaded.text_slot + 1] = label
         top = slot_base(stack_slot) + NULL_PAGE_SIZE + STACK_SIZE
         return CompartmentState(compartment.id, label, space, top, heap, thread.thread_pointer, frozenset(sites))
+
+    def _monitor_compartment(self, machine: Machine, gate_buffer: Object) -> CompartmentState:
+        """Compartment 0: the monitor's generated gate code, a stack, and a TCB (it has no TLS of its own)."""
+        space = self._space(machine, "monitor")
+        text = self._monitor_text.text
+        space.map_object(MONITOR_TEXT_SLOT, ObjectBacking(text), Prot.READ | Prot.EXEC)
+        self.symbols.add_region("monitor", slot_base(MONITOR_TEXT_SLOT), slot_base(MONITOR_TEXT_SLOT + 1))
+        for name, gate in self._monitor_text.gates.items():
+            self.symbols.add_region(name, gate.entry, gate.entry + gate.length)
+        self._owners[MONITOR_TEXT_SLOT] = "monitor"
+        space.map_object(GATE_BUFFER_SLOT, ObjectBacking(gate_buffer), Prot.READ | Prot.WRITE)
+        stack_slot, _, thread_slot = (COMPARTMENT_SLOTS + i for i in range(3))
+        gate_buffer_at = slot_base(GATE_BUFFER_SLOT) + NULL_PAGE_SIZE
+        thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, layout_static_tls([]), 1, gate_buffer_at)
+        self._map_fresh(space, thread_slot, "monitor:thread", thread.base, thread.data)
+        self._map_fresh(space, stack_slot, "monitor:stack")
+        top = slot_base(stack_slot) + NULL_PAGE_SIZE + STACK_SIZE
+        return CompartmentState(MONITOR_COMPARTMENT, "monitor", space, top, Heap(0, 0), thread.thread_pointer,
+                                frozenset())  # fmt: skip
 
     def _initialise(self, state: CompartmentState, init: Sequence[int]) -> None:
         for function in init:

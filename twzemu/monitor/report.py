@@ -34,6 +34,9 @@ class Culprit:
 def describe_fault(fault: Fault, culprit: Culprit, symbols: Symbolizer, instruction: str | None = None) -> str:
     """The report line; ``instruction`` (the faulting one, disassembled) is shown for CPU exceptions."""
     where = symbols.name(fault.rip)
+    if fault.verb == "hypercall":
+        target = f"hypercall {where} ({fault.rip:#x})"
+        return f"twzemu: security violation: {target} in {culprit.owner} from {culprit.executing} at {where}"
     if fault.vector is Vector.PAGE_FAULT and fault.access is not None and fault.address is not None:
         verb = fault.verb or ACCESS_WORDS[fault.access]
         target = f"{verb} {symbols.name(fault.address)} ({fault.address:#x})"

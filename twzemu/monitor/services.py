@@ -1,0 +1,53 @@
+"""Compartment 0: the monitor's own gates, the only code allowed to make hypercalls.
+
+The monitor generates their code at run time with keystone — each gate is ``mov eax, N; syscall; ret`` — into
+a text object mapped R-X only in compartment 0's address space, and hands the linker their names, so
+``__twz_monitor_write`` & co. bind like any gate. A runtime call to one is an ordinary crossing: the hypercall
+handler serves the compartment the crossing came from (``Hypercalls.client``), never one named in the arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..linker.link import GateEntry
+from ..loader import slot_base
+from ..machine.machine import assemble
+from ..objects.layout import NULL_PAGE_SIZE
+from ..objects.object import Object
+from ..objects.store import ObjectStore
+from ..security.gates import IsolationLevel
+from .hypercalls import Hypercall
+
+MONITOR_COMPARTMENT = 0
+MONITOR_TEXT_SLOT = 0x3FE
+GATE_ALIGN = 16
+
+# gate name -> the hypercall its code makes
+SERVICES: dict[str, Hypercall] = {
+    "__twz_monitor_write": Hypercall.WRITE,
+    "__twz_monitor_heap_grow": Hypercall.HEAP_GROW,
+    "__twz_monitor_exit": Hypercall.EXIT,
+    "__twz_monitor_nop": Hypercall.NOP,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorText:
+    text: Object
+    gates: dict[str, GateEntry]
+
+
+def build_monitor_text(store: ObjectStore) -> MonitorText:
+    base = slot_base(MONITOR_TEXT_SLOT) + NULL_PAGE_SIZE
+    code = b""
+    gates: dict[str, GateEntry] = {}
+    for name, hypercall in SERVICES.items():
+        code += b"\xcc" * (-len(code) % GATE_ALIGN)  # int3 between gates: no way to slide into the next one
+        body = assemble(f"mov eax, {int(hypercall)}; syscall; ret", base + len(code))
+        gates[name] = GateEntry(name, MONITOR_COMPARTMENT, "monitor", base + len(code), len(body),
+                                int(IsolationLevel.FULL))  # fmt: skip
+        code += body
+    text = store.create()
+    text.write(NULL_PAGE_SIZE, code)
+    return MonitorText(text, gates)
