@@ -118,6 +118,8 @@ _ACCESS_OF_CODE = {
 _PAGE_FAULT = int(Vector.PAGE_FAULT)
 _DOUBLE_FAULT = int(Vector.DOUBLE_FAULT)
 _BACKED = FaultOutcome.BACKED
+_FETCH = Access.FETCH
+_CR3 = X.UC_X86_REG_CR3
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,9 @@ class Machine:
         self.space: AddressSpace | None = None
         self.on_hypercall: Callable[[Machine], None] | None = None
         self.on_fault: Callable[[Fault], bool] | None = None
+        # Fetch faults go here first (the crossing fast path): True when the address was a control transfer
+        # the monitor handled (no Fault record is built, no page-table lookup is made).
+        self.on_control_transfer: Callable[[int], bool] | None = None
         self.hypercalls_allowed = True
         self._uc: unicorn.Uc | None = None
         self._handle: int = 0
@@ -206,6 +211,7 @@ class Machine:
         self._callbacks.clear()
         self.on_hypercall = None
         self.on_fault = None
+        self.on_control_transfer = None
         self.cpu = None
         self.space = None
         self._uc = None  # the binding's finalizer closes the engine when its last reference goes
@@ -399,6 +405,9 @@ class Machine:
                 address = cpu.cr2[0]
                 access = _ACCESS_OF_CODE[code & _PF_KIND_MASK]
                 present = code & _PF_PRESENT
+                transfer = self.on_control_transfer
+                if access is _FETCH and transfer is not None and transfer(address):
+                    return  # a gate entry or a return point: the monitor switched compartments
                 if not present and self.space.resolve_fault(address, access) is _BACKED:
                     if address == self._last_backed:
                         self._check_progress(address, cpu.rip[0])
@@ -478,8 +487,8 @@ class Machine:
         space.on_change = self.flush_tlb
         self.space = space
         self._last_backed = -1
-        self._cr3_value.value = space.cr3
-        uclib.uc_reg_write(self._handle, X.UC_X86_REG_CR3, self._cr3_pointer)
+        self._cr3_value.value = space.tables.root
+        uclib.uc_reg_write(self._handle, _CR3, self._cr3_pointer)
 
     def mode(self) -> CpuMode:
         """The privilege and paging state, read through the public API (for reports and tests)."""

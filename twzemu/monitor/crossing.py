@@ -31,6 +31,7 @@ from ..linker.link import GateEntry
 from ..machine.cpustate import R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP
 from ..machine.events import Fault, Stop, StopReason
 from ..machine.machine import KERNEL_BASE, Machine
+from ..machine.x86 import Vector
 from ..mmu.space import Access, AddressSpace
 from .hypercalls import Heap, Hypercalls
 
@@ -102,20 +103,25 @@ class Crossings:
 
     # -- the fault path -------------------------------------------------------------------------------
 
+    def on_control_transfer(self, address: int) -> bool:
+        """The fast path (a fetch fault, before any Fault record exists): a gate entry or the return point."""
+        gate = self.gates.get(address)
+        if gate is not None:
+            if gate.compartment == self.current.id:  # its own code, not yet backed in its page tables
+                return False
+            return self._enter(gate, address)
+        if address == RETURN_POINT and self.stack:
+            self._return(self.machine.cpu.gpr[RAX])
+            return True
+        return False
+
     def on_fault(self, fault: Fault) -> bool:
-        if fault.access is Access.FETCH:
-            gate = self.gates.get(fault.address)
-            if gate is not None:
-                return self._enter(gate, fault)
-            if fault.address == RETURN_POINT and self.stack:
-                self._return(self.machine.cpu.gpr[RAX])
-                return True
         if not self.stack or self.stack[-1].caller is None:
             return False  # nothing to unwind into: the machine reports it and the program stops
         self._violation(fault)
         return True
 
-    def _enter(self, gate: GateEntry, fault: Fault) -> bool:
+    def _enter(self, gate: GateEntry, address: int) -> bool:
         caller = self.current
         assert caller is not None
         callee = self.compartments[gate.compartment]
@@ -125,7 +131,8 @@ class Crossings:
             return_address = _U64.unpack_from(self._ram, caller.space.physical(rsp))[0]
         except TwzEmuError:  # an unmapped stack pointer is a forged entry like any other
             return_address = -1
-        if callee is caller or return_address not in caller.return_sites:
+        if return_address not in caller.return_sites:
+            fault = Fault(Vector.PAGE_FAULT, self.machine.cpu.rip[0], address, Access.FETCH, False)
             fault.verb = "enter"
             return self.on_violation_outside(fault)
         saved = (gpr[RBX], gpr[RBP], gpr[R12], gpr[R13], gpr[R14], gpr[R15])

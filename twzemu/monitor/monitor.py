@@ -124,6 +124,7 @@ class Monitor:
                                    self._violation_line, self.trace)  # fmt: skip
         machine.on_hypercall = hypercalls
         machine.on_fault = self.crossings.on_fault
+        machine.on_control_transfer = self.crossings.on_control_transfer
         if self.verbose:
             self._describe(linked, machine)
         for compartment in reversed(linked.compartments[1:]):  # dependencies first
