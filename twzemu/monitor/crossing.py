@@ -131,7 +131,9 @@ class Crossings:
             return_address = _U64.unpack_from(self._ram, caller.space.physical(rsp))[0]
         except TwzEmuError:  # an unmapped stack pointer is a forged entry like any other
             return_address = -1
-        if return_address not in caller.return_sites:
+        # A tail call from inside a gate leaves the monitor's return point as the return address: the callee then
+        # returns there, which unwinds the tail-calling crossing too. Anything else must follow a call.
+        if return_address not in caller.return_sites and return_address != RETURN_POINT:
             fault = Fault(Vector.PAGE_FAULT, self.machine.cpu.rip[0], address, Access.FETCH, False)
             fault.verb = "enter"
             return self.on_violation_outside(fault)

@@ -1,0 +1,62 @@
+/* One isolated probe library, built twice (SELF = a, OTHER = b and the other way round): gates that touch
+ * memory at a given address, report their own objects' addresses, call along a path of compartments, and
+ * enter the other library's gate at an offset. The property tests (tests/test_properties.py) drive them. */
+#include <stdlib.h>
+#include <twz.h>
+
+#define CAT3(a, b, c) a##b##c
+#define GATE_NAME(who, what) CAT3(probe_, who, what)
+#define MINE(what) GATE_NAME(SELF, what)
+#define THEIRS(what) GATE_NAME(OTHER, what)
+
+long THEIRS(_read)(long address);
+long THEIRS(_chain)(long depth);
+
+static long data_word = MARK;
+static long *heap_word;
+
+long MINE(_read)(long address)
+{
+    return *(volatile long *)address;
+}
+TWZ_GATE(MINE(_read));
+
+long MINE(_write)(long address, long value)
+{
+    *(volatile long *)address = value;
+    return value;
+}
+TWZ_GATE(MINE(_write));
+
+/* kind 0: a word of this library's data object; 1: of its heap. */
+long MINE(_address)(long kind)
+{
+    if (!heap_word) {
+        heap_word = malloc(sizeof *heap_word);
+        *heap_word = MARK + 1;
+    }
+    return kind ? (long)heap_word : (long)&data_word;
+}
+TWZ_GATE(MINE(_address));
+
+/* Follows the path of compartment letters in the gate buffer from position depth: the result adds this
+ * library's mark times (depth + 1) to whatever the rest of the path returns. */
+long MINE(_chain)(long depth)
+{
+    const char *path = twz_gate_buffer();
+    long rest = 0;
+    if (path[depth + 1] == *THEIRS_LETTER)
+        rest = THEIRS(_chain)(depth + 1);
+    else if (path[depth + 1] == *SELF_LETTER)
+        rest = MINE(_chain)(depth + 1);
+    return rest + MARK * (depth + 1);
+}
+TWZ_GATE(MINE(_chain));
+
+/* Calls the other library's read gate at entry + offset: only offset 0 is a gate entry. */
+long MINE(_jump)(long offset, long address)
+{
+    long (*entry)(long) = (long (*)(long))((char *)THEIRS(_read) + offset);
+    return entry(address);
+}
+TWZ_GATE(MINE(_jump));
