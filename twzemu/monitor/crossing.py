@@ -145,11 +145,12 @@ class Crossings:
         return True
 
     def on_violation_outside(self, fault: Fault) -> bool:
-        """A bad entry: unwind if the offender is itself inside a crossing, else let the program die."""
+        """A bad entry: unwind if the offender is itself inside a crossing, else stop the program with it."""
         if self.stack and self.stack[-1].caller is not None:
             self._violation(fault)
-            return True
-        return False
+        else:
+            self.machine.request_stop(Stop(StopReason.FAULT, fault=fault))
+        return True
 
     def _switch_into(self, callee: CompartmentState, crossing: Crossing, entry: int) -> None:
         machine = self.machine
