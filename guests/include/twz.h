@@ -24,7 +24,8 @@ struct twz_gate_record {
     long level;
 };
 
-#define TWZ_GATE_LEVEL(fn, lvl)                                                                          \
+#define TWZ_GATE_LEVEL(fn, lvl) TWZ_GATE_RECORD_(fn, lvl) /* expands fn first: macros may name the gate */
+#define TWZ_GATE_RECORD_(fn, lvl)                                                                        \
     _Static_assert(sizeof(#fn) <= sizeof(((struct twz_gate_record *)0)->name), "gate name too long: " #fn); \
     __attribute__((used, section(".twz_secgate_info"), aligned(8))) static const struct twz_gate_record     \
         __twz_gate_record_##fn = {#fn, (lvl)}

@@ -11,6 +11,7 @@ from ..errors import UsageError
 from ..linker.link import IsolationPolicy
 from ..monitor.monitor import Monitor
 from ..objects.store import store_from_env
+from ..security.gates import IsolationLevel
 
 
 def _seconds(text: str) -> float:
@@ -51,11 +52,26 @@ def add_run_parser(commands: Any) -> None:
         metavar="NAME",
         help="put library NAME (a DT_NEEDED name; it must declare gates) in its own compartment",
     )
+    parser.add_argument(
+        "--caller-isolation",
+        action="append",
+        default=[],
+        metavar="NAME=LEVEL",
+        help="the isolation level compartment NAME (the program's name or a library's DT_NEEDED name) "
+        "asks for as a caller: none (default), callee, caller or full; joined with each gate's level",
+    )
     parser.add_argument("--no-isolate", action="append", default=[], metavar="NAME",
                         help="load library NAME into its user's compartment even though it declares gates")  # fmt: skip
     parser.add_argument("prog", metavar="PROG", help="the program to run")
     parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments for the guest")
     parser.set_defaults(func=run_command)
+
+
+def _caller_level(text: str) -> tuple[str, IsolationLevel]:
+    name, equals, level = text.partition("=")
+    if not equals or not name:
+        raise UsageError(f"twzemu run: --caller-isolation takes NAME=LEVEL, not {text!r}")
+    return name, IsolationLevel.parse(level)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -66,4 +82,5 @@ def run_command(args: argparse.Namespace) -> int:
     monitor = Monitor(store_from_env(args.store), verbose=args.verbose, library_dirs=library_dirs, policy=policy)
     if args.trace:
         monitor.trace = sys.stderr
+    monitor.caller_levels = dict(_caller_level(text) for text in args.caller_isolation)
     return monitor.run(args.prog, args.args, timeout=args.timeout).status

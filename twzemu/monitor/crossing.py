@@ -33,6 +33,7 @@ from ..machine.events import Fault, Stop, StopReason
 from ..machine.machine import KERNEL_BASE, Machine
 from ..machine.x86 import Vector
 from ..mmu.space import Access, AddressSpace
+from ..security.levels import CrossingRules
 from .hypercalls import Heap, Hypercalls
 
 RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
@@ -93,6 +94,7 @@ class Crossings:
     report: Callable[[Fault, CompartmentState], str]  # the violation line for a fault
     trace: TextIO | None = None
     current: CompartmentState | None = None
+    rules: dict[tuple[int, int], CrossingRules] = field(default_factory=dict)  # (caller, callee) -> trust rules
     stack: list[Crossing] = field(default_factory=list)
     violations: int = 0
     _ram: memoryview = field(init=False)
@@ -157,7 +159,7 @@ class Crossings:
         cpu = machine.cpu
         gpr = cpu.gpr
         ram = self._ram
-        top = self._stack_for(callee)
+        top = self._stack_for(callee, crossing)
         if top == callee.stack_top - 8:
             _U64.pack_into(ram, callee.return_slot, RETURN_POINT)
         else:  # re-entered below its own suspended frame
@@ -177,8 +179,14 @@ class Crossings:
         cpu.rip[0] = entry
         self.current = callee
 
-    def _stack_for(self, callee: CompartmentState) -> int:
-        """The callee's fresh frame: the top of its stack, or below its own suspended frame when re-entered."""
+    def _stack_for(self, callee: CompartmentState, entering: Crossing) -> int:
+        """The callee's frame: below the caller's when the trust table lets it share the caller's stack (level
+        ``none``), else a fresh one: the top of its own stack, or below its own suspended frame when re-entered."""
+        caller = entering.caller
+        if caller is not None:
+            rules = self.rules.get((caller.id, callee.id))
+            if rules is not None and not rules.callee_stack_fresh:
+                return entering.rsp - 16  # keeps the caller's return address; 16-byte aligned minus 8 at entry
         for crossing in reversed(self.stack):
             if crossing.caller is callee:
                 return ((crossing.rsp - RED_ZONE) & ~0xF) - 8

@@ -39,6 +39,8 @@ from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, AddressSpace, FrameCac
 from ..objects.object import Lifetime, Object
 from ..objects.objid import ObjId
 from ..objects.store import ObjectStore
+from ..security.gates import IsolationLevel
+from ..security.levels import CrossingRules, compartment_rules
 from ..toolchain import Toolchain
 from .crossing import CompartmentState, Crossings
 from .hypercalls import Heap, Hypercalls
@@ -93,6 +95,8 @@ class Monitor:
         self.symbols = Symbolizer()
         self._objects: dict[str, ObjId] = {}
         self._owners: dict[int, str] = {}  # slot -> compartment name, for reports
+        self._private: dict[int, tuple[AddressSpace, str]] = {}  # writable slot -> (owner's space, owner)
+        self.caller_levels: dict[str, IsolationLevel] = {}  # --caller-isolation NAME=LEVEL
 
     def run(self, path: str, argv: Sequence[str] = (), timeout: float | None = None) -> RunResult:
         linked = self.link(path)
@@ -118,10 +122,11 @@ class Monitor:
         gate_buffer = self.store.create(lifetime=Lifetime.VOLATILE)
         states = {c.id: self._compartment(machine, c, gate_buffer) for c in linked.compartments}
         states[MONITOR_COMPARTMENT] = self._monitor_compartment(machine, gate_buffer)
+        rules = self._share_by_level(linked, states)
         program = states[PROGRAM_COMPARTMENT]
         hypercalls = Hypercalls(self.stdout, self.stderr, program.heap)
         self.crossings = Crossings(machine, states, {g.entry: g for g in linked.gates}, hypercalls,
-                                   self._violation_line, self.trace)  # fmt: skip
+                                   self._violation_line, self.trace, rules=rules)  # fmt: skip
         machine.on_hypercall = hypercalls
         machine.on_fault = self.crossings.on_fault
         machine.on_control_transfer = self.crossings.on_control_transfer
@@ -161,10 +166,50 @@ class Monitor:
         self._map_fresh(space, stack_slot, f"{label}:stack")
         for slot in (stack_slot, heap_slot, thread_slot):
             self._owners[slot] = label
+            self._private[slot] = (space, label)
         for library in compartment.libraries:
             self._owners[library.loaded.text_slot] = self._owners[library.loaded.text_slot + 1] = label
+            self._private[library.loaded.text_slot + 1] = (space, label)
         top = slot_base(stack_slot) + NULL_PAGE_SIZE + STACK_SIZE
         return CompartmentState(compartment.id, label, space, top, heap, thread.thread_pointer, frozenset(sites))
+
+    def _share_by_level(self, linked: LinkedProgram,
+                        states: dict[int, CompartmentState]) -> dict[tuple[int, int], CrossingRules]:  # fmt: skip
+        """RFC 0008's trust table in page tables: for every caller/callee pair, the rules of the caller's level
+        joined with the strictest of the callee's gates (``security.levels``); a side that may touch the other's
+        memory gets the other's data, heap, stack and thread objects mapped in its own address space."""
+        gate_levels: dict[int, list[IsolationLevel]] = {}
+        for gate in linked.gates:
+            gate_levels.setdefault(gate.compartment, []).append(IsolationLevel(gate.level))
+        rules: dict[tuple[int, int], CrossingRules] = {}
+        for caller in linked.compartments:
+            for callee in linked.compartments:
+                if caller.id == callee.id or callee.id not in gate_levels:
+                    continue
+                pair = compartment_rules(self._caller_level(caller), gate_levels[callee.id])
+                rules[caller.id, callee.id] = pair
+                self._grant(states[callee.id], caller, pair.callee_reads_caller, pair.callee_writes_caller)
+                self._grant(states[caller.id], callee, pair.caller_reads_callee, pair.caller_writes_callee)
+        return rules
+
+    def _caller_level(self, compartment: LinkedCompartment) -> IsolationLevel:
+        root = compartment.libraries[0]
+        for key in (compartment.name, root.name, Path(root.name).name):
+            if key in self.caller_levels:
+                return self.caller_levels[key]
+        return IsolationLevel.NONE
+
+    def _grant(self, grantee: CompartmentState, owner: LinkedCompartment, reads: bool, writes: bool) -> None:
+        """Map ``owner``'s writable objects into ``grantee``'s space: RW-, R-- or not at all (never its text)."""
+        if not reads:
+            return
+        prot = Prot.READ | Prot.WRITE if writes else Prot.READ
+        for slot, (mapping_space, label) in self._private.items():
+            if label != owner.name or grantee.space.mapping_at(slot_base(slot) + NULL_PAGE_SIZE) is not None:
+                continue
+            mapping = mapping_space.mapping_at(slot_base(slot) + NULL_PAGE_SIZE)
+            if mapping is not None:
+                grantee.space.map_object(slot, mapping.backing, prot)
 
     def _monitor_compartment(self, machine: Machine, gate_buffer: Object) -> CompartmentState:
         """Compartment 0: the monitor's generated gate code, a stack, and a TCB (it has no TLS of its own)."""
