@@ -11,7 +11,7 @@ from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
 from ..elf.image import ElfImage, SegmentFlags, elf_errors
 
-CODE_SECTIONS = (".text", ".plt", ".init", ".fini")
+CODE_SECTIONS = (".text", ".plt", ".plt.got", ".plt.sec", ".init", ".fini")
 _DISASSEMBLER = Cs(CS_ARCH_X86, CS_MODE_64)
 
 

@@ -160,6 +160,7 @@ class Machine:
         self._steps = 0
         self._cr3_value = ctypes.c_uint64(0)
         self._cr3_pointer = ctypes.byref(self._cr3_value)
+        self._deferred: Fault | None = None  # a fault from an instruction hook, delivered by the run loop
         self._last_backed = -1  # the page the last fault backed, and how often it faulted again since
         self._repeats = 0
 
@@ -400,6 +401,9 @@ class Machine:
         try:
             cpu = self.cpu
             cpu.old_exception[0] = -1  # unicorn #1883: never let the next fault become a double fault
+            if self._deferred is not None:  # the rest of a block after a refused instruction: the first fault wins
+                uclib.uc_emu_stop(self._handle)
+                return
             if intno == _PAGE_FAULT:
                 code = cpu.error_code[0]
                 address = cpu.cr2[0]
@@ -446,7 +450,7 @@ class Machine:
             if not self.hypercalls_allowed or self.on_hypercall is None:
                 fault = Fault(Vector.INVALID_OPCODE, self.cpu.rip[0], insn="syscall")
                 fault.verb = "hypercall"
-                self._deliver(fault)
+                self._defer(fault)
                 return
             self.on_hypercall(self)
         except BaseException as error:
@@ -454,9 +458,15 @@ class Machine:
 
     def _refuse(self, insn: str, vector: Vector) -> None:
         try:
-            self._deliver(Fault(vector, self.cpu.rip[0], insn=insn))
+            self._defer(Fault(vector, self.cpu.rip[0], insn=insn))
         except BaseException as error:
             self._fail_hook(error)
+
+    def _defer(self, fault: Fault) -> None:
+        """A fault raised in an instruction hook: Unicorn finishes the instruction (and its translation block)
+        after the hook returns, so nothing may switch context here; the run loop delivers it once stopped."""
+        self._deferred = fault
+        uclib.uc_emu_stop(self._handle)
 
     def _on_sysenter(self, _uc: int, _data: int) -> None:
         self._refuse("sysenter", Vector.INVALID_OPCODE)
@@ -536,6 +546,14 @@ class Machine:
             if self._error is not None:
                 error, self._error = self._error, None
                 raise error
+            deferred, self._deferred = self._deferred, None
+            if deferred is not None and self._stop is None:
+                handler = self.on_fault
+                if handler is not None and handler(deferred):
+                    if self._stop is None:
+                        continue  # the monitor resolved it (e.g. unwound a crossing): run on
+                else:
+                    self._stop = Stop(StopReason.FAULT, fault=deferred)
             stop = self._stop or watchdog.stop or self._stop_after(status, cpu)
             if stop is not None:
                 return stop
@@ -580,6 +598,9 @@ class Machine:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None and self._stop is None:
+            return Stop(StopReason.FAULT, fault=deferred)
         return self._stop or self._stop_after(status, cpu) or Stop(StopReason.STEP)
 
     # -- guest memory and registers --------------------------------------------------------------------
