@@ -120,6 +120,7 @@ _DOUBLE_FAULT = int(Vector.DOUBLE_FAULT)
 _BACKED = FaultOutcome.BACKED
 _FETCH = Access.FETCH
 _CR3 = X.UC_X86_REG_CR3
+_CR3_ARG = ctypes.c_int(_CR3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,10 @@ class Machine:
         self._steps = 0
         self._cr3_value = ctypes.c_uint64(0)
         self._cr3_pointer = ctypes.byref(self._cr3_value)
+        # uc_reg_write without the binding's argument conversion and without releasing the GIL (the call is
+        # short): ~0.2 µs instead of ~0.45 µs on the crossing path.
+        self._write_register = ctypes.PyDLL(uclib._name).uc_reg_write
+        self._handle_arg = ctypes.c_void_p(0)
         self._deferred: Fault | None = None  # a fault from an instruction hook, delivered by the run loop
         self._last_backed = -1  # the page the last fault backed, and how often it faulted again since
         self._repeats = 0
@@ -185,6 +190,7 @@ class Machine:
         uc.ctl_exits_enabled(True)
         uc.ctl_set_exits([])
         self._handle = uc._uch.value
+        self._handle_arg = ctypes.c_void_p(self._handle)
         buffer = (ctypes.c_char * self.mem.size).from_buffer(self.mem.buffer)
         uc.mem_map_ptr(0, self.mem.size, UC.UC_PROT_ALL, ctypes.addressof(buffer))
         del buffer
@@ -494,11 +500,12 @@ class Machine:
     def switch_space(self, space: AddressSpace) -> None:
         """Load ``space``'s CR3 and make it the fault resolver. The CR3 write goes through ``uc_reg_write`` (raw:
         the binding's costs ~2 µs), which flushes the TLB as a real CR3 load does; safe inside a fault hook."""
-        space.on_change = self.flush_tlb
+        if space.on_change is None:
+            space.on_change = self.flush_tlb
         self.space = space
         self._last_backed = -1
         self._cr3_value.value = space.tables.root
-        uclib.uc_reg_write(self._handle, _CR3, self._cr3_pointer)
+        self._write_register(self._handle_arg, _CR3_ARG, self._cr3_pointer)
 
     def mode(self) -> CpuMode:
         """The privilege and paging state, read through the public API (for reports and tests)."""

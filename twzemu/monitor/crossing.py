@@ -28,7 +28,7 @@ from typing import TextIO
 
 from ..errors import TwzEmuError
 from ..linker.link import GateEntry
-from ..machine.cpustate import R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP
+from ..machine.cpustate import R8, R9, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP
 from ..machine.events import Fault, Stop, StopReason
 from ..machine.machine import KERNEL_BASE, Machine
 from ..machine.x86 import Vector
@@ -42,6 +42,7 @@ TWZ_EFAULT = -14 & 0xFFFF_FFFF_FFFF_FFFF
 RED_ZONE = 128  # bytes below a suspended compartment's rsp that its code may still use (psABI 3.2.2)
 TCB_CALLER_OFFSET = 32  # struct twz_tcb.caller_compartment (guests/include/twz_startup.h)
 _U64 = struct.Struct("<Q")
+_GPRS = struct.Struct("<16Q")  # rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8-r15: QEMU's regs[] order
 _I64 = struct.Struct("<q")
 
 
@@ -98,10 +99,12 @@ class Crossings:
     stack: list[Crossing] = field(default_factory=list)
     violations: int = 0
     _ram: memoryview = field(init=False)
+    _gpr_bytes: memoryview = field(init=False)
 
     def __post_init__(self) -> None:
-        assert self.machine.mem is not None
+        assert self.machine.mem is not None and self.machine.cpu is not None
         self._ram = self.machine.mem.view
+        self._gpr_bytes = memoryview(self.machine.cpu.gpr).cast("B")
 
     # -- the fault path -------------------------------------------------------------------------------
 
@@ -157,7 +160,6 @@ class Crossings:
     def _switch_into(self, callee: CompartmentState, crossing: Crossing, entry: int) -> None:
         machine = self.machine
         cpu = machine.cpu
-        gpr = cpu.gpr
         ram = self._ram
         top = self._stack_for(callee, crossing)
         if top == callee.stack_top - 8:
@@ -174,8 +176,9 @@ class Crossings:
         else:
             self.hypercalls.heap = callee.heap
         cpu.fs_base[0] = callee.thread_pointer
-        gpr[RAX] = gpr[RBX] = gpr[RBP] = gpr[R10] = gpr[R11] = gpr[R12] = gpr[R13] = gpr[R14] = gpr[R15] = 0
-        gpr[RSP] = top
+        # one block write: the six argument registers pass, rsp is the callee's, everything else is zero
+        _, rcx, rdx, _, _, _, rsi, rdi, r8, r9, *_ = _GPRS.unpack_from(self._gpr_bytes)
+        _GPRS.pack_into(self._gpr_bytes, 0, 0, rcx, rdx, 0, top, 0, rsi, rdi, r8, r9, 0, 0, 0, 0, 0, 0)
         cpu.rip[0] = entry
         self.current = callee
 
@@ -196,7 +199,6 @@ class Crossings:
         crossing = self.stack.pop()
         machine = self.machine
         cpu = machine.cpu
-        gpr = cpu.gpr
         callee = crossing.callee
         _I64.pack_into(self._ram, callee.caller_slot, self._caller_of(callee))
         caller = crossing.caller
@@ -207,10 +209,10 @@ class Crossings:
         machine.switch_space(caller.space)
         machine.hypercalls_allowed = caller.id == MONITOR
         cpu.fs_base[0] = caller.thread_pointer
-        gpr[RBX], gpr[RBP], gpr[R12], gpr[R13], gpr[R14], gpr[R15] = crossing.saved
-        gpr[RCX] = gpr[RDX] = gpr[RSI] = gpr[RDI] = gpr[R8] = gpr[R9] = gpr[R10] = gpr[R11] = 0
-        gpr[RAX] = value
-        gpr[RSP] = crossing.rsp + 8
+        rbx, rbp, r12, r13, r14, r15 = crossing.saved  # rax passes; callee-saved come back; the rest is zero
+        _GPRS.pack_into(
+            self._gpr_bytes, 0, value, 0, 0, rbx, crossing.rsp + 8, rbp, 0, 0, 0, 0, 0, 0, r12, r13, r14, r15
+        )
         cpu.rip[0] = crossing.return_address
         self.current = caller
         self.hypercalls.heap = caller.heap
