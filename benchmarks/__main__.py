@@ -17,6 +17,7 @@ Each figure is the median of 5 interleaved rounds (one round runs every measurem
   compartment 0 may make them lifted).
 * ``monitor_service_us`` — 200,000 no-op monitor service calls, the way guests reach the monitor: a crossing into
   compartment 0, whose gate code makes the hypercall, and back.
+* ``gate_round_trip_us``, ``gate_round_trip_64c_us``, ``gate_vs_plain_call`` — gate crossings (``gates``).
 * ``link_N_libs_s`` — reading, placing and relocating a program with a chain of N generated libraries of
   about 200 relocations each (``linkgen``), into fresh objects; no CPU involved.
 """
@@ -35,7 +36,7 @@ from pathlib import Path
 from twzemu.monitor.monitor import Monitor
 from twzemu.objects.store import ObjectStore
 
-from . import linkgen
+from . import gates, linkgen
 from .raw import RawUnicorn, instructions_per_iteration
 from .twz import TwzemuGuest
 
@@ -88,6 +89,7 @@ def main() -> int:
     link_programs = {count: linkgen.build(ROOT / "guests" / "build" / "linkbench", count) for count in LINK_COUNTS}
     for count, program in link_programs.items():
         measurements[f"link_{count}"] = lambda program=program: time_link(program)
+    measurements.update(gates.measurements())
     medians = median_of_rounds(measurements)
     per_iteration = instructions_per_iteration(compute, "compute_loop")
     figures: list[tuple[str, float, str]] = [
@@ -100,9 +102,10 @@ def main() -> int:
         ("hypercall_us", medians["hypercalls"] * 1e6, "us"),
         ("monitor_service_us", medians["services"] * 1e6, "us"),
     ]
+    figures += gates.figures(medians)
     figures += [(f"link_{count}_libs_s", medians[f"link_{count}"], "s") for count in LINK_COUNTS]
     for name, value, unit in figures:
-        print(f"{name}: {value:.3g} {unit}" if unit == "s" else f"{name}: {value:.2f} {unit}")
+        print(f"{name}: {value:.3g} {unit}" if unit == "s" or value < 0.1 else f"{name}: {value:.2f} {unit}")
     print(f"(took {time.perf_counter() - started:.1f} s)", file=sys.stderr)
     return 0
 

@@ -40,4 +40,7 @@ long twz_caller_compartment(void);
  * that crosses a gate. */
 void *twz_gate_buffer(void);
 
+/* A monitor service that does nothing: one crossing into the monitor and back. */
+long twz_monitor_nop(void);
+
 #endif

@@ -11,6 +11,7 @@
 long twz_sys_write(int fd, const void *buf, unsigned long len);
 void *twz_sys_heap_grow(unsigned long bytes);
 __attribute__((noreturn)) void twz_sys_exit(int status);
+long twz_sys_nop(void);
 
 #else
 
@@ -21,6 +22,7 @@ __attribute__((noreturn)) void twz_sys_exit(int status);
 __attribute__((weak)) long __twz_monitor_write(long fd, const void *buf, unsigned long len);
 __attribute__((weak)) void *__twz_monitor_heap_grow(unsigned long bytes);
 __attribute__((weak, noreturn)) void __twz_monitor_exit(long status);
+__attribute__((weak)) long __twz_monitor_nop(void);
 
 static inline long twz_sys_write(int fd, const void *buf, unsigned long len)
 {
@@ -31,6 +33,11 @@ static inline long twz_sys_write(int fd, const void *buf, unsigned long len)
 static inline void *twz_sys_heap_grow(unsigned long bytes)
 {
     return __twz_monitor_heap_grow(bytes);
+}
+
+static inline long twz_sys_nop(void)
+{
+    return __twz_monitor_nop();
 }
 
 __attribute__((noreturn)) static inline void twz_sys_exit(int status)
