@@ -282,9 +282,7 @@ def test_general_registers_carry_nothing_across_a_crossing(regs, line):
     assert line + "\n" in regs.splitlines(keepends=True)
 
 
-@pytest.mark.xfail(strict=True, reason="only general registers are zeroed on entry and return (DESIGN.md 'Gate "
-                   "crossing' steps 3-4): xmm0-xmm15 carry the caller's values into the callee and the callee's "
-                   "back to the caller, against 'nothing of A leaks into B'")  # fmt: skip
+# Regression (found by this suite): xmm0-xmm15 used to carry values across a crossing in both directions.
 @pytest.mark.parametrize("line", ["callee sees the caller's vector registers: 0",
                                   "caller sees the callee's vector registers: 0"])  # fmt: skip
 def test_vector_registers_carry_nothing_across_a_crossing(regs, line):

@@ -81,6 +81,7 @@ class StateLayout:
     fs_base: int
     old_exception: int
     error_code: int
+    vectors: int = 0  # xmm0 (QEMU's ZMMReg array: 16 registers, VECTOR_STRIDE bytes apart)
 
 
 class CpuState:
@@ -90,7 +91,7 @@ class CpuState:
     where Unicorn re-reads the field (a fault hook, between ``emu_start`` calls); see ``machine.Machine``.
     """
 
-    __slots__ = ("address", "cr2", "error_code", "fs_base", "gpr", "old_exception", "rip")
+    __slots__ = ("address", "cr2", "error_code", "fs_base", "gpr", "old_exception", "rip", "vectors")
 
     def __init__(self, address: int, layout: StateLayout) -> None:
         self.address = address
@@ -100,6 +101,11 @@ class CpuState:
         self.fs_base = (ctypes.c_uint64 * 1).from_address(address + layout.fs_base)
         self.old_exception = (ctypes.c_int32 * 1).from_address(address + layout.old_exception)
         self.error_code = (ctypes.c_int32 * 1).from_address(address + layout.error_code)
+        self.vectors = address + layout.vectors  # clear_vectors() zeroes xmm0-15 (and their upper halves)
+
+    def clear_vectors(self) -> None:
+        """Zero every vector register: nothing of one compartment's SSE state may reach another."""
+        ctypes.memset(self.vectors, 0, VECTOR_REGISTERS * VECTOR_STRIDE)
 
 
 def locate_cpu_state(uc: unicorn.Uc) -> int:
@@ -135,6 +141,27 @@ def _search_from_handle(handle: int, pattern: bytes) -> int:
         if found >= 0 and window.find(pattern, found + 1) < 0:
             return pointer + found
     raise _fail("locate the registers")
+
+
+VECTOR_REGISTERS = 16
+VECTOR_STRIDE = 64  # bytes per ZMMReg
+
+
+def find_vectors(state_address: int, write: Callable[[int, int], None]) -> int:
+    """Offset of xmm0: ``write(n, value)`` sets xmm n; xmm1 must follow at ``VECTOR_STRIDE`` (verified)."""
+    values = [secrets.randbits(128) | 1 for _ in range(VECTOR_REGISTERS)]
+    for index, value in enumerate(values):
+        write(index, value)
+    blob = ctypes.string_at(state_address, _FIELD_SEARCH)
+    first = blob.find(values[0].to_bytes(16, "little"))
+    if first < 0 or any(
+        blob[first + i * VECTOR_STRIDE : first + i * VECTOR_STRIDE + 16] != v.to_bytes(16, "little")
+        for i, v in enumerate(values)
+    ):
+        raise _fail("locate the vector registers")
+    for index in range(VECTOR_REGISTERS):
+        write(index, 0)
+    return first
 
 
 def find_field(state_address: int, write: Callable[[int], None], name: str, start: int = 0) -> int:

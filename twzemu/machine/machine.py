@@ -37,7 +37,7 @@ from ..mmu.pagetable import PageTables
 from ..mmu.physmem import FrameAllocator, PhysicalMemory
 from ..mmu.pte import Prot, Pte
 from ..mmu.space import Access, AddressSpace, FaultOutcome
-from .cpustate import RAX, CpuState, FaultCalibration, StateLayout, find_field, locate_cpu_state
+from .cpustate import RAX, CpuState, FaultCalibration, StateLayout, find_field, find_vectors, locate_cpu_state
 from .events import Fault, Stop, StopReason
 from .watchdog import Watchdog
 from .x86 import (
@@ -338,6 +338,8 @@ class Machine:
         }
         uc.reg_write(X.UC_X86_REG_CR2, 0)
         uc.reg_write(X.UC_X86_REG_FS_BASE, 0)
+        xmm = [getattr(X, f"UC_X86_REG_XMM{i}") for i in range(16)]
+        fields["vectors"] = find_vectors(state, lambda n, v: uc.reg_write(xmm[n], v))
         return fields
 
     def _write_probes(self, text: int) -> dict[str, int]:

@@ -179,6 +179,7 @@ class Crossings:
         # one block write: the six argument registers pass, rsp is the callee's, everything else is zero
         _, rcx, rdx, _, _, _, rsi, rdi, r8, r9, *_ = _GPRS.unpack_from(self._gpr_bytes)
         _GPRS.pack_into(self._gpr_bytes, 0, 0, rcx, rdx, 0, top, 0, rsi, rdi, r8, r9, 0, 0, 0, 0, 0, 0)
+        cpu.clear_vectors()  # gates take integer arguments only: no vector register carries anything across
         cpu.rip[0] = entry
         self.current = callee
 
@@ -213,6 +214,7 @@ class Crossings:
         _GPRS.pack_into(
             self._gpr_bytes, 0, value, 0, 0, rbx, crossing.rsp + 8, rbp, 0, 0, 0, 0, 0, 0, r12, r13, r14, r15
         )
+        cpu.clear_vectors()  # vector registers are caller-saved (psABI): the caller keeps nothing of the callee's
         cpu.rip[0] = crossing.return_address
         self.current = caller
         self.hypercalls.heap = caller.heap
