@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from ..errors import TwzEmuError
-from ..linker.link import GateEntry
 from ..machine.cpustate import R8, R9, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP
 from ..machine.events import Fault, Stop, StopReason
 from ..machine.machine import KERNEL_BASE, Machine
 from ..machine.x86 import Vector
 from ..mmu.space import Access, AddressSpace
+from ..security.gates import Gate, GateTable
+from ..security.ids import CompartmentId
 from ..security.levels import CrossingRules
 from .hypercalls import Heap, Hypercalls
 
@@ -74,7 +75,7 @@ class Crossing:
 
     __slots__ = ("callee", "caller", "gate", "return_address", "rsp", "saved")
 
-    def __init__(self, caller: CompartmentState | None, callee: CompartmentState, gate: GateEntry, rsp: int,
+    def __init__(self, caller: CompartmentState | None, callee: CompartmentState, gate: Gate, rsp: int,
                  return_address: int, saved: tuple[int, ...]) -> None:  # fmt: skip
         self.caller = caller  # None: the monitor called into the compartment (init, fini)
         self.callee = callee
@@ -90,7 +91,7 @@ class Crossings:
 
     machine: Machine
     compartments: dict[int, CompartmentState]
-    gates: dict[int, GateEntry]  # entry address -> gate
+    gates: GateTable  # every compartment's gates, by entry address
     hypercalls: Hypercalls
     report: Callable[[Fault, CompartmentState], str]  # the violation line for a fault
     trace: TextIO | None = None
@@ -110,9 +111,9 @@ class Crossings:
 
     def on_control_transfer(self, address: int) -> bool:
         """The fast path (a fetch fault, before any Fault record exists): a gate entry or the return point."""
-        gate = self.gates.get(address)
+        gate = self.gates.gate_at(address)
         if gate is not None:
-            if gate.compartment == self.current.id:  # its own code, not yet backed in its page tables
+            if gate.owner == self.current.id:  # its own code, not yet backed in its page tables
                 return False
             return self._enter(gate, address)
         if address == RETURN_POINT and self.stack:
@@ -126,10 +127,10 @@ class Crossings:
         self._violation(fault)
         return True
 
-    def _enter(self, gate: GateEntry, address: int) -> bool:
+    def _enter(self, gate: Gate, address: int) -> bool:
         caller = self.current
         assert caller is not None
-        callee = self.compartments[gate.compartment]
+        callee = self.compartments[gate.owner]
         gpr = self.machine.cpu.gpr
         rsp = gpr[RSP]
         try:
@@ -241,6 +242,6 @@ class Crossings:
     # -- the monitor calling into a compartment (init and fini of isolated compartments) ---------------
 
     def call(self, compartment: CompartmentState, entry: int, name: str) -> Stop:
-        gate = GateEntry(name, compartment.id, compartment.name, entry, 0, 0)
+        gate = Gate(name, CompartmentId(compartment.id), entry, 1, 1)
         self._switch_into(compartment, Crossing(None, compartment, gate, 0, 0, ()), entry)
         return self.machine.run()

@@ -29,7 +29,7 @@ from ..errors import MonitorError, TwzEmuError
 from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram, Linker
 from ..linker.search import LibrarySearch
 from ..linker.tls import layout_static_tls
-from ..loader import SLOT_SIZE, STACK_SIZE, LoadedImage, ObjectBacking, map_image, slot_base
+from ..loader import SLOT_SIZE, STACK_SIZE, LoadedImage, ObjectBacking, slot_base
 from ..machine.cpustate import RDI, RSP
 from ..machine.events import Fault, Stop, StopReason
 from ..machine.machine import DEFAULT_RAM, KERNEL_PML4_INDEX, Machine
@@ -39,7 +39,10 @@ from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, AddressSpace, FrameCac
 from ..objects.object import Lifetime, Object
 from ..objects.objid import ObjId
 from ..objects.store import ObjectStore
-from ..security.gates import IsolationLevel
+from ..security.capability import Capability
+from ..security.context import SecurityContext
+from ..security.gates import Gate, GateTable, IsolationLevel
+from ..security.ids import CompartmentId
 from ..security.levels import CrossingRules, compartment_rules
 from ..toolchain import Toolchain
 from .crossing import CompartmentState, Crossings
@@ -96,6 +99,7 @@ class Monitor:
         self._objects: dict[str, ObjId] = {}
         self._owners: dict[int, str] = {}  # slot -> compartment name, for reports
         self._private: dict[int, tuple[AddressSpace, str]] = {}  # writable slot -> (owner's space, owner)
+        self.contexts: dict[int, SecurityContext] = {}  # one security context per compartment
         self.caller_levels: dict[str, IsolationLevel] = {}  # --caller-isolation NAME=LEVEL
 
     def run(self, path: str, argv: Sequence[str] = (), timeout: float | None = None) -> RunResult:
@@ -125,8 +129,9 @@ class Monitor:
         rules = self._share_by_level(linked, states)
         program = states[PROGRAM_COMPARTMENT]
         hypercalls = Hypercalls(self.stdout, self.stderr, program.heap)
-        self.crossings = Crossings(machine, states, {g.entry: g for g in linked.gates}, hypercalls,
-                                   self._violation_line, self.trace, rules=rules)  # fmt: skip
+        self.gates = self._gate_table(linked)
+        self.crossings = Crossings(machine, states, self.gates, hypercalls, self._violation_line, self.trace,
+                                   rules=rules)  # fmt: skip
         machine.on_hypercall = hypercalls
         machine.on_fault = self.crossings.on_fault
         machine.on_control_transfer = self.crossings.on_control_transfer
@@ -151,19 +156,22 @@ class Monitor:
         """The compartment's address space: its images, the shared gate buffer, its stack, heap and thread area."""
         space = self._space(machine, compartment.name)
         sites: set[int] = set()
+        context = self._context(compartment.id, compartment.name)
         for library in compartment.libraries:
-            map_image(space, library.loaded)
+            loaded = library.loaded
+            self._map(context, space, loaded.text_slot, ObjectBacking(loaded.text), Prot.READ | Prot.EXEC)
+            self._map(context, space, loaded.text_slot + 1, ObjectBacking(loaded.data), Prot.READ | Prot.WRITE)
             self.symbols.add(library.loaded)
             sites |= return_sites(library.loaded.image, library.base)
-        space.map_object(GATE_BUFFER_SLOT, ObjectBacking(gate_buffer), Prot.READ | Prot.WRITE)
+        self._map(context, space, GATE_BUFFER_SLOT, ObjectBacking(gate_buffer), Prot.READ | Prot.WRITE)
         stack_slot, heap_slot, thread_slot = (COMPARTMENT_SLOTS + 4 * compartment.id + i for i in range(3))
         label = compartment.name
         heap = Heap(slot_base(heap_slot) + NULL_PAGE_SIZE, SLOT_SIZE - 2 * NULL_PAGE_SIZE)
-        self._map_fresh(space, heap_slot, f"{label}:heap")
+        self._map_fresh(context, space, heap_slot, f"{label}:heap")
         gate_buffer_at = slot_base(GATE_BUFFER_SLOT) + NULL_PAGE_SIZE
         thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, compartment.tls, 1, gate_buffer_at)
-        self._map_fresh(space, thread_slot, f"{label}:thread", thread.base, thread.data)
-        self._map_fresh(space, stack_slot, f"{label}:stack")
+        self._map_fresh(context, space, thread_slot, f"{label}:thread", thread.base, thread.data)
+        self._map_fresh(context, space, stack_slot, f"{label}:stack")
         for slot in (stack_slot, heap_slot, thread_slot):
             self._owners[slot] = label
             self._private[slot] = (space, label)
@@ -172,6 +180,16 @@ class Monitor:
             self._private[library.loaded.text_slot + 1] = (space, label)
         top = slot_base(stack_slot) + NULL_PAGE_SIZE + STACK_SIZE
         return CompartmentState(compartment.id, label, space, top, heap, thread.thread_pointer, frozenset(sites))
+
+    def _gate_table(self, linked: LinkedProgram) -> GateTable:
+        """The gates every compartment exposes, in the security model's table (one dict lookup per entry)."""
+        table = GateTable()
+        for entry in linked.gates:
+            gate = Gate(entry.name, CompartmentId(entry.compartment), entry.entry, max(entry.length, 1), 1,
+                        IsolationLevel(entry.level))  # fmt: skip
+            table.add(gate)
+            self.contexts[entry.compartment].expose(gate)
+        return table
 
     def _share_by_level(self, linked: LinkedProgram,
                         states: dict[int, CompartmentState]) -> dict[tuple[int, int], CrossingRules]:  # fmt: skip
@@ -209,23 +227,24 @@ class Monitor:
                 continue
             mapping = mapping_space.mapping_at(slot_base(slot) + NULL_PAGE_SIZE)
             if mapping is not None:
-                grantee.space.map_object(slot, mapping.backing, prot)
+                self._map(self.contexts[grantee.id], grantee.space, slot, mapping.backing, prot)
 
     def _monitor_compartment(self, machine: Machine, gate_buffer: Object) -> CompartmentState:
         """Compartment 0: the monitor's generated gate code, a stack, and a TCB (it has no TLS of its own)."""
         space = self._space(machine, "monitor")
+        context = self._context(MONITOR_COMPARTMENT, "monitor")
         text = self._monitor_text.text
-        space.map_object(MONITOR_TEXT_SLOT, ObjectBacking(text), Prot.READ | Prot.EXEC)
+        self._map(context, space, MONITOR_TEXT_SLOT, ObjectBacking(text), Prot.READ | Prot.EXEC)
         self.symbols.add_region("monitor", slot_base(MONITOR_TEXT_SLOT), slot_base(MONITOR_TEXT_SLOT + 1))
         for name, gate in self._monitor_text.gates.items():
             self.symbols.add_region(name, gate.entry, gate.entry + gate.length)
         self._owners[MONITOR_TEXT_SLOT] = "monitor"
-        space.map_object(GATE_BUFFER_SLOT, ObjectBacking(gate_buffer), Prot.READ | Prot.WRITE)
+        self._map(context, space, GATE_BUFFER_SLOT, ObjectBacking(gate_buffer), Prot.READ | Prot.WRITE)
         stack_slot, _, thread_slot = (COMPARTMENT_SLOTS + i for i in range(3))
         gate_buffer_at = slot_base(GATE_BUFFER_SLOT) + NULL_PAGE_SIZE
         thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, layout_static_tls([]), 1, gate_buffer_at)
-        self._map_fresh(space, thread_slot, "monitor:thread", thread.base, thread.data)
-        self._map_fresh(space, stack_slot, "monitor:stack")
+        self._map_fresh(context, space, thread_slot, "monitor:thread", thread.base, thread.data)
+        self._map_fresh(context, space, stack_slot, "monitor:stack")
         top = slot_base(stack_slot) + NULL_PAGE_SIZE + STACK_SIZE
         return CompartmentState(MONITOR_COMPARTMENT, "monitor", space, top, Heap(0, 0), thread.thread_pointer,
                                 frozenset())  # fmt: skip
@@ -237,18 +256,30 @@ class Monitor:
                 raise MonitorError(f"compartment {state.name}: initialiser {self.symbols.name(function)} "
                                    f"did not return ({stop.reason.value})")  # fmt: skip
 
+    def _context(self, compartment: int, name: str) -> SecurityContext:
+        context = SecurityContext(CompartmentId(compartment), name)
+        self.contexts[compartment] = context
+        return context
+
+    @staticmethod
+    def _map(context: SecurityContext, space: AddressSpace, slot: int, backing: ObjectBacking, prot: Prot) -> None:
+        """Grant the capability, then map exactly what the context now holds: page tables follow the context."""
+        context.grant(Capability(backing.key, prot))
+        space.map_object(slot, backing, context.prot_of(backing.key))
+
     def _space(self, machine: Machine, name: str) -> AddressSpace:
         assert machine.mem is not None and machine.frames is not None
         space = AddressSpace(machine.mem, machine.frames, self._cache, name)
         space.tables.set_pml4_entry(KERNEL_PML4_INDEX, machine.kernel_pml4_entry)
         return space
 
-    def _map_fresh(self, space: AddressSpace, slot: int, label: str, at: int = 0, content: bytes = b"") -> None:
+    def _map_fresh(self, context: SecurityContext, space: AddressSpace, slot: int, label: str, at: int = 0,
+                   content: bytes = b"") -> None:  # fmt: skip
         """A new volatile object in ``slot`` (RW-, NX), with ``content`` written at virtual address ``at``."""
         obj = self.store.create(lifetime=Lifetime.VOLATILE)
         if content:
             obj.write(at - slot_base(slot), content)
-        space.map_object(slot, ObjectBacking(obj), Prot.READ | Prot.WRITE)
+        self._map(context, space, slot, ObjectBacking(obj), Prot.READ | Prot.WRITE)
         self.symbols.add_region(label, slot_base(slot), slot_base(slot + 1))
         self._objects[label] = obj.id
 
@@ -274,6 +305,10 @@ class Monitor:
                     f"compartment {compartment.name}"
                 )
         lines += [f"twzemu: gate {g.name} of {g.library} at {g.entry:#x}, isolation {g.level}" for g in linked.gates]
+        for context in self.contexts.values():
+            rights = sorted(Prot(c.prot).letters for c in context.iter_capabilities())
+            summary = ", ".join(f"{rights.count(r)} {r}" for r in sorted(set(rights)))
+            lines.append(f"twzemu: context {context.name}: capabilities {summary}; {len(context.gates)} gates exposed")
         lines += [f"twzemu: {label} {obj_id}" for label, obj_id in self._objects.items()]
         lines.append(f"twzemu: cpu: {machine.mode()}")
         self.stderr.write("".join(line + "\n" for line in lines).encode())
