@@ -64,6 +64,7 @@ class CompartmentState:
     return_sites: frozenset[int]
     return_slot: int = 0
     caller_slot: int = 0
+    shares_stack_with: frozenset[int] = frozenset()  # callees that run on this compartment's stack (level none)
 
     def __post_init__(self) -> None:
         self.return_slot = self.space.physical(self.stack_top - 8)
@@ -104,6 +105,11 @@ class Crossings:
 
     def __post_init__(self) -> None:
         assert self.machine.mem is not None and self.machine.cpu is not None
+        for state in self.compartments.values():
+            state.shares_stack_with = frozenset(
+                callee for (caller, callee), rules in self.rules.items()
+                if caller == state.id and not rules.callee_stack_fresh
+            )  # fmt: skip
         self._ram = self.machine.mem.view
         self._gpr_bytes = memoryview(self.machine.cpu.gpr).cast("B")
 
@@ -131,8 +137,8 @@ class Crossings:
         caller = self.current
         assert caller is not None
         callee = self.compartments[gate.owner]
-        gpr = self.machine.cpu.gpr
-        rsp = gpr[RSP]
+        regs = _GPRS.unpack_from(self._gpr_bytes)  # the whole register file in one read
+        rsp = regs[RSP]
         try:
             return_address = _U64.unpack_from(self._ram, caller.space.physical(rsp))[0]
         except TwzEmuError:  # an unmapped stack pointer is a forged entry like any other
@@ -143,10 +149,10 @@ class Crossings:
             fault = Fault(Vector.PAGE_FAULT, self.machine.cpu.rip[0], address, Access.FETCH, False)
             fault.verb = "enter"
             return self.on_violation_outside(fault)
-        saved = (gpr[RBX], gpr[RBP], gpr[R12], gpr[R13], gpr[R14], gpr[R15])
-        self._switch_into(callee, Crossing(caller, callee, gate, rsp, return_address, saved), gate.entry)
+        saved = (regs[RBX], regs[RBP], regs[R12], regs[R13], regs[R14], regs[R15])
+        self._switch_into(callee, Crossing(caller, callee, gate, rsp, return_address, saved), gate.entry, regs)
         if self.trace is not None:
-            args = ", ".join(f"{gpr[r]:#x}" for r in (RDI, RSI, RDX, RCX, R8, R9))
+            args = ", ".join(f"{regs[r]:#x}" for r in (RDI, RSI, RDX, RCX, R8, R9))
             self.trace.write(f"twzemu: trace: enter T1 {caller.name} -> {callee.name} {gate.name}({args})\n")
         return True
 
@@ -158,7 +164,8 @@ class Crossings:
             self.machine.request_stop(Stop(StopReason.FAULT, fault=fault))
         return True
 
-    def _switch_into(self, callee: CompartmentState, crossing: Crossing, entry: int) -> None:
+    def _switch_into(self, callee: CompartmentState, crossing: Crossing, entry: int,
+                     regs: tuple[int, ...] | None = None) -> None:  # fmt: skip
         machine = self.machine
         cpu = machine.cpu
         ram = self._ram
@@ -178,7 +185,7 @@ class Crossings:
             self.hypercalls.heap = callee.heap
         cpu.fs_base[0] = callee.thread_pointer
         # one block write: the six argument registers pass, rsp is the callee's, everything else is zero
-        _, rcx, rdx, _, _, _, rsi, rdi, r8, r9, *_ = _GPRS.unpack_from(self._gpr_bytes)
+        _, rcx, rdx, _, _, _, rsi, rdi, r8, r9, *_ = regs or _GPRS.unpack_from(self._gpr_bytes)
         _GPRS.pack_into(self._gpr_bytes, 0, 0, rcx, rdx, 0, top, 0, rsi, rdi, r8, r9, 0, 0, 0, 0, 0, 0)
         cpu.clear_vectors()  # gates take integer arguments only: no vector register carries anything across
         cpu.rip[0] = entry
@@ -188,10 +195,8 @@ class Crossings:
         """The callee's frame: below the caller's when the trust table lets it share the caller's stack (level
         ``none``), else a fresh one: the top of its own stack, or below its own suspended frame when re-entered."""
         caller = entering.caller
-        if caller is not None:
-            rules = self.rules.get((caller.id, callee.id))
-            if rules is not None and not rules.callee_stack_fresh:
-                return entering.rsp - 16  # keeps the caller's return address; 16-byte aligned minus 8 at entry
+        if caller is not None and callee.id in caller.shares_stack_with:
+            return entering.rsp - 16  # keeps the caller's return address; 16-byte aligned minus 8 at entry
         for crossing in reversed(self.stack):
             if crossing.caller is callee:
                 return ((crossing.rsp - RED_ZONE) & ~0xF) - 8
