@@ -101,11 +101,12 @@ class CpuState:
         self.fs_base = (ctypes.c_uint64 * 1).from_address(address + layout.fs_base)
         self.old_exception = (ctypes.c_int32 * 1).from_address(address + layout.old_exception)
         self.error_code = (ctypes.c_int32 * 1).from_address(address + layout.error_code)
-        self.vectors = address + layout.vectors  # clear_vectors() zeroes xmm0-15 (and their upper halves)
+        # clear_vectors() zeroes xmm0-15 (and their upper halves): a slice copy, no foreign call
+        self.vectors = memoryview((ctypes.c_char * _VECTOR_BYTES).from_address(address + layout.vectors)).cast("B")
 
     def clear_vectors(self) -> None:
         """Zero every vector register: nothing of one compartment's SSE state may reach another."""
-        ctypes.memset(self.vectors, 0, VECTOR_REGISTERS * VECTOR_STRIDE)
+        self.vectors[:] = _NO_VECTORS
 
 
 def locate_cpu_state(uc: unicorn.Uc) -> int:
@@ -145,6 +146,8 @@ def _search_from_handle(handle: int, pattern: bytes) -> int:
 
 VECTOR_REGISTERS = 16
 VECTOR_STRIDE = 64  # bytes per ZMMReg
+_VECTOR_BYTES = VECTOR_REGISTERS * VECTOR_STRIDE
+_NO_VECTORS = bytes(_VECTOR_BYTES)
 
 
 def find_vectors(state_address: int, write: Callable[[int, int], None]) -> int:

@@ -102,6 +102,7 @@ class Crossings:
     violations: int = 0
     _ram: memoryview = field(init=False)
     _gpr_bytes: memoryview = field(init=False)
+    _gate_at: Callable[[int], Gate | None] = field(init=False)
 
     def __post_init__(self) -> None:
         assert self.machine.mem is not None and self.machine.cpu is not None
@@ -112,12 +113,13 @@ class Crossings:
             )  # fmt: skip
         self._ram = self.machine.mem.view
         self._gpr_bytes = memoryview(self.machine.cpu.gpr).cast("B")
+        self._gate_at = self.gates.gate_at
 
     # -- the fault path -------------------------------------------------------------------------------
 
     def on_control_transfer(self, address: int) -> bool:
         """The fast path (a fetch fault, before any Fault record exists): a gate entry or the return point."""
-        gate = self.gates.gate_at(address)
+        gate = self._gate_at(address)
         if gate is not None:
             if gate.owner == self.current.id:  # its own code, not yet backed in its page tables
                 return False
