@@ -1,11 +1,12 @@
 """Isolation properties on real guests, driven by Hypothesis (issue 4, "Hypothesis properties").
 
 ``guests/probe`` runs a list of operations against two isolated libraries, a and b: accesses to the data and
-heap objects of every compartment, chains of gate calls along random paths, and calls to a gate's entry at an
-offset. A small model says what each must return: an access succeeds exactly when the executing compartment
-owns the object (every crossing here is fully isolated), a chain returns its path's value, only offset 0 is an
-entry; anything refused returns TWZ_EFAULT with one report line, and the program always finishes outside any
-gate (no crossing left behind).
+heap objects of every compartment, chains of gate calls along random paths, calls to a gate's entry at an offset,
+and gate entries by jmp with a forged return address. A small model says what each must return: an access
+succeeds exactly when the executing compartment owns the object (every crossing here is fully isolated), a chain
+returns its path's value, only offset 0 is an entry, a forged return address passes only if it follows a call
+instruction; anything refused returns TWZ_EFAULT with one report line, and the program always finishes outside
+any gate (no crossing left behind).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from conftest import guest, twzemu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from twzemu.debug.callsites import return_sites
 from twzemu.monitor.monitor import Monitor
 from twzemu.objects.store import ObjectStore
 
@@ -89,3 +91,22 @@ def test_a_mutated_gate_entry_is_always_caught(offset):
     done = twzemu("run", str(guest("probe/probe")), f"Ja{offset}", "Ja0")
     assert done.stdout.splitlines() == [str(EFAULT), "200", "done -1"]
     assert re.match(r"twzemu: security violation: (execute|enter) ", done.stderr)
+
+
+def _text_and_return_sites(library: str) -> tuple[range, frozenset[int]]:
+    linked = Monitor(ObjectStore.in_memory()).link(str(guest("probe/probe")))
+    lib = next(lib for lib in linked.libraries if lib.name == library)
+    text = next(s for s in lib.loaded.image.segments if s.p_vaddr == 0)  # the R-X segment (headers in page 0)
+    return range(lib.base + 0x1000, lib.base + text.p_memsz), return_sites(lib.loaded.image, lib.base)
+
+
+TEXT_A, SITES_A = _text_and_return_sites("libprobea.so")
+
+
+@settings(max_examples=12)
+@given(st.one_of(st.sampled_from(sorted(SITES_A)), st.sampled_from(TEXT_A)))
+def test_a_forged_return_address_is_caught_unless_it_follows_a_call(return_address):
+    done = twzemu("run", "--timeout", "10", str(guest("probe/probe")), f"Fa{return_address:x}")
+    entered = not done.stderr.startswith("twzemu: security violation: enter probe_b_read+0x0 ")
+    assert entered == (return_address in SITES_A), done.stderr
+    assert "Traceback" not in done.stderr

@@ -11,6 +11,7 @@
 
 long THEIRS(_read)(long address);
 long THEIRS(_chain)(long depth);
+long THEIRS(_forge)(long return_address, long address);
 
 static long data_word = MARK;
 static long *heap_word;
@@ -60,3 +61,17 @@ long MINE(_jump)(long offset, long address)
     return entry(address);
 }
 TWZ_GATE(MINE(_jump));
+
+/* Enters the other library's read gate with a jmp and `return_address` pushed as if by a call: the monitor
+ * accepts the entry only if that address follows a call instruction of this compartment. */
+long MINE(_forge)(long return_address, long address)
+{
+    long result;
+    __asm__ volatile("push %2\n\t"
+                     "jmp *%3"
+                     : "=a"(result), "+D"(address)
+                     : "r"(return_address), "r"(THEIRS(_read))
+                     : "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11", "memory");
+    return result;
+}
+TWZ_GATE(MINE(_forge));
