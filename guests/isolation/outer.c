@@ -1,4 +1,5 @@
 /* libouter: isolated, and itself a caller of another isolated library (libinner) and of the program's gates. */
+#include <stdio.h>
 #include <twz.h>
 
 long inner_twice(long x);
@@ -32,3 +33,10 @@ long outer_fill_buffer(long byte)
     return (long)buffer;
 }
 TWZ_GATE(outer_fill_buffer);
+
+/* Runs in this compartment when the program exits normally: the monitor calls it, as it called the
+ * constructors at load time. */
+__attribute__((destructor)) static void outer_fini(void)
+{
+    puts("fini libouter");
+}

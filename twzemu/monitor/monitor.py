@@ -107,6 +107,8 @@ class Monitor:
         with Machine(self.ram_size) as machine:
             program = self.start(machine, linked, [path, *argv])
             stop = machine.run(linked.entry, timeout)
+            if stop.reason is StopReason.EXIT:
+                self._finish(linked)
             result = self._result(stop, program, timeout)
         if result.message is not None:
             self.stderr.write(result.message.encode() + b"\n")
@@ -248,6 +250,19 @@ class Monitor:
         top = slot_base(stack_slot) + NULL_PAGE_SIZE + STACK_SIZE
         return CompartmentState(MONITOR_COMPARTMENT, "monitor", space, top, Heap(0, 0), thread.thread_pointer,
                                 frozenset())  # fmt: skip
+
+    def _finish(self, linked: LinkedProgram) -> None:
+        """After a normal exit, the isolated compartments' fini functions, in reverse order of their init
+        (the program's own ran in its exit(); a fault in one is reported and the others still run)."""
+        self.crossings.stack.clear()  # the exit left its crossing into the monitor behind
+        for compartment in linked.compartments[1:]:
+            state = self.crossings.compartments[compartment.id]
+            for function in compartment.fini:
+                stop = self.crossings.call(state, function, "fini")
+                if stop.reason is not StopReason.RETURNED:
+                    self.crossings.stack.clear()
+                    self.stderr.write(f"twzemu: compartment {state.name}: finaliser "
+                                      f"{self.symbols.name(function)} did not return\n".encode())  # fmt: skip
 
     def _initialise(self, state: CompartmentState, init: Sequence[int]) -> None:
         for function in init:
