@@ -32,12 +32,12 @@ from unicorn import unicorn_const as UC
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from ..errors import MachineError, TwzEmuError
+from ..errors import MachineError
 from ..mmu.pagetable import PageTables
 from ..mmu.physmem import FrameAllocator, PhysicalMemory
 from ..mmu.pte import Prot, Pte
 from ..mmu.space import Access, AddressSpace, FaultOutcome
-from .cpustate import RAX, CpuState, FaultCalibration, StateLayout, find_field, find_vectors, locate_cpu_state
+from .cpustate import CpuState, FaultCalibration, StateLayout, find_field, find_vectors, locate_cpu_state
 from .events import Fault, Stop, StopReason
 from .watchdog import Watchdog
 from .x86 import (
@@ -524,10 +524,6 @@ class Machine:
     def flush_tlb(self) -> None:
         self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
 
-    def invalidate_code(self, begin: int, end: int) -> None:
-        """Drop translated code for [begin, end): ``mem_write`` does not (DESIGN.md)."""
-        self.uc.ctl_remove_cache(begin, end)
-
     # -- running ---------------------------------------------------------------------------------------
 
     def run(self, rip: int | None = None, timeout: float | None = None) -> Stop:
@@ -612,24 +608,5 @@ class Machine:
             return Stop(StopReason.FAULT, fault=deferred)
         return self._stop or self._stop_after(status, cpu) or Stop(StopReason.STEP)
 
-    # -- guest memory and registers --------------------------------------------------------------------
 
-    def read_string(self, address: int, limit: int = 4096) -> bytes:
-        """A NUL-terminated guest string through the current address space."""
-        assert self.space is not None
-        out = bytearray()
-        while len(out) < limit:
-            chunk = self.space.read_virtual(address + len(out), min(256, PAGE - (address + len(out)) % PAGE))
-            end = chunk.find(0)
-            if end >= 0:
-                return bytes(out + chunk[:end])
-            out += chunk
-        return bytes(out[:limit])
-
-    @property
-    def result(self) -> int:
-        assert self.cpu is not None
-        return self.cpu.gpr[RAX]
-
-
-__all__ = ["KERNEL_BASE", "Machine", "TwzEmuError", "assemble"]
+__all__ = ["KERNEL_BASE", "CpuMode", "Machine", "assemble"]
