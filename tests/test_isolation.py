@@ -155,3 +155,13 @@ def test_passwd_demo_without_isolation_shows_what_the_plugin_does():
     assert re.fullmatch(r"plugin reads the database: 0x[0-9a-f]+", lines[3])
     assert lines[4] == "plugin overwrites the database: 0"
     assert lines[-1] == "after the plugin, check alice/correct horse: 0"
+
+
+def test_a_compartment_whose_initialisation_failed_answers_eperm():
+    done = twzemu("run", str(guest("isolation/uses_broken")))
+    assert done.status == 0
+    assert done.stdout == "broken_answer: -1 (TWZ_EPERM is -1)\n"
+    assert done.stderr.splitlines() == [
+        "twzemu: fault: write 0x8 (0x8) in no object from uses_broken::libbroken.so at broken_init+0xa",
+        "twzemu: compartment uses_broken::libbroken.so failed to initialise: its gates answer TWZ_EPERM",
+    ]

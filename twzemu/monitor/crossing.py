@@ -40,6 +40,7 @@ from .hypercalls import Heap, Hypercalls
 RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
 MONITOR = 0
 TWZ_EFAULT = -14 & 0xFFFF_FFFF_FFFF_FFFF
+TWZ_EPERM = -1 & 0xFFFF_FFFF_FFFF_FFFF
 RED_ZONE = 128  # bytes below a suspended compartment's rsp that its code may still use (psABI 3.2.2)
 TCB_CALLER_OFFSET = 32  # struct twz_tcb.caller_compartment (guests/include/twz_startup.h)
 _U64 = struct.Struct("<Q")
@@ -65,6 +66,7 @@ class CompartmentState:
     return_slot: int = 0
     caller_slot: int = 0
     shares_stack_with: frozenset[int] = frozenset()  # callees that run on this compartment's stack (level none)
+    failed: bool = False  # its initialisation faulted: its gates answer TWZ_EPERM without running
 
     def __post_init__(self) -> None:
         self.return_slot = self.space.physical(self.stack_top - 8)
@@ -151,6 +153,12 @@ class Crossings:
             fault = Fault(Vector.PAGE_FAULT, self.machine.cpu.rip[0], address, Access.FETCH, False)
             fault.verb = "enter"
             return self.on_violation_outside(fault)
+        if callee.failed:  # the call returns TWZ_EPERM at once, as if the gate had
+            cpu = self.machine.cpu
+            cpu.gpr[RAX] = TWZ_EPERM
+            cpu.gpr[RSP] = rsp + 8
+            cpu.rip[0] = return_address
+            return True
         saved = (regs[RBX], regs[RBP], regs[R12], regs[R13], regs[R14], regs[R15])
         self._switch_into(callee, Crossing(caller, callee, gate, rsp, return_address, saved), gate.entry, regs)
         if self.trace is not None:

@@ -265,11 +265,21 @@ class Monitor:
                                       f"{self.symbols.name(function)} did not return\n".encode())  # fmt: skip
 
     def _initialise(self, state: CompartmentState, init: Sequence[int]) -> None:
+        """Run the compartment's initialisers in it. One that faults is reported, and the compartment is marked
+        failed: its gates then answer TWZ_EPERM (DESIGN.md "What a violation does"); the program still runs."""
         for function in init:
             stop = self.crossings.call(state, function, "init")
-            if stop.reason is not StopReason.RETURNED:
+            if stop.reason is StopReason.RETURNED:
+                continue
+            self.crossings.stack.clear()
+            if stop.fault is None:
                 raise MonitorError(f"compartment {state.name}: initialiser {self.symbols.name(function)} "
                                    f"did not return ({stop.reason.value})")  # fmt: skip
+            line = self._violation_line(stop.fault, state)
+            self.stderr.write(f"{line}\ntwzemu: compartment {state.name} failed to initialise: its gates answer "
+                              "TWZ_EPERM\n".encode())  # fmt: skip
+            state.failed = True
+            return
 
     def _context(self, compartment: int, name: str) -> SecurityContext:
         context = SecurityContext(CompartmentId(compartment), name)
