@@ -9,6 +9,7 @@ report that does not say which rule refused the access.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 import re
 import subprocess
@@ -390,11 +391,16 @@ def profiled(function: Callable[..., object], *args: object) -> list[tuple[str, 
         if event.endswith("call"):
             events.append((event, frame.f_code.co_name if event == "call" else arg.__qualname__))
 
+    # A garbage collection inside the call would run unrelated finalizers (e.g. of machines other tests left
+    # for the collector) and record their calls too: collect first, and keep the collector out meanwhile.
+    gc.collect()
+    gc.disable()
     sys.setprofile(profile)
     try:
         function(*args)
     finally:
         sys.setprofile(None)
+        gc.enable()
     return events[:-1]  # the last one is the call to sys.setprofile(None)
 
 

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from .elf.image import ElfImage, SegmentFlags
 from .errors import ElfError
 from .mmu.pte import Prot
-from .mmu.space import AddressSpace
+from .mmu.space import SLOT_SHIFT, SLOT_SIZE, AddressSpace
 from .objects.layout import NULL_PAGE_SIZE
 from .objects.object import Lifetime, Object
 from .objects.store import ObjectStore
 
-SLOT_SIZE = 1 << 30
 STACK_SIZE = 1 << 20
 
 
@@ -59,7 +58,7 @@ class LoadedImage:
 
 
 def slot_base(slot: int) -> int:
-    return slot * SLOT_SIZE
+    return slot << SLOT_SHIFT
 
 
 def build_objects(store: ObjectStore, image: ElfImage) -> tuple[Object, Object]:

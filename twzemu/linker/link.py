@@ -34,6 +34,7 @@ from ..errors import LinkError, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
 from ..objects.object import Object
 from ..objects.store import ObjectStore
+from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from ..toolchain import RUNTIME_LIBRARY
 from .graph import init_order
 from .lookup import Library, SymbolLookup, exports_of
@@ -42,7 +43,6 @@ from .search import LibrarySearch
 from .tls import TlsLayout, layout_static_tls
 
 FIRST_SLOT = 2
-PROGRAM_COMPARTMENT = 1
 _U64 = struct.Struct("<Q")
 
 

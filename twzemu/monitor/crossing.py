@@ -33,12 +33,11 @@ from ..machine.machine import KERNEL_BASE, Machine
 from ..machine.x86 import Vector
 from ..mmu.space import Access, AddressSpace
 from ..security.gates import Gate, GateTable
-from ..security.ids import CompartmentId
+from ..security.ids import MONITOR, CompartmentId
 from ..security.levels import CrossingRules
 from .hypercalls import Heap, Hypercalls
 
 RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
-MONITOR = 0
 TWZ_EFAULT = -14 & 0xFFFF_FFFF_FFFF_FFFF
 TWZ_EPERM = -1 & 0xFFFF_FFFF_FFFF_FFFF
 RED_ZONE = 128  # bytes below a suspended compartment's rsp that its code may still use (psABI 3.2.2)

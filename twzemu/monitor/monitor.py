@@ -42,16 +42,17 @@ from ..objects.store import ObjectStore
 from ..security.capability import Capability
 from ..security.context import SecurityContext
 from ..security.gates import Gate, GateTable, IsolationLevel
+from ..security.ids import MONITOR as MONITOR_COMPARTMENT
+from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from ..security.ids import CompartmentId
 from ..security.levels import CrossingRules, compartment_rules
 from ..toolchain import Toolchain
 from .crossing import CompartmentState, Crossings
 from .hypercalls import Heap, Hypercalls
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, Culprit, describe_fault
-from .services import MONITOR_COMPARTMENT, MONITOR_TEXT_SLOT, build_monitor_text
+from .services import MONITOR_TEXT_SLOT, build_monitor_text
 from .startup import build_startup, build_thread_area
 
-PROGRAM_COMPARTMENT = 1
 # Each compartment's own objects (stack, heap, thread area) sit far above the images' slot pairs, which start at
 # slot 2; the gate buffer, mapped in every compartment, just below them.
 GATE_BUFFER_SLOT = 0x3FF
@@ -69,7 +70,6 @@ class RunResult:
 class LoadedProgram:
     image: LoadedImage
     space: AddressSpace
-    stack_top: int
 
 
 class Monitor:
@@ -152,7 +152,7 @@ class Monitor:
         self.crossings.current = program
         machine.cpu.gpr[RSP] = startup.rsp
         machine.cpu.gpr[RDI] = startup.rdi
-        return LoadedProgram(linked.program.loaded, program.space, startup.rsp)
+        return LoadedProgram(linked.program.loaded, program.space)
 
     def _compartment(self, machine: Machine, compartment: LinkedCompartment, gate_buffer: Object) -> CompartmentState:
         """The compartment's address space: its images, the shared gate buffer, its stack, heap and thread area."""

@@ -15,7 +15,6 @@ from ..machine.x86 import Vector
 from ..mmu.space import Access
 
 STATUS_KILLED = 139
-STATUS_ABORT = 134
 STATUS_TIMEOUT = 124
 STATUS_INTERRUPTED = 130
 

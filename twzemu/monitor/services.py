@@ -17,9 +17,9 @@ from ..objects.layout import NULL_PAGE_SIZE
 from ..objects.object import Object
 from ..objects.store import ObjectStore
 from ..security.gates import IsolationLevel
+from ..security.ids import MONITOR as MONITOR_COMPARTMENT
 from .hypercalls import Hypercall
 
-MONITOR_COMPARTMENT = 0
 MONITOR_TEXT_SLOT = 0x3FE
 GATE_ALIGN = 16
 

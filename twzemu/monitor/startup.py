@@ -16,7 +16,6 @@ from ..linker.tls import TlsLayout, align_up
 WORD = 8
 TCB_SIZE = 5 * WORD  # self, dtv, gate_buffer, thread_id, caller_compartment
 NOT_IN_A_GATE = -1
-GATE_BUFFER_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +62,11 @@ def build_startup(
 
 @dataclass(frozen=True, slots=True)
 class ThreadArea:
-    """A thread's TLS area: static blocks, then the TCB at the thread pointer, the DTV and the gate buffer."""
+    """A thread's TLS area: static blocks, then the TCB at the thread pointer, then the DTV."""
 
     base: int
     data: bytes
     thread_pointer: int
-    gate_buffer: int
 
 
 def build_thread_area(base: int, layout: TlsLayout, thread_id: int, gate_buffer: int) -> ThreadArea:
@@ -84,4 +82,4 @@ def build_thread_area(base: int, layout: TlsLayout, thread_id: int, gate_buffer:
     struct.pack_into("<4Qq", data, tp - base, tp, dtv, gate_buffer, thread_id, NOT_IN_A_GATE)
     addresses = [tp - block.tp_offset for block in layout.blocks]
     struct.pack_into(f"<{dtv_words}Q", data, dtv - base, 1, *addresses)
-    return ThreadArea(base, bytes(data), tp, gate_buffer)
+    return ThreadArea(base, bytes(data), tp)
