@@ -91,7 +91,8 @@ class CpuState:
     where Unicorn re-reads the field (a fault hook, between ``emu_start`` calls); see ``machine.Machine``.
     """
 
-    __slots__ = ("address", "cr2", "error_code", "fs_base", "gpr", "old_exception", "rip", "vectors")
+    __slots__ = ("address", "cr2", "error_code", "fs_base", "gpr", "old_exception", "rip", "vector_address",
+                 "vectors")  # fmt: skip
 
     def __init__(self, address: int, layout: StateLayout) -> None:
         self.address = address
@@ -102,6 +103,7 @@ class CpuState:
         self.old_exception = (ctypes.c_int32 * 1).from_address(address + layout.old_exception)
         self.error_code = (ctypes.c_int32 * 1).from_address(address + layout.error_code)
         # clear_vectors() zeroes xmm0-15 (and their upper halves): a slice copy, no foreign call
+        self.vector_address = address + layout.vectors
         self.vectors = memoryview((ctypes.c_char * _VECTOR_BYTES).from_address(address + layout.vectors)).cast("B")
 
     def clear_vectors(self) -> None:

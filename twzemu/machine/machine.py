@@ -32,6 +32,7 @@ from unicorn import unicorn_const as UC
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
+from .. import fastpath
 from ..errors import MachineError
 from ..mmu.pagetable import PageTables
 from ..mmu.physmem import FrameAllocator, PhysicalMemory
@@ -120,7 +121,6 @@ _DOUBLE_FAULT = int(Vector.DOUBLE_FAULT)
 _BACKED = FaultOutcome.BACKED
 _FETCH = Access.FETCH
 _CR3 = X.UC_X86_REG_CR3
-_CR3_ARG = ctypes.c_int(_CR3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +145,16 @@ class Machine:
         self.mem: PhysicalMemory | None = None
         self.frames: FrameAllocator | None = None
         self.cpu: CpuState | None = None
-        self.space: AddressSpace | None = None
+        # The crossing engine's state (``fastpath``): the CPU views, CR3, and the monitor's crossing tables.
+        self.fast = fastpath.State()
+        self._fast_ref = ctypes.byref(self.fast)
+        self._fast_lib = fastpath.load()
+        self._spaces: dict[int, AddressSpace] = {}  # page-table root -> its address space
         self.on_hypercall: Callable[[Machine], None] | None = None
         self.on_fault: Callable[[Fault], bool] | None = None
         # Fetch faults go here first (the crossing fast path): True when the address was a control transfer
         # the monitor handled (no Fault record is built, no page-table lookup is made).
         self.on_control_transfer: Callable[[int], bool] | None = None
-        self.hypercalls_allowed = True
         self._uc: unicorn.Uc | None = None
         self._handle: int = 0
         self._callbacks: list[object] = []
@@ -159,14 +162,8 @@ class Machine:
         self._stop: Stop | None = None
         self._error: BaseException | None = None
         self._steps = 0
-        self._cr3_value = ctypes.c_uint64(0)
-        self._cr3_pointer = ctypes.byref(self._cr3_value)
-        # uc_reg_write without the binding's argument conversion and without releasing the GIL (the call is
-        # short): ~0.2 µs instead of ~0.45 µs on the crossing path.
-        self._write_register = ctypes.PyDLL(uclib._name).uc_reg_write
-        self._handle_arg = ctypes.c_void_p(0)
         self._deferred: Fault | None = None  # a fault from an instruction hook, delivered by the run loop
-        self._last_backed = -1  # the page the last fault backed, and how often it faulted again since
+        self._last_backed = (-1, -1)  # (root, page) the last fault backed, and how often it faulted again since
         self._repeats = 0
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -190,7 +187,6 @@ class Machine:
         uc.ctl_exits_enabled(True)
         uc.ctl_set_exits([])
         self._handle = uc._uch.value
-        self._handle_arg = ctypes.c_void_p(self._handle)
         buffer = (ctypes.c_char * self.mem.size).from_buffer(self.mem.buffer)
         uc.mem_map_ptr(0, self.mem.size, UC.UC_PROT_ALL, ctypes.addressof(buffer))
         del buffer
@@ -220,7 +216,9 @@ class Machine:
         self.on_fault = None
         self.on_control_transfer = None
         self.cpu = None
-        self.space = None
+        self._spaces.clear()
+        self.fast = fastpath.State()  # no pointer into the closed engine survives
+        self._fast_ref = ctypes.byref(self.fast)
         self._uc = None  # the binding's finalizer closes the engine when its last reference goes
         if self.mem is not None:
             self.mem.close()
@@ -377,9 +375,9 @@ class Machine:
 
     # -- hooks -----------------------------------------------------------------------------------------
 
-    def _add_hook(self, kind: int, callback: object, *extra: object) -> int:
+    def _add_hook(self, kind: int, callback: object, *extra: object, data: object = None) -> int:
         handle = ctypes.c_size_t()
-        status = uclib.uc_hook_add(self._handle, ctypes.byref(handle), kind, callback, None,
+        status = uclib.uc_hook_add(self._handle, ctypes.byref(handle), kind, callback, data,
                                    ctypes.c_uint64(1), ctypes.c_uint64(0), *extra)  # fmt: skip
         if status != UC.UC_ERR_OK:
             raise MachineError(f"unicorn refused a hook: {unicorn.UcError(status)}")
@@ -393,11 +391,34 @@ class Machine:
         self._callbacks.remove(callback)
 
     def _install_hooks(self) -> None:
-        self._add_hook(UC.UC_HOOK_INTR, _HOOK_INTR(self._on_intr))
+        """Faults go to the crossing engine (C), which hands every event it does not complete to ``_on_intr``."""
+        python_hook = _HOOK_INTR(self._on_intr)
+        self._callbacks.append(python_hook)
+        self._wire_fast_path(ctypes.cast(python_hook, ctypes.c_void_p).value or 0)
+        self._add_hook(UC.UC_HOOK_INTR, ctypes.c_void_p(fastpath.hook_address()), data=self._fast_ref)
         self._add_hook(UC.UC_HOOK_INSN, _HOOK_INSN(self._on_syscall), ctypes.c_int(X.UC_X86_INS_SYSCALL))
         self._add_hook(UC.UC_HOOK_INSN, _HOOK_INSN(self._on_sysenter), ctypes.c_int(X.UC_X86_INS_SYSENTER))
         self._add_hook(UC.UC_HOOK_INSN, _HOOK_IO_IN(self._on_port_in), ctypes.c_int(X.UC_X86_INS_IN))
         self._add_hook(UC.UC_HOOK_INSN, _HOOK_IO_OUT(self._on_port_out), ctypes.c_int(X.UC_X86_INS_OUT))
+
+    def _wire_fast_path(self, python_hook: int) -> None:
+        cpu, mem, fast = self.cpu, self.mem, self.fast
+        assert cpu is not None and mem is not None
+        fast.uc = self._handle
+        fast.reg_write = ctypes.cast(uclib.uc_reg_write, ctypes.c_void_p).value
+        fast.python_hook = python_hook
+        fast.gpr, fast.rip, fast.cr2, fast.fs_base, fast.old_exception, fast.error_code = (
+            ctypes.addressof(view) for view in (cpu.gpr, cpu.rip, cpu.cr2, cpu.fs_base, cpu.old_exception,
+                                                cpu.error_code)
+        )  # fmt: skip
+        fast.vectors = cpu.vector_address
+        fast.vector_bytes = len(cpu.vectors)
+        fast.ram = ctypes.addressof((ctypes.c_char * mem.size).from_buffer(mem.buffer))
+        fast.ram_size = mem.size
+        fast.cr3 = self.uc.reg_read(X.UC_X86_REG_CR3)
+        fast.cr3_register = _CR3
+        fast.hypercalls_allowed = 1
+        fast.current = -1
 
     def _fail_hook(self, error: BaseException) -> None:
         """The one guard: keep the error, stop emulation; ``run`` re-raises it."""
@@ -406,9 +427,8 @@ class Machine:
         uclib.uc_emu_stop(self._handle)
 
     def _on_intr(self, _uc: int, intno: int, _data: int) -> None:
-        try:
+        try:  # the crossing engine has already reset old_exception (unicorn #1883)
             cpu = self.cpu
-            cpu.old_exception[0] = -1  # unicorn #1883: never let the next fault become a double fault
             if self._deferred is not None:  # the rest of a block after a refused instruction: the first fault wins
                 uclib.uc_emu_stop(self._handle)
                 return
@@ -420,11 +440,12 @@ class Machine:
                 transfer = self.on_control_transfer
                 if access is _FETCH and transfer is not None and transfer(address):
                     return  # a gate entry or a return point: the monitor switched compartments
-                if not present and self.space.resolve_fault(address, access) is _BACKED:
-                    if address == self._last_backed:
+                root = self.fast.cr3
+                if not present and self._spaces[root].resolve_fault(address, access) is _BACKED:
+                    if (root, address) == self._last_backed:
                         self._check_progress(address, cpu.rip[0])
                     else:
-                        self._last_backed = address
+                        self._last_backed = (root, address)
                         self._repeats = 0
                     return
                 fault = Fault(Vector.PAGE_FAULT, cpu.rip[0], address, access, bool(present))
@@ -455,7 +476,7 @@ class Machine:
 
     def _on_syscall(self, _uc: int, _data: int) -> None:
         try:
-            if not self.hypercalls_allowed or self.on_hypercall is None:
+            if not self.fast.hypercalls_allowed or self.on_hypercall is None:
                 fault = Fault(Vector.INVALID_OPCODE, self.cpu.rip[0], insn="syscall")
                 fault.verb = "hypercall"
                 self._defer(fault)
@@ -474,6 +495,7 @@ class Machine:
         """A fault raised in an instruction hook: Unicorn finishes the instruction (and its translation block)
         after the hook returns, so nothing may switch context here; the run loop delivers it once stopped."""
         self._deferred = fault
+        self.fast.held = 1  # the crossing engine leaves the rest of the block to Python too
         uclib.uc_emu_stop(self._handle)
 
     def _on_sysenter(self, _uc: int, _data: int) -> None:
@@ -499,15 +521,30 @@ class Machine:
 
     # -- address spaces --------------------------------------------------------------------------------
 
-    def switch_space(self, space: AddressSpace) -> None:
-        """Load ``space``'s CR3 and make it the fault resolver. The CR3 write goes through ``uc_reg_write`` (raw:
-        the binding's costs ~2 µs), which flushes the TLB as a real CR3 load does; safe inside a fault hook."""
+    @property
+    def space(self) -> AddressSpace | None:
+        """The address space loaded now (its CR3), which resolves user-mode page faults."""
+        return self._spaces.get(self.fast.cr3)
+
+    @property
+    def hypercalls_allowed(self) -> bool:
+        """Whether ``syscall`` reaches ``on_hypercall`` (the crossing engine sets it on every switch)."""
+        return bool(self.fast.hypercalls_allowed)
+
+    @hypercalls_allowed.setter
+    def hypercalls_allowed(self, allowed: bool) -> None:
+        self.fast.hypercalls_allowed = int(allowed)
+
+    def add_space(self, space: AddressSpace) -> None:
+        """Make ``space`` known as the fault resolver for its CR3 (the crossing engine switches among these)."""
         if space.on_change is None:
             space.on_change = self.flush_tlb
-        self.space = space
-        self._last_backed = -1
-        self._cr3_value.value = space.tables.root
-        self._write_register(self._handle_arg, _CR3_ARG, self._cr3_pointer)
+        self._spaces[space.tables.root] = space
+
+    def switch_space(self, space: AddressSpace) -> None:
+        """Load ``space``'s CR3; ``uc_reg_write`` flushes the TLB as a real CR3 load does (safe in a hook)."""
+        self.add_space(space)
+        self._fast_lib.twz_write_cr3(self._fast_ref, space.tables.root)
 
     def mode(self) -> CpuMode:
         """The privilege and paging state, read through the public API (for reports and tests)."""
@@ -547,6 +584,7 @@ class Machine:
             self._stop = None
             self._error = None
             cpu.old_exception[0] = -1
+            self.fast.held = 0
             status = uclib.uc_emu_start(self._handle, cpu.rip[0], STOP_ADDRESS, 0, 0)
             if self._error is not None:
                 error, self._error = self._error, None
@@ -596,6 +634,7 @@ class Machine:
         try:
             self._stop = None
             cpu.old_exception[0] = -1
+            self.fast.held = 0
             status = uclib.uc_emu_start(self._handle, cpu.rip[0], STOP_ADDRESS, 0, 0)
         finally:
             self._remove_hook(handle, callback)

@@ -1,50 +1,56 @@
 """Secure-gate crossings, driven by faults (DESIGN.md "Gate crossing", RFC 0008).
 
 A compartment's page tables map only its own objects (and the shared gate buffer), so a ``call`` from
-compartment A to a gate of compartment B fetches from a page A does not map: a #PF reaches
-``Crossings.on_fault`` with the gate's entry as the address. Then:
+compartment A to a gate of compartment B fetches from a page A does not map: a #PF with the gate's entry as
+the address. Then:
 
-1. **enter** — the address must be exactly a gate's entry (``gates``: a dict, O(1) whatever the number of
+1. **enter** — the address must be exactly a gate's entry (a hash table, O(1) whatever the number of
    compartments) and the return address on A's stack must follow a call instruction in A (``return_sites``,
    found once per image by disassembling its text); the crossing is pushed on the thread's crossing stack with
-   A's rsp, callee-saved registers and thread pointer; CR3 and FS switch to B; B runs on its own stack, whose
-   return address is the monitor's ``RETURN_POINT`` (a supervisor page: fetching it from CPL3 faults); the six
-   argument registers pass, every other general register is zeroed.
+   A's rsp and callee-saved registers; CR3 and FS switch to B; B runs on its own stack, whose return address is
+   the monitor's ``RETURN_POINT`` (a supervisor page: fetching it from CPL3 faults); the six argument registers
+   pass, every other general and vector register is zeroed.
 2. **return** — B's ``ret`` fetches ``RETURN_POINT``: the crossing is popped, A's CR3, FS, rsp and callee-saved
-   registers are restored, rax passes, the other scratch registers are zeroed, A resumes after its call.
+   registers are restored, rax passes, the other registers are zeroed, A resumes after its call.
 3. **violation** — any other fault while a crossing is active unwinds the innermost one: the report line is
    printed and A's call returns ``TWZ_EFAULT``; B stays callable. With no crossing to unwind, the fault is the
    machine's to report (the program is killed, status 139).
 
-Each event costs a few dict lookups and register moves: nothing here scans compartments or gates.
+Who does what: the crossing engine (``twzemu/fastpath/crossing.c``) carries out steps 1 and 2 inside
+Unicorn's fault hook, and the crossing stack lives in its tables, so an allowed crossing runs no Python. This
+class builds those tables, and handles what the engine hands back: refused entries and violations (reported
+here), the end of the monitor's own calls (init, fini), a callee stack page not yet backed, and ``--trace``
+(while tracing, every crossing comes through ``on_control_transfer`` so it can be printed).
 """
 
 from __future__ import annotations
 
-import struct
+import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from ..errors import TwzEmuError
-from ..machine.cpustate import R8, R9, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP
+from .. import fastpath
+from ..errors import MonitorError
+from ..fastpath import CompartmentRecord, CrossingRecord, GateRecord, Status
+from ..machine.cpustate import R8, R9, RAX, RCX, RDI, RDX, RSI
 from ..machine.events import Fault, Stop, StopReason
 from ..machine.machine import KERNEL_BASE, Machine
 from ..machine.x86 import Vector
-from ..mmu.space import Access, AddressSpace
+from ..mmu.space import Access, AddressSpace, FaultOutcome
 from ..security.gates import Gate, GateTable
-from ..security.ids import MONITOR, CompartmentId
+from ..security.ids import MONITOR
 from ..security.levels import CrossingRules
 from .hypercalls import Heap, Hypercalls
 
 RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
 TWZ_EFAULT = -14 & 0xFFFF_FFFF_FFFF_FFFF
 TWZ_EPERM = -1 & 0xFFFF_FFFF_FFFF_FFFF
-RED_ZONE = 128  # bytes below a suspended compartment's rsp that its code may still use (psABI 3.2.2)
 TCB_CALLER_OFFSET = 32  # struct twz_tcb.caller_compartment (guests/include/twz_startup.h)
-_U64 = struct.Struct("<Q")
-_GPRS = struct.Struct("<16Q")  # rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8-r15: QEMU's regs[] order
-_I64 = struct.Struct("<q")
+MAX_DEPTH = 4096  # crossings nested in one thread
+_HASH = 0x9E3779B97F4A7C15  # gate_at's multiplier in crossing.c
+_U64_MASK = (1 << 64) - 1
+_DONE = (Status.ENTERED, Status.RETURNED, Status.ANSWERED)
 
 
 @dataclass(slots=True)
@@ -64,7 +70,6 @@ class CompartmentState:
     return_sites: frozenset[int]
     return_slot: int = 0
     caller_slot: int = 0
-    shares_stack_with: frozenset[int] = frozenset()  # callees that run on this compartment's stack (level none)
     failed: bool = False  # its initialisation faulted: its gates answer TWZ_EPERM without running
 
     def __post_init__(self) -> None:
@@ -72,24 +77,9 @@ class CompartmentState:
         self.caller_slot = self.space.physical(self.thread_pointer + TCB_CALLER_OFFSET)
 
 
-class Crossing:
-    """One entry of a thread's crossing stack (a plain slotted class: built on every crossing)."""
-
-    __slots__ = ("callee", "caller", "gate", "return_address", "rsp", "saved")
-
-    def __init__(self, caller: CompartmentState | None, callee: CompartmentState, gate: Gate, rsp: int,
-                 return_address: int, saved: tuple[int, ...]) -> None:  # fmt: skip
-        self.caller = caller  # None: the monitor called into the compartment (init, fini)
-        self.callee = callee
-        self.gate = gate
-        self.rsp = rsp
-        self.return_address = return_address
-        self.saved = saved
-
-
 @dataclass(slots=True)
 class Crossings:
-    """The crossing logic of one thread; ``machine.on_fault = crossings.on_fault``."""
+    """The crossings of one thread: the engine's tables, and what it leaves to Python."""
 
     machine: Machine
     compartments: dict[int, CompartmentState]
@@ -97,165 +87,196 @@ class Crossings:
     hypercalls: Hypercalls
     report: Callable[[Fault, CompartmentState], str]  # the violation line for a fault
     trace: TextIO | None = None
-    current: CompartmentState | None = None
     rules: dict[tuple[int, int], CrossingRules] = field(default_factory=dict)  # (caller, callee) -> trust rules
-    stack: list[Crossing] = field(default_factory=list)
     violations: int = 0
-    _ram: memoryview = field(init=False)
-    _gpr_bytes: memoryview = field(init=False)
-    _gate_at: Callable[[int], Gate | None] = field(init=False)
+    _gate_list: list[Gate] = field(init=False)
+    _records: ctypes.Array[CompartmentRecord] = field(init=False)
+    _stack: ctypes.Array[CrossingRecord] = field(init=False)
+    _keep: list[object] = field(init=False)  # arrays the engine points into
+    _lib: ctypes.CDLL = field(init=False)
+    _ref: object = field(init=False)  # ctypes.byref(machine.fast)
 
     def __post_init__(self) -> None:
-        assert self.machine.mem is not None and self.machine.cpu is not None
+        fast = self.machine.fast
+        self._lib = fastpath.load()
+        self._ref = ctypes.byref(fast)
+        self._keep = []
+        self._records = self._compartment_records()
+        self._gate_list = list(self.gates.iter_gates())
+        gates, mask = self._gate_records()
+        self._stack = (CrossingRecord * MAX_DEPTH)()
+        fast.compartments = ctypes.cast(self._records, ctypes.POINTER(CompartmentRecord))
+        fast.num_compartments = len(self._records)
+        fast.gates = ctypes.cast(gates, ctypes.POINTER(GateRecord))
+        fast.gate_mask = mask
+        fast.stack = ctypes.cast(self._stack, ctypes.POINTER(CrossingRecord))
+        fast.depth = 0
+        fast.capacity = MAX_DEPTH
+        fast.return_point = RETURN_POINT
+        fast.monitor = MONITOR
+        fast.fast = int(self.trace is None)  # while tracing, every crossing comes through Python to be printed
+        self.hypercalls.client = self.client
         for state in self.compartments.values():
-            state.shares_stack_with = frozenset(
-                callee for (caller, callee), rules in self.rules.items()
-                if caller == state.id and not rules.callee_stack_fresh
-            )  # fmt: skip
-        self._ram = self.machine.mem.view
-        self._gpr_bytes = memoryview(self.machine.cpu.gpr).cast("B")
-        self._gate_at = self.gates.gate_at
+            self.machine.add_space(state.space)
 
-    # -- the fault path -------------------------------------------------------------------------------
+    def _compartment_records(self) -> ctypes.Array[CompartmentRecord]:
+        count = max(self.compartments) + 1
+        records = (CompartmentRecord * count)()
+        for state in self.compartments.values():
+            sites = (ctypes.c_uint64 * max(len(state.return_sites), 1))(*sorted(state.return_sites))
+            shares = (ctypes.c_uint8 * count)()
+            for (caller, callee), rules in self.rules.items():
+                if caller == state.id and not rules.callee_stack_fresh:
+                    shares[callee] = 1  # that callee runs on this compartment's stack (level none)
+            self._keep += [sites, shares]
+            records[state.id] = CompartmentRecord(
+                state.space.tables.root, state.thread_pointer, state.stack_top, state.return_slot,
+                state.caller_slot, ctypes.addressof(sites), len(state.return_sites), ctypes.addressof(shares),
+                int(state.failed),
+            )  # fmt: skip
+        return records
+
+    def _gate_records(self) -> tuple[ctypes.Array[GateRecord], int]:
+        """An open-addressing table of the gates by entry address, at most half full (``gate_at`` in C)."""
+        size = 8
+        while size < 2 * len(self._gate_list):
+            size *= 2
+        table = (GateRecord * size)()
+        for slot in table:
+            slot.owner = -1
+        for index, gate in enumerate(self._gate_list):
+            slot = ((gate.entry * _HASH) & _U64_MASK) >> 32
+            while table[slot & (size - 1)].owner >= 0:
+                slot += 1
+            table[slot & (size - 1)] = GateRecord(gate.entry, gate.owner, index)
+        self._keep.append(table)
+        return table, size - 1
+
+    # -- state -----------------------------------------------------------------------------------------
+
+    @property
+    def current(self) -> CompartmentState | None:
+        """The compartment running now (None while the monitor itself is between calls)."""
+        return self.compartments.get(self.machine.fast.current)
+
+    @property
+    def depth(self) -> int:
+        return self.machine.fast.depth
+
+    def resume(self, state: CompartmentState) -> None:
+        """Run ``state`` from here on, outside any crossing (the program at its start)."""
+        self.reset()
+        self.machine.switch_space(state.space)
+        self._lib.twz_load(self._ref, state.id)
+
+    def reset(self) -> None:
+        """Forget every crossing (an exit left its crossing into the monitor behind)."""
+        self.machine.fast.depth = 0
+
+    def mark_failed(self, state: CompartmentState) -> None:
+        """``state`` failed to initialise: its gates answer TWZ_EPERM from now on."""
+        state.failed = True
+        self._records[state.id].failed = 1
+
+    def client(self) -> CompartmentState | None:
+        """The compartment a monitor service serves: the caller of the innermost crossing into the monitor."""
+        fast = self.machine.fast
+        if fast.current == MONITOR and fast.depth:
+            return self.compartments.get(self._stack[fast.depth - 1].caller)
+        return self.compartments.get(fast.current)
+
+    # -- what the engine hands back ------------------------------------------------------------------------
 
     def on_control_transfer(self, address: int) -> bool:
-        """The fast path (a fetch fault, before any Fault record exists): a gate entry or the return point."""
-        gate = self._gate_at(address)
-        if gate is not None:
-            if gate.owner == self.current.id:  # its own code, not yet backed in its page tables
-                return False
-            return self._enter(gate, address)
-        if address == RETURN_POINT and self.stack:
-            self._return(self.machine.cpu.gpr[RAX])
-            return True
-        return False
+        """A fetch fault the engine did not complete: True when it was a control transfer handled here."""
+        machine = self.machine
+        status = Status(self._lib.twz_transfer(self._ref, address))
+        if status is Status.NEED_PAGE:
+            status = self._back_stack_page(lambda: self._lib.twz_transfer(self._ref, address))
+        if status is Status.PASS:
+            return False
+        if status is Status.REFUSED:
+            fault = Fault(Vector.PAGE_FAULT, machine.cpu.rip[0], address, Access.FETCH, False)
+            fault.verb = "enter"
+            return self.on_violation_outside(fault)
+        if status is Status.MONITOR_RETURN:
+            self._unwind(machine.cpu.gpr[RAX])
+        elif status is Status.TOO_DEEP:
+            raise MonitorError(f"crossings nested more than {MAX_DEPTH} deep at {address:#x}")
+        elif self.trace is not None:
+            self._trace(status)
+        return True
 
     def on_fault(self, fault: Fault) -> bool:
-        if not self.stack or self.stack[-1].caller is None:
+        fast = self.machine.fast
+        if not fast.depth or self._stack[fast.depth - 1].caller < 0:
             return False  # nothing to unwind into: the machine reports it and the program stops
         self._violation(fault)
         return True
 
-    def _enter(self, gate: Gate, address: int) -> bool:
-        caller = self.current
-        assert caller is not None
-        callee = self.compartments[gate.owner]
-        regs = _GPRS.unpack_from(self._gpr_bytes)  # the whole register file in one read
-        rsp = regs[RSP]
-        try:
-            return_address = _U64.unpack_from(self._ram, caller.space.physical(rsp))[0]
-        except TwzEmuError:  # an unmapped stack pointer is a forged entry like any other
-            return_address = -1
-        # A tail call from inside a gate leaves the monitor's return point as the return address: the callee then
-        # returns there, which unwinds the tail-calling crossing too. Anything else must follow a call.
-        if return_address not in caller.return_sites and return_address != RETURN_POINT:
-            fault = Fault(Vector.PAGE_FAULT, self.machine.cpu.rip[0], address, Access.FETCH, False)
-            fault.verb = "enter"
-            return self.on_violation_outside(fault)
-        if callee.failed:  # the call returns TWZ_EPERM at once, as if the gate had
-            cpu = self.machine.cpu
-            cpu.gpr[RAX] = TWZ_EPERM
-            cpu.gpr[RSP] = rsp + 8
-            cpu.rip[0] = return_address
-            return True
-        saved = (regs[RBX], regs[RBP], regs[R12], regs[R13], regs[R14], regs[R15])
-        self._switch_into(callee, Crossing(caller, callee, gate, rsp, return_address, saved), gate.entry, regs)
-        if self.trace is not None:
-            args = ", ".join(f"{regs[r]:#x}" for r in (RDI, RSI, RDX, RCX, R8, R9))
-            self.trace.write(f"twzemu: trace: enter T1 {caller.name} -> {callee.name} {gate.name}({args})\n")
-        return True
-
     def on_violation_outside(self, fault: Fault) -> bool:
         """A bad entry: unwind if the offender is itself inside a crossing, else stop the program with it."""
-        if self.stack and self.stack[-1].caller is not None:
-            self._violation(fault)
-        else:
+        if not self.on_fault(fault):
             self.machine.request_stop(Stop(StopReason.FAULT, fault=fault))
         return True
 
-    def _switch_into(self, callee: CompartmentState, crossing: Crossing, entry: int,
-                     regs: tuple[int, ...] | None = None) -> None:  # fmt: skip
-        machine = self.machine
-        cpu = machine.cpu
-        ram = self._ram
-        top = self._stack_for(callee, crossing)
-        if top == callee.stack_top - 8:
-            _U64.pack_into(ram, callee.return_slot, RETURN_POINT)
-        else:  # re-entered below its own suspended frame
-            callee.space.write_virtual(top, RETURN_POINT.to_bytes(8, "little"))
-        _I64.pack_into(ram, callee.caller_slot, MONITOR if crossing.caller is None else crossing.caller.id)
-        self.stack.append(crossing)
-        machine.switch_space(callee.space)
-        machine.hypercalls_allowed = callee.id == MONITOR
-        if callee.id == MONITOR and crossing.caller is not None:  # serve the compartment the crossing came from
-            self.hypercalls.heap = crossing.caller.heap
-            self.hypercalls.client_space = crossing.caller.space
-        else:
-            self.hypercalls.heap = callee.heap
-        cpu.fs_base[0] = callee.thread_pointer
-        # one block write: the six argument registers pass, rsp is the callee's, everything else is zero
-        _, rcx, rdx, _, _, _, rsi, rdi, r8, r9, *_ = regs or _GPRS.unpack_from(self._gpr_bytes)
-        _GPRS.pack_into(self._gpr_bytes, 0, 0, rcx, rdx, 0, top, 0, rsi, rdi, r8, r9, 0, 0, 0, 0, 0, 0)
-        cpu.clear_vectors()  # gates take integer arguments only: no vector register carries anything across
-        cpu.rip[0] = entry
-        self.current = callee
+    def _back_stack_page(self, retry: Callable[[], int]) -> Status:
+        """The engine needs a stack page its page tables do not hold yet: back it and try once more; a stack
+        pointer into no object of that compartment refuses the crossing."""
+        fast = self.machine.fast
+        space = self.compartments[fast.need_compartment].space
+        if space.resolve_fault(fast.need_address, Access.READ) is not FaultOutcome.BACKED:
+            return Status.REFUSED
+        status = Status(retry())
+        if status is Status.NEED_PAGE:
+            raise MonitorError(f"{space.name}: stack page {fast.need_address:#x} stays absent after backing")
+        return status
 
-    def _stack_for(self, callee: CompartmentState, entering: Crossing) -> int:
-        """The callee's frame: below the caller's when the trust table lets it share the caller's stack (level
-        ``none``), else a fresh one: the top of its own stack, or below its own suspended frame when re-entered."""
-        caller = entering.caller
-        if caller is not None and callee.id in caller.shares_stack_with:
-            return entering.rsp - 16  # keeps the caller's return address; 16-byte aligned minus 8 at entry
-        for crossing in reversed(self.stack):
-            if crossing.caller is callee:
-                return ((crossing.rsp - RED_ZONE) & ~0xF) - 8
-        return callee.stack_top - 8
-
-    def _return(self, value: int) -> None:
-        crossing = self.stack.pop()
-        machine = self.machine
-        cpu = machine.cpu
-        callee = crossing.callee
-        _I64.pack_into(self._ram, callee.caller_slot, self._caller_of(callee))
-        caller = crossing.caller
-        if caller is None:  # the monitor's own call (init/fini) is over
-            self.current = None
-            machine.request_stop(Stop(StopReason.RETURNED, exit_code=value))
-            return
-        machine.switch_space(caller.space)
-        machine.hypercalls_allowed = caller.id == MONITOR
-        cpu.fs_base[0] = caller.thread_pointer
-        rbx, rbp, r12, r13, r14, r15 = crossing.saved  # rax passes; callee-saved come back; the rest is zero
-        _GPRS.pack_into(
-            self._gpr_bytes, 0, value, 0, 0, rbx, crossing.rsp + 8, rbp, 0, 0, 0, 0, 0, 0, r12, r13, r14, r15
-        )
-        cpu.clear_vectors()  # vector registers are caller-saved (psABI): the caller keeps nothing of the callee's
-        cpu.rip[0] = crossing.return_address
-        self.current = caller
-        self.hypercalls.heap = caller.heap
-        if self.trace is not None:
-            self.trace.write(f"twzemu: trace: return T1 {callee.name} -> {caller.name} {crossing.gate.name} = "
-                             f"{value if value < 1 << 63 else value - (1 << 64)}\n")  # fmt: skip
-
-    def _caller_of(self, callee: CompartmentState) -> int:
-        """The caller id the callee should see once its innermost crossing is gone (-1: not in a gate)."""
-        for crossing in reversed(self.stack):
-            if crossing.callee is callee:
-                return MONITOR if crossing.caller is None else crossing.caller.id
-        return -1
+    def _unwind(self, value: int) -> None:
+        """End the innermost crossing with ``value`` as the call's result."""
+        status = Status(self._lib.twz_unwind(self._ref, value))
+        if status is Status.FINISHED:
+            self.machine.request_stop(Stop(StopReason.RETURNED, exit_code=value))
+        elif self.trace is not None:
+            self._trace(status)
 
     def _violation(self, fault: Fault) -> None:
         """Unwind the innermost crossing: report, and the caller's call returns TWZ_EFAULT."""
-        assert self.current is not None
+        executing = self.current
+        assert executing is not None
         self.violations += 1
-        line = self.report(fault, self.current)
+        line = self.report(fault, executing)
         self.hypercalls.stderr.write(line.encode() + b"\n")
         self.hypercalls.stderr.flush()
-        self._return(TWZ_EFAULT)
+        self._unwind(TWZ_EFAULT)
+
+    def _trace(self, status: Status) -> None:
+        assert self.trace is not None
+        fast = self.machine.fast
+        gpr = self.machine.cpu.gpr
+        if status is Status.ENTERED:
+            crossing = self._stack[fast.depth - 1]
+            caller, callee, gate = self._describe(crossing)
+            args = ", ".join(f"{gpr[r]:#x}" for r in (RDI, RSI, RDX, RCX, R8, R9))
+            self.trace.write(f"twzemu: trace: enter T1 {caller} -> {callee} {gate}({args})\n")
+        elif status is Status.RETURNED:
+            caller, callee, gate = self._describe(fast.last)
+            value = gpr[RAX]
+            self.trace.write(f"twzemu: trace: return T1 {callee} -> {caller} {gate} = "
+                             f"{value if value < 1 << 63 else value - (1 << 64)}\n")  # fmt: skip
+
+    def _describe(self, crossing: CrossingRecord) -> tuple[str, str, str]:
+        """Caller, callee and gate names of a crossing record."""
+        names = self.compartments
+        return names[crossing.caller].name, names[crossing.callee].name, self._gate_list[crossing.gate].name
 
     # -- the monitor calling into a compartment (init and fini of isolated compartments) ---------------
 
-    def call(self, compartment: CompartmentState, entry: int, name: str) -> Stop:
-        gate = Gate(name, CompartmentId(compartment.id), entry, 1, 1)
-        self._switch_into(compartment, Crossing(None, compartment, gate, 0, 0, ()), entry)
-        return self.machine.run()
+    def call(self, compartment: CompartmentState, entry: int) -> Stop:
+        machine = self.machine
+        status = Status(self._lib.twz_call(self._ref, compartment.id, entry))
+        if status is Status.NEED_PAGE:
+            status = self._back_stack_page(lambda: self._lib.twz_call(self._ref, compartment.id, entry))
+        if status is not Status.ENTERED:
+            raise MonitorError(f"cannot call {entry:#x} in compartment {compartment.name}: {status.name}")
+        return machine.run()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import IntEnum
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from ..errors import TwzEmuError
 from ..machine.cpustate import RAX, RDI, RDX, RSI
@@ -49,14 +49,22 @@ class Heap:
         return start
 
 
+class Client(Protocol):
+    """The compartment a hypercall serves: whose heap grows, whose memory a write reads."""
+
+    heap: Heap
+    space: AddressSpace
+
+
 class Hypercalls:
     """The monitor side of the ABI: ``machine.on_hypercall = Hypercalls(...)``."""
 
     def __init__(self, stdout: BinaryIO, stderr: BinaryIO, heap: Heap | None = None) -> None:
         self._streams = {1: stdout, 2: stderr}
         self.stderr = stderr
-        self.heap = heap  # the heap HEAP_GROW grows: the calling compartment's (set on every crossing)
-        self.client_space: AddressSpace | None = None  # where WRITE reads its buffer: the calling compartment's
+        self.heap = heap  # the heap HEAP_GROW grows when there is no client (a bare machine)
+        # The compartment served: the caller of the crossing into the monitor (``Crossings.client``).
+        self.client: Callable[[], Client | None] = lambda: None
         self._table: dict[int, Callable[[Machine], int | None]] = {
             Hypercall.EXIT: self._exit,
             Hypercall.WRITE: self._write,
@@ -80,7 +88,10 @@ class Hypercalls:
         if stream is None:
             return EBADF
         length = min(gpr[RDX], MAX_WRITE)
-        space = self.client_space or machine.space
+        client = self.client()
+        space = machine.space if client is None else client.space
+        if space is None:
+            return EFAULT
         try:
             data = space.read_virtual(gpr[RSI], length)
         except TwzEmuError:
@@ -93,4 +104,6 @@ class Hypercalls:
         return 0
 
     def _heap_grow(self, machine: Machine) -> int:
-        return 0 if self.heap is None else self.heap.grow(machine.cpu.gpr[RDI])
+        client = self.client()
+        heap = self.heap if client is None else client.heap
+        return 0 if heap is None else heap.grow(machine.cpu.gpr[RDI])

@@ -145,11 +145,7 @@ class Monitor:
         startup = build_startup(program.stack_top, [a.encode() for a in argv], env, linked.init, linked.fini,
                                 PROGRAM_COMPARTMENT)  # fmt: skip
         program.space.write_virtual(startup.base, startup.data)
-        machine.switch_space(program.space)
-        machine.set_thread_pointer(program.thread_pointer)
-        machine.hypercalls_allowed = False  # from now on only compartment 0's gate code may make hypercalls
-        hypercalls.heap = program.heap
-        self.crossings.current = program
+        self.crossings.resume(program)  # from now on only compartment 0's gate code may make hypercalls
         machine.cpu.gpr[RSP] = startup.rsp
         machine.cpu.gpr[RDI] = startup.rdi
         return LoadedProgram(linked.program.loaded, program.space)
@@ -254,13 +250,13 @@ class Monitor:
     def _finish(self, linked: LinkedProgram) -> None:
         """After a normal exit, the isolated compartments' fini functions, in reverse order of their init
         (the program's own ran in its exit(); a fault in one is reported and the others still run)."""
-        self.crossings.stack.clear()  # the exit left its crossing into the monitor behind
+        self.crossings.reset()  # the exit left its crossing into the monitor behind
         for compartment in linked.compartments[1:]:
             state = self.crossings.compartments[compartment.id]
             for function in compartment.fini:
-                stop = self.crossings.call(state, function, "fini")
+                stop = self.crossings.call(state, function)
                 if stop.reason is not StopReason.RETURNED:
-                    self.crossings.stack.clear()
+                    self.crossings.reset()
                     self.stderr.write(f"twzemu: compartment {state.name}: finaliser "
                                       f"{self.symbols.name(function)} did not return\n".encode())  # fmt: skip
 
@@ -268,17 +264,17 @@ class Monitor:
         """Run the compartment's initialisers in it. One that faults is reported, and the compartment is marked
         failed: its gates then answer TWZ_EPERM (DESIGN.md "What a violation does"); the program still runs."""
         for function in init:
-            stop = self.crossings.call(state, function, "init")
+            stop = self.crossings.call(state, function)
             if stop.reason is StopReason.RETURNED:
                 continue
-            self.crossings.stack.clear()
+            self.crossings.reset()
             if stop.fault is None:
                 raise MonitorError(f"compartment {state.name}: initialiser {self.symbols.name(function)} "
                                    f"did not return ({stop.reason.value})")  # fmt: skip
             line = self._violation_line(stop.fault, state)
             self.stderr.write(f"{line}\ntwzemu: compartment {state.name} failed to initialise: its gates answer "
                               "TWZ_EPERM\n".encode())  # fmt: skip
-            state.failed = True
+            self.crossings.mark_failed(state)
             return
 
     def _context(self, compartment: int, name: str) -> SecurityContext:

@@ -1,0 +1,188 @@
+"""The crossing engine in C (``crossing.c``): built with gcc on first use, loaded with ctypes.
+
+A gate round trip is two page faults; carried out by a Python hook it costs several microseconds of interpreter
+time, against a 5 µs budget (DESIGN.md "Performance budgets"). ``crossing.c`` is Unicorn's interrupt hook: it
+completes allowed gate entries and returns itself and hands everything else to the Python hook unchanged. The
+structures below mirror the C ones field by field; ``load`` checks their sizes against the library's.
+
+The library is compiled once per source version into ``twzemu/fastpath/build/`` (or the user's cache directory
+when the package is read-only), atomically, so concurrent first runs are safe. ``make`` builds it up front
+(``python -m twzemu.fastpath``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from ..errors import MachineError
+
+SOURCE = Path(__file__).with_name("crossing.c")
+CFLAGS = ("-O2", "-shared", "-fPIC", "-std=c11", "-Wall", "-Werror")
+
+
+class Status(enum.IntEnum):
+    """What ``twz_transfer``, ``twz_unwind`` and ``twz_call`` answer (``enum twz_status``)."""
+
+    PASS = 0
+    ENTERED = 1
+    RETURNED = 2
+    ANSWERED = 3
+    REFUSED = 4
+    MONITOR_RETURN = 5
+    NEED_PAGE = 6
+    TOO_DEEP = 7
+    FINISHED = 8
+
+
+_u64, _i32, _u32, _ptr = ctypes.c_uint64, ctypes.c_int32, ctypes.c_uint32, ctypes.c_void_p
+
+
+class CompartmentRecord(ctypes.Structure):
+    _fields_ = [
+        ("cr3", _u64),
+        ("thread_pointer", _u64),
+        ("stack_top", _u64),
+        ("return_slot", _u64),
+        ("caller_slot", _u64),
+        ("return_sites", _ptr),
+        ("num_return_sites", _u64),
+        ("shares_stack_with", _ptr),
+        ("failed", _u32),
+        ("reserved", _u32),
+    ]
+
+
+class GateRecord(ctypes.Structure):
+    _fields_ = [("entry", _u64), ("owner", _i32), ("index", _i32)]
+
+
+class CrossingRecord(ctypes.Structure):
+    _fields_ = [
+        ("caller", _i32),
+        ("callee", _i32),
+        ("gate", _i32),
+        ("reserved", _i32),
+        ("rsp", _u64),
+        ("return_address", _u64),
+        ("saved", _u64 * 6),
+    ]
+
+
+class State(ctypes.Structure):
+    _fields_ = [
+        ("uc", _ptr),
+        ("reg_write", _ptr),
+        ("python_hook", _ptr),
+        ("gpr", _ptr),
+        ("rip", _ptr),
+        ("cr2", _ptr),
+        ("fs_base", _ptr),
+        ("old_exception", _ptr),
+        ("error_code", _ptr),
+        ("vectors", _ptr),
+        ("vector_bytes", _u64),
+        ("ram", _ptr),
+        ("ram_size", _u64),
+        ("cr3", _u64),
+        ("cr3_register", _i32),
+        ("hypercalls_allowed", _i32),
+        ("fast", _i32),
+        ("held", _i32),
+        ("compartments", ctypes.POINTER(CompartmentRecord)),
+        ("num_compartments", _i32),
+        ("current", _i32),
+        ("gates", ctypes.POINTER(GateRecord)),
+        ("gate_mask", _u64),
+        ("stack", ctypes.POINTER(CrossingRecord)),
+        ("depth", _i32),
+        ("capacity", _i32),
+        ("last", CrossingRecord),
+        ("return_point", _u64),
+        ("need_address", _u64),
+        ("need_compartment", _i32),
+        ("monitor", _i32),
+    ]
+
+
+_MIRRORS = (State, CompartmentRecord, GateRecord, CrossingRecord)  # twz_sizeof(0..3)
+
+
+def _cache_dirs() -> list[Path]:
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return [Path(__file__).with_name("build"), home / "twzemu"]
+
+
+def library_path() -> Path:
+    """Where the library for this source lives (built or not): one file per source version."""
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    name = f"crossing-{digest}.so"
+    for directory in _cache_dirs():
+        if (directory / name).exists():
+            return directory / name
+    for directory in _cache_dirs():
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(directory, os.W_OK):
+            return directory / name
+    raise MachineError(f"no writable directory to build {SOURCE.name} in (tried {', '.join(map(str, _cache_dirs()))})")
+
+
+def build() -> Path:
+    """Compile ``crossing.c`` unless this version is built already; the library's path."""
+    target = library_path()
+    if target.exists():
+        return target
+    compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        raise MachineError(f"twzemu needs a C compiler (gcc) to build its crossing engine {SOURCE}")
+    fd, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        result = subprocess.run([compiler, *CFLAGS, "-o", temporary, str(SOURCE)], capture_output=True, text=True)
+        if result.returncode != 0:
+            first = (result.stderr.strip().splitlines() or ["no output"])[0]
+            raise MachineError(f"building {SOURCE} with {compiler} failed: {first}")
+        os.replace(temporary, target)  # atomic: a concurrent build of the same version writes the same bytes
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return target
+
+
+@cache
+def load() -> ctypes.CDLL:
+    """The library, built if needed, with its functions typed and its structures checked against ours."""
+    lib = ctypes.CDLL(str(build()))
+    lib.twz_sizeof.restype = _u64
+    lib.twz_sizeof.argtypes = [ctypes.c_int]
+    for what, mirror in enumerate(_MIRRORS):
+        if lib.twz_sizeof(what) != ctypes.sizeof(mirror):
+            raise MachineError(f"{SOURCE.name} and twzemu.fastpath disagree on the size of {mirror.__name__}")
+    state = ctypes.POINTER(State)
+    for name, args in (("twz_transfer", [state, _u64]), ("twz_unwind", [state, _u64]),
+                       ("twz_call", [state, _i32, _u64])):  # fmt: skip
+        function = getattr(lib, name)
+        function.argtypes = args
+        function.restype = ctypes.c_int
+    lib.twz_load.argtypes = [state, _i32]
+    lib.twz_load.restype = None
+    lib.twz_write_cr3.argtypes = [state, _u64]
+    lib.twz_write_cr3.restype = None
+    return lib
+
+
+def hook_address() -> int:
+    """The address of ``twz_on_intr``, to register with ``uc_hook_add``."""
+    address = ctypes.cast(load().twz_on_intr, ctypes.c_void_p).value
+    assert address is not None
+    return address
