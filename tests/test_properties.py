@@ -110,3 +110,19 @@ def test_a_forged_return_address_is_caught_unless_it_follows_a_call(return_addre
     entered = not done.stderr.startswith("twzemu: security violation: enter probe_b_read+0x0 ")
     assert entered == (return_address in SITES_A), done.stderr
     assert "Traceback" not in done.stderr
+
+
+@settings(max_examples=10)
+@given(operations.map(lambda ops: [op for op in ops if legitimate(op)]))
+def test_traced_crossings_behave_exactly_as_the_engines(ops):
+    """Without ``--trace`` the crossing engine (C) completes allowed crossings inside the fault hook; with it,
+    each one comes through Python to be printed. The guest must see no difference, and every crossing but the
+    final one into the monitor's exit returns."""
+    fast = twzemu("run", str(guest("probe/probe")), *ops)
+    traced = twzemu("run", "--trace", str(guest("probe/probe")), *ops)
+    assert (traced.status, traced.stdout) == (fast.status, fast.stdout)
+    lines = traced.stderr.splitlines()
+    assert [line for line in lines if not line.startswith("twzemu: trace: ")] == fast.stderr.splitlines()
+    enters = sum(line.startswith("twzemu: trace: enter ") for line in lines)
+    returns = sum(line.startswith("twzemu: trace: return ") for line in lines)
+    assert enters == returns + 1 and lines[-1].startswith("twzemu: trace: enter T1 probe -> monitor __twz_monitor_exit")

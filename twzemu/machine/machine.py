@@ -11,12 +11,15 @@ Bring-up (``Machine.boot``), in order:
    never leaves CPL3 again;
 5. the CPU state is located and the fault fields calibrated (``cpustate``), then the real hooks go in.
 
-Events. Every hook is a raw ctypes callback behind one guard (``_guarded``): an exception in a hook is kept,
-emulation stops, and ``run`` re-raises it — nothing is swallowed. A #PF first goes to the current address
-space, which backs pages lazily; what it cannot resolve, and every other CPU exception, goes to ``on_fault``
+Events. Every CPU exception first reaches the crossing engine (``twzemu.fastpath``, C), which completes
+allowed gate entries and returns itself once the monitor has given it its tables, and hands everything else
+to ``_on_intr``. The Python hooks are raw ctypes callbacks behind one guard (``_fail_hook``): an exception in a
+hook is kept, emulation stops, and ``run`` re-raises it — nothing is swallowed. A fetch fault goes to
+``on_control_transfer`` (the monitor's crossings), then a #PF to the address space loaded now (found by its
+CR3), which backs pages lazily; what it cannot resolve, and every other CPU exception, goes to ``on_fault``
 (the monitor), which may resolve it (return True: the CPU retries at ``rip``) or let the run stop with it.
-``syscall`` goes to ``on_hypercall``. Hooks never switch state themselves beyond the CPU views; they request a
-stop and ``run`` acts between ``emu_start`` calls (zelos' ``stop_and_exec`` pattern).
+``syscall`` goes to ``on_hypercall``. Hooks switch nothing beyond the CPU views and CR3; they request a stop
+and ``run`` acts between ``emu_start`` calls (zelos' ``stop_and_exec`` pattern).
 """
 
 from __future__ import annotations
@@ -551,12 +554,6 @@ class Machine:
         uc = self.uc
         cr0 = uc.reg_read(X.UC_X86_REG_CR0)
         return CpuMode(uc.reg_read(X.UC_X86_REG_CS) & 3, bool(cr0 & Cr0.PG), uc.reg_read(X.UC_X86_REG_CR3))
-
-    def set_thread_pointer(self, address: int) -> None:
-        """FS base (the TLS thread pointer): only the monitor sets it; CR4.FSGSBASE keeps guests out. Written
-        through the CPU view: translated code reads the segment base from the CPU state on each use."""
-        assert self.cpu is not None
-        self.cpu.fs_base[0] = address
 
     def flush_tlb(self) -> None:
         self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
