@@ -166,7 +166,9 @@ class Machine:
         self._error: BaseException | None = None
         self._steps = 0
         self._deferred: Fault | None = None  # a fault from an instruction hook, delivered by the run loop
-        self._last_backed = (-1, -1)  # (root, page) the last fault backed, and how often it faulted again since
+        # The address the last fault backed, in which address space, and how often it faulted again since.
+        self._last_backed = -1
+        self._last_root = -1
         self._repeats = 0
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -444,11 +446,13 @@ class Machine:
                 if access is _FETCH and transfer is not None and transfer(address):
                     return  # a gate entry or a return point: the monitor switched compartments
                 root = self.fast.cr3
-                if not present and self._spaces[root].resolve_fault(address, access) is _BACKED:
-                    if (root, address) == self._last_backed:
+                space = self._spaces.get(root)
+                if not present and space is not None and space.resolve_fault(address, access) is _BACKED:
+                    if address == self._last_backed and root == self._last_root:
                         self._check_progress(address, cpu.rip[0])
                     else:
-                        self._last_backed = (root, address)
+                        self._last_backed = address
+                        self._last_root = root
                         self._repeats = 0
                     return
                 fault = Fault(Vector.PAGE_FAULT, cpu.rip[0], address, access, bool(present))

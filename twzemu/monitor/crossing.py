@@ -166,8 +166,7 @@ class Crossings:
     def resume(self, state: CompartmentState) -> None:
         """Run ``state`` from here on, outside any crossing (the program at its start)."""
         self.reset()
-        self.machine.switch_space(state.space)
-        self._lib.twz_load(self._ref, state.id)
+        self._lib.twz_load(self._ref, state.id)  # its CR3 and thread pointer; hypercalls only from compartment 0
 
     def reset(self) -> None:
         """Forget every crossing (an exit left its crossing into the monitor behind)."""
