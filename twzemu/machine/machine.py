@@ -155,8 +155,8 @@ class Machine:
         self._spaces: dict[int, AddressSpace] = {}  # page-table root -> its address space
         self.on_hypercall: Callable[[Machine], None] | None = None
         self.on_fault: Callable[[Fault], bool] | None = None
-        # Fetch faults go here first (the crossing fast path): True when the address was a control transfer
-        # the monitor handled (no Fault record is built, no page-table lookup is made).
+        # Fetch faults the crossing engine did not complete go here first: True when the address was a control
+        # transfer the monitor handled (no Fault record is built, no page-table lookup is made).
         self.on_control_transfer: Callable[[int], bool] | None = None
         self._uc: unicorn.Uc | None = None
         self._handle: int = 0
