@@ -287,3 +287,13 @@ def test_general_registers_carry_nothing_across_a_crossing(regs, line):
                                   "caller sees the callee's vector registers: 0"])  # fmt: skip
 def test_vector_registers_carry_nothing_across_a_crossing(regs, line):
     assert line + "\n" in regs.splitlines(keepends=True)
+
+
+# x87 registers and floating-point status cross nothing either; a callee starts with the psABI's initial control
+# words (FPCW 0x37f, MXCSR 0x1f80), and the caller's control words (callee-saved) survive what the callee sets.
+@pytest.mark.parametrize("line", ["callee sees the caller's x87 registers: 0",
+                                  "callee starts with floating-point control 0x37f00001f80",
+                                  "caller sees the callee's x87 registers: 0",
+                                  "caller keeps floating-point control 0x27f00009fc0"])  # fmt: skip
+def test_floating_point_state_carries_nothing_across_a_crossing(regs, line):
+    assert line + "\n" in regs.splitlines(keepends=True)

@@ -20,7 +20,8 @@ def test_the_engine_is_built_once_per_source_version(tmp_path: Path, monkeypatch
     stamp = first.stat().st_mtime_ns
     assert fastpath.build(source) == first and first.stat().st_mtime_ns == stamp  # not rebuilt
     source.write_text(fastpath.SOURCE.read_text() + "\n/* another version */\n")
-    assert fastpath.build(source) != first
+    second = fastpath.build(source)
+    assert second != first and list(tmp_path.glob("*.so")) == [second]  # the older version is gone
 
 
 def test_a_source_that_does_not_compile_is_named_with_the_compiler_error(

@@ -56,6 +56,33 @@ long evil_out_escape(void);                     /* out, then write through rbx a
 long evil_peek_regs(void);                      /* OR of rax, rbx, rbp, r10-r15 on entry */
 long evil_peek_vregs(void);                     /* OR of xmm0-xmm15 (low halves) on entry */
 long evil_leave_regs(void);                     /* fills rcx-r11 and xmm0-xmm15 with 0xe51, returns 0 */
+long evil_peek_x87(void);                       /* OR of the mantissas of st0-st7 on entry (fxsave) */
+long evil_peek_fpu_control(void);               /* x87 control word << 32 | MXCSR on entry */
+long evil_leave_fpu(void);                      /* pushes 0x5ec2e7 on the x87 stack, sets FPCW 0x7f and MXCSR 0x3f */
+
+/* Floating-point state, for regs.c and libevil: the x87 registers (whatever their tags say), the control
+ * words, and ways to set them. gcc uses neither x87 nor MXCSR in the code between these and a gate call. */
+static inline unsigned long x87_mantissas(void)
+{
+    unsigned char area[512] __attribute__((aligned(16)));
+    __asm__ volatile("fxsave64 %0" : "=m"(area));
+    unsigned long bits = 0;
+    for (int i = 0; i < 8; i++)
+        bits |= *(unsigned long *)(area + 32 + 16 * i);
+    return bits;
+}
+static inline unsigned long fpu_control(void)
+{
+    unsigned short cw;
+    unsigned int csr;
+    __asm__ volatile("fnstcw %0\n\tstmxcsr %1" : "=m"(cw), "=m"(csr));
+    return (unsigned long)cw << 32 | csr;
+}
+static inline void set_fpu_control(unsigned short cw, unsigned int csr)
+{
+    __asm__ volatile("fldcw %0\n\tldmxcsr %1" : : "m"(cw), "m"(csr));
+}
+static inline void push_x87(long value) { __asm__ volatile("fildq %0" : : "m"(value)); }
 
 /* Every attack program registers this: a program killed by a violation runs no atexit handler (DESIGN.md
  * "What a violation does"), so "atexit ran" on stdout means it was not killed. */

@@ -229,3 +229,15 @@ __asm__(".text\n"
 TWZ_GATE(evil_peek_regs);
 TWZ_GATE(evil_peek_vregs);
 TWZ_GATE(evil_leave_regs);
+
+long evil_peek_x87(void) { return (long)x87_mantissas(); }
+TWZ_GATE(evil_peek_x87);
+long evil_peek_fpu_control(void) { return (long)fpu_control(); }
+TWZ_GATE(evil_peek_fpu_control);
+long evil_leave_fpu(void)
+{
+    push_x87(0x5ec2e7);
+    set_fpu_control(0x7f, 0x3f); /* every exception unmasked, every SSE status flag set */
+    return 0;
+}
+TWZ_GATE(evil_leave_fpu);

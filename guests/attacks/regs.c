@@ -3,7 +3,8 @@
  *                   peeks; then libevil fills every register but rax and the program looks after the return
  * Rule (DESIGN.md "Gate crossing" steps 3 and 4): on entry every general register but the arguments is
  * zeroed; on return every scratch register but rax. Nothing is stopped here: each line must read 0. Vector
- * registers are the same channel as general ones, so they must not carry anything across either. */
+ * registers are the same channel as general ones, so they must not carry anything across either; nor the x87
+ * registers, whose control word (like MXCSR's control bits) the caller keeps and the callee gets fresh. */
 #include "attacks.h"
 
 /* with_secrets(gate): fill rax, rbx, rbp, r10-r15 and xmm0-xmm15 with the secret, zero the other argument
@@ -62,6 +63,18 @@ int main(void)
     vector = after_return((long)evil_leave_regs, 1);
     printf("caller sees the callee's general registers: %#lx\n", general);
     printf("caller sees the callee's vector registers: %#lx\n", vector);
+    /* x87 and MXCSR: the registers are caller-saved, the control words callee-saved (psABI 3.2.1) */
+    set_fpu_control(0x27f, 0x9fc0); /* double precision; flush-to-zero and denormals-are-zero */
+    push_x87(0x5ec2e7);
+    long x87 = evil_peek_x87();
+    long control = evil_peek_fpu_control();
+    printf("callee sees the caller's x87 registers: %#lx\n", x87);
+    printf("callee starts with floating-point control %#lx\n", control);
+    evil_leave_fpu();
+    unsigned long mine = fpu_control();
+    printf("caller sees the callee's x87 registers: %#lx\n", x87_mantissas());
+    printf("caller keeps floating-point control %#lx\n", mine);
+    set_fpu_control(0x37f, 0x1f80);
     still_fine();
     return 0;
 }

@@ -69,7 +69,10 @@ class CrossingRecord(ctypes.Structure):
         ("caller", _i32),
         ("callee", _i32),
         ("gate", _i32),
-        ("reserved", _i32),
+        ("fpcw", ctypes.c_uint16),
+        ("reserved", ctypes.c_uint16),
+        ("mxcsr", _u32),
+        ("reserved2", _u32),
         ("rsp", _u64),
         ("return_address", _u64),
         ("saved", _u64 * 6),
@@ -80,6 +83,9 @@ class State(ctypes.Structure):
     _fields_ = [
         ("uc", _ptr),
         ("reg_write", _ptr),
+        ("reg_read", _ptr),
+        ("reg_write_batch", _ptr),
+        ("fpu_registers", _i32 * 12),
         ("python_hook", _ptr),
         ("gpr", _ptr),
         ("rip", _ptr),
@@ -155,6 +161,9 @@ def build(source: Path = SOURCE) -> Path:
             first = next((line for line in result.stderr.splitlines() if "error" in line), "no diagnostic")
             raise MachineError(f"building {source} with {compiler} failed: {first}")
         os.replace(temporary, target)  # atomic: a concurrent build of the same version writes the same bytes
+        for stale in target.parent.glob(f"{source.stem}-*.so"):
+            if stale != target:
+                stale.unlink(missing_ok=True)  # older versions (a process that loaded one keeps its mapping)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)

@@ -59,7 +59,10 @@ struct twz_crossing {
     int32_t caller; /* -1: the monitor's own call (init, fini) */
     int32_t callee;
     int32_t gate;
-    int32_t reserved;
+    uint16_t fpcw;  /* the caller's x87 control word and MXCSR: callee-saved (psABI 3.2.1) */
+    uint16_t reserved;
+    uint32_t mxcsr;
+    uint32_t reserved2;
     uint64_t rsp;
     uint64_t return_address;
     uint64_t saved[6]; /* rbx, rbp, r12-r15 */
@@ -67,11 +70,28 @@ struct twz_crossing {
 
 typedef void (*intr_hook)(void *uc, uint32_t intno, void *data);
 typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
+typedef int (*reg_read_fn)(void *uc, int regid, void *value);
+typedef int (*reg_write_batch_fn)(void *uc, const int *regids, void *const *values, int count);
+
+/* The x87 and SSE state a crossing resets, as Unicorn's register ids (FPU_IDS in Python): the control word,
+ * status word, tag word, MXCSR, then st0-st7. */
+enum { FPU_CW, FPU_SW, FPU_TAG, FPU_MXCSR, FPU_ST0, NUM_FPU_REGS = FPU_ST0 + 8 };
+#define FPCW_DEFAULT 0x037F   /* psABI 3.4.1: all exceptions masked, extended precision, round to nearest */
+#define MXCSR_DEFAULT 0x1F80  /* the same for SSE */
+#define FPTAG_EMPTY 0xFFFF
+
+struct float80 {
+    uint64_t mantissa;
+    uint16_t exponent;
+};
 
 struct twz_state {
     /* the machine's part, set at boot */
     void *uc;
     reg_write_fn reg_write;
+    reg_read_fn reg_read;
+    reg_write_batch_fn reg_write_batch;
+    int32_t fpu_registers[NUM_FPU_REGS];
     intr_hook python_hook;
     uint64_t *gpr;
     uint64_t *rip;
@@ -188,6 +208,19 @@ void twz_load(struct twz_state *st, int32_t id)
     load(st, id);
 }
 
+/* Empty the x87 stack and zero its registers, clear the status words, load the given control words: nothing
+ * of one compartment's floating-point state reaches another but the control words a caller keeps. */
+static void reset_fpu(const struct twz_state *st, uint16_t fpcw, uint32_t mxcsr)
+{
+    uint16_t sw = 0, tag = FPTAG_EMPTY;
+    uint32_t csr = mxcsr;
+    static const struct float80 zero = {0, 0};
+    void *values[NUM_FPU_REGS] = {&fpcw, &sw, &tag, &csr};
+    for (int i = FPU_ST0; i < NUM_FPU_REGS; i++)
+        values[i] = (void *)&zero;
+    st->reg_write_batch(st->uc, st->fpu_registers, values, NUM_FPU_REGS);
+}
+
 static void put_u64(const struct twz_state *st, uint64_t pa, uint64_t value)
 {
     memcpy(st->ram + pa, &value, 8);
@@ -221,7 +254,11 @@ static int switch_into(struct twz_state *st, const struct twz_crossing *c, uint6
         memcpy(slot, &st->return_point, 8);
     }
     put_u64(st, callee->caller_slot, (uint64_t)(int64_t)(c->caller < 0 ? st->monitor : c->caller));
-    st->stack[st->depth++] = *c;
+    struct twz_crossing *pushed = &st->stack[st->depth++];
+    *pushed = *c;
+    st->reg_read(st->uc, st->fpu_registers[FPU_CW], &pushed->fpcw);
+    st->reg_read(st->uc, st->fpu_registers[FPU_MXCSR], &pushed->mxcsr);
+    reset_fpu(st, FPCW_DEFAULT, MXCSR_DEFAULT);
     load(st, c->callee);
     uint64_t *r = st->gpr;
     uint64_t rdi = r[RDI], rsi = r[RSI], rdx = r[RDX], rcx = r[RCX], r8 = r[R8], r9 = r[R9];
@@ -259,7 +296,7 @@ static int enter(struct twz_state *st, const struct twz_gate *gate)
     }
     if (st->depth == st->capacity)
         return TWZ_TOO_DEEP;
-    struct twz_crossing c = {st->current, gate->owner, gate->index, 0, rsp, return_address,
+    struct twz_crossing c = {st->current, gate->owner, gate->index, 0, 0, 0, 0, rsp, return_address,
                              {r[RBX], r[RBP], r[R12], r[R13], r[R14], r[R15]}};
     return switch_into(st, &c, gate->entry);
 }
@@ -294,6 +331,7 @@ int twz_unwind(struct twz_state *st, uint64_t value)
     r[R12] = c.saved[2], r[R13] = c.saved[3], r[R14] = c.saved[4], r[R15] = c.saved[5];
     r[RSP] = c.rsp + 8;
     memset(st->vectors, 0, st->vector_bytes); /* vector registers are caller-saved: nothing comes back */
+    reset_fpu(st, c.fpcw, c.mxcsr & ~0x3Fu);  /* the caller's control bits, no status from the callee */
     *st->rip = c.return_address;
     return TWZ_RETURNED;
 }
@@ -321,7 +359,7 @@ int twz_call(struct twz_state *st, int32_t id, uint64_t entry)
 {
     if (st->depth == st->capacity)
         return TWZ_TOO_DEEP;
-    struct twz_crossing c = {-1, id, -1, 0, 0, 0, {0}};
+    struct twz_crossing c = {-1, id, -1, 0, 0, 0, 0, 0, 0, {0}};
     return switch_into(st, &c, entry);
 }
 

@@ -124,6 +124,14 @@ _DOUBLE_FAULT = int(Vector.DOUBLE_FAULT)
 _BACKED = FaultOutcome.BACKED
 _FETCH = Access.FETCH
 _CR3 = X.UC_X86_REG_CR3
+# The floating-point state a crossing resets (``fastpath/crossing.c``, enum FPU_*), and its initial values
+# (psABI 3.4.1: FPCW 0x37F, MXCSR 0x1F80; an empty x87 stack). Unicorn starts with 0 in both control words,
+# which unmasks every floating-point exception.
+FPU_REGISTERS = (X.UC_X86_REG_FPCW, X.UC_X86_REG_FPSW, X.UC_X86_REG_FPTAG, X.UC_X86_REG_MXCSR,
+                 *range(X.UC_X86_REG_FP0, X.UC_X86_REG_FP0 + 8))  # fmt: skip
+FPCW_DEFAULT = 0x037F
+MXCSR_DEFAULT = 0x1F80
+FPTAG_EMPTY = 0xFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +273,9 @@ class Machine:
         uc.reg_write(X.UC_X86_REG_CR4, cr4)
         uc.msr_write(Msr.EFER, uc.msr_read(Msr.EFER) | Efer.LME | Efer.LMA | Efer.NXE | Efer.SCE)
         uc.reg_write(X.UC_X86_REG_CR0, uc.reg_read(X.UC_X86_REG_CR0) | Cr0.PE | Cr0.PG | Cr0.WP)
+        uc.reg_write(X.UC_X86_REG_FPCW, FPCW_DEFAULT)
+        uc.reg_write(X.UC_X86_REG_FPTAG, FPTAG_EMPTY)
+        uc.reg_write(X.UC_X86_REG_MXCSR, MXCSR_DEFAULT)
         if uc.reg_read(X.UC_X86_REG_CR4) & Cr4.FSGSBASE:
             raise MachineError("cannot clear CR4.FSGSBASE: guests could move their thread pointer")
 
@@ -411,6 +422,9 @@ class Machine:
         assert cpu is not None and mem is not None
         fast.uc = self._handle
         fast.reg_write = ctypes.cast(uclib.uc_reg_write, ctypes.c_void_p).value
+        fast.reg_read = ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value
+        fast.reg_write_batch = ctypes.cast(uclib.uc_reg_write_batch, ctypes.c_void_p).value
+        fast.fpu_registers[:] = FPU_REGISTERS
         fast.python_hook = python_hook
         fast.gpr, fast.rip, fast.cr2, fast.fs_base, fast.old_exception, fast.error_code = (
             ctypes.addressof(view) for view in (cpu.gpr, cpu.rip, cpu.cr2, cpu.fs_base, cpu.old_exception,
