@@ -81,6 +81,18 @@ def test_nested_reentrant_and_many_crossings():
     ]
 
 
+def test_deep_mutual_recursion_across_a_gate():
+    done = twzemu("run", str(guest("isolation/pingpong")), "2000")  # 2,000 crossings nested, alternating
+    assert (done.status, done.stdout, done.stderr) == (0, "depth 2000: 2000\n", "")
+
+
+def test_nesting_deeper_than_the_crossing_stack_is_one_line():
+    done = twzemu("run", str(guest("isolation/pingpong")), "5000")
+    assert (done.status, done.stdout) == (139, "")  # the program is stopped, like a violation outside a gate
+    assert done.stderr == ("twzemu: crossings nested more than 4096 deep: pingpong calling gate ping of "
+                           "pingpong::libping.so\n")  # fmt: skip
+
+
 def test_trace_prints_every_crossing():
     done = twzemu("run", "--trace", str(guest("isolation/nest")), "1")
     enters = re.findall(r"^twzemu: trace: enter T1 (\S+) -> (\S+) (\w+)\(", done.stderr, re.M)

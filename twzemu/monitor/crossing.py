@@ -201,7 +201,11 @@ class Crossings:
         if status is Status.MONITOR_RETURN:
             self._unwind(machine.cpu.gpr[RAX])
         elif status is Status.TOO_DEEP:
-            raise MonitorError(f"crossings nested more than {MAX_DEPTH} deep at {address:#x}")
+            gate = self.gates.gate_at(address)
+            caller = self.current
+            assert gate is not None and caller is not None
+            raise MonitorError(f"crossings nested more than {MAX_DEPTH} deep: {caller.name} calling gate "
+                               f"{gate.name} of {self.compartments[gate.owner].name}")  # fmt: skip
         elif self.trace is not None:
             self._trace(status)
         return True
