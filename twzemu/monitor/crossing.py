@@ -122,12 +122,13 @@ class Crossings:
     def _compartment_records(self) -> ctypes.Array[CompartmentRecord]:
         count = max(self.compartments) + 1
         records = (CompartmentRecord * count)()
+        shared_stacks = {state_id: (ctypes.c_uint8 * count)() for state_id in self.compartments}
+        for (caller, callee), rules in self.rules.items():
+            if not rules.callee_stack_fresh:
+                shared_stacks[caller][callee] = 1  # that callee runs on the caller's stack (level none)
         for state in self.compartments.values():
             sites = (ctypes.c_uint64 * max(len(state.return_sites), 1))(*sorted(state.return_sites))
-            shares = (ctypes.c_uint8 * count)()
-            for (caller, callee), rules in self.rules.items():
-                if caller == state.id and not rules.callee_stack_fresh:
-                    shares[callee] = 1  # that callee runs on this compartment's stack (level none)
+            shares = shared_stacks[state.id]
             self._keep += [sites, shares]
             records[state.id] = CompartmentRecord(
                 state.space.tables.root, state.thread_pointer, state.stack_top, state.return_slot,
@@ -158,10 +159,6 @@ class Crossings:
     def current(self) -> CompartmentState | None:
         """The compartment running now (None while the monitor itself is between calls)."""
         return self.compartments.get(self.machine.fast.current)
-
-    @property
-    def depth(self) -> int:
-        return self.machine.fast.depth
 
     def resume(self, state: CompartmentState) -> None:
         """Run ``state`` from here on, outside any crossing (the program at its start)."""
