@@ -10,7 +10,7 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/python -m twzemu.fastpath
+	$(BIN)/python -m twzemu.machine.fastpath
 	touch $@
 
 install: $(INSTALLED)

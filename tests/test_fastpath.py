@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from twzemu import fastpath
 from twzemu.errors import MachineError
+from twzemu.machine import fastpath
 
 
 def test_the_engine_is_built_once_per_source_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,12 +6,14 @@ Bring-up (``Machine.boot``), in order:
 2. the monitor's own pages — a GDT, a one-instruction boot stub (``iretq``) and a kernel stack — are mapped
    supervisor-only at ``KERNEL_BASE`` by one PDPT that every address space shares (``kernel_pml4_entry``);
 3. CR0.PG, CR4.PAE, EFER.LME/LMA/NXE are set and CR4.FSGSBASE cleared (Unicorn boots with it set, which would
-   let CPL3 code move its thread pointer with ``wrfsbase``);
+   let CPL3 code move its thread pointer with ``wrfsbase``); the x87 and SSE control words get the psABI's
+   initial values (Unicorn leaves them 0, every floating-point exception unmasked);
 4. the boot stub ``iretq``s to CPL3; since Unicorn hands every exception to hooks instead of the IDT, the CPU
    never leaves CPL3 again;
-5. the CPU state is located and the fault fields calibrated (``cpustate``), then the real hooks go in.
+5. the CPU state is located and the fault fields calibrated (``cpustate``), then the real hooks go in: the
+   crossing engine (``fastpath``, loaded — built on first use — at the start of ``boot``) first.
 
-Events. Every CPU exception first reaches the crossing engine (``twzemu.fastpath``, C), which completes
+Events. Every CPU exception first reaches the crossing engine (``twzemu.machine.fastpath``, C), which completes
 allowed gate entries and returns itself once the monitor has given it its tables, and hands everything else
 to ``_on_intr``. The Python hooks are raw ctypes callbacks behind one guard (``_fail_hook``): an exception in a
 hook is kept, emulation stops, and ``run`` re-raises it — nothing is swallowed. A fetch fault goes to
@@ -35,12 +37,12 @@ from unicorn import unicorn_const as UC
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from .. import fastpath
 from ..errors import MachineError
 from ..mmu.pagetable import PageTables
 from ..mmu.physmem import FrameAllocator, PhysicalMemory
 from ..mmu.pte import Prot, Pte
 from ..mmu.space import Access, AddressSpace, FaultOutcome
+from . import fastpath
 from .cpustate import CpuState, FaultCalibration, StateLayout, find_field, find_vectors, locate_cpu_state
 from .events import Fault, Stop, StopReason
 from .watchdog import Watchdog
@@ -159,7 +161,7 @@ class Machine:
         # The crossing engine's state (``fastpath``): the CPU views, CR3, and the monitor's crossing tables.
         self.fast = fastpath.State()
         self._fast_ref = ctypes.byref(self.fast)
-        self._fast_lib = fastpath.load()
+        self._fast_lib: ctypes.CDLL | None = None  # loaded (built on first use) at boot
         self._spaces: dict[int, AddressSpace] = {}  # page-table root -> its address space
         self.on_hypercall: Callable[[Machine], None] | None = None
         self.on_fault: Callable[[Fault], bool] | None = None
@@ -191,6 +193,7 @@ class Machine:
 
     def boot(self) -> None:
         """Bring the CPU up in user mode (module docstring, steps 1-5)."""
+        self._fast_lib = fastpath.load()
         self.mem = PhysicalMemory(self.ram_size)
         self.frames = FrameAllocator(self.mem, RESERVED_PHYS)
         uc = unicorn.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
@@ -565,6 +568,8 @@ class Machine:
     def switch_space(self, space: AddressSpace) -> None:
         """Load ``space``'s CR3; ``uc_reg_write`` flushes the TLB as a real CR3 load does (safe in a hook)."""
         self.add_space(space)
+        if self._fast_lib is None:
+            raise MachineError("the machine is not booted")
         self._fast_lib.twz_write_cr3(self._fast_ref, space.tables.root)
 
     def mode(self) -> CpuMode:

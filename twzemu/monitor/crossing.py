@@ -16,7 +16,7 @@ the address. Then:
    printed and A's call returns ``TWZ_EFAULT``; B stays callable. With no crossing to unwind, the fault is the
    machine's to report (the program is killed, status 139).
 
-Who does what: the crossing engine (``twzemu/fastpath/crossing.c``) carries out steps 1 and 2 inside
+Who does what: the crossing engine (``twzemu/machine/fastpath/crossing.c``) carries out steps 1 and 2 inside
 Unicorn's fault hook, and the crossing stack lives in its tables, so an allowed crossing runs no Python. This
 class builds those tables, and handles what the engine hands back: refused entries and violations (reported
 here), the end of the monitor's own calls (init, fini), a callee stack page not yet backed, and ``--trace``
@@ -30,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from .. import fastpath
 from ..errors import MonitorError
-from ..fastpath import CompartmentRecord, CrossingRecord, GateRecord, Status
+from ..machine import fastpath
 from ..machine.cpustate import R8, R9, RAX, RCX, RDI, RDX, RSI
 from ..machine.events import Fault, Stop, StopReason
+from ..machine.fastpath import CompartmentRecord, CrossingRecord, GateRecord, Status
 from ..machine.machine import KERNEL_BASE, Machine
 from ..machine.x86 import Vector
 from ..mmu.space import Access, AddressSpace, FaultOutcome

@@ -4,7 +4,7 @@
  * interpreter time; here it costs a hash lookup, a page-table walk and a few stores, so the round trip is
  * dominated by Unicorn itself (two CR3 loads flush its TLB). Python still owns every decision that reports
  * something: this file only carries out crossings that are allowed, and otherwise changes nothing and answers a
- * status (twzemu/fastpath/__init__.py mirrors every structure; twzemu/monitor/crossing.py explains the protocol).
+ * status (twzemu/machine/fastpath/__init__.py mirrors every structure; twzemu/monitor/crossing.py explains the protocol).
  *
  * twz_on_intr is registered as the machine's only UC_HOOK_INTR hook. For a fetch fault while the fast path is
  * on, it tries twz_transfer; an entry or return it completes never reaches Python. Every other event, and any

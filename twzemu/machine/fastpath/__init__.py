@@ -5,9 +5,9 @@ time, against a 5 µs budget (DESIGN.md "Performance budgets"). ``crossing.c`` i
 completes allowed gate entries and returns itself and hands everything else to the Python hook unchanged. The
 structures below mirror the C ones field by field; ``load`` checks their sizes against the library's.
 
-The library is compiled once per source version into ``twzemu/fastpath/build/`` (or the user's cache directory
+The library is compiled once per source version into ``twzemu/machine/fastpath/build/`` (or the user's cache directory
 when the package is read-only), atomically, so concurrent first runs are safe. ``make`` builds it up front
-(``python -m twzemu.fastpath``).
+(``python -m twzemu.machine.fastpath``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from ..errors import MachineError
+from ...errors import MachineError
 
 SOURCE = Path(__file__).with_name("crossing.c")
 CFLAGS = ("-O2", "-shared", "-fPIC", "-std=c11", "-Wall")
@@ -178,7 +178,7 @@ def load() -> ctypes.CDLL:
     lib.twz_sizeof.argtypes = [ctypes.c_int]
     for what, mirror in enumerate(_MIRRORS):
         if lib.twz_sizeof(what) != ctypes.sizeof(mirror):
-            raise MachineError(f"{SOURCE.name} and twzemu.fastpath disagree on the size of {mirror.__name__}")
+            raise MachineError(f"{SOURCE.name} and twzemu.machine.fastpath disagree on the size of {mirror.__name__}")
     state = ctypes.POINTER(State)
     for name, args in (("twz_transfer", [state, _u64]), ("twz_unwind", [state, _u64]),
                        ("twz_call", [state, _i32, _u64])):  # fmt: skip

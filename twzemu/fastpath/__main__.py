@@ -1,5 +1,0 @@
-"""``python -m twzemu.fastpath``: build the crossing engine now (``make`` does, so no run compiles it)."""
-
-from . import build
-
-print(f"twzemu: crossing engine {build()}")
