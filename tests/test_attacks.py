@@ -12,6 +12,7 @@ anywhere else the program is killed with status 139, and no atexit handler runs.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -27,7 +28,7 @@ VICTIM = "0x5ec2e7"  # victim_value() while nobody has disturbed the victim (gue
 
 @pytest.fixture(scope="module", autouse=True)
 def attacks_built():
-    """Build the attack guests with their own make fragment (also right once guests/Makefile includes it)."""
+    """Build the attack guests with their own make fragment (guests/Makefile includes it too)."""
     targets = [f"build/attacks/{name}" for name in NAMES]
     done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT / "guests"), "-f", "Makefile", "-f",
                            "attacks/rules.mk", *targets], capture_output=True, text=True, check=False)  # fmt: skip
@@ -287,6 +288,21 @@ def test_general_registers_carry_nothing_across_a_crossing(regs, line):
                                   "caller sees the callee's vector registers: 0"])  # fmt: skip
 def test_vector_registers_carry_nothing_across_a_crossing(regs, line):
     assert line + "\n" in regs.splitlines(keepends=True)
+
+
+# A gate gets only the argument registers its definition takes (from the library's DWARF); the others are zero.
+@pytest.mark.parametrize("line", ["a gate taking no argument sees: 0",
+                                  "a gate taking one argument gets it and sees: 0x5ec2e7"])  # fmt: skip
+def test_argument_registers_a_gate_does_not_take_carry_nothing(regs, line):
+    assert line + "\n" in regs.splitlines(keepends=True)
+
+
+def test_without_debug_information_a_gate_gets_all_six_argument_registers(tmp_path):
+    for built in guest("attacks/regs").parent.iterdir():
+        shutil.copy(built, tmp_path / built.name)
+    subprocess.run(["strip", "--strip-debug", str(tmp_path / "libevil.so")], check=True)
+    done = twzemu("run", "-L", str(tmp_path), str(tmp_path / "regs"))
+    assert "a gate taking no argument sees: 0x5ec2e7\n" in done.stdout  # the documented fallback: nothing known
 
 
 # x87 registers and floating-point status cross nothing either; a callee starts with the psABI's initial control

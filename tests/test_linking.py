@@ -12,6 +12,8 @@ from conftest import ROOT, guest, twzemu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from twzemu.elf.image import ElfImage
+from twzemu.elf.parameters import parameter_counts
 from twzemu.errors import LinkError, TwzEmuError
 from twzemu.linker.relocs import RelocType
 from twzemu.loader import SLOT_SIZE
@@ -342,3 +344,47 @@ def test_cc_builds_from_any_directory(tmp_path):
     done = twzemu("run", str(tmp_path / "x"))
     assert (done.status, done.stdout) == (0, "42-ok\n")
     assert (ROOT / "guests" / "build" / "rt" / "libtwzrt.so").exists()
+
+
+# -- how many arguments a gate takes (twzemu/elf/parameters.py) -------------------------------------------------
+
+
+def test_gate_arity_comes_from_the_definitions_dwarf():
+    linked = Monitor(ObjectStore.in_memory()).link(str(guest("probe/probe")))
+    arity = {gate.name: gate.arity for gate in linked.gates}
+    assert arity["probe_a_read"] == 1 and arity["probe_a_jump"] == 2 and arity["probe_b_chain"] == 1
+    assert arity["__twz_monitor_write"] == 3 and arity["__twz_monitor_nop"] == 0  # the monitor's own services
+
+
+def test_parameter_counts_skip_what_dwarf_cannot_say(tmp_path):
+    (tmp_path / "lib.c").write_text(
+        "#include <twz.h>\n"
+        "long none(void) { return 0; }\nTWZ_GATE(none);\n"
+        "long three(long a, char *b, int c) { return a + c + (b != 0); }\nTWZ_GATE(three);\n"
+        "long variadic(long a, ...) { return a; }\nTWZ_GATE(variadic);\n"
+        "long old_style() { return 1; }\nTWZ_GATE(old_style);\n"
+        'long in_asm(long a);\n__asm__(".globl in_asm\\nin_asm: mov %rdi, %rax\\n ret\\n");\nTWZ_GATE(in_asm);\n'
+    )
+    cc("-g", "-shared", "-o", "libk.so", "lib.c", cwd=tmp_path)
+    counts = parameter_counts(ElfImage.open(str(tmp_path / "libk.so")), ["none", "three", "variadic", "old_style",
+                                                                           "in_asm", "missing"])  # fmt: skip
+    assert counts == {"none": 0, "three": 3}
+    cc("-shared", "-o", "libnodebug.so", "lib.c", cwd=tmp_path)  # no -g: nothing is known
+    assert parameter_counts(ElfImage.open(str(tmp_path / "libnodebug.so")), ["none", "three"]) == {}
+
+
+def test_a_gate_with_more_than_six_arguments_is_refused_by_name(tmp_path):
+    (tmp_path / "lib.c").write_text(
+        "#include <twz.h>\n"
+        "long seven(long a, long b, long c, long d, long e, long f, long g) { return a + b + c + d + e + f + g; }\n"
+        "TWZ_GATE(seven);\n"
+    )
+    (tmp_path / "main.c").write_text(
+        "long seven(long, long, long, long, long, long, long);\nint main(void) { return seven(1, 2, 3, 4, 5, 6, 7); }\n"
+    )
+    cc("-g", "-shared", "-o", "libseven.so", "lib.c", cwd=tmp_path)
+    cc("-o", "main", "main.c", "-L.", "-lseven", cwd=tmp_path)
+    done = twzemu("run", str(tmp_path / "main"))
+    assert done.status == 127
+    assert one_line(done.stderr).endswith("libseven.so: gate seven takes 7 arguments; a gate takes at most 6, "
+                                          "in registers")  # fmt: skip

@@ -56,6 +56,8 @@ long evil_out_escape(void);                     /* out, then write through rbx a
 long evil_peek_regs(void);                      /* OR of rax, rbx, rbp, r10-r15 on entry */
 long evil_peek_vregs(void);                     /* OR of xmm0-xmm15 (low halves) on entry */
 long evil_leave_regs(void);                     /* fills rcx-r11 and xmm0-xmm15 with 0xe51, returns 0 */
+long evil_peek_args(void);                      /* OR of rdi, rsi, rdx, rcx, r8, r9 on entry: it takes none */
+long evil_peek_other_args(long first);          /* OR of rsi, rdx, rcx, r8, r9 on entry, or first if that is 0 */
 long evil_peek_x87(void);                       /* OR of the mantissas of st0-st7 on entry (fxsave) */
 long evil_peek_fpu_control(void);               /* x87 control word << 32 | MXCSR on entry */
 long evil_leave_fpu(void);                      /* pushes 0x5ec2e7 on the x87 stack, sets FPCW 0x7f and MXCSR 0x3f */

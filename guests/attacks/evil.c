@@ -230,6 +230,24 @@ TWZ_GATE(evil_peek_regs);
 TWZ_GATE(evil_peek_vregs);
 TWZ_GATE(evil_leave_regs);
 
+/* C gates, so that their DWARF says how many arguments they take (twzemu/elf/parameters.py); built without
+ * optimisation (guests/Makefile), nothing touches the argument registers before the asm reads them. */
+long evil_peek_args(void)
+{
+    long bits;
+    __asm__ volatile("mov %%rdi, %0\n\tor %%rsi, %0\n\tor %%rdx, %0\n\tor %%rcx, %0\n\tor %%r8, %0\n\tor %%r9, %0"
+                     : "=a"(bits));
+    return bits;
+}
+TWZ_GATE(evil_peek_args);
+long evil_peek_other_args(long first)
+{
+    long bits;
+    __asm__ volatile("mov %%rsi, %0\n\tor %%rdx, %0\n\tor %%rcx, %0\n\tor %%r8, %0\n\tor %%r9, %0" : "=a"(bits));
+    return bits ? bits : first;
+}
+TWZ_GATE(evil_peek_other_args);
+
 long evil_peek_x87(void) { return (long)x87_mantissas(); }
 TWZ_GATE(evil_peek_x87);
 long evil_peek_fpu_control(void) { return (long)fpu_control(); }

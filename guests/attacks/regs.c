@@ -4,7 +4,8 @@
  * Rule (DESIGN.md "Gate crossing" steps 3 and 4): on entry every general register but the arguments is
  * zeroed; on return every scratch register but rax. Nothing is stopped here: each line must read 0. Vector
  * registers are the same channel as general ones, so they must not carry anything across either; nor the x87
- * registers, whose control word (like MXCSR's control bits) the caller keeps and the callee gets fresh. */
+ * registers, whose control word (like MXCSR's control bits) the caller keeps and the callee gets fresh; nor
+ * argument registers beyond the ones the gate takes. */
 #include "attacks.h"
 
 /* with_secrets(gate): fill rax, rbx, rbp, r10-r15 and xmm0-xmm15 with the secret, zero the other argument
@@ -13,7 +14,19 @@ long with_secrets(long gate);
 /* after_return(gate, vector): call the gate, then return the OR of rcx, rdx, rsi, rdi, r8-r11 (vector == 0)
  * or of xmm0-xmm15 (vector != 0) as found after the return. */
 long after_return(long gate, long vector);
-__asm__(".text\n.globl with_secrets\n.type with_secrets, @function\n"
+/* with_arguments(gate): call the gate with the secret in all six argument registers. */
+long with_arguments(long gate);
+__asm__(".text\n.globl with_arguments\n.type with_arguments, @function\n"
+        "with_arguments:\n"
+        "    push %rbx\n"
+        "    mov %rdi, %rax\n"
+        "    mov $0x5ec2e7, %edi\n"
+        "    mov %rdi, %rsi\n    mov %rdi, %rdx\n    mov %rdi, %rcx\n    mov %rdi, %r8\n    mov %rdi, %r9\n"
+        "    call *%rax\n"
+        "    pop %rbx\n"
+        "    ret\n"
+        ".size with_arguments, .-with_arguments\n"
+        ".globl with_secrets\n.type with_secrets, @function\n"
         "with_secrets:\n"
         "    push %rbx\n    push %rbp\n    push %r12\n    push %r13\n    push %r14\n    push %r15\n"
         "    sub $8, %rsp\n"
@@ -63,6 +76,9 @@ int main(void)
     vector = after_return((long)evil_leave_regs, 1);
     printf("caller sees the callee's general registers: %#lx\n", general);
     printf("caller sees the callee's vector registers: %#lx\n", vector);
+    /* argument registers a gate does not take (its DWARF says how many it takes) */
+    printf("a gate taking no argument sees: %#lx\n", with_arguments((long)evil_peek_args));
+    printf("a gate taking one argument gets it and sees: %#lx\n", with_arguments((long)evil_peek_other_args));
     /* x87 and MXCSR: the registers are caller-saved, the control words callee-saved (psABI 3.2.1) */
     set_fpu_control(0x27f, 0x9fc0); /* double precision; flush-to-zero and denormals-are-zero */
     push_x87(0x5ec2e7);

@@ -30,10 +30,12 @@ from pathlib import Path
 from ..elf.dynamic import DynamicInfo, DynReloc, DynSymbol, SymbolBind, SymbolKind
 from ..elf.gates import GateRecord, read_gate_records
 from ..elf.image import ElfImage
+from ..elf.parameters import parameter_counts
 from ..errors import LinkError, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
 from ..objects.object import Object
 from ..objects.store import ObjectStore
+from ..security.gates import ARGUMENT_REGISTERS
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from ..toolchain import RUNTIME_LIBRARY
 from .graph import init_order
@@ -72,6 +74,7 @@ class GateEntry:
     entry: int
     length: int
     level: int
+    arity: int = ARGUMENT_REGISTERS  # argument registers it takes (all six when its definition does not say)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,19 +255,26 @@ class Linker:
         problems = []
         for library in instances.values():
             exports = exports_of(library.info)
+            path = library.loaded.image.path
+            arities = parameter_counts(library.loaded.image, [record.name for record in library.gates])
             for record in library.gates:
                 symbol = exports.get(record.name)
                 if symbol is None or symbol.kind is not SymbolKind.FUNC:
-                    problems.append(f"{library.loaded.image.path}: gate {record.name} is declared but no exported "
+                    problems.append(f"{path}: gate {record.name} is declared but no exported "
                                     "function of that name is defined")  # fmt: skip
                     continue
                 if record.name in gates and gates[record.name].compartment != library.compartment:
                     problems.append(f"gate {record.name} is declared by two compartments")
                     continue
+                arity = arities.get(record.name, ARGUMENT_REGISTERS)
+                if arity > ARGUMENT_REGISTERS:
+                    problems.append(f"{path}: gate {record.name} takes {arity} arguments; a gate takes at most "
+                                    f"{ARGUMENT_REGISTERS}, in registers")  # fmt: skip
+                    continue
                 entry = library.base + symbol.value
                 gates.setdefault(
                     record.name,
-                    GateEntry(record.name, library.compartment, library.name, entry, symbol.size, record.level),
+                    GateEntry(record.name, library.compartment, library.name, entry, symbol.size, record.level, arity),
                 )
         if problems:
             raise LinkError(problems)

@@ -8,8 +8,9 @@ the address. Then:
    compartments) and the return address on A's stack must follow a call instruction in A (``return_sites``,
    found once per image by disassembling its text); the crossing is pushed on the thread's crossing stack with
    A's rsp and callee-saved registers; CR3 and FS switch to B; B runs on its own stack, whose return address is
-   the monitor's ``RETURN_POINT`` (a supervisor page: fetching it from CPL3 faults); the six argument registers
-   pass, every other general and vector register is zeroed.
+   the monitor's ``RETURN_POINT`` (a supervisor page: fetching it from CPL3 faults); the gate's argument
+   registers pass (as many as its definition takes, ``elf.parameters``; all six when unknown), every other
+   general, vector and x87 register is zeroed.
 2. **return** — B's ``ret`` fetches ``RETURN_POINT``: the crossing is popped, A's CR3, FS, rsp and callee-saved
    registers are restored, rax passes, the other registers are zeroed, A resumes after its call.
 3. **violation** — any other fault while a crossing is active unwinds the innermost one: the report line is
@@ -149,7 +150,7 @@ class Crossings:
             slot = ((gate.entry * _HASH) & _U64_MASK) >> 32
             while table[slot & (size - 1)].owner >= 0:
                 slot += 1
-            table[slot & (size - 1)] = GateRecord(gate.entry, gate.owner, index)
+            table[slot & (size - 1)] = GateRecord(gate.entry, gate.owner, index, gate.arity)
         self._keep.append(table)
         return table, size - 1
 
@@ -257,7 +258,8 @@ class Crossings:
         if status is Status.ENTERED:
             crossing = self._stack[fast.depth - 1]
             caller, callee, gate = self._describe(crossing)
-            args = ", ".join(f"{gpr[r]:#x}" for r in (RDI, RSI, RDX, RCX, R8, R9))
+            registers = (RDI, RSI, RDX, RCX, R8, R9)[: self._gate_list[crossing.gate].arity]
+            args = ", ".join(f"{gpr[r]:#x}" for r in registers)
             self.trace.write(f"twzemu: trace: enter T1 {caller} -> {callee} {gate}({args})\n")
         elif status is Status.RETURNED:
             caller, callee, gate = self._describe(fast.last)

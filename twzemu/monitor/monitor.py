@@ -184,7 +184,7 @@ class Monitor:
         table = GateTable()
         for entry in linked.gates:
             gate = Gate(entry.name, CompartmentId(entry.compartment), entry.entry, max(entry.length, 1), 1,
-                        IsolationLevel(entry.level))  # fmt: skip
+                        IsolationLevel(entry.level), entry.arity)  # fmt: skip
             table.add(gate)
             self.contexts[entry.compartment].expose(gate)
         return table

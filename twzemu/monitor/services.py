@@ -23,12 +23,18 @@ from .hypercalls import Hypercall
 MONITOR_TEXT_SLOT = 0x3FE
 GATE_ALIGN = 16
 
-# gate name -> the hypercall its code makes
-SERVICES: dict[str, Hypercall] = {
-    "__twz_monitor_write": Hypercall.WRITE,
-    "__twz_monitor_heap_grow": Hypercall.HEAP_GROW,
-    "__twz_monitor_exit": Hypercall.EXIT,
-    "__twz_monitor_nop": Hypercall.NOP,
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    hypercall: Hypercall  # what its code makes
+    arity: int  # the arguments it takes (their declarations: guests/rt/sys.h)
+
+
+SERVICES: dict[str, Service] = {
+    "__twz_monitor_write": Service(Hypercall.WRITE, 3),
+    "__twz_monitor_heap_grow": Service(Hypercall.HEAP_GROW, 1),
+    "__twz_monitor_exit": Service(Hypercall.EXIT, 1),
+    "__twz_monitor_nop": Service(Hypercall.NOP, 0),
 }
 
 
@@ -42,11 +48,11 @@ def build_monitor_text(store: ObjectStore) -> MonitorText:
     base = slot_base(MONITOR_TEXT_SLOT) + NULL_PAGE_SIZE
     code = b""
     gates: dict[str, GateEntry] = {}
-    for name, hypercall in SERVICES.items():
+    for name, service in SERVICES.items():
         code += b"\xcc" * (-len(code) % GATE_ALIGN)  # int3 between gates: no way to slide into the next one
-        body = assemble(f"mov eax, {int(hypercall)}; syscall; ret", base + len(code))
+        body = assemble(f"mov eax, {int(service.hypercall)}; syscall; ret", base + len(code))
         gates[name] = GateEntry(name, MONITOR_COMPARTMENT, "monitor", base + len(code), len(body),
-                                int(IsolationLevel.FULL))  # fmt: skip
+                                int(IsolationLevel.FULL), service.arity)  # fmt: skip
         code += body
     text = store.create()
     text.write(NULL_PAGE_SIZE, code)

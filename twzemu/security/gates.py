@@ -40,6 +40,9 @@ OBJECT_OFFSET_MASK = MAX_OBJECT_SIZE - 1
 GATE_ALIGNMENT = 1
 TRAMPOLINE_ALIGNMENT = 0x10
 
+# Gates take their arguments in rdi, rsi, rdx, rcx, r8, r9 (psABI 3.2.3; DESIGN.md "Gate crossing" step 3).
+ARGUMENT_REGISTERS = 6
+
 _CALLEE_DISTRUSTS = 1
 _CALLER_DISTRUSTS = 2
 
@@ -101,6 +104,7 @@ class Gate:
     length: int
     alignment: int = GATE_ALIGNMENT
     level: IsolationLevel = IsolationLevel.FULL
+    arity: int = ARGUMENT_REGISTERS  # how many argument registers pass; the others are zeroed on entry
 
     def __post_init__(self) -> None:
         where = f"gate {self.name or '?'} at {self.entry:#x}"
@@ -112,6 +116,8 @@ class Gate:
             raise SecurityError(f"{where} is not a {self.alignment}-byte aligned address")
         if self.entry & OBJECT_OFFSET_MASK < NULL_PAGE_SIZE:
             raise SecurityError(f"{where} lies in the null page of its object")
+        if not 0 <= self.arity <= ARGUMENT_REGISTERS:
+            raise SecurityError(f"{where} takes {self.arity} arguments: a gate takes 0 to {ARGUMENT_REGISTERS}")
         if not 0 < self.length <= MAX_OBJECT_SIZE - (self.entry & OBJECT_OFFSET_MASK):
             raise SecurityError(f"{where}: length {self.length:#x} does not fit in its object")
         try:

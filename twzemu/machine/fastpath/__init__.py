@@ -61,7 +61,7 @@ class CompartmentRecord(ctypes.Structure):
 
 
 class GateRecord(ctypes.Structure):
-    _fields_ = [("entry", _u64), ("owner", _i32), ("index", _i32)]
+    _fields_ = [("entry", _u64), ("owner", _i32), ("index", _i32), ("arity", _i32), ("reserved", _i32)]
 
 
 class CrossingRecord(ctypes.Structure):

@@ -53,6 +53,8 @@ struct twz_gate {
     uint64_t entry;
     int32_t owner; /* -1: an empty slot of the hash table */
     int32_t index; /* the gate's number in Python's list, for names */
+    int32_t arity; /* argument registers that pass (rdi, rsi, rdx, rcx, r8, r9 in that order) */
+    int32_t reserved;
 };
 
 struct twz_crossing {
@@ -238,7 +240,7 @@ static uint64_t frame_for(const struct twz_state *st, const struct twz_crossing 
     return st->compartments[c->callee].stack_top - 8;
 }
 
-static int switch_into(struct twz_state *st, const struct twz_crossing *c, uint64_t entry)
+static int switch_into(struct twz_state *st, const struct twz_crossing *c, uint64_t entry, int32_t arity)
 {
     const struct twz_compartment *callee = &st->compartments[c->callee];
     uint64_t top = frame_for(st, c);
@@ -260,10 +262,13 @@ static int switch_into(struct twz_state *st, const struct twz_crossing *c, uint6
     st->reg_read(st->uc, st->fpu_registers[FPU_MXCSR], &pushed->mxcsr);
     reset_fpu(st, FPCW_DEFAULT, MXCSR_DEFAULT);
     load(st, c->callee);
-    uint64_t *r = st->gpr;
-    uint64_t rdi = r[RDI], rsi = r[RSI], rdx = r[RDX], rcx = r[RCX], r8 = r[R8], r9 = r[R9];
-    memset(r, 0, NUM_GPRS * 8); /* the six argument registers pass, the stack is the callee's, nothing else */
-    r[RDI] = rdi, r[RSI] = rsi, r[RDX] = rdx, r[RCX] = rcx, r[R8] = r8, r[R9] = r9;
+    static const int arguments[6] = {RDI, RSI, RDX, RCX, R8, R9};
+    uint64_t *r = st->gpr, passed[6];
+    for (int i = 0; i < arity; i++)
+        passed[i] = r[arguments[i]];
+    memset(r, 0, NUM_GPRS * 8); /* the gate's arguments pass, the stack is the callee's, nothing else */
+    for (int i = 0; i < arity; i++)
+        r[arguments[i]] = passed[i];
     r[RSP] = top;
     memset(st->vectors, 0, st->vector_bytes); /* gates take integers: no vector register crosses */
     *st->rip = entry;
@@ -298,7 +303,7 @@ static int enter(struct twz_state *st, const struct twz_gate *gate)
         return TWZ_TOO_DEEP;
     struct twz_crossing c = {st->current, gate->owner, gate->index, 0, 0, 0, 0, rsp, return_address,
                              {r[RBX], r[RBP], r[R12], r[R13], r[R14], r[R15]}};
-    return switch_into(st, &c, gate->entry);
+    return switch_into(st, &c, gate->entry, gate->arity);
 }
 
 /* The caller id compartment id sees in its TCB once the innermost crossing is gone (-1: not in a gate). */
@@ -360,7 +365,7 @@ int twz_call(struct twz_state *st, int32_t id, uint64_t entry)
     if (st->depth == st->capacity)
         return TWZ_TOO_DEEP;
     struct twz_crossing c = {-1, id, -1, 0, 0, 0, 0, 0, 0, {0}};
-    return switch_into(st, &c, entry);
+    return switch_into(st, &c, entry, 6); /* what the monitor set up passes */
 }
 
 void twz_on_intr(void *uc, uint32_t intno, void *data)
