@@ -81,6 +81,12 @@ def test_nested_reentrant_and_many_crossings():
     ]
 
 
+def test_compartment_info_is_a_monitor_service_answering_the_caller():
+    done = twzemu("run", str(guest("isolation/whoami")))
+    assert (done.status, done.stderr) == (0, "")
+    assert done.stdout == "program: 1 whoami\nlibrary: 2 whoami::libwho.so\n"
+
+
 def test_deep_mutual_recursion_across_a_gate():
     done = twzemu("run", str(guest("isolation/pingpong")), "2000")  # 2,000 crossings nested, alternating
     assert (done.status, done.stdout, done.stderr) == (0, "depth 2000: 2000\n", "")

@@ -38,7 +38,8 @@ STANDARD_EXPORTS = frozenset({
     "strncpy", "strcat", "strchr", "strrchr", "strstr", "strdup",
 })  # fmt: skip
 TWZ_EXPORTS = frozenset({
-    "twz_caller_compartment", "twz_gate_buffer", "twz_monitor_nop", "__tls_get_addr", "__twz_start",
+    "twz_caller_compartment", "twz_gate_buffer", "twz_monitor_nop", "twz_compartment_id", "twz_compartment_name",
+    "__tls_get_addr", "__twz_start",
     "twz_exit", "twz_write", "twz_puts", "twz_strlen",  # the first guests' runtime (twz_rt.h)
 })  # fmt: skip
 
@@ -109,7 +110,13 @@ def test_library_exports_exactly_the_guest_abi(built):
     assert symbols("-D", "--defined-only", str(built.library)) == STANDARD_EXPORTS | TWZ_EXPORTS
 
 
-MONITOR_SERVICES = {"__twz_monitor_write", "__twz_monitor_heap_grow", "__twz_monitor_exit", "__twz_monitor_nop"}
+MONITOR_SERVICES = {
+    "__twz_monitor_write",
+    "__twz_monitor_heap_grow",
+    "__twz_monitor_exit",
+    "__twz_monitor_nop",
+    "__twz_monitor_compartment_info",
+}
 
 
 def test_library_resolves_everything_itself_but_the_monitor_services(built):

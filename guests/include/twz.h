@@ -40,6 +40,12 @@ long twz_caller_compartment(void);
  * that crosses a gate. */
 void *twz_gate_buffer(void);
 
+/* This thread's own compartment, as the monitor knows it: its id (numbered as twz_caller_compartment numbers
+ * them) and its name (`prog`, `prog::libfoo.so`), which the monitor writes into this thread's gate buffer,
+ * overwriting its start; the result points there. */
+long twz_compartment_id(void);
+const char *twz_compartment_name(void);
+
 /* A monitor service that does nothing: one crossing into the monitor and back. */
 long twz_monitor_nop(void);
 

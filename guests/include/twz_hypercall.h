@@ -10,6 +10,8 @@ enum twz_hypercall {
     TWZ_HC_NOP = 3,    /* () -> 0; the cost of a round trip */
     TWZ_HC_HEAP_GROW = 4, /* (bytes) -> address of `bytes` more zeroed heap for the calling compartment
                            * (16-byte aligned, contiguous with the previous growth) or 0 when exhausted */
+    TWZ_HC_COMPARTMENT_INFO = 5, /* (what) -> what 0: the calling compartment's id; what 1: the address of its
+                                  * gate buffer, into which its name was written (NUL-terminated) */
 };
 
 static inline long twz_hypercall3(long nr, long a, long b, long c)

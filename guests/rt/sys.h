@@ -23,6 +23,7 @@ __attribute__((weak)) long __twz_monitor_write(long fd, const void *buf, unsigne
 __attribute__((weak)) void *__twz_monitor_heap_grow(unsigned long bytes);
 __attribute__((weak, noreturn)) void __twz_monitor_exit(long status);
 __attribute__((weak)) long __twz_monitor_nop(void);
+__attribute__((weak)) long __twz_monitor_compartment_info(long what);
 
 static inline long twz_sys_write(int fd, const void *buf, unsigned long len)
 {
@@ -38,6 +39,12 @@ static inline void *twz_sys_heap_grow(unsigned long bytes)
 static inline long twz_sys_nop(void)
 {
     return __twz_monitor_nop();
+}
+
+/* what 0: the calling compartment's id; 1: the address of its gate buffer, holding its name. */
+static inline long twz_sys_compartment_info(long what)
+{
+    return __twz_monitor_compartment_info(what);
 }
 
 __attribute__((noreturn)) static inline void twz_sys_exit(int status)

@@ -32,6 +32,16 @@ void *__tls_get_addr(struct twz_tls_index *index)
 }
 
 /* A monitor service that does nothing: what one call into the monitor costs (benchmarks). */
+long twz_compartment_id(void)
+{
+    return twz_sys_compartment_info(0);
+}
+
+const char *twz_compartment_name(void)
+{
+    return (const char *)twz_sys_compartment_info(1);
+}
+
 long twz_monitor_nop(void)
 {
     return twz_sys_nop();

@@ -18,6 +18,7 @@ from ..mmu.space import AddressSpace
 
 ENOSYS = -38
 EBADF = -9
+EINVAL = -22
 EFAULT = -14
 MAX_WRITE = 1 << 20
 
@@ -27,6 +28,17 @@ class Hypercall(IntEnum):
     WRITE = 2  # (fd, buf, len) -> bytes written or -errno
     NOP = 3  # () -> 0: the cost of a round trip
     HEAP_GROW = 4  # (bytes) -> address of that much more zeroed heap, contiguous, or 0 when exhausted
+    COMPARTMENT_INFO = 5  # (what) -> 0: the caller's compartment id; 1: its gate buffer, holding its name
+
+
+class InfoKind(IntEnum):
+    """``COMPARTMENT_INFO``'s argument."""
+
+    ID = 0
+    NAME = 1
+
+
+GATE_BUFFER_SIZE = 4096  # TWZ_GATE_BUFFER_SIZE (guests/include/twz.h)
 
 
 class Heap:
@@ -50,8 +62,10 @@ class Heap:
 
 
 class Client(Protocol):
-    """The compartment a hypercall serves: whose heap grows, whose memory a write reads."""
+    """The compartment a hypercall serves: whose heap grows, whose memory a write reads, who asks."""
 
+    id: int
+    name: str
     heap: Heap
     space: AddressSpace
 
@@ -59,10 +73,11 @@ class Client(Protocol):
 class Hypercalls:
     """The monitor side of the ABI: ``machine.on_hypercall = Hypercalls(...)``."""
 
-    def __init__(self, stdout: BinaryIO, stderr: BinaryIO, heap: Heap | None = None) -> None:
+    def __init__(self, stdout: BinaryIO, stderr: BinaryIO, heap: Heap | None = None, gate_buffer: int = 0) -> None:
         self._streams = {1: stdout, 2: stderr}
         self.stderr = stderr
         self.heap = heap  # the heap HEAP_GROW grows when there is no client (a bare machine)
+        self.gate_buffer = gate_buffer  # its address, the same in every compartment
         # The compartment served: the caller of the crossing into the monitor (``Crossings.client``).
         self.client: Callable[[], Client | None] = lambda: None
         self._table: dict[int, Callable[[Machine], int | None]] = {
@@ -70,6 +85,7 @@ class Hypercalls:
             Hypercall.WRITE: self._write,
             Hypercall.NOP: self._nop,
             Hypercall.HEAP_GROW: self._heap_grow,
+            Hypercall.COMPARTMENT_INFO: self._compartment_info,
         }
 
     def __call__(self, machine: Machine) -> None:
@@ -107,3 +123,16 @@ class Hypercalls:
         client = self.client()
         heap = self.heap if client is None else client.heap
         return 0 if heap is None else heap.grow(machine.cpu.gpr[RDI])
+
+    def _compartment_info(self, machine: Machine) -> int:
+        client = self.client()
+        kind = machine.cpu.gpr[RDI]
+        if client is None:
+            return ENOSYS
+        if kind == InfoKind.ID:
+            return client.id
+        if kind == InfoKind.NAME and self.gate_buffer:
+            name = client.name.encode()[: GATE_BUFFER_SIZE - 1] + b"\0"
+            client.space.write_virtual(self.gate_buffer, name)  # its own gate buffer: always mapped RW- there
+            return self.gate_buffer
+        return EINVAL

@@ -130,7 +130,7 @@ class Monitor:
         states[MONITOR_COMPARTMENT] = self._monitor_compartment(machine, gate_buffer)
         rules = self._share_by_level(linked, states)
         program = states[PROGRAM_COMPARTMENT]
-        hypercalls = Hypercalls(self.stdout, self.stderr, program.heap)
+        hypercalls = Hypercalls(self.stdout, self.stderr, program.heap, slot_base(GATE_BUFFER_SLOT) + NULL_PAGE_SIZE)
         self.gates = self._gate_table(linked)
         self.crossings = Crossings(machine, states, self.gates, hypercalls, self._violation_line, self.trace,
                                    rules=rules)  # fmt: skip

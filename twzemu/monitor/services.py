@@ -35,6 +35,7 @@ SERVICES: dict[str, Service] = {
     "__twz_monitor_heap_grow": Service(Hypercall.HEAP_GROW, 1),
     "__twz_monitor_exit": Service(Hypercall.EXIT, 1),
     "__twz_monitor_nop": Service(Hypercall.NOP, 0),
+    "__twz_monitor_compartment_info": Service(Hypercall.COMPARTMENT_INFO, 1),
 }
 
 
