@@ -81,6 +81,15 @@ def test_nested_reentrant_and_many_crossings():
     ]
 
 
+def test_verbose_lists_every_gate_with_its_level_and_arguments():
+    done = twzemu("run", "--verbose", str(guest("isolation/whoami")))
+    assert done.status == 0
+    gates = re.findall(r"^twzemu: gate (\S+) of (\S+) at 0x[0-9a-f]+, isolation (\w+), (\d) argument registers$",
+                       done.stderr, re.M)  # fmt: skip
+    assert ("who_are_you", "libwho.so", "full", "0") in gates
+    assert ("__twz_monitor_write", "monitor", "full", "3") in gates
+
+
 def test_compartment_info_is_a_monitor_service_answering_the_caller():
     done = twzemu("run", str(guest("isolation/whoami")))
     assert (done.status, done.stderr) == (0, "")

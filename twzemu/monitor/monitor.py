@@ -325,7 +325,8 @@ class Monitor:
                     f"({slot_base(loaded.text_slot):#x}), data {loaded.data.id} slot {loaded.text_slot + 1}, "
                     f"compartment {compartment.name}"
                 )
-        lines += [f"twzemu: gate {g.name} of {g.library} at {g.entry:#x}, isolation {g.level}" for g in linked.gates]
+        lines += [f"twzemu: gate {g.name} of {g.library} at {g.entry:#x}, isolation {IsolationLevel(g.level).label}, "
+                  f"{g.arity} argument registers" for g in linked.gates]  # fmt: skip
         for context in self.contexts.values():
             rights = sorted(Prot(c.prot).letters for c in context.iter_capabilities())
             summary = ", ".join(f"{rights.count(r)} {r}" for r in sorted(set(rights)))
