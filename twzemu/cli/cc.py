@@ -15,6 +15,9 @@ slot-pair layout). Every argument goes to gcc unchanged.
   twzemu cc -o prog main.c -L. -lfoo        a program using libfoo.so
   twzemu cc -shared -o libfoo.so foo.c      a library
   twzemu cc -c foo.c                        compile only
+  twzemu cc -g -shared -o libsvc.so svc.c   a library declaring gates (TWZ_GATE in <twz.h>): with -g, the
+                                            monitor learns how many arguments each gate takes and passes
+                                            only those registers (without, all six pass)
 
 --twz-verbose (first) prints the gcc command line."""
 
