@@ -297,6 +297,12 @@ def test_argument_registers_a_gate_does_not_take_carry_nothing(regs, line):
     assert line + "\n" in regs.splitlines(keepends=True)
 
 
+# Regression: the program started with whatever the last isolated compartment's initialiser (run by the monitor
+# just before) left in the registers; it must start with every register zero but rdi and rsp (monitor.py, step 4).
+def test_the_program_starts_with_nothing_an_initialiser_left(regs):
+    assert "the program starts with x87 registers 0 and xmm15 0\n" in regs
+
+
 def test_without_debug_information_a_gate_gets_all_six_argument_registers(tmp_path):
     for built in guest("attacks/regs").parent.iterdir():
         shutil.copy(built, tmp_path / built.name)

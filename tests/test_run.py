@@ -82,6 +82,19 @@ def test_ctrl_c_stops_a_spinning_guest_with_130():
     assert assert_one_line_without_traceback(stderr) == "twzemu: interrupted: spin stopped"
 
 
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """`twzemu run prog | head -1`: output to a closed pipe ends the run quietly, as with any Unix filter."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "twzemu.cli", "run", str(guest("hello"))],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # before the guest writes anything: its first write meets a closed pipe
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141 and stderr == ""
+
+
 def _write(path, data: bytes) -> str:
     path.write_bytes(data)
     return str(path)

@@ -67,6 +67,10 @@ __asm__(".text\n.globl with_arguments\n.type with_arguments, @function\n"
 
 int main(void)
 {
+    unsigned long start_x87 = x87_mantissas(); /* first: what libvictim's constructor left, if anything */
+    long start_xmm15;
+    __asm__ volatile("movq %%xmm15, %0" : "=r"(start_xmm15));
+    printf("the program starts with x87 registers %#lx and xmm15 %#lx\n", start_x87, start_xmm15);
     atexit(attack_atexit);
     long general = with_secrets((long)evil_peek_regs);
     long vector = with_secrets((long)evil_peek_vregs);

@@ -162,9 +162,9 @@ class Crossings:
         return self.compartments.get(self.machine.fast.current)
 
     def resume(self, state: CompartmentState) -> None:
-        """Run ``state`` from here on, outside any crossing (the program at its start)."""
-        self.reset()
-        self._lib.twz_load(self._ref, state.id)  # its CR3 and thread pointer; hypercalls only from compartment 0
+        """Run ``state`` from here on, outside any crossing, every register zero (the program at its start):
+        its CR3 and thread pointer; hypercalls only from compartment 0."""
+        self._lib.twz_resume(self._ref, state.id)
 
     def reset(self) -> None:
         """Forget every crossing (an exit left its crossing into the monitor behind)."""

@@ -185,8 +185,8 @@ def load() -> ctypes.CDLL:
         function = getattr(lib, name)
         function.argtypes = args
         function.restype = ctypes.c_int
-    lib.twz_load.argtypes = [state, _i32]
-    lib.twz_load.restype = None
+    lib.twz_resume.argtypes = [state, _i32]
+    lib.twz_resume.restype = None
     lib.twz_write_cr3.argtypes = [state, _u64]
     lib.twz_write_cr3.restype = None
     return lib

@@ -205,10 +205,6 @@ static void load(struct twz_state *st, int32_t id)
     st->hypercalls_allowed = id == st->monitor;
 }
 
-void twz_load(struct twz_state *st, int32_t id)
-{
-    load(st, id);
-}
 
 /* Empty the x87 stack and zero its registers, clear the status words, load the given control words: nothing
  * of one compartment's floating-point state reaches another but the control words a caller keeps. */
@@ -221,6 +217,22 @@ static void reset_fpu(const struct twz_state *st, uint16_t fpcw, uint32_t mxcsr)
     for (int i = FPU_ST0; i < NUM_FPU_REGS; i++)
         values[i] = (void *)&zero;
     st->reg_write_batch(st->uc, st->fpu_registers, values, NUM_FPU_REGS);
+}
+
+/* Nothing of what ran before (an initialiser of another compartment) stays in a register. */
+static void clear_registers(const struct twz_state *st)
+{
+    memset(st->gpr, 0, NUM_GPRS * 8);
+    memset(st->vectors, 0, st->vector_bytes);
+    reset_fpu(st, FPCW_DEFAULT, MXCSR_DEFAULT);
+}
+
+/* Run compartment id from a clean CPU outside any crossing (the program at its start). */
+void twz_resume(struct twz_state *st, int32_t id)
+{
+    st->depth = 0;
+    load(st, id);
+    clear_registers(st);
 }
 
 static void put_u64(const struct twz_state *st, uint64_t pa, uint64_t value)
@@ -365,7 +377,7 @@ int twz_call(struct twz_state *st, int32_t id, uint64_t entry)
     if (st->depth == st->capacity)
         return TWZ_TOO_DEEP;
     struct twz_crossing c = {-1, id, -1, 0, 0, 0, 0, 0, 0, {0}};
-    return switch_into(st, &c, entry, 6); /* what the monitor set up passes */
+    return switch_into(st, &c, entry, 0); /* initialisers and finalisers take no arguments */
 }
 
 void twz_on_intr(void *uc, uint32_t intno, void *data)
