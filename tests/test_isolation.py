@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import struct
 
 from conftest import guest, twzemu
 from test_linking import cc
@@ -94,6 +96,21 @@ def test_compartment_info_is_a_monitor_service_answering_the_caller():
     done = twzemu("run", str(guest("isolation/whoami")))
     assert (done.status, done.stderr) == (0, "")
     assert done.stdout == "program: 1 whoami\nlibrary: 2 whoami::libwho.so\n"
+
+
+def test_a_library_without_section_headers_is_linked_plain_with_a_warning(tmp_path):
+    """Its gate records are in a section: without section headers they cannot be found, so it cannot be isolated;
+    the run says so instead of silently running it in the program's compartment."""
+    shutil.copy(guest("isolation/whoami"), tmp_path / "whoami")
+    library = bytearray(guest("isolation/libwho.so").read_bytes())
+    struct.pack_into("<Q", library, 0x28, 0)  # e_shoff
+    struct.pack_into("<HH", library, 0x3C, 0, 0)  # e_shnum, e_shstrndx: no section headers at all
+    (tmp_path / "libwho.so").write_bytes(library)
+    done = twzemu("run", str(tmp_path / "whoami"))
+    assert done.status == 0
+    assert done.stdout == "program: 1 whoami\nlibrary: 1 whoami\n"  # the gate ran in the program's compartment
+    assert done.stderr == (f"twzemu: warning: {tmp_path}/libwho.so: no section headers, so no gate it may declare "
+                           "can be found: it is linked as a plain library\n")  # fmt: skip
 
 
 def test_deep_mutual_recursion_across_a_gate():

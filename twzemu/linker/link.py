@@ -100,6 +100,7 @@ class LinkedProgram:
     compartments: tuple[LinkedCompartment, ...]  # [0] is the program's (id 1)
     gates: tuple[GateEntry, ...]
     relocations: int
+    warnings: tuple[str, ...] = ()  # what links but may not be what the user meant, one line each
 
     @property
     def libraries(self) -> tuple[LinkedLibrary, ...]:
@@ -155,7 +156,7 @@ class Linker:
             init, fini = self._init_fini(keys, instances, with_preinit=c == PROGRAM_COMPARTMENT)
             compartments.append(LinkedCompartment(c, names[c], tuple(instances[k] for k in keys), layouts[c],
                                                   init, fini))  # fmt: skip
-        return LinkedProgram(tuple(compartments), tuple(gates.values()), count)
+        return LinkedProgram(tuple(compartments), tuple(gates.values()), count, _warnings(files))
 
     # 1. find --------------------------------------------------------------------------------------------
 
@@ -419,3 +420,13 @@ def _array(library: LinkedLibrary, at: int | None, count: int) -> list[int]:
     obj, offset = _target(library, at)
     raw = obj.read(offset, 8 * count)
     return [value for (value,) in _U64.iter_unpack(raw) if value not in (0, 0xFFFF_FFFF_FFFF_FFFF)]
+
+
+def _warnings(files: Mapping[str, ElfImage]) -> tuple[str, ...]:
+    """Gates are declared in a section (``.twz_secgate_info``): a file without section headers may declare gates
+    nobody can see, and would then run unisolated in its user's compartment without a word."""
+    return tuple(
+        f"{image.path}: no section headers, so no gate it may declare can be found: it is linked as a plain library"
+        for image in files.values()
+        if image.elf.num_sections() == 0
+    )

@@ -104,6 +104,8 @@ class Monitor:
 
     def run(self, path: str, argv: Sequence[str] = (), timeout: float | None = None) -> RunResult:
         linked = self.link(path)
+        for warning in linked.warnings:
+            self.stderr.write(f"twzemu: warning: {warning}\n".encode())
         with Machine(self.ram_size) as machine:
             program = self.start(machine, linked, [path, *argv])
             stop = machine.run(linked.entry, timeout)
