@@ -67,29 +67,24 @@ def test_timeout_stops_a_spinning_guest_with_124():
     assert assert_one_line_without_traceback(done.stderr) == "twzemu: timeout: spin still running after 0.5 s"
 
 
+def spawn_run(name: str) -> subprocess.Popen[bytes]:
+    """``twzemu run <guest>`` in the background, its output on pipes, as a shell would start it."""
+    command = [sys.executable, "-m", "twzemu.cli", "run", str(guest(name))]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
 def test_ctrl_c_stops_a_spinning_guest_with_130():
-    process = subprocess.Popen(
-        [sys.executable, "-m", "twzemu.cli", "run", str(guest("spin"))],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = spawn_run("spin")
     time.sleep(1.5)  # interpreter start-up and boot, then the guest spins
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 130
-    assert assert_one_line_without_traceback(stderr) == "twzemu: interrupted: spin stopped"
+    assert assert_one_line_without_traceback(stderr.decode()) == "twzemu: interrupted: spin stopped"
 
 
 def test_a_reader_that_leaves_early_is_not_an_error():
     """`twzemu run prog | head -1`: output to a closed pipe ends the run quietly, as with any Unix filter."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "twzemu.cli", "run", str(guest("hello"))],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = spawn_run("hello")
     process.stdout.close()  # before the guest writes anything: its first write meets a closed pipe
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 141 and stderr == ""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from ..errors import MonitorError
 from ..machine import fastpath
@@ -42,7 +42,7 @@ from ..mmu.space import Access, AddressSpace, FaultOutcome
 from ..security.gates import Gate, GateTable
 from ..security.ids import MONITOR
 from ..security.levels import CrossingRules
-from .hypercalls import Heap, Hypercalls
+from .hypercalls import Heap
 
 RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
 TWZ_EFAULT = -14 & 0xFFFF_FFFF_FFFF_FFFF
@@ -85,11 +85,10 @@ class Crossings:
     machine: Machine
     compartments: dict[int, CompartmentState]
     gates: GateTable  # every compartment's gates, by entry address
-    hypercalls: Hypercalls
+    stderr: BinaryIO  # where violation lines go
     report: Callable[[Fault, CompartmentState], str]  # the violation line for a fault
     trace: TextIO | None = None
     rules: dict[tuple[int, int], CrossingRules] = field(default_factory=dict)  # (caller, callee) -> trust rules
-    violations: int = 0
     _gate_list: list[Gate] = field(init=False)
     _records: ctypes.Array[CompartmentRecord] = field(init=False)
     _stack: ctypes.Array[CrossingRecord] = field(init=False)
@@ -116,7 +115,6 @@ class Crossings:
         fast.return_point = RETURN_POINT
         fast.monitor = MONITOR
         fast.fast = int(self.trace is None)  # while tracing, every crossing comes through Python to be printed
-        self.hypercalls.client = self.client
         for state in self.compartments.values():
             self.machine.add_space(state.space)
 
@@ -245,10 +243,8 @@ class Crossings:
         """Unwind the innermost crossing: report, and the caller's call returns TWZ_EFAULT."""
         executing = self.current
         assert executing is not None
-        self.violations += 1
-        line = self.report(fault, executing)
-        self.hypercalls.stderr.write(line.encode() + b"\n")
-        self.hypercalls.stderr.flush()
+        self.stderr.write(self.report(fault, executing).encode() + b"\n")
+        self.stderr.flush()
         self._unwind(TWZ_EFAULT)
 
     def _trace(self, status: Status) -> None:

@@ -73,13 +73,11 @@ class Client(Protocol):
 class Hypercalls:
     """The monitor side of the ABI: ``machine.on_hypercall = Hypercalls(...)``."""
 
-    def __init__(self, stdout: BinaryIO, stderr: BinaryIO, heap: Heap | None = None, gate_buffer: int = 0) -> None:
+    def __init__(self, stdout: BinaryIO, stderr: BinaryIO, client: Callable[[], Client | None],
+                 gate_buffer: int) -> None:  # fmt: skip
         self._streams = {1: stdout, 2: stderr}
-        self.stderr = stderr
-        self.heap = heap  # the heap HEAP_GROW grows when there is no client (a bare machine)
+        self.client = client  # the compartment served: the caller of the crossing into the monitor
         self.gate_buffer = gate_buffer  # its address, the same in every compartment
-        # The compartment served: the caller of the crossing into the monitor (``Crossings.client``).
-        self.client: Callable[[], Client | None] = lambda: None
         self._table: dict[int, Callable[[Machine], int | None]] = {
             Hypercall.EXIT: self._exit,
             Hypercall.WRITE: self._write,
@@ -105,11 +103,10 @@ class Hypercalls:
             return EBADF
         length = min(gpr[RDX], MAX_WRITE)
         client = self.client()
-        space = machine.space if client is None else client.space
-        if space is None:
+        if client is None:
             return EFAULT
         try:
-            data = space.read_virtual(gpr[RSI], length)
+            data = client.space.read_virtual(gpr[RSI], length)
         except TwzEmuError:
             return EFAULT
         stream.write(data)
@@ -121,8 +118,7 @@ class Hypercalls:
 
     def _heap_grow(self, machine: Machine) -> int:
         client = self.client()
-        heap = self.heap if client is None else client.heap
-        return 0 if heap is None else heap.grow(machine.cpu.gpr[RDI])
+        return 0 if client is None else client.heap.grow(machine.cpu.gpr[RDI])
 
     def _compartment_info(self, machine: Machine) -> int:
         client = self.client()
@@ -131,7 +127,7 @@ class Hypercalls:
             return ENOSYS
         if kind == InfoKind.ID:
             return client.id
-        if kind == InfoKind.NAME and self.gate_buffer:
+        if kind == InfoKind.NAME:
             name = client.name.encode()[: GATE_BUFFER_SIZE - 1] + b"\0"
             client.space.write_virtual(self.gate_buffer, name)  # its own gate buffer: always mapped RW- there
             return self.gate_buffer

@@ -56,6 +56,7 @@ from .startup import build_startup, build_thread_area
 # Each compartment's own objects (stack, heap, thread area) sit far above the images' slot pairs, which start at
 # slot 2; the gate buffer, mapped in every compartment, just below them.
 GATE_BUFFER_SLOT = 0x3FF
+GATE_BUFFER = slot_base(GATE_BUFFER_SLOT) + NULL_PAGE_SIZE  # twz_gate_buffer(): the same in every compartment
 COMPARTMENT_SLOTS = 0x400
 
 
@@ -132,11 +133,10 @@ class Monitor:
         states[MONITOR_COMPARTMENT] = self._monitor_compartment(machine, gate_buffer)
         rules = self._share_by_level(linked, states)
         program = states[PROGRAM_COMPARTMENT]
-        hypercalls = Hypercalls(self.stdout, self.stderr, program.heap, slot_base(GATE_BUFFER_SLOT) + NULL_PAGE_SIZE)
         self.gates = self._gate_table(linked)
-        self.crossings = Crossings(machine, states, self.gates, hypercalls, self._violation_line, self.trace,
+        self.crossings = Crossings(machine, states, self.gates, self.stderr, self._violation_line, self.trace,
                                    rules=rules)  # fmt: skip
-        machine.on_hypercall = hypercalls
+        machine.on_hypercall = Hypercalls(self.stdout, self.stderr, self.crossings.client, GATE_BUFFER)
         machine.on_fault = self.crossings.on_fault
         machine.on_control_transfer = self.crossings.on_control_transfer
         if self.verbose:
@@ -168,8 +168,7 @@ class Monitor:
         label = compartment.name
         heap = Heap(slot_base(heap_slot) + NULL_PAGE_SIZE, SLOT_SIZE - 2 * NULL_PAGE_SIZE)
         self._map_fresh(context, space, heap_slot, f"{label}:heap")
-        gate_buffer_at = slot_base(GATE_BUFFER_SLOT) + NULL_PAGE_SIZE
-        thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, compartment.tls, 1, gate_buffer_at)
+        thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, compartment.tls, 1, GATE_BUFFER)
         self._map_fresh(context, space, thread_slot, f"{label}:thread", thread.base, thread.data)
         self._map_fresh(context, space, stack_slot, f"{label}:stack")
         for slot in (stack_slot, heap_slot, thread_slot):
@@ -241,8 +240,7 @@ class Monitor:
         self._owners[MONITOR_TEXT_SLOT] = "monitor"
         self._map(context, space, GATE_BUFFER_SLOT, ObjectBacking(gate_buffer), Prot.READ | Prot.WRITE)
         stack_slot, _, thread_slot = (COMPARTMENT_SLOTS + i for i in range(3))
-        gate_buffer_at = slot_base(GATE_BUFFER_SLOT) + NULL_PAGE_SIZE
-        thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, layout_static_tls([]), 1, gate_buffer_at)
+        thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, layout_static_tls([]), 1, GATE_BUFFER)
         self._map_fresh(context, space, thread_slot, "monitor:thread", thread.base, thread.data)
         self._map_fresh(context, space, stack_slot, "monitor:stack")
         top = slot_base(stack_slot) + NULL_PAGE_SIZE + STACK_SIZE
