@@ -158,10 +158,10 @@ class Machine:
         self.mem: PhysicalMemory | None = None
         self.frames: FrameAllocator | None = None
         self.cpu: CpuState | None = None
-        # The crossing engine's state (``fastpath``): the CPU views, CR3, and the monitor's crossing tables.
+        # The crossing engine (``fastpath``) and its state: the CPU views, CR3, and the monitor's crossing tables.
         self.fast = fastpath.State()
-        self._fast_ref = ctypes.byref(self.fast)
-        self._fast_lib: ctypes.CDLL | None = None  # loaded (built on first use) at boot
+        self.fast_ref = ctypes.byref(self.fast)
+        self.engine: ctypes.CDLL | None = None  # loaded (built on first use) at boot
         self._spaces: dict[int, AddressSpace] = {}  # page-table root -> its address space
         self.on_hypercall: Callable[[Machine], None] | None = None
         self.on_fault: Callable[[Fault], bool] | None = None
@@ -193,7 +193,7 @@ class Machine:
 
     def boot(self) -> None:
         """Bring the CPU up in user mode (module docstring, steps 1-5)."""
-        self._fast_lib = fastpath.load()
+        self.engine = fastpath.load()
         self.mem = PhysicalMemory(self.ram_size)
         self.frames = FrameAllocator(self.mem, RESERVED_PHYS)
         uc = unicorn.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
@@ -234,7 +234,7 @@ class Machine:
         self.cpu = None
         self._spaces.clear()
         self.fast = fastpath.State()  # no pointer into the closed engine survives
-        self._fast_ref = ctypes.byref(self.fast)
+        self.fast_ref = ctypes.byref(self.fast)
         self._uc = None  # the binding's finalizer closes the engine when its last reference goes
         if self.mem is not None:
             self.mem.close()
@@ -414,7 +414,7 @@ class Machine:
         python_hook = _HOOK_INTR(self._on_intr)
         self._callbacks.append(python_hook)
         self._wire_fast_path(ctypes.cast(python_hook, ctypes.c_void_p).value or 0)
-        self._add_hook(UC.UC_HOOK_INTR, ctypes.c_void_p(fastpath.hook_address()), data=self._fast_ref)
+        self._add_hook(UC.UC_HOOK_INTR, ctypes.c_void_p(fastpath.hook_address()), data=self.fast_ref)
         self._add_hook(UC.UC_HOOK_INSN, _HOOK_INSN(self._on_syscall), ctypes.c_int(X.UC_X86_INS_SYSCALL))
         self._add_hook(UC.UC_HOOK_INSN, _HOOK_INSN(self._on_sysenter), ctypes.c_int(X.UC_X86_INS_SYSENTER))
         self._add_hook(UC.UC_HOOK_INSN, _HOOK_IO_IN(self._on_port_in), ctypes.c_int(X.UC_X86_INS_IN))
@@ -568,9 +568,9 @@ class Machine:
     def switch_space(self, space: AddressSpace) -> None:
         """Load ``space``'s CR3; ``uc_reg_write`` flushes the TLB as a real CR3 load does (safe in a hook)."""
         self.add_space(space)
-        if self._fast_lib is None:
+        if self.engine is None:
             raise MachineError("the machine is not booted")
-        self._fast_lib.twz_write_cr3(self._fast_ref, space.tables.root)
+        self.engine.twz_write_cr3(self.fast_ref, space.tables.root)
 
     def mode(self) -> CpuMode:
         """The privilege and paging state, read through the public API (for reports and tests)."""

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
 from ..errors import MonitorError
-from ..machine import fastpath
 from ..machine.cpustate import R8, R9, RAX, RCX, RDI, RDX, RSI
 from ..machine.events import Fault, Stop, StopReason
 from ..machine.fastpath import CompartmentRecord, CrossingRecord, GateRecord, Status
@@ -46,21 +45,15 @@ from .hypercalls import Heap
 
 RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
 TWZ_EFAULT = -14 & 0xFFFF_FFFF_FFFF_FFFF
-TWZ_EPERM = -1 & 0xFFFF_FFFF_FFFF_FFFF
 TCB_CALLER_OFFSET = 32  # struct twz_tcb.caller_compartment (guests/include/twz_startup.h)
 MAX_DEPTH = 4096  # crossings nested in one thread
-_HASH = 0x9E3779B97F4A7C15  # gate_at's multiplier in crossing.c
-_U64_MASK = (1 << 64) - 1
-_DONE = (Status.ENTERED, Status.RETURNED, Status.ANSWERED)
+_PASS = int(Status.PASS)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CompartmentState:
-    """A compartment at run time: its address space, stack, heap and thread pointer.
-
-    ``return_slot`` and ``caller_slot`` are the physical addresses of the callee frame's return address (just
-    below ``stack_top``) and of its TCB's ``caller_compartment``: written on every crossing, so found once.
-    """
+    """A compartment at run time: its address space, stack, heap and thread pointer (the engine's record of it,
+    ``CompartmentRecord``, holds what crossings need, including whether it failed to initialise)."""
 
     id: int
     name: str
@@ -69,13 +62,6 @@ class CompartmentState:
     heap: Heap
     thread_pointer: int
     return_sites: frozenset[int]
-    return_slot: int = 0
-    caller_slot: int = 0
-    failed: bool = False  # its initialisation faulted: its gates answer TWZ_EPERM without running
-
-    def __post_init__(self) -> None:
-        self.return_slot = self.space.physical(self.stack_top - 8)
-        self.caller_slot = self.space.physical(self.thread_pointer + TCB_CALLER_OFFSET)
 
 
 @dataclass(slots=True)
@@ -93,13 +79,9 @@ class Crossings:
     _records: ctypes.Array[CompartmentRecord] = field(init=False)
     _stack: ctypes.Array[CrossingRecord] = field(init=False)
     _keep: list[object] = field(init=False)  # arrays the engine points into
-    _lib: ctypes.CDLL = field(init=False)
-    _ref: object = field(init=False)  # ctypes.byref(machine.fast)
 
     def __post_init__(self) -> None:
         fast = self.machine.fast
-        self._lib = fastpath.load()
-        self._ref = ctypes.byref(fast)
         self._keep = []
         self._records = self._compartment_records()
         self._gate_list = list(self.gates.iter_gates())
@@ -129,10 +111,13 @@ class Crossings:
             sites = (ctypes.c_uint64 * max(len(state.return_sites), 1))(*sorted(state.return_sites))
             shares = shared_stacks[state.id]
             self._keep += [sites, shares]
+            # the callee frame's return address (just below the stack top) and the TCB's caller_compartment are
+            # written on every crossing: their physical addresses are found (and their pages backed) once
+            return_slot = state.space.physical(state.stack_top - 8)
+            caller_slot = state.space.physical(state.thread_pointer + TCB_CALLER_OFFSET)
             records[state.id] = CompartmentRecord(
-                state.space.tables.root, state.thread_pointer, state.stack_top, state.return_slot,
-                state.caller_slot, ctypes.addressof(sites), len(state.return_sites), ctypes.addressof(shares),
-                int(state.failed),
+                state.space.tables.root, state.thread_pointer, state.stack_top, return_slot, caller_slot,
+                ctypes.addressof(sites), len(state.return_sites), ctypes.addressof(shares),
             )  # fmt: skip
         return records
 
@@ -145,10 +130,7 @@ class Crossings:
         for slot in table:
             slot.owner = -1
         for index, gate in enumerate(self._gate_list):
-            slot = ((gate.entry * _HASH) & _U64_MASK) >> 32
-            while table[slot & (size - 1)].owner >= 0:
-                slot += 1
-            table[slot & (size - 1)] = GateRecord(gate.entry, gate.owner, index, gate.arity)
+            self.machine.engine.twz_gate_insert(table, size - 1, GateRecord(gate.entry, gate.owner, index, gate.arity))
         self._keep.append(table)
         return table, size - 1
 
@@ -162,7 +144,7 @@ class Crossings:
     def resume(self, state: CompartmentState) -> None:
         """Run ``state`` from here on, outside any crossing, every register zero (the program at its start):
         its CR3 and thread pointer; hypercalls only from compartment 0."""
-        self._lib.twz_resume(self._ref, state.id)
+        self.machine.engine.twz_resume(self.machine.fast_ref, state.id)
 
     def reset(self) -> None:
         """Forget every crossing (an exit left its crossing into the monitor behind)."""
@@ -170,7 +152,6 @@ class Crossings:
 
     def mark_failed(self, state: CompartmentState) -> None:
         """``state`` failed to initialise: its gates answer TWZ_EPERM from now on."""
-        state.failed = True
         self._records[state.id].failed = 1
 
     def client(self) -> CompartmentState | None:
@@ -185,11 +166,14 @@ class Crossings:
     def on_control_transfer(self, address: int) -> bool:
         """A fetch fault the engine did not complete: True when it was a control transfer handled here."""
         machine = self.machine
-        status = Status(self._lib.twz_transfer(self._ref, address))
-        if status is Status.NEED_PAGE:
-            status = self._back_stack_page(lambda: self._lib.twz_transfer(self._ref, address))
-        if status is Status.PASS:
+        answer = machine.fast.status  # the engine's answer in its hook, unless it did not try (tracing)
+        if answer < 0:
+            answer = machine.engine.twz_transfer(machine.fast_ref, address)
+        if answer == _PASS:  # the commonest case by far (plain ints): code not yet backed in its page tables
             return False
+        status = Status(answer)
+        if status is Status.NEED_PAGE:
+            status = self._back_stack_page(lambda: machine.engine.twz_transfer(machine.fast_ref, address))
         if status is Status.REFUSED:
             fault = Fault(Vector.PAGE_FAULT, machine.cpu.rip[0], address, Access.FETCH, False)
             fault.verb = "enter"
@@ -233,7 +217,7 @@ class Crossings:
 
     def _unwind(self, value: int) -> None:
         """End the innermost crossing with ``value`` as the call's result."""
-        status = Status(self._lib.twz_unwind(self._ref, value))
+        status = Status(self.machine.engine.twz_unwind(self.machine.fast_ref, value))
         if status is Status.FINISHED:
             self.machine.request_stop(Stop(StopReason.RETURNED, exit_code=value))
         elif self.trace is not None:
@@ -272,9 +256,13 @@ class Crossings:
 
     def call(self, compartment: CompartmentState, entry: int) -> Stop:
         machine = self.machine
-        status = Status(self._lib.twz_call(self._ref, compartment.id, entry))
+
+        def enter() -> int:
+            return machine.engine.twz_call(machine.fast_ref, compartment.id, entry)
+
+        status = Status(enter())
         if status is Status.NEED_PAGE:
-            status = self._back_stack_page(lambda: self._lib.twz_call(self._ref, compartment.id, entry))
+            status = self._back_stack_page(enter)
         if status is not Status.ENTERED:
             raise MonitorError(f"cannot call {entry:#x} in compartment {compartment.name}: {status.name}")
         return machine.run()

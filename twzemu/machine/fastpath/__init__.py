@@ -102,6 +102,7 @@ class State(ctypes.Structure):
         ("hypercalls_allowed", _i32),
         ("fast", _i32),
         ("held", _i32),
+        ("status", _i32),
         ("compartments", ctypes.POINTER(CompartmentRecord)),
         ("num_compartments", _i32),
         ("current", _i32),
@@ -187,6 +188,8 @@ def load() -> ctypes.CDLL:
         function.restype = ctypes.c_int
     lib.twz_resume.argtypes = [state, _i32]
     lib.twz_resume.restype = None
+    lib.twz_gate_insert.argtypes = [ctypes.POINTER(GateRecord), _u64, ctypes.POINTER(GateRecord)]
+    lib.twz_gate_insert.restype = None
     lib.twz_write_cr3.argtypes = [state, _u64]
     lib.twz_write_cr3.restype = None
     return lib

@@ -7,9 +7,9 @@
  * status (twzemu/machine/fastpath/__init__.py mirrors every structure; twzemu/monitor/crossing.py explains the protocol).
  *
  * twz_on_intr is registered as the machine's only UC_HOOK_INTR hook. For a fetch fault while the fast path is
- * on, it tries twz_transfer; an entry or return it completes never reaches Python. Every other event, and any
- * status but ENTERED / RETURNED / ANSWERED, goes to the Python hook unchanged, which calls twz_transfer again
- * (the state was left as it was) and handles the answer.
+ * on, it tries twz_transfer; an entry or return it completes never reaches Python. Every other event goes to the
+ * Python hook with the state unchanged and twz_transfer's answer in st->status (-1 when it did not try), which
+ * the Python side acts on.
  */
 #include <stdint.h>
 #include <string.h>
@@ -108,8 +108,9 @@ struct twz_state {
     uint64_t cr3; /* the root loaded now */
     int32_t cr3_register;
     int32_t hypercalls_allowed;
-    int32_t fast; /* the hook carries out crossings itself (off: no crossings yet, or tracing) */
-    int32_t held; /* a fault is pending for the run loop: hand everything to Python */
+    int32_t fast;   /* the hook carries out crossings itself (off: no crossings yet, or tracing) */
+    int32_t held;   /* a fault is pending for the run loop: hand everything to Python */
+    int32_t status; /* what the hook's twz_transfer answered before calling Python; -1: it did not try */
     /* the monitor's part */
     struct twz_compartment *compartments;
     int32_t num_compartments;
@@ -168,11 +169,26 @@ static uint8_t *translate(const struct twz_state *st, uint64_t cr3, uint64_t va)
     }
 }
 
+static uint64_t gate_hash(uint64_t entry)
+{
+    return (entry * 0x9E3779B97F4A7C15ull) >> 32;
+}
+
+/* Add gate to an open-addressing table of mask + 1 slots (a power of two, at most half full; empty slots have
+ * owner -1). The monitor fills the table with this, so that gate_at probes it the same way. */
+void twz_gate_insert(struct twz_gate *table, uint64_t mask, const struct twz_gate *gate)
+{
+    uint64_t i = gate_hash(gate->entry);
+    while (table[i & mask].owner >= 0)
+        i++;
+    table[i & mask] = *gate;
+}
+
 static const struct twz_gate *gate_at(const struct twz_state *st, uint64_t address)
 {
     if (!st->gates)
         return NULL;
-    for (uint64_t i = (address * 0x9E3779B97F4A7C15ull) >> 32;; i++) {
+    for (uint64_t i = gate_hash(address);; i++) {
         const struct twz_gate *g = &st->gates[i & st->gate_mask];
         if (g->owner < 0)
             return NULL;
@@ -219,12 +235,13 @@ static void reset_fpu(const struct twz_state *st, uint16_t fpcw, uint32_t mxcsr)
     st->reg_write_batch(st->uc, st->fpu_registers, values, NUM_FPU_REGS);
 }
 
-/* Nothing of what ran before (an initialiser of another compartment) stays in a register. */
-static void clear_registers(const struct twz_state *st)
+/* Zero every general, vector and x87 register; fpcw and mxcsr become the control words. Nothing of the code that
+ * ran before (another compartment) stays: callers put back what passes. */
+static void clear_registers(const struct twz_state *st, uint16_t fpcw, uint32_t mxcsr)
 {
     memset(st->gpr, 0, NUM_GPRS * 8);
     memset(st->vectors, 0, st->vector_bytes);
-    reset_fpu(st, FPCW_DEFAULT, MXCSR_DEFAULT);
+    reset_fpu(st, fpcw, mxcsr);
 }
 
 /* Run compartment id from a clean CPU outside any crossing (the program at its start). */
@@ -232,7 +249,7 @@ void twz_resume(struct twz_state *st, int32_t id)
 {
     st->depth = 0;
     load(st, id);
-    clear_registers(st);
+    clear_registers(st, FPCW_DEFAULT, MXCSR_DEFAULT);
 }
 
 static void put_u64(const struct twz_state *st, uint64_t pa, uint64_t value)
@@ -272,17 +289,15 @@ static int switch_into(struct twz_state *st, const struct twz_crossing *c, uint6
     *pushed = *c;
     st->reg_read(st->uc, st->fpu_registers[FPU_CW], &pushed->fpcw);
     st->reg_read(st->uc, st->fpu_registers[FPU_MXCSR], &pushed->mxcsr);
-    reset_fpu(st, FPCW_DEFAULT, MXCSR_DEFAULT);
     load(st, c->callee);
     static const int arguments[6] = {RDI, RSI, RDX, RCX, R8, R9};
     uint64_t *r = st->gpr, passed[6];
     for (int i = 0; i < arity; i++)
         passed[i] = r[arguments[i]];
-    memset(r, 0, NUM_GPRS * 8); /* the gate's arguments pass, the stack is the callee's, nothing else */
+    clear_registers(st, FPCW_DEFAULT, MXCSR_DEFAULT); /* gates take integers: the arguments pass, nothing else */
     for (int i = 0; i < arity; i++)
         r[arguments[i]] = passed[i];
-    r[RSP] = top;
-    memset(st->vectors, 0, st->vector_bytes); /* gates take integers: no vector register crosses */
+    r[RSP] = top; /* the callee's stack */
     *st->rip = entry;
     return TWZ_ENTERED;
 }
@@ -342,13 +357,12 @@ int twz_unwind(struct twz_state *st, uint64_t value)
         return TWZ_FINISHED;
     }
     load(st, c.caller);
-    memset(r, 0, NUM_GPRS * 8); /* rax passes, callee-saved registers come back, the rest is zero */
+    /* rax passes; the caller's callee-saved registers and control words (not the status bits) come back */
+    clear_registers(st, c.fpcw, c.mxcsr & ~0x3Fu);
     r[RAX] = value;
     r[RBX] = c.saved[0], r[RBP] = c.saved[1];
     r[R12] = c.saved[2], r[R13] = c.saved[3], r[R14] = c.saved[4], r[R15] = c.saved[5];
     r[RSP] = c.rsp + 8;
-    memset(st->vectors, 0, st->vector_bytes); /* vector registers are caller-saved: nothing comes back */
-    reset_fpu(st, c.fpcw, c.mxcsr & ~0x3Fu);  /* the caller's control bits, no status from the callee */
     *st->rip = c.return_address;
     return TWZ_RETURNED;
 }
@@ -384,9 +398,10 @@ void twz_on_intr(void *uc, uint32_t intno, void *data)
 {
     struct twz_state *st = data;
     *st->old_exception = -1; /* unicorn #1883: never let the next fault become a double fault */
+    st->status = -1;
     if (intno == PAGE_FAULT && st->fast && !st->held && (*st->error_code & PF_FETCH)) {
-        int status = twz_transfer(st, *st->cr2);
-        if (status == TWZ_ENTERED || status == TWZ_RETURNED || status == TWZ_ANSWERED)
+        st->status = twz_transfer(st, *st->cr2);
+        if (st->status == TWZ_ENTERED || st->status == TWZ_RETURNED || st->status == TWZ_ANSWERED)
             return;
     }
     st->python_hook(uc, intno, NULL);
