@@ -25,20 +25,16 @@ so a hostile file is refused or read, in time proportional to its size.
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum, IntEnum, IntFlag
 
 from elftools.common.exceptions import ELFError as PyElfError
-from elftools.common.utils import struct_parse
-from elftools.construct import Container
-from elftools.elf.elffile import ELFFile
 
 from ..errors import ElfError
 from ..linker.relocs import RelocType, field_width, implicit_addend
-from .image import ElfImage, Segment
+from .image import ElfImage, Segment, iter_program_headers
 
 # What pyelftools raises on a malformed file (a seek past 2**63 is an OverflowError).
 _PYELFTOOLS_ERRORS = (PyElfError, ValueError, KeyError, IndexError, AssertionError, TypeError, OverflowError,
@@ -255,7 +251,7 @@ class _DynamicHeader:
 
 def _program_headers(image: ElfImage) -> tuple[_DynamicHeader | None, TlsTemplate | None]:
     try:
-        headers = list(_iter_program_headers(ELFFile(io.BytesIO(image.data))))
+        headers = list(iter_program_headers(image.elf))
         dynamic = next((h for h in headers if h.p_type == "PT_DYNAMIC"), None)
         tls = next((h for h in headers if h.p_type == "PT_TLS"), None)
         dynamic_header = None if dynamic is None else _DynamicHeader(dynamic.p_offset, dynamic.p_filesz)
@@ -264,13 +260,6 @@ def _program_headers(image: ElfImage) -> tuple[_DynamicHeader | None, TlsTemplat
         return dynamic_header, _tls_template(image, tls.p_offset, tls.p_vaddr, tls.p_filesz, tls.p_memsz, tls.p_align)
     except _PYELFTOOLS_ERRORS as error:
         raise ElfError(f"{image.path}: malformed program headers ({error})") from None
-
-
-def _iter_program_headers(elf: ELFFile) -> Iterator[Container]:
-    """The raw ``Elf64_Phdr`` records (``iter_segments`` would also build a ``DynamicSegment``, which walks
-    every section header)."""
-    for index in range(elf.num_segments()):
-        yield struct_parse(elf.structs.Elf_Phdr, elf.stream, elf["e_phoff"] + index * elf["e_phentsize"])
 
 
 def _tls_template(image: ElfImage, offset: int, vaddr: int, filesz: int, memsz: int, align: int) -> TlsTemplate:
@@ -317,6 +306,7 @@ class _DynamicReader:
     def __init__(self, image: ElfImage, dynamic: _DynamicHeader, tls: TlsTemplate | None) -> None:
         self.path = image.path
         self.data = image.data
+        self.elf = image.elf
         self.addresses = _AddressMap(image.path, image.segments)
         self.tls = tls
         self.tags = self._tags(dynamic)
@@ -471,7 +461,7 @@ class _DynamicReader:
         """Entries of the ``SHT_DYNSYM`` section at ``symtab``; 0 without one (section headers are optional for
         loading: broken ones are not an error here, the relocations still bound the table from below)."""
         try:
-            for section in ELFFile(io.BytesIO(self.data)).iter_sections(type="SHT_DYNSYM"):
+            for section in self.elf.iter_sections(type="SHT_DYNSYM"):
                 if section["sh_addr"] == symtab and section["sh_entsize"] == _SYM.size:
                     return section["sh_size"] // _SYM.size
         except _PYELFTOOLS_ERRORS:

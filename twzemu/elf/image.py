@@ -1,9 +1,11 @@
-"""Reading guest ELF files — the only module that uses pyelftools.
+"""Reading guest ELF files: the one place an ELF file is opened and parsed.
 
 ``ElfImage.open(path)`` validates that the file is something twzemu can load (a 64-bit little-endian x86-64
-``ET_DYN``) and turns what the loader needs into plain records: loadable segments, the entry point, symbols
-and relocations. Every problem — a missing file, a truncated or corrupted header, another architecture —
-becomes an ``ElfError`` naming the file; pyelftools' own exceptions never escape.
+``ET_DYN``) and turns what the loader needs into plain records: loadable segments, the entry point, symbols.
+The other modules that read ELF structures (``elf.dynamic``, ``elf.gates``, ``elf.parameters``,
+``debug.callsites``) use its pyelftools view, ``ElfImage.elf``, and its program headers. Every problem — a
+missing file, a truncated or corrupted header, another architecture — becomes an ``ElfError`` naming the file;
+pyelftools' own exceptions never escape.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import IntEnum, IntFlag
+from enum import IntFlag
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError as PyElfError
+from elftools.common.utils import struct_parse
+from elftools.construct import Container
 from elftools.elf.elffile import ELFFile
-from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
 from ..errors import ElfError
@@ -32,20 +35,6 @@ class SegmentFlags(IntFlag):
     X = 1
     W = 2
     R = 4
-
-
-class RelocType(IntEnum):
-    """x86-64 relocation types (psABI table 4.9); the linker issue's relocation table grows from here."""
-
-    NONE = 0
-    R64 = 1
-    PC32 = 2
-    GLOB_DAT = 6
-    JUMP_SLOT = 7
-    RELATIVE = 8
-    DTPMOD64 = 16
-    DTPOFF64 = 17
-    TPOFF64 = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +53,11 @@ class Symbol:
     st_name: str
     st_value: int
     st_size: int
-    is_function: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Relocation:
-    r_offset: int
-    r_type: int
-    r_sym: int
-    r_addend: int
 
 
 class ElfImage:
-    """A validated guest ELF file: its bytes, entry and segments; symbols and relocations are read on first use
-    (reports need the full symbol table, linking does not)."""
+    """A validated guest ELF file: its bytes, entry and segments; symbols are read on first use (reports need the
+    full symbol table, linking does not)."""
 
     def __init__(self, path: str, data: bytes, elf: ELFFile) -> None:
         self.path = path
@@ -86,7 +66,6 @@ class ElfImage:
         self.segments: tuple[Segment, ...] = tuple(_segments(path, elf, len(data)))
         self._elf = elf
         self._symbols: tuple[Symbol, ...] | None = None
-        self._relocations: tuple[Relocation, ...] | None = None
 
     def __repr__(self) -> str:
         return f"ElfImage({self.path!r})"
@@ -115,7 +94,7 @@ class ElfImage:
 
     @property
     def elf(self) -> ELFFile:
-        """The pyelftools view, for ``elf.dynamic`` (the only other module that reads ELF structures)."""
+        """The pyelftools view, for the modules that read more of the file (module docstring)."""
         return self._elf
 
     @property
@@ -124,13 +103,6 @@ class ElfImage:
             with elf_errors(self.path):
                 self._symbols = tuple(_symbols(self._elf))
         return self._symbols
-
-    @property
-    def relocations(self) -> tuple[Relocation, ...]:
-        if self._relocations is None:
-            with elf_errors(self.path):
-                self._relocations = tuple(_relocations(self._elf))
-        return self._relocations
 
     def symbol_named(self, name: str) -> Symbol | None:
         return next((s for s in self.symbols if s.st_name == name), None)
@@ -160,9 +132,17 @@ def _check_kind(name: str, elf: ELFFile) -> None:
         )
 
 
+def iter_program_headers(elf: ELFFile) -> Iterator[Container]:
+    """The raw ``Elf64_Phdr`` records (``iter_segments`` would also build a ``DynamicSegment``, which walks
+    every section header)."""
+    for index in range(elf.num_segments()):
+        yield struct_parse(elf.structs.Elf_Phdr, elf.stream, elf["e_phoff"] + index * elf["e_phentsize"])
+
+
 def _segments(name: str, elf: ELFFile, size: int) -> Iterator[Segment]:
-    for segment in elf.iter_segments(type="PT_LOAD"):
-        header = segment.header
+    for header in iter_program_headers(elf):
+        if header.p_type != "PT_LOAD":
+            continue
         if header.p_offset + header.p_filesz > size or header.p_filesz > header.p_memsz:
             raise ElfError(f"{name}: segment at {header.p_vaddr:#x} lies outside the file (truncated?)")
         yield Segment(header.p_offset, header.p_vaddr, header.p_filesz, header.p_memsz,
@@ -181,13 +161,4 @@ def _symbols(elf: ELFFile) -> Iterator[Symbol]:
             key = (symbol.name, symbol["st_value"])
             if key not in seen:
                 seen.add(key)
-                yield Symbol(symbol.name, symbol["st_value"], symbol["st_size"], kind == "STT_FUNC")
-
-
-def _relocations(elf: ELFFile) -> Iterator[Relocation]:
-    for section in elf.iter_sections():
-        if not isinstance(section, RelocationSection) or section["sh_flags"] & 2 == 0:  # SHF_ALLOC: dynamic
-            continue
-        for reloc in section.iter_relocations():
-            addend = reloc["r_addend"] if reloc.is_RELA() else 0
-            yield Relocation(reloc["r_offset"], reloc["r_info_type"], reloc["r_info_sym"], addend)
+                yield Symbol(symbol.name, symbol["st_value"], symbol["st_size"])

@@ -23,7 +23,7 @@ Nothing here touches the CPU: the result is objects plus the addresses the monit
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from ..objects.store import ObjectStore
 from ..security.gates import ARGUMENT_REGISTERS
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from ..toolchain import RUNTIME_LIBRARY
-from .graph import init_order
+from .graph import init_order, load_order
 from .lookup import Library, SymbolLookup, exports_of
 from .relocs import RelocInputs, RelocType, compute, reloc_name
 from .search import LibrarySearch
@@ -142,8 +142,7 @@ class Linker:
         self.monitor_gates = dict(monitor_gates or {})  # compartment 0's services, bound like any gate
 
     def link(self, program: ElfImage, name: str) -> LinkedProgram:
-        files = self._find(program, name)
-        infos = {lib_name: DynamicInfo.read(image) for lib_name, image in files.items()}
+        files, infos = self._find(program, name)
         records = {lib_name: read_gate_records(image) for lib_name, image in files.items()}
         members, names = self._compartments(name, files, infos, records)
         instances = self._place(members, files, infos, records)
@@ -160,26 +159,35 @@ class Linker:
 
     # 1. find --------------------------------------------------------------------------------------------
 
-    def _find(self, program: ElfImage, name: str) -> dict[str, ElfImage]:
+    def _find(self, program: ElfImage, name: str) -> tuple[dict[str, ElfImage], dict[str, DynamicInfo]]:
+        """Every file the program loads (breadth-first, ``graph.load_order``) and its dynamic section, read once;
+        every library that cannot be found is reported at once, with each user that needs it."""
         files = {name: program}
-        missing: list[str] = []
-        queue = [name]
-        while queue:
-            user = queue.pop(0)
-            for needed in (*DynamicInfo.read(files[user]).needed, *([RUNTIME_LIBRARY] if user == name else [])):
-                if needed in files or needed in missing:
-                    continue
-                image = self.search.find(needed)
-                if image is None:
-                    if needed != RUNTIME_LIBRARY or user != name:
-                        missing.append(f"{needed} (needed by {user})")
-                    continue
-                files[needed] = image
-                queue.append(needed)
+        infos: dict[str, DynamicInfo] = {}
+        missing: dict[str, list[str]] = {}  # library -> the users that need it
+
+        def needed_of(user: str) -> Sequence[str]:
+            if user not in files:
+                return ()  # not found: nothing to follow
+            infos[user] = DynamicInfo.read(files[user])
+            needed = (*infos[user].needed, *([RUNTIME_LIBRARY] if user == name else []))
+            for library in needed:
+                if library in missing:
+                    missing[library].append(user)
+                elif library not in files:
+                    image = self.search.find(library)
+                    if image is not None:
+                        files[library] = image
+                    elif library != RUNTIME_LIBRARY or user != name:
+                        missing[library] = [user]
+            return needed
+
+        load_order(name, needed_of)
         if missing:
             where = ", ".join(str(d) for d in self.search.directories)
-            raise LinkError([f"library not found: {m}; searched {where} and the object store" for m in missing])
-        return files
+            raise LinkError([f"library not found: {library} (needed by {user}); searched {where} and the object store"
+                             for library, users in missing.items() for user in users])  # fmt: skip
+        return files, infos
 
     # 2. compartments ------------------------------------------------------------------------------------
 
