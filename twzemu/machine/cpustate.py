@@ -33,8 +33,6 @@ GPR_IDS: tuple[int, ...] = (
     X.UC_X86_REG_R8, X.UC_X86_REG_R9, X.UC_X86_REG_R10, X.UC_X86_REG_R11,
     X.UC_X86_REG_R12, X.UC_X86_REG_R13, X.UC_X86_REG_R14, X.UC_X86_REG_R15,
 )  # fmt: skip
-GPR_NAMES = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
-             "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")  # fmt: skip
 RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 = range(16)
 
 _STATE_WINDOW = 0x40000  # how far past a pointer of the uc struct the CPU state may start
@@ -91,24 +89,16 @@ class CpuState:
     where Unicorn re-reads the field (a fault hook, between ``emu_start`` calls); see ``machine.Machine``.
     """
 
-    __slots__ = ("address", "cr2", "error_code", "fs_base", "gpr", "old_exception", "rip", "vector_address",
-                 "vectors")  # fmt: skip
+    __slots__ = ("cr2", "error_code", "fs_base", "gpr", "old_exception", "rip", "vector_address")
 
     def __init__(self, address: int, layout: StateLayout) -> None:
-        self.address = address
         self.gpr = (ctypes.c_uint64 * 16).from_address(address + layout.regs)
         self.rip = (ctypes.c_uint64 * 1).from_address(address + layout.rip)
         self.cr2 = (ctypes.c_uint64 * 1).from_address(address + layout.cr2)
         self.fs_base = (ctypes.c_uint64 * 1).from_address(address + layout.fs_base)
         self.old_exception = (ctypes.c_int32 * 1).from_address(address + layout.old_exception)
         self.error_code = (ctypes.c_int32 * 1).from_address(address + layout.error_code)
-        # clear_vectors() zeroes xmm0-15 (and their upper halves): a slice copy, no foreign call
         self.vector_address = address + layout.vectors
-        self.vectors = memoryview((ctypes.c_char * _VECTOR_BYTES).from_address(address + layout.vectors)).cast("B")
-
-    def clear_vectors(self) -> None:
-        """Zero every vector register: nothing of one compartment's SSE state may reach another."""
-        self.vectors[:] = _NO_VECTORS
 
 
 def locate_cpu_state(uc: unicorn.Uc) -> int:
@@ -148,8 +138,7 @@ def _search_from_handle(handle: int, pattern: bytes) -> int:
 
 VECTOR_REGISTERS = 16
 VECTOR_STRIDE = 64  # bytes per ZMMReg
-_VECTOR_BYTES = VECTOR_REGISTERS * VECTOR_STRIDE
-_NO_VECTORS = bytes(_VECTOR_BYTES)
+VECTOR_BYTES = VECTOR_REGISTERS * VECTOR_STRIDE  # xmm0-15 with their upper (ymm/zmm) halves
 
 
 def find_vectors(state_address: int, write: Callable[[int, int], None]) -> int:

@@ -43,7 +43,15 @@ from ..mmu.physmem import FrameAllocator, PhysicalMemory
 from ..mmu.pte import Prot, Pte
 from ..mmu.space import Access, AddressSpace, FaultOutcome
 from . import fastpath
-from .cpustate import CpuState, FaultCalibration, StateLayout, find_field, find_vectors, locate_cpu_state
+from .cpustate import (
+    VECTOR_BYTES,
+    CpuState,
+    FaultCalibration,
+    StateLayout,
+    find_field,
+    find_vectors,
+    locate_cpu_state,
+)
 from .events import Fault, Stop, StopReason
 from .watchdog import Watchdog
 from .x86 import (
@@ -434,7 +442,7 @@ class Machine:
                                                 cpu.error_code)
         )  # fmt: skip
         fast.vectors = cpu.vector_address
-        fast.vector_bytes = len(cpu.vectors)
+        fast.vector_bytes = VECTOR_BYTES
         fast.ram = ctypes.addressof((ctypes.c_char * mem.size).from_buffer(mem.buffer))
         fast.ram_size = mem.size
         fast.cr3 = self.uc.reg_read(X.UC_X86_REG_CR3)
@@ -536,19 +544,13 @@ class Machine:
 
     def exit(self, code: int) -> None:
         """Called from a hypercall handler: stop the run with the guest's exit code."""
-        self._stop = Stop(StopReason.EXIT, exit_code=code)
-        uclib.uc_emu_stop(self._handle)
+        self.request_stop(Stop(StopReason.EXIT, exit_code=code))
 
     def request_stop(self, stop: Stop) -> None:
         self._stop = stop
         uclib.uc_emu_stop(self._handle)
 
     # -- address spaces --------------------------------------------------------------------------------
-
-    @property
-    def space(self) -> AddressSpace | None:
-        """The address space loaded now (its CR3), which resolves user-mode page faults."""
-        return self._spaces.get(self.fast.cr3)
 
     @property
     def hypercalls_allowed(self) -> bool:
@@ -601,26 +603,37 @@ class Machine:
 
     def _loop(self, cpu: CpuState, watchdog: Watchdog) -> Stop:
         while watchdog.stop is None:
-            self._stop = None
-            self._error = None
-            cpu.old_exception[0] = -1
-            self.fast.held = 0
-            status = uclib.uc_emu_start(self._handle, cpu.rip[0], STOP_ADDRESS, 0, 0)
-            if self._error is not None:
-                error, self._error = self._error, None
-                raise error
-            deferred, self._deferred = self._deferred, None
-            if deferred is not None and self._stop is None:
-                handler = self.on_fault
-                if handler is not None and handler(deferred):
-                    if self._stop is None:
-                        continue  # the monitor resolved it (e.g. unwound a crossing): run on
-                else:
-                    self._stop = Stop(StopReason.FAULT, fault=deferred)
+            status = self._emulate(cpu)
+            if self._deliver_deferred():
+                continue  # the monitor resolved it (e.g. unwound a crossing): run on
             stop = self._stop or watchdog.stop or self._stop_after(status, cpu)
             if stop is not None:
                 return stop
         return watchdog.stop
+
+    def _emulate(self, cpu: CpuState) -> int:
+        """One ``emu_start`` from ``rip`` with no request pending; an error raised in a hook is re-raised."""
+        self._stop = None
+        self._error = None
+        cpu.old_exception[0] = -1
+        self.fast.held = 0
+        status = uclib.uc_emu_start(self._handle, cpu.rip[0], STOP_ADDRESS, 0, 0)
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return status
+
+    def _deliver_deferred(self) -> bool:
+        """Hand the fault an instruction hook deferred to ``on_fault``: True when it was resolved and the guest
+        runs on; otherwise (no handler, or it declined) the fault becomes the stop."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is None or self._stop is not None:
+            return False
+        handler = self.on_fault
+        if handler is not None and handler(deferred):
+            return self._stop is None
+        self._stop = Stop(StopReason.FAULT, fault=deferred)
+        return False
 
     def _stop_after(self, status: int, cpu: CpuState) -> Stop | None:
         """Turn an ``emu_start`` that ended without a request into a stop, or fail closed."""
@@ -652,19 +665,12 @@ class Machine:
         handle = self._add_hook(UC.UC_HOOK_CODE, callback)
         self.uc.ctl_flush_tb()  # code translated before the hook existed has no call-outs to it
         try:
-            self._stop = None
-            cpu.old_exception[0] = -1
-            self.fast.held = 0
-            status = uclib.uc_emu_start(self._handle, cpu.rip[0], STOP_ADDRESS, 0, 0)
+            status = self._emulate(cpu)
         finally:
             self._remove_hook(handle, callback)
             self.uc.ctl_flush_tb()  # and drop the instrumented code: full speed again
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-        deferred, self._deferred = self._deferred, None
-        if deferred is not None and self._stop is None:
-            return Stop(StopReason.FAULT, fault=deferred)
+        if self._deliver_deferred():
+            return Stop(StopReason.STEP)
         return self._stop or self._stop_after(status, cpu) or Stop(StopReason.STEP)
 
 

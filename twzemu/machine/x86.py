@@ -61,7 +61,6 @@ class Efer(IntFlag):
 
 class Msr(IntEnum):
     EFER = 0xC000_0080
-    FS_BASE = 0xC000_0100
 
 
 # Selectors of the GDT the machine installs: index << 3 | RPL.

@@ -151,16 +151,6 @@ def decode(entry: int) -> Decoded:
     return Decoded(entry & ADDR_MASK, Pte(entry & ~ADDR_MASK & U64_MASK))
 
 
-def prot_of_flags(flags: int) -> Prot:
-    """The ``Prot`` a single leaf's bits allow (READ whenever present)."""
-    prot = _READ
-    if flags & _WRITABLE:
-        prot |= _WRITE
-    if not flags & _NX:
-        prot |= _EXEC
-    return Prot(prot)
-
-
 def table_index(vaddr: int, level: Level | int) -> int:
     """The 9-bit index ``vaddr`` selects in the table at ``level`` (SDM Vol. 3A Figure 4-8)."""
     return (vaddr >> (PAGE_SHIFT + INDEX_BITS * (level - 1))) & INDEX_MASK
