@@ -8,11 +8,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "guests" / "build"
+CLI = [sys.executable, "-m", "twzemu.cli"]  # the real command line, as `twzemu` runs it
 
 settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
@@ -34,19 +34,28 @@ def guest(name: str) -> Path:
     return path
 
 
-def twzemu(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> Completed:
+def twzemu(*args: str, timeout: float = 60, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Completed:
     """Run the real CLI in a subprocess, as a user would."""
     done = subprocess.run(
-        [sys.executable, "-m", "twzemu.cli", *args],
+        [*CLI, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
     )
     return Completed(done.returncode, done.stdout, done.stderr)
 
 
-@pytest.fixture
-def run_cli():
-    return twzemu
+def cc(*args: str, cwd: Path) -> None:
+    """``twzemu cc`` in ``cwd``, which must succeed."""
+    done = twzemu("cc", *args, cwd=cwd)
+    assert done.status == 0, done.stderr
+
+
+def one_line(stderr: str) -> str:
+    """The one line of a report, with no Python traceback."""
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]

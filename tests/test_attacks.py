@@ -16,24 +16,13 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import ROOT, guest, twzemu
+from conftest import guest, twzemu
 
-NAMES = ["leak", "call", "forge", "escape", "rsp", "stack", "wx", "tp", "hypercall", "regs"]
 HEX = r"0x[0-9a-f]+"
 ANY_SITE = rf"\S+\+{HEX}"  # `at` of a fetch fault: today the fetched address itself, not the call site
 KILLED = 139
 EFAULT = -14
 VICTIM = "0x5ec2e7"  # victim_value() while nobody has disturbed the victim (guests/attacks/attacks.h)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def attacks_built():
-    """Build the attack guests with their own make fragment (guests/Makefile includes it too)."""
-    targets = [f"build/attacks/{name}" for name in NAMES]
-    done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT / "guests"), "-f", "Makefile", "-f",
-                           "attacks/rules.mk", *targets], capture_output=True, text=True, check=False)  # fmt: skip
-    if done.returncode != 0:
-        pytest.fail(f"building the attack guests failed:\n{done.stdout}{done.stderr}")
 
 
 def attack(name: str, *args: str, options: tuple[str, ...] = ()):

@@ -6,8 +6,7 @@ import re
 import shutil
 import struct
 
-from conftest import guest, twzemu
-from test_linking import cc
+from conftest import cc, guest, twzemu
 
 from twzemu.monitor.monitor import Monitor
 from twzemu.objects.store import ObjectStore

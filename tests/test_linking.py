@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
-from conftest import ROOT, guest, twzemu
+from conftest import ROOT, cc, guest, one_line, twzemu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -75,19 +74,6 @@ def test_ordinary_c_code_builds_unchanged_and_passes_its_own_tests(name):
 
 
 # -- bad input ------------------------------------------------------------------------------------------
-
-
-def cc(*args: str, cwd) -> None:
-    done = subprocess.run([sys.executable, "-m", "twzemu.cli", "cc", *args], cwd=cwd, capture_output=True,
-                          text=True, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-
-
-def one_line(stderr: str) -> str:
-    assert "Traceback" not in stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    return lines[0]
 
 
 def test_missing_library_is_one_line_naming_it(tmp_path):

@@ -6,18 +6,10 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from conftest import ROOT, guest, twzemu
-
-
-def assert_one_line_without_traceback(stderr: str) -> str:
-    assert "Traceback" not in stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    return lines[0]
+from conftest import CLI, ROOT, guest, one_line, twzemu
 
 
 def test_hello_prints_and_exits_zero():
@@ -55,7 +47,7 @@ FAULTS = {
 def test_faulting_guest_gets_one_line_report_and_139(name):
     done = twzemu("run", str(guest(f"faults/{name}")))
     assert done.status == 139
-    assert re.match(FAULTS[name], assert_one_line_without_traceback(done.stderr))
+    assert re.match(FAULTS[name], one_line(done.stderr))
     assert "not reached" not in done.stdout
 
 
@@ -64,13 +56,12 @@ def test_timeout_stops_a_spinning_guest_with_124():
     done = twzemu("run", "--timeout", "0.5", str(guest("spin")))
     assert done.status == 124
     assert time.monotonic() - started < 20
-    assert assert_one_line_without_traceback(done.stderr) == "twzemu: timeout: spin still running after 0.5 s"
+    assert one_line(done.stderr) == "twzemu: timeout: spin still running after 0.5 s"
 
 
 def spawn_run(name: str) -> subprocess.Popen[bytes]:
     """``twzemu run <guest>`` in the background, its output on pipes, as a shell would start it."""
-    command = [sys.executable, "-m", "twzemu.cli", "run", str(guest(name))]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen([*CLI, "run", str(guest(name))], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_ctrl_c_stops_a_spinning_guest_with_130():
@@ -79,7 +70,7 @@ def test_ctrl_c_stops_a_spinning_guest_with_130():
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 130
-    assert assert_one_line_without_traceback(stderr.decode()) == "twzemu: interrupted: spin stopped"
+    assert one_line(stderr.decode()) == "twzemu: interrupted: spin stopped"
 
 
 def test_a_reader_that_leaves_early_is_not_an_error():
@@ -120,7 +111,7 @@ def test_bad_files_are_one_line_errors_with_127(tmp_path, kind):
     make, pattern = BAD_FILES[kind]
     done = twzemu("run", make(tmp_path))
     assert done.status == 127, done.stderr
-    line = assert_one_line_without_traceback(done.stderr)
+    line = one_line(done.stderr)
     assert line.startswith("twzemu: ")
     assert re.search(pattern, line)
 
@@ -139,7 +130,7 @@ def test_bad_files_are_one_line_errors_with_127(tmp_path, kind):
 def test_bad_usage_is_one_line_with_status_2(args):
     done = twzemu(*args)
     assert done.status == 2
-    line = assert_one_line_without_traceback(done.stderr)
+    line = one_line(done.stderr)
     assert line.startswith("twzemu")
 
 
