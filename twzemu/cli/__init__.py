@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Sequence
 
 from ..errors import TwzEmuError, UsageError
+from ..monitor.report import STATUS_INTERRUPTED
 from .cc import DESCRIPTION as CC_HELP
 from .cc import add_cc_parser, cc_command
 from .run import add_run_parser
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_status
     except KeyboardInterrupt:
         print("twzemu: interrupted", file=sys.stderr)
-        return 130
+        return STATUS_INTERRUPTED
     except BrokenPipeError:  # `twzemu run prog | head`: the reader left; say nothing, like any Unix filter
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 141

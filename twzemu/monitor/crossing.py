@@ -42,10 +42,10 @@ from ..security.gates import Gate, GateTable
 from ..security.ids import MONITOR
 from ..security.levels import CrossingRules
 from .hypercalls import Heap
+from .startup import TCB_CALLER_OFFSET
 
 RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
 TWZ_EFAULT = -14 & 0xFFFF_FFFF_FFFF_FFFF
-TCB_CALLER_OFFSET = 32  # struct twz_tcb.caller_compartment (guests/include/twz_startup.h)
 MAX_DEPTH = 4096  # crossings nested in one thread
 _PASS = int(Status.PASS)
 

@@ -28,7 +28,7 @@ from ..elf.image import ElfImage
 from ..errors import MonitorError, TwzEmuError
 from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram, Linker
 from ..linker.search import LibrarySearch
-from ..linker.tls import layout_static_tls
+from ..linker.tls import TlsLayout, layout_static_tls
 from ..loader import SLOT_SIZE, STACK_SIZE, LoadedImage, ObjectBacking, slot_base
 from ..machine.cpustate import RDI, RSP
 from ..machine.events import Fault, Stop, StopReason
@@ -163,22 +163,28 @@ class Monitor:
             self._map(context, space, loaded.text_slot + 1, ObjectBacking(loaded.data), Prot.READ | Prot.WRITE)
             self.symbols.add(library.loaded)
             sites |= return_sites(library.loaded.image, library.base)
-        self._map(context, space, GATE_BUFFER_SLOT, ObjectBacking(gate_buffer), Prot.READ | Prot.WRITE)
-        stack_slot, heap_slot, thread_slot = (COMPARTMENT_SLOTS + 4 * compartment.id + i for i in range(3))
         label = compartment.name
+        for library in compartment.libraries:
+            self._owners[library.loaded.text_slot] = self._owners[library.loaded.text_slot + 1] = label
+            self._private[library.loaded.text_slot + 1] = (space, label)
+        return self._own_objects(context, space, label, compartment.tls, gate_buffer, frozenset(sites))
+
+    def _own_objects(self, context: SecurityContext, space: AddressSpace, label: str, tls: TlsLayout,
+                     gate_buffer: Object, sites: frozenset[int]) -> CompartmentState:  # fmt: skip
+        """The gate buffer, then the compartment's own stack, heap and thread area (its TCB and static TLS) in
+        its slots above the images, named for reports: the compartment at run time."""
+        self._map(context, space, GATE_BUFFER_SLOT, ObjectBacking(gate_buffer), Prot.READ | Prot.WRITE)
+        stack_slot, heap_slot, thread_slot = (COMPARTMENT_SLOTS + 4 * context.compartment + i for i in range(3))
         heap = Heap(slot_base(heap_slot) + NULL_PAGE_SIZE, SLOT_SIZE - 2 * NULL_PAGE_SIZE)
         self._map_fresh(context, space, heap_slot, f"{label}:heap")
-        thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, compartment.tls, 1, GATE_BUFFER)
+        thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, tls, 1, GATE_BUFFER)
         self._map_fresh(context, space, thread_slot, f"{label}:thread", thread.base, thread.data)
         self._map_fresh(context, space, stack_slot, f"{label}:stack")
         for slot in (stack_slot, heap_slot, thread_slot):
             self._owners[slot] = label
             self._private[slot] = (space, label)
-        for library in compartment.libraries:
-            self._owners[library.loaded.text_slot] = self._owners[library.loaded.text_slot + 1] = label
-            self._private[library.loaded.text_slot + 1] = (space, label)
         top = slot_base(stack_slot) + NULL_PAGE_SIZE + STACK_SIZE
-        return CompartmentState(compartment.id, label, space, top, heap, thread.thread_pointer, frozenset(sites))
+        return CompartmentState(context.compartment, label, space, top, heap, thread.thread_pointer, sites)
 
     def _gate_table(self, linked: LinkedProgram) -> GateTable:
         """The gates every compartment exposes, in the security model's table (one dict lookup per entry)."""
@@ -229,7 +235,7 @@ class Monitor:
                 self._map(self.contexts[grantee.id], grantee.space, slot, mapping.backing, prot)
 
     def _monitor_compartment(self, machine: Machine, gate_buffer: Object) -> CompartmentState:
-        """Compartment 0: the monitor's generated gate code, a stack, and a TCB (it has no TLS of its own)."""
+        """Compartment 0: the monitor's generated gate code, a stack, a heap nobody grows, and a TCB (no TLS)."""
         space = self._space(machine, "monitor")
         context = self._context(MONITOR_COMPARTMENT, "monitor")
         text = self._monitor_text.text
@@ -238,14 +244,7 @@ class Monitor:
         for name, gate in self._monitor_text.gates.items():
             self.symbols.add_region(name, gate.entry, gate.entry + gate.length)
         self._owners[MONITOR_TEXT_SLOT] = "monitor"
-        self._map(context, space, GATE_BUFFER_SLOT, ObjectBacking(gate_buffer), Prot.READ | Prot.WRITE)
-        stack_slot, _, thread_slot = (COMPARTMENT_SLOTS + i for i in range(3))
-        thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, layout_static_tls([]), 1, GATE_BUFFER)
-        self._map_fresh(context, space, thread_slot, "monitor:thread", thread.base, thread.data)
-        self._map_fresh(context, space, stack_slot, "monitor:stack")
-        top = slot_base(stack_slot) + NULL_PAGE_SIZE + STACK_SIZE
-        return CompartmentState(MONITOR_COMPARTMENT, "monitor", space, top, Heap(0, 0), thread.thread_pointer,
-                                frozenset())  # fmt: skip
+        return self._own_objects(context, space, "monitor", layout_static_tls([]), gate_buffer, frozenset())
 
     def _finish(self, linked: LinkedProgram) -> None:
         """After a normal exit, the isolated compartments' fini functions, in reverse order of their init

@@ -16,12 +16,11 @@ from ..machine.machine import assemble
 from ..objects.layout import NULL_PAGE_SIZE
 from ..objects.object import Object
 from ..objects.store import ObjectStore
-from ..security.gates import IsolationLevel
+from ..security.gates import TRAMPOLINE_ALIGNMENT, IsolationLevel
 from ..security.ids import MONITOR as MONITOR_COMPARTMENT
 from .hypercalls import Hypercall
 
 MONITOR_TEXT_SLOT = 0x3FE
-GATE_ALIGN = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +49,7 @@ def build_monitor_text(store: ObjectStore) -> MonitorText:
     code = b""
     gates: dict[str, GateEntry] = {}
     for name, service in SERVICES.items():
-        code += b"\xcc" * (-len(code) % GATE_ALIGN)  # int3 between gates: no way to slide into the next one
+        code += b"\xcc" * (-len(code) % TRAMPOLINE_ALIGNMENT)  # int3 between gates: no way to slide into the next one
         body = assemble(f"mov eax, {int(service.hypercall)}; syscall; ret", base + len(code))
         gates[name] = GateEntry(name, MONITOR_COMPARTMENT, "monitor", base + len(code), len(body),
                                 int(IsolationLevel.FULL), service.arity)  # fmt: skip

@@ -15,6 +15,7 @@ from ..linker.tls import TlsLayout, align_up
 
 WORD = 8
 TCB_SIZE = 5 * WORD  # self, dtv, gate_buffer, thread_id, caller_compartment
+TCB_CALLER_OFFSET = 4 * WORD  # caller_compartment, which the monitor rewrites on every crossing
 NOT_IN_A_GATE = -1
 
 
