@@ -23,6 +23,7 @@ Nothing here touches the CPU: the result is objects plus the addresses the monit
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,9 +200,10 @@ class Linker:
         isolated: dict[str, int] = {}
         members: dict[int, list[_Key]] = {PROGRAM_COMPARTMENT: [(PROGRAM_COMPARTMENT, program)]}
         names = {PROGRAM_COMPARTMENT: base}
-        queue = [(PROGRAM_COMPARTMENT, program)]
+        queue = deque([(PROGRAM_COMPARTMENT, program)])
+        seen = set(queue)
         while queue:
-            compartment, user = queue.pop(0)
+            compartment, user = queue.popleft()
             for needed in infos[user].needed:
                 target = compartment
                 if needed != program and self._isolated(needed, records):
@@ -211,7 +213,8 @@ class Linker:
                         names[isolated[needed]] = f"{base}::{infos[needed].soname or needed}"
                     target = isolated[needed]
                 key = (target, needed)
-                if key not in members[target]:
+                if key not in seen:
+                    seen.add(key)
                     members[target].append(key)
                     queue.append(key)
         for compartment, keys in members.items():  # every compartment gets its own runtime
@@ -311,16 +314,16 @@ class Linker:
         return count
 
     def _apply(self, library: LinkedLibrary, reloc: DynReloc, scope: _Scope) -> str | None:
-        where = f"{library.loaded.image.path}: {reloc_name(reloc.r_type)} at {reloc.r_offset:#x}"
         symbol = library.info.symbols[reloc.r_sym] if reloc.r_sym else None
         inputs = self._inputs(library, reloc, symbol, scope)
         if isinstance(inputs, str):
-            return f"{where}: {inputs}"
+            return _problem(library, reloc, inputs)
         try:
             value, width = compute(reloc.r_type, inputs)
         except LinkError as error:  # names the type itself
             return f"{library.loaded.image.path}: relocation at {reloc.r_offset:#x}: {error}"
-        return _write(library, reloc.r_offset, value, width, where)
+        problem = _write(library, reloc.r_offset, value, width)
+        return None if problem is None else _problem(library, reloc, problem)
 
     def _inputs(self, library: LinkedLibrary, reloc: DynReloc, symbol: DynSymbol | None,
                 scope: _Scope) -> RelocInputs | str:  # fmt: skip
@@ -410,12 +413,18 @@ def _target(library: LinkedLibrary, r_offset: int) -> tuple[Object, int]:
     return library.loaded.text, r_offset
 
 
-def _write(library: LinkedLibrary, r_offset: int, value: int, width: int, where: str) -> str | None:
+def _problem(library: LinkedLibrary, reloc: DynReloc, what: str) -> str:
+    """One line naming the file, the relocation and what is wrong (built only when something is)."""
+    return f"{library.loaded.image.path}: {reloc_name(reloc.r_type)} at {reloc.r_offset:#x}: {what}"
+
+
+def _write(library: LinkedLibrary, r_offset: int, value: int, width: int) -> str | None:
+    """Store a relocation's result; what is wrong with it otherwise (the caller names the relocation)."""
     obj, offset = _target(library, r_offset)
     if obj is library.loaded.text and width:
-        return f"{where}: writes the read-only text (text relocations are not supported: build with -fPIC)"
+        return "writes the read-only text (text relocations are not supported: build with -fPIC)"
     if not 0x1000 <= offset <= SLOT_SIZE - width:
-        return f"{where}: lies outside the image"
+        return "lies outside the image"
     if width:
         obj.write(offset, value.to_bytes(width, "little"))
     return None
