@@ -177,7 +177,37 @@ class Recipe:
     fit: Fit
 
 
-def _recipe(rtype: RelocType, width: int, text: str, uses: str, fit: Fit, formula: Formula) -> Recipe:
+def _types(names: str) -> tuple[RelocType, ...]:
+    return tuple(RelocType[name] for name in names.split())
+
+
+_WORD32_TYPES = _types(
+    "PC32 GOT32 PLT32 GOTPCREL R32 R32S TLSGD TLSLD DTPOFF32 GOTTPOFF TPOFF32 GOTPC32 SIZE32 GOTPC32_TLSDESC "
+    "GOTPCRELX REX_GOTPCRELX"
+)
+
+#: psABI table 4.9 field of each type, in bytes (0: the type writes nothing; TLSDESC writes two word64s).
+_FIELD_WIDTHS: dict[RelocType, int] = {
+    **dict.fromkeys(_types("R8 PC8"), _WORD8),
+    **dict.fromkeys(_types("R16 PC16"), _WORD16),
+    **dict.fromkeys(_WORD32_TYPES, _WORD32),
+    **dict.fromkeys(_types("NONE COPY TLSDESC_CALL"), 0),
+    RelocType.TLSDESC: 2 * _WORD64,
+}  # every other type writes a word64
+
+
+def field_width(r_type: int) -> int | None:
+    """Bytes the type writes at its place (psABI table 4.9); ``None`` for a number that is no x86-64 type."""
+    try:
+        known = RelocType(r_type)
+    except ValueError:
+        return None
+    return _FIELD_WIDTHS.get(known, _WORD64)
+
+
+def _recipe(rtype: RelocType, text: str, uses: str, fit: Fit, formula: Formula) -> Recipe:
+    """A row of psABI table 4.9: the field width comes from ``field_width``, the symbol need from the type."""
+    width = field_width(rtype) or 0  # a RelocType always has a width
     return Recipe(rtype, rtype.elf_name, width, formula, text, tuple(uses.split()), rtype not in _SYMBOL_FREE, fit)
 
 
@@ -190,52 +220,44 @@ def _tpoff(i: RelocInputs) -> int:
 
 _RECIPE_LIST = (
     # psABI table 4.9: "R_X86_64_NONE 0 none none"
-    _recipe(RelocType.NONE, 0, "none", "", Fit.NOTHING, lambda i: 0),
+    _recipe(RelocType.NONE, "none", "", Fit.NOTHING, lambda i: 0),
     # "R_X86_64_64 1 word64 S + A"
-    _recipe(RelocType.R64, _WORD64, "S + A", "S A", Fit.ANY_64, lambda i: i.S + i.A),
+    _recipe(RelocType.R64, "S + A", "S A", Fit.ANY_64, lambda i: i.S + i.A),
     # "R_X86_64_PC32 2 word32 S + A - P" (signed: the CPU sign-extends a rel32)
-    _recipe(RelocType.PC32, _WORD32, "S + A - P", "S A P", Fit.SIGNED_32, lambda i: i.S + i.A - i.P),
+    _recipe(RelocType.PC32, "S + A - P", "S A P", Fit.SIGNED_32, lambda i: i.S + i.A - i.P),
     # "R_X86_64_GLOB_DAT 6 word64 S"
-    _recipe(RelocType.GLOB_DAT, _WORD64, "S", "S", Fit.ANY_64, lambda i: i.S),
+    _recipe(RelocType.GLOB_DAT, "S", "S", Fit.ANY_64, lambda i: i.S),
     # "R_X86_64_JUMP_SLOT 7 word64 S"
-    _recipe(RelocType.JUMP_SLOT, _WORD64, "S", "S", Fit.ANY_64, lambda i: i.S),
+    _recipe(RelocType.JUMP_SLOT, "S", "S", Fit.ANY_64, lambda i: i.S),
     # "R_X86_64_RELATIVE 8 word64 B + A"
-    _recipe(RelocType.RELATIVE, _WORD64, "B + A", "B A", Fit.ANY_64, lambda i: i.B + i.A),
+    _recipe(RelocType.RELATIVE, "B + A", "B A", Fit.ANY_64, lambda i: i.B + i.A),
     # "R_X86_64_32 10 word32 S + A"; §4.4.1: "the linker must verify that the generated value for the
     # R_X86_64_32 (R_X86_64_32S) relocation zero-extends (sign-extends) to the original 64-bit value"
-    _recipe(RelocType.R32, _WORD32, "S + A", "S A", Fit.UNSIGNED_32, lambda i: i.S + i.A),
+    _recipe(RelocType.R32, "S + A", "S A", Fit.UNSIGNED_32, lambda i: i.S + i.A),
     # "R_X86_64_32S 11 word32 S + A"
-    _recipe(RelocType.R32S, _WORD32, "S + A", "S A", Fit.SIGNED_32, lambda i: i.S + i.A),
+    _recipe(RelocType.R32S, "S + A", "S A", Fit.SIGNED_32, lambda i: i.S + i.A),
     # "R_X86_64_DTPMOD64 16 word64" — the ID of the module containing the symbol
-    _recipe(RelocType.DTPMOD64, _WORD64, "module id", "module", Fit.UNSIGNED_64, lambda i: i.module),
+    _recipe(RelocType.DTPMOD64, "module id", "module", Fit.UNSIGNED_64, lambda i: i.module),
     # "R_X86_64_DTPOFF64 17 word64" — the symbol's offset in its module's TLS block, plus the addend
-    _recipe(RelocType.DTPOFF64, _WORD64, "@dtpoff(S) + A", "dtp_offset A", Fit.SIGNED_64, lambda i: i.dtp_offset + i.A),
+    _recipe(RelocType.DTPOFF64, "@dtpoff(S) + A", "dtp_offset A", Fit.SIGNED_64, lambda i: i.dtp_offset + i.A),
     # "R_X86_64_TPOFF64 18 word64" — the symbol's offset from the thread pointer, plus the addend
-    _recipe(RelocType.TPOFF64, _WORD64, "@tpoff(S) + A", "tp_offset dtp_offset A", Fit.SIGNED_64, _tpoff),
+    _recipe(RelocType.TPOFF64, "@tpoff(S) + A", "tp_offset dtp_offset A", Fit.SIGNED_64, _tpoff),
     # "R_X86_64_PC64 24 word64 S + A - P"
-    _recipe(RelocType.PC64, _WORD64, "S + A - P", "S A P", Fit.SIGNED_64, lambda i: i.S + i.A - i.P),
+    _recipe(RelocType.PC64, "S + A - P", "S A P", Fit.SIGNED_64, lambda i: i.S + i.A - i.P),
     # "R_X86_64_SIZE32 32 word32 Z + A" (a size: unsigned)
-    _recipe(RelocType.SIZE32, _WORD32, "Z + A", "Z A", Fit.UNSIGNED_32, lambda i: i.Z + i.A),
+    _recipe(RelocType.SIZE32, "Z + A", "Z A", Fit.UNSIGNED_32, lambda i: i.Z + i.A),
     # "R_X86_64_SIZE64 33 word64 Z + A"
-    _recipe(RelocType.SIZE64, _WORD64, "Z + A", "Z A", Fit.ANY_64, lambda i: i.Z + i.A),
+    _recipe(RelocType.SIZE64, "Z + A", "Z A", Fit.ANY_64, lambda i: i.Z + i.A),
 )
 
 #: The types the dynamic linker applies, keyed by type.
 RECIPES: dict[RelocType, Recipe] = {recipe.r_type: recipe for recipe in _RECIPE_LIST}
 
 
-def _types(names: str) -> tuple[RelocType, ...]:
-    return tuple(RelocType[name] for name in names.split())
-
-
 #: Types the static linker resolves (GOT/PLT construction, TLS code sequences, section-relative offsets).
 _STATIC_ONLY_TYPES = _types(
     "GOT32 PLT32 GOTPCREL R16 PC16 R8 PC8 TLSGD TLSLD DTPOFF32 GOTTPOFF TPOFF32 GOTOFF64 GOTPC32 GOT64 GOTPCREL64 "
     "GOTPC64 GOTPLT64 PLTOFF64 GOTPCRELX REX_GOTPCRELX"
-)
-_WORD32_TYPES = _types(
-    "PC32 GOT32 PLT32 GOTPCREL R32 R32S TLSGD TLSLD DTPOFF32 GOTTPOFF TPOFF32 GOTPC32 SIZE32 GOTPC32_TLSDESC "
-    "GOTPCRELX REX_GOTPCRELX"
 )
 
 _STATIC_ONLY = (
@@ -254,27 +276,9 @@ UNSUPPORTED: dict[RelocType, str] = {
     **dict.fromkeys(_STATIC_ONLY_TYPES, _STATIC_ONLY),
 }
 
-#: psABI table 4.9 field of each type, in bytes (0: the type writes nothing; TLSDESC writes two word64s).
-_FIELD_WIDTHS: dict[RelocType, int] = {
-    **dict.fromkeys(_types("R8 PC8"), _WORD8),
-    **dict.fromkeys(_types("R16 PC16"), _WORD16),
-    **dict.fromkeys(_WORD32_TYPES, _WORD32),
-    **dict.fromkeys(_types("NONE COPY TLSDESC_CALL"), 0),
-    RelocType.TLSDESC: 2 * _WORD64,
-}  # every other type writes a word64
-
 #: Narrow fields that hold unsigned values (``<elf.h>``: "Direct 32 bit zero extended", "Direct 16 bit zero
 #: extended"; a size is unsigned); every other field's implicit addend is read sign-extended.
 _ZERO_EXTENDED = frozenset({RelocType.R32, RelocType.R16, RelocType.SIZE32})
-
-
-def field_width(r_type: int) -> int | None:
-    """Bytes the type writes at its place (psABI table 4.9); ``None`` for a number that is no x86-64 type."""
-    try:
-        known = RelocType(r_type)
-    except ValueError:
-        return None
-    return _FIELD_WIDTHS.get(known, _WORD64)
 
 
 def implicit_addend(r_type: int, field: bytes) -> int:
