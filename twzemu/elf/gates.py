@@ -13,19 +13,19 @@ from dataclasses import dataclass
 from elftools.elf.elffile import ELFFile
 
 from ..errors import ElfError
+from ..security.gates import IsolationLevel
 from .image import ElfImage, elf_errors
 
 SECTION = ".twz_secgate_info"
 NAME_SIZE = 56
 _RECORD = struct.Struct(f"<{NAME_SIZE}sq")
 RECORD_SIZE = _RECORD.size
-MAX_LEVEL = 3
 
 
 @dataclass(frozen=True, slots=True)
 class GateRecord:
     name: str
-    level: int  # a twzemu.security.gates.IsolationLevel value
+    level: IsolationLevel
 
 
 def read_gate_records(image: ElfImage) -> tuple[GateRecord, ...]:
@@ -46,7 +46,7 @@ def _records(path: str, elf: ELFFile) -> tuple[GateRecord, ...]:
         name, nul, _ = raw_name.partition(b"\0")
         if not nul or not name:
             raise ElfError(f"{path}: a gate record in {SECTION} has no NUL-terminated name")
-        if not 0 <= level <= MAX_LEVEL:
+        if level not in IsolationLevel._value2member_map_:
             raise ElfError(f"{path}: gate {name.decode(errors='replace')} has unknown isolation level {level}")
-        records.append(GateRecord(name.decode("utf-8", "replace"), level))
+        records.append(GateRecord(name.decode("utf-8", "replace"), IsolationLevel(level)))
     return tuple(records)

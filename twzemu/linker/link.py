@@ -36,7 +36,7 @@ from ..errors import LinkError, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
 from ..objects.object import Object
 from ..objects.store import ObjectStore
-from ..security.gates import ARGUMENT_REGISTERS
+from ..security.gates import ARGUMENT_REGISTERS, IsolationLevel
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from ..toolchain import RUNTIME_LIBRARY
 from .graph import init_order, load_order
@@ -74,7 +74,7 @@ class GateEntry:
     library: str
     entry: int
     length: int
-    level: int
+    level: IsolationLevel
     arity: int = ARGUMENT_REGISTERS  # argument registers it takes (all six when its definition does not say)
 
 

@@ -191,7 +191,7 @@ class Monitor:
         table = GateTable()
         for entry in linked.gates:
             gate = Gate(entry.name, CompartmentId(entry.compartment), entry.entry, max(entry.length, 1), 1,
-                        IsolationLevel(entry.level), entry.arity)  # fmt: skip
+                        entry.level, entry.arity)  # fmt: skip
             table.add(gate)
             self.contexts[entry.compartment].expose(gate)
         return table
@@ -203,7 +203,7 @@ class Monitor:
         memory gets the other's data, heap, stack and thread objects mapped in its own address space."""
         gate_levels: dict[int, list[IsolationLevel]] = {}
         for gate in linked.gates:
-            gate_levels.setdefault(gate.compartment, []).append(IsolationLevel(gate.level))
+            gate_levels.setdefault(gate.compartment, []).append(gate.level)
         rules: dict[tuple[int, int], CrossingRules] = {}
         for caller in linked.compartments:
             for callee in linked.compartments:
@@ -324,7 +324,7 @@ class Monitor:
                     f"({slot_base(loaded.text_slot):#x}), data {loaded.data.id} slot {loaded.text_slot + 1}, "
                     f"compartment {compartment.name}"
                 )
-        lines += [f"twzemu: gate {g.name} of {g.library} at {g.entry:#x}, isolation {IsolationLevel(g.level).label}, "
+        lines += [f"twzemu: gate {g.name} of {g.library} at {g.entry:#x}, isolation {g.level.label}, "
                   f"{g.arity} argument registers" for g in linked.gates]  # fmt: skip
         for context in self.contexts.values():
             rights = sorted(Prot(c.prot).letters for c in context.iter_capabilities())

@@ -52,7 +52,7 @@ def build_monitor_text(store: ObjectStore) -> MonitorText:
         code += b"\xcc" * (-len(code) % TRAMPOLINE_ALIGNMENT)  # int3 between gates: no way to slide into the next one
         body = assemble(f"mov eax, {int(service.hypercall)}; syscall; ret", base + len(code))
         gates[name] = GateEntry(name, MONITOR_COMPARTMENT, "monitor", base + len(code), len(body),
-                                int(IsolationLevel.FULL), service.arity)  # fmt: skip
+                                IsolationLevel.FULL, service.arity)  # fmt: skip
         code += body
     text = store.create()
     text.write(NULL_PAGE_SIZE, code)
