@@ -56,6 +56,12 @@ class LoadedImage:
     def contains(self, address: int) -> bool:
         return self.base <= address < self.base + 2 * SLOT_SIZE
 
+    def locate(self, offset: int) -> tuple[Object, int]:
+        """Which object holds ELF address ``offset`` (text below 1 GiB, data above) and where in it."""
+        if offset >= SLOT_SIZE:
+            return self.data, offset - SLOT_SIZE
+        return self.text, offset
+
 
 def slot_base(slot: int) -> int:
     return slot << SLOT_SHIFT

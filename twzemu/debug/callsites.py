@@ -10,6 +10,7 @@ from __future__ import annotations
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
 from ..elf.image import ElfImage, SegmentFlags, elf_errors
+from ..objects.layout import NULL_PAGE_SIZE
 
 CODE_SECTIONS = (".text", ".plt", ".plt.got", ".plt.sec", ".init", ".fini")
 _DISASSEMBLER = Cs(CS_ARCH_X86, CS_MODE_64)
@@ -39,7 +40,10 @@ def _code_ranges(image: ElfImage) -> list[tuple[int, bytes]]:
         if ranges:
             return ranges
     return [  # no section headers: every executable segment, past the null page
-        (max(s.p_vaddr, 0x1000), image.data[s.p_offset + max(0, 0x1000 - s.p_vaddr) : s.p_offset + s.p_filesz])
+        (
+            max(s.p_vaddr, NULL_PAGE_SIZE),
+            image.data[s.p_offset + max(0, NULL_PAGE_SIZE - s.p_vaddr) : s.p_offset + s.p_filesz],
+        )
         for s in image.segments
         if s.p_flags & SegmentFlags.X
     ]

@@ -40,5 +40,5 @@ class Symbolizer:
             offset = address - starts[index]
             if offset < max(size, 1):
                 return f"{symbol}+{offset:#x}"
-        part = "text" if address - image.base < (1 << 30) else "data"
-        return f"{image.name}:{part}+{(address - image.base) % (1 << 30):#x}"
+        obj, offset = image.locate(address - image.base)
+        return f"{image.name}:{'text' if obj is image.text else 'data'}+{offset:#x}"

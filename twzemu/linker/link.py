@@ -34,7 +34,7 @@ from ..elf.image import ElfImage
 from ..elf.parameters import parameter_counts
 from ..errors import LinkError, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
-from ..objects.object import Object
+from ..objects.layout import NULL_PAGE_SIZE
 from ..objects.store import ObjectStore
 from ..security.gates import ARGUMENT_REGISTERS, IsolationLevel
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
@@ -407,12 +407,6 @@ def _tls_template(library: LinkedLibrary) -> tuple[bytes, int, int]:
     return template.image, template.memsz, template.align
 
 
-def _target(library: LinkedLibrary, r_offset: int) -> tuple[Object, int]:
-    if r_offset >= SLOT_SIZE:
-        return library.loaded.data, r_offset - SLOT_SIZE
-    return library.loaded.text, r_offset
-
-
 def _problem(library: LinkedLibrary, reloc: DynReloc, what: str) -> str:
     """One line naming the file, the relocation and what is wrong (built only when something is)."""
     return f"{library.loaded.image.path}: {reloc_name(reloc.r_type)} at {reloc.r_offset:#x}: {what}"
@@ -420,10 +414,10 @@ def _problem(library: LinkedLibrary, reloc: DynReloc, what: str) -> str:
 
 def _write(library: LinkedLibrary, r_offset: int, value: int, width: int) -> str | None:
     """Store a relocation's result; what is wrong with it otherwise (the caller names the relocation)."""
-    obj, offset = _target(library, r_offset)
+    obj, offset = library.loaded.locate(r_offset)
     if obj is library.loaded.text and width:
         return "writes the read-only text (text relocations are not supported: build with -fPIC)"
-    if not 0x1000 <= offset <= SLOT_SIZE - width:
+    if not NULL_PAGE_SIZE <= offset <= SLOT_SIZE - width:
         return "lies outside the image"
     if width:
         obj.write(offset, value.to_bytes(width, "little"))
@@ -434,7 +428,7 @@ def _array(library: LinkedLibrary, at: int | None, count: int) -> list[int]:
     """Function pointers of an init/fini array, read after relocation (entries are RELATIVE-relocated)."""
     if at is None or count == 0:
         return []
-    obj, offset = _target(library, at)
+    obj, offset = library.loaded.locate(at)
     raw = obj.read(offset, 8 * count)
     return [value for (value,) in _U64.iter_unpack(raw) if value not in (0, 0xFFFF_FFFF_FFFF_FFFF)]
 
