@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from twzemu.loader import ObjectBacking, slot_base
 from twzemu.machine.cpustate import RAX, RCX, RSP
 from twzemu.machine.events import Fault, StopReason
-from twzemu.machine.machine import KERNEL_PML4_INDEX, Machine, assemble
+from twzemu.machine.machine import Machine, assemble
 from twzemu.machine.x86 import Vector
 from twzemu.mmu.pte import Prot
 from twzemu.mmu.space import Access, AddressSpace, FrameCache
@@ -60,8 +60,7 @@ class Guest:
 
     def space(self, target_prot: Prot | None, present: bool) -> AddressSpace:
         m = self.machine
-        space = AddressSpace(m.mem, m.frames, self.cache, "probe")
-        space.tables.set_pml4_entry(KERNEL_PML4_INDEX, m.kernel_pml4_entry)
+        space = m.new_space(self.cache, "probe")
         space.map_object(TEXT_SLOT, ObjectBacking(self.text), Prot.READ | Prot.EXEC)
         space.map_object(STACK_SLOT, ObjectBacking(self.stack), Prot.READ | Prot.WRITE)
         if target_prot is not None:

@@ -41,7 +41,7 @@ from ..errors import MachineError
 from ..mmu.pagetable import PageTables
 from ..mmu.physmem import FrameAllocator, PhysicalMemory
 from ..mmu.pte import Prot, Pte
-from ..mmu.space import Access, AddressSpace, FaultOutcome
+from ..mmu.space import Access, AddressSpace, FaultOutcome, FrameCache
 from . import fastpath
 from .cpustate import (
     VECTOR_BYTES,
@@ -561,15 +561,17 @@ class Machine:
     def hypercalls_allowed(self, allowed: bool) -> None:
         self.fast.hypercalls_allowed = int(allowed)
 
-    def add_space(self, space: AddressSpace) -> None:
-        """Make ``space`` known as the fault resolver for its CR3 (the crossing engine switches among these)."""
-        if space.on_change is None:
-            space.on_change = self.flush_tlb
+    def new_space(self, cache: FrameCache, name: str) -> AddressSpace:
+        """An empty address space of this machine: the monitor's supervisor window installed, TLB flushes on
+        changes, and known as the fault resolver for its CR3 (the crossing engine switches among these)."""
+        assert self.mem is not None and self.frames is not None
+        space = AddressSpace(self.mem, self.frames, cache, name, on_change=self.flush_tlb)
+        space.tables.set_pml4_entry(KERNEL_PML4_INDEX, self.kernel_pml4_entry)
         self._spaces[space.tables.root] = space
+        return space
 
     def switch_space(self, space: AddressSpace) -> None:
-        """Load ``space``'s CR3; ``uc_reg_write`` flushes the TLB as a real CR3 load does (safe in a hook)."""
-        self.add_space(space)
+        """Load ``space`` (made by ``new_space``); ``uc_reg_write`` flushes the TLB as a real CR3 load does."""
         if self.engine is None:
             raise MachineError("the machine is not booted")
         self.engine.twz_write_cr3(self.fast_ref, space.tables.root)

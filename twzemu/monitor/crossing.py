@@ -97,8 +97,6 @@ class Crossings:
         fast.return_point = RETURN_POINT
         fast.monitor = MONITOR
         fast.fast = int(self.trace is None)  # while tracing, every crossing comes through Python to be printed
-        for state in self.compartments.values():
-            self.machine.add_space(state.space)
 
     def _compartment_records(self) -> ctypes.Array[CompartmentRecord]:
         count = max(self.compartments) + 1

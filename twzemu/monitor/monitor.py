@@ -32,7 +32,7 @@ from ..linker.tls import TlsLayout, layout_static_tls
 from ..loader import SLOT_SIZE, STACK_SIZE, LoadedImage, ObjectBacking, slot_base
 from ..machine.cpustate import RDI, RSP
 from ..machine.events import Fault, Stop, StopReason
-from ..machine.machine import DEFAULT_RAM, KERNEL_PML4_INDEX, Machine
+from ..machine.machine import DEFAULT_RAM, Machine
 from ..machine.x86 import Vector
 from ..mmu.pte import Prot
 from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, AddressSpace, FrameCache
@@ -154,7 +154,7 @@ class Monitor:
 
     def _compartment(self, machine: Machine, compartment: LinkedCompartment, gate_buffer: Object) -> CompartmentState:
         """The compartment's address space: its images, the shared gate buffer, its stack, heap and thread area."""
-        space = self._space(machine, compartment.name)
+        space = machine.new_space(self._cache, compartment.name)
         sites: set[int] = set()
         context = self._context(compartment.id, compartment.name)
         for library in compartment.libraries:
@@ -236,7 +236,7 @@ class Monitor:
 
     def _monitor_compartment(self, machine: Machine, gate_buffer: Object) -> CompartmentState:
         """Compartment 0: the monitor's generated gate code, a stack, a heap nobody grows, and a TCB (no TLS)."""
-        space = self._space(machine, "monitor")
+        space = machine.new_space(self._cache, "monitor")
         context = self._context(MONITOR_COMPARTMENT, "monitor")
         text = self._monitor_text.text
         self._map(context, space, MONITOR_TEXT_SLOT, ObjectBacking(text), Prot.READ | Prot.EXEC)
@@ -286,12 +286,6 @@ class Monitor:
         """Grant the capability, then map exactly what the context now holds: page tables follow the context."""
         context.grant(Capability(backing.key, prot))
         space.map_object(slot, backing, context.prot_of(backing.key))
-
-    def _space(self, machine: Machine, name: str) -> AddressSpace:
-        assert machine.mem is not None and machine.frames is not None
-        space = AddressSpace(machine.mem, machine.frames, self._cache, name)
-        space.tables.set_pml4_entry(KERNEL_PML4_INDEX, machine.kernel_pml4_entry)
-        return space
 
     def _map_fresh(self, context: SecurityContext, space: AddressSpace, slot: int, label: str, at: int = 0,
                    content: bytes = b"") -> None:  # fmt: skip
