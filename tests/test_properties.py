@@ -32,12 +32,8 @@ jumps = st.tuples(libraries, st.sampled_from([0, 0, 1, 2, 3, 4, 8, 16, 24, 32]))
 operations = st.lists(st.one_of(accesses, chains, jumps), min_size=1, max_size=24)
 
 
-def _gate_entries() -> dict[str, int]:
-    linked = Monitor(ObjectStore.in_memory()).link(str(guest("probe/probe")))
-    return {gate.name: gate.entry for gate in linked.gates}
-
-
-GATES = _gate_entries()
+PROBE = Monitor(ObjectStore.in_memory()).link(str(guest("probe/probe")))  # linked once, for the models
+GATES = {gate.name: gate.entry for gate in PROBE.gates}
 ENTRIES = set(GATES.values())
 
 
@@ -94,8 +90,7 @@ def test_a_mutated_gate_entry_is_always_caught(offset):
 
 
 def _text_and_return_sites(library: str) -> tuple[range, frozenset[int]]:
-    linked = Monitor(ObjectStore.in_memory()).link(str(guest("probe/probe")))
-    lib = next(lib for lib in linked.libraries if lib.name == library)
+    lib = next(lib for lib in PROBE.libraries if lib.name == library)
     text = next(s for s in lib.loaded.image.segments if s.p_vaddr == 0)  # the R-X segment (headers in page 0)
     return range(lib.base + 0x1000, lib.base + text.p_memsz), return_sites(lib.loaded.image, lib.base)
 

@@ -31,7 +31,7 @@ void *__tls_get_addr(struct twz_tls_index *index)
     return (char *)tcb()->dtv[index->module] + index->offset;
 }
 
-/* A monitor service that does nothing: what one call into the monitor costs (benchmarks). */
+/* Who this code runs as: the monitor answers for the compartment the crossing into it came from. */
 long twz_compartment_id(void)
 {
     return twz_sys_compartment_info(0);
@@ -42,6 +42,7 @@ const char *twz_compartment_name(void)
     return (const char *)twz_sys_compartment_info(1);
 }
 
+/* A monitor service that does nothing: what one call into the monitor costs (benchmarks). */
 long twz_monitor_nop(void)
 {
     return twz_sys_nop();
