@@ -6,8 +6,8 @@ Twizzler computes ``granted & permmask & (global_mask | ovrmask)``; twzemu has t
 monitor builds each compartment's page tables from its context, so ``prot_of`` is exactly what a page of the
 object allows in that compartment, and ``check.check_access`` decides a fault from it.
 
-``prot_of`` is on the fault path: the masked rights of every object are kept ready in a dict, rebuilt when a
-capability or the mask changes (load time), so a lookup is one dict access.
+``prot_of`` is one dict access: the masked rights of every object are kept ready, rebuilt when a capability or
+the mask changes.
 """
 
 from __future__ import annotations
