@@ -116,6 +116,7 @@ class State(ctypes.Structure):
         ("need_address", _u64),
         ("need_compartment", _i32),
         ("monitor", _i32),
+        ("exception_is_int", _ptr),
     ]
 
 

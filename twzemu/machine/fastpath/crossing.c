@@ -125,6 +125,7 @@ struct twz_state {
     uint64_t need_address; /* TWZ_NEED_PAGE: this page of need_compartment's space */
     int32_t need_compartment;
     int32_t monitor;
+    int32_t *exception_is_int; /* nonzero: the event is an `int n` instruction, not a CPU exception (cpustate) */
 };
 
 /* The struct sizes, for the Python side to check its mirror against. */
@@ -399,7 +400,8 @@ void twz_on_intr(void *uc, uint32_t intno, void *data)
     struct twz_state *st = data;
     *st->old_exception = -1; /* unicorn #1883: never let the next fault become a double fault */
     st->status = -1;
-    if (intno == PAGE_FAULT && st->fast && !st->held && (*st->error_code & PF_FETCH)) {
+    int software = st->exception_is_int && *st->exception_is_int; /* `int 0x0e` is no page fault */
+    if (intno == PAGE_FAULT && !software && st->fast && !st->held && (*st->error_code & PF_FETCH)) {
         st->status = twz_transfer(st, *st->cr2);
         if (st->status == TWZ_ENTERED || st->status == TWZ_RETURNED || st->status == TWZ_ANSWERED)
             return;
