@@ -2,9 +2,12 @@
 
 Why: an event (fault, hypercall, gate crossing) costs a few register reads and writes. Through the binding's
 ``reg_read`` one costs ~1.4 µs; a ctypes view on the QEMU ``CPUX86State`` costs ~0.04 µs (DESIGN.md, "The MMU and
-the CPU"). The state also holds two fields the public API does not expose: the #PF error code (the access kind
-of a fault) and ``old_exception``, which Unicorn 2.1.4 never clears (upstream issue #1883: the 2nd fault is
-reported as a double fault, the 3rd silently stops emulation) and which twzemu therefore resets itself.
+the CPU"). The state also holds three fields the public API does not expose: the #PF error code (the access
+kind of a fault); ``exception_is_int``, which QEMU sets to 1 when the event is an ``int n`` instruction (and int3)
+and to 0 for a CPU exception — Unicorn hands both to the interrupt hook as vector ``n``, so without it ``int
+0x0e`` looks like a page fault and ``int 8`` like a double fault; and ``old_exception``, which Unicorn 2.1.4
+never clears (upstream issue #1883: the 2nd fault is reported as a double fault, the 3rd silently stops
+emulation) and which twzemu therefore resets itself.
 
 Nothing here trusts a hard-coded offset. ``locate_cpu_state`` finds the state in host memory by a register
 pattern written through the public API, then finds each field by writing a value through the API and looking
@@ -79,6 +82,7 @@ class StateLayout:
     fs_base: int
     old_exception: int
     error_code: int
+    exception_is_int: int
     vectors: int = 0  # xmm0 (QEMU's ZMMReg array: 16 registers, VECTOR_STRIDE bytes apart)
 
 
@@ -89,7 +93,7 @@ class CpuState:
     where Unicorn re-reads the field (a fault hook, between ``emu_start`` calls); see ``machine.Machine``.
     """
 
-    __slots__ = ("cr2", "error_code", "fs_base", "gpr", "old_exception", "rip", "vector_address")
+    __slots__ = ("cr2", "error_code", "exception_is_int", "fs_base", "gpr", "old_exception", "rip", "vector_address")
 
     def __init__(self, address: int, layout: StateLayout) -> None:
         self.gpr = (ctypes.c_uint64 * 16).from_address(address + layout.regs)
@@ -98,6 +102,7 @@ class CpuState:
         self.fs_base = (ctypes.c_uint64 * 1).from_address(address + layout.fs_base)
         self.old_exception = (ctypes.c_int32 * 1).from_address(address + layout.old_exception)
         self.error_code = (ctypes.c_int32 * 1).from_address(address + layout.error_code)
+        self.exception_is_int = (ctypes.c_int32 * 1).from_address(address + layout.exception_is_int)
         self.vector_address = address + layout.vectors
 
 
@@ -174,20 +179,22 @@ def find_field(state_address: int, write: Callable[[int], None], name: str, star
 
 
 class FaultCalibration:
-    """Finds ``old_exception`` and the #PF error code by watching the state across real faults.
+    """Finds ``old_exception``, the #PF error code and ``exception_is_int`` by watching the state across events.
 
     ``old_exception`` reads -1 before any fault and is never reset by Unicorn 2.1.4: after one fault it holds 14
     and the next fault is reported as a double fault (8). Bringing the CPU up may already raise and swallow
     faults of Unicorn's own, so the state is read at creation (before any fault) and every int32 that was -1
     then and is -1, 8 or 14 now is a candidate; ``Machine`` tries each (reset, fault, fault) and keeps the one
     that behaves exactly like the field. The error code is the one int32 that equals, after each calibration
-    fault, the code that fault must produce.
+    fault, the code that fault must produce. ``exception_is_int`` is the one int32 that reads 0 after every
+    calibration fault and 1 after every ``int n`` run between them (``Machine`` alternates the two).
     """
 
     def __init__(self, state_address: int) -> None:
         self.address = state_address
         self._initial = self._int32s()
         self._after: list[tuple[tuple[int, ...], int]] = []
+        self._after_int: list[tuple[int, ...]] = []
 
     def _int32s(self) -> tuple[int, ...]:
         return struct.unpack(f"<{_FIELD_SEARCH // 4}i", ctypes.string_at(self.address, _FIELD_SEARCH))
@@ -205,11 +212,33 @@ class FaultCalibration:
     def after_fault(self, expected_error_code: int) -> None:
         self._after.append((self._int32s(), expected_error_code))
 
+    def after_interrupt(self) -> None:
+        """Record the state after an ``int n`` instruction reached the interrupt hook."""
+        self._after_int.append(self._int32s())
+
     def error_code(self) -> int:
         codes = {code for _, code in self._after}
         if len(codes) < 3:
             raise _fail("calibrate the page-fault error code (too few distinct faults)")
-        hits = [4 * i for i in range(len(self._initial)) if all(snap[i] == code for snap, code in self._after)]
+        hits = _holding(self._after)
         if len(hits) != 1:
             raise _fail("locate the page-fault error code")
         return hits[0]
+
+    def exception_is_int(self) -> int:
+        if len(self._after) < 2 or len(self._after_int) < 2:
+            raise _fail("calibrate exception_is_int (too few faults and interrupts)")
+        hits = _holding([(snap, 1) for snap in self._after_int] + [(snap, 0) for snap, _ in self._after])
+        if len(hits) != 1:
+            raise _fail("locate exception_is_int")
+        return hits[0]
+
+
+def _holding(snapshots: Sequence[tuple[tuple[int, ...], int]]) -> list[int]:
+    """Offsets of the int32s that hold, in every snapshot, the value paired with it (the first pair picks the
+    candidates, each further one narrows them: a few thousand comparisons, not one per int32 and snapshot)."""
+    first, value = snapshots[0]
+    candidates = [i for i, held in enumerate(first) if held == value]
+    for snap, value in snapshots[1:]:
+        candidates = [i for i in candidates if snap[i] == value]
+    return [4 * i for i in candidates]

@@ -19,10 +19,12 @@ class Fault:
     ``vector`` is the x86 exception (``Vector.PAGE_FAULT`` for page faults, where ``address`` is CR2 and
     ``access``/``present`` come from the #PF error code); ``rip`` is the instruction that faulted (for traps
     such as int3, the instruction after it). ``insn`` names an instruction the machine refuses (``syscall``
-    outside the monitor, ``sysenter``, port I/O) when it is not a plain CPU exception.
+    outside the monitor, ``sysenter``, port I/O) when it is not a plain CPU exception. ``interrupt`` is ``n``
+    when the fault is an ``int n`` instruction (a #GP at CPL3: the IDT gates are DPL0), ``rip`` then being the
+    ``int`` itself.
     """
 
-    __slots__ = ("access", "address", "insn", "present", "rip", "vector", "verb")
+    __slots__ = ("access", "address", "insn", "interrupt", "present", "rip", "vector", "verb")
 
     def __init__(
         self,
@@ -32,6 +34,7 @@ class Fault:
         access: Access | None = None,
         present: bool = False,
         insn: str | None = None,
+        interrupt: int | None = None,
     ) -> None:
         self.vector = vector
         self.rip = rip
@@ -39,11 +42,13 @@ class Fault:
         self.access = access
         self.present = present
         self.insn = insn
+        self.interrupt = interrupt
         self.verb: str | None = None  # what the monitor calls the access when it is not a plain one: "enter"
 
     def __repr__(self) -> str:
         where = f" {self.access.name.lower()} {self.address:#x}" if self.access is not None else ""
-        return f"Fault({self.vector.name}{where} at {self.rip:#x})"
+        what = f" int {self.interrupt:#x}" if self.interrupt is not None else ""
+        return f"Fault({self.vector.name}{what}{where} at {self.rip:#x})"
 
 
 class StopReason(Enum):

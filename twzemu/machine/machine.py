@@ -102,6 +102,13 @@ _PROBE_CODES = {
     "fetch": PfError.USER | PfError.FETCH,
     "protect": PfError.USER | PfError.WRITE | PfError.PRESENT,
 }
+# The ``int n`` run after each of those faults (calibrating ``exception_is_int``): the vectors that look like
+# CPU exceptions (#PF, #DF, #GP) and a plain software interrupt.
+_INTERRUPT_PROBES = (0x0E, 0x08, 0x80, 0x0D)
+_INT_LENGTH = 2  # ``int imm8`` is CD ib: the hook sees RIP this far past the ``int`` (calibration verifies it)
+# ``int 6`` never reaches the hook: Unicorn stops ``emu_start`` with UC_ERR_INSN_INVALID at the ``int`` itself,
+# as for a real #UD, but with exception_is_int set (calibration verifies it).
+_INT_INVALID = 0x06
 
 _HOOK_INTR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 _HOOK_INSN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
@@ -306,37 +313,64 @@ class Machine:
             raise MachineError("could not enter user mode (CPL3) through iretq")
 
     def _calibrate(self, probes: dict[str, int], state: int, calibration: FaultCalibration) -> CpuState:
-        """Find ``old_exception`` and the #PF error code by running real faults (cpustate docstring)."""
-        uc = self.uc
-        seen: list[int] = []
+        """Find ``old_exception``, the #PF error code and ``exception_is_int`` by running real faults and
+        ``int n`` instructions (cpustate docstring), then verify what the fault path relies on."""
+        seen: list[tuple[int, int]] = []  # (vector, RIP read through the public API) per hook call
 
         def on_intr(_uc: int, intno: int, _data: int) -> None:
-            seen.append(intno)
+            seen.append((intno, self.uc.reg_read(X.UC_X86_REG_RIP)))
             uclib.uc_emu_stop(self._handle)
 
         def fault_at(start: int) -> int | None:
             seen.clear()
-            uc.emu_start(start, STOP_ADDRESS)
-            return seen[-1] if seen else None
+            uclib.uc_emu_start(self._handle, start, STOP_ADDRESS, 0, 0)
+            return seen[-1][0] if seen else None
 
         callback = _HOOK_INTR(on_intr)
         handle = self._add_hook(UC.UC_HOOK_INTR, callback)
         try:
             old_exception = self._find_old_exception(probes, calibration, fault_at)
             view = (ctypes.c_int32 * 1).from_address(state + old_exception)
-            for name, code in _PROBE_CODES.items():
+            for (name, code), vector in zip(_PROBE_CODES.items(), _INTERRUPT_PROBES, strict=True):
                 view[0] = -1
                 if fault_at(probes[name]) != Vector.PAGE_FAULT:
                     raise MachineError(f"calibration: the {name} probe fault was not reported as a page fault")
                 calibration.after_fault(code)
+                view[0] = -1
+                if fault_at(probes[f"int {vector:#x}"]) != vector:
+                    raise MachineError(f"calibration: int {vector:#x} was not reported as vector {vector:#x}")
+                calibration.after_interrupt()
             layout = StateLayout(regs=0, old_exception=old_exception, error_code=calibration.error_code(),
+                                 exception_is_int=calibration.exception_is_int(),
                                  **self._register_fields(state))  # fmt: skip
+            cpu = CpuState(state, layout)
+            self._verify_interrupts(cpu, probes, fault_at, seen)
         finally:
             self._remove_hook(handle, callback)
-        cpu = CpuState(state, layout)
         self._verify(cpu)
         cpu.old_exception[0] = -1
         return cpu
+
+    def _verify_interrupts(self, cpu: CpuState, probes: dict[str, int], fault_at: Callable[[int], int | None],
+                           seen: list[tuple[int, int]]) -> None:  # fmt: skip
+        """What ``_on_intr`` and ``_stop_after`` rely on, seen once more (fail closed): ``int 0x0e`` reaches the
+        hook as vector 14 with exception_is_int 1 and RIP just past the ``int``; a real page fault reads 0;
+        ``int 6`` stops ``emu_start`` with UC_ERR_INSN_INVALID at the ``int`` with exception_is_int 1."""
+        start = probes[f"int {Vector.PAGE_FAULT:#x}"]
+        cpu.old_exception[0] = -1
+        vector = fault_at(start)
+        checks = [vector == Vector.PAGE_FAULT, cpu.exception_is_int[0] == 1, seen[-1][1] == start + _INT_LENGTH]
+        cpu.old_exception[0] = -1
+        checks += [fault_at(probes["read"]) == Vector.PAGE_FAULT, cpu.exception_is_int[0] == 0]
+        start = probes[f"int {_INT_INVALID:#x}"]
+        cpu.old_exception[0] = -1
+        seen.clear()
+        status = uclib.uc_emu_start(self._handle, start, STOP_ADDRESS, 0, 0)
+        checks += [status == UC.UC_ERR_INSN_INVALID, not seen, cpu.exception_is_int[0] == 1, cpu.rip[0] == start]
+        if not all(checks):
+            raise MachineError(f"unicorn {unicorn.__version__}: software interrupts do not behave as calibrated "
+                               f"(checks {checks}); twzemu needs unicorn 2.1.4")  # fmt: skip
+        cpu.exception_is_int[0] = 0
 
     @staticmethod
     def _find_old_exception(probes: dict[str, int], calibration: FaultCalibration,
@@ -368,13 +402,14 @@ class Machine:
         return fields
 
     def _write_probes(self, text: int) -> dict[str, int]:
-        """Faulting instructions: read, write and fetch an absent page; write a read-only one."""
+        """Faulting instructions: read, write and fetch an absent page; write a read-only one; ``int n``."""
         assert self.mem is not None
         sources = {
             "read": f"mov rax, [{_CAL_UNMAPPED:#x}]",
             "write": f"mov [{_CAL_UNMAPPED:#x}], rax",
             "fetch": f"mov rcx, {_CAL_UNMAPPED:#x}; jmp rcx",
             "protect": f"mov [{_CAL_TEXT:#x}], rax",
+            **{f"int {n:#x}": f"int {n:#x}" for n in (*_INTERRUPT_PROBES, _INT_INVALID)},
         }
         code = b""
         starts: dict[str, int] = {}
@@ -441,12 +476,14 @@ class Machine:
             ctypes.addressof(view) for view in (cpu.gpr, cpu.rip, cpu.cr2, cpu.fs_base, cpu.old_exception,
                                                 cpu.error_code)
         )  # fmt: skip
+        fast.exception_is_int = ctypes.addressof(cpu.exception_is_int)  # the engine leaves `int 0x0e` to us
         fast.vectors = cpu.vector_address
         fast.vector_bytes = VECTOR_BYTES
         fast.ram = ctypes.addressof((ctypes.c_char * mem.size).from_buffer(mem.buffer))
         fast.ram_size = mem.size
         fast.cr3 = self.uc.reg_read(X.UC_X86_REG_CR3)
         fast.cr3_register = _CR3
+        fast.eflags_register = X.UC_X86_REG_EFLAGS
         fast.hypercalls_allowed = 1
         fast.current = -1
 
@@ -462,7 +499,9 @@ class Machine:
             if self._deferred is not None:  # the rest of a block after a refused instruction: the first fault wins
                 uclib.uc_emu_stop(self._handle)
                 return
-            if intno == _PAGE_FAULT:
+            if cpu.exception_is_int[0]:  # `int n`: vector n, but no exception of that kind (cpustate)
+                fault = self._software_interrupt(intno, cpu.rip[0])
+            elif intno == _PAGE_FAULT:
                 code = cpu.error_code[0]
                 address = cpu.cr2[0]
                 access = _ACCESS_OF_CODE[code & _PF_KIND_MASK]
@@ -492,6 +531,15 @@ class Machine:
             self._deliver(fault)
         except BaseException as error:
             self._fail_hook(error)
+
+    @staticmethod
+    def _software_interrupt(intno: int, rip: int) -> Fault:
+        """``int n`` at CPL3. Every IDT gate is DPL0 but those of int3/``int 3`` and ``int 4`` (an OS gives the
+        breakpoint and overflow vectors DPL3), so any other ``int n`` is a #GP (SDM 3A 6.12.1.1), reported at
+        the ``int`` itself: the hook sees RIP just past it (Unicorn moves RIP to ``exception_next_eip``)."""
+        if intno == Vector.BREAKPOINT or intno == Vector.OVERFLOW:
+            return Fault(Vector(intno), rip)  # a trap: RIP after the instruction, as on hardware
+        return Fault(Vector.GENERAL_PROTECTION, rip - _INT_LENGTH, interrupt=intno)
 
     def _check_progress(self, address: int, rip: int) -> None:
         """The page backed last faulted again (a stale TLB entry is rewritten once): never many times in a row."""
@@ -576,6 +624,14 @@ class Machine:
             raise MachineError("the machine is not booted")
         self.engine.twz_write_cr3(self.fast_ref, space.tables.root)
 
+    def space_of(self, root: int) -> AddressSpace | None:
+        """The address space (made by ``new_space``) whose page tables are rooted at ``root``."""
+        return self._spaces.get(root)
+
+    def current_space(self) -> AddressSpace | None:
+        """The address space loaded now."""
+        return self._spaces.get(self.fast.cr3)
+
     def mode(self) -> CpuMode:
         """The privilege and paging state, read through the public API (for reports and tests)."""
         uc = self.uc
@@ -640,7 +696,9 @@ class Machine:
     def _stop_after(self, status: int, cpu: CpuState) -> Stop | None:
         """Turn an ``emu_start`` that ended without a request into a stop, or fail closed."""
         rip = cpu.rip[0]
-        if status == UC.UC_ERR_INSN_INVALID:  # ud2, and wrfsbase with CR4.FSGSBASE clear: no hook fires
+        if status == UC.UC_ERR_INSN_INVALID and cpu.exception_is_int[0]:  # `int 6`, stopped at the int itself
+            fault = Fault(Vector.GENERAL_PROTECTION, rip, interrupt=_INT_INVALID)
+        elif status == UC.UC_ERR_INSN_INVALID:  # ud2, and wrfsbase with CR4.FSGSBASE clear: no hook fires
             fault = Fault(Vector.INVALID_OPCODE, rip)
         elif status == UC.UC_ERR_OK:
             raise MachineError(f"emulation stopped at {rip:#x} for no reason (unicorn {unicorn.__version__})")

@@ -2,7 +2,9 @@
 
 ``twzemu: security violation: <kind> <sym+0xoff> (0x<addr>) in <owner> from <executing> at <sym+0xoff>`` when
 code touches an object that exists but its context may not access that way; ``twzemu: fault: …`` with the
-same fields for the null page and for addresses no object occupies; other CPU exceptions name the exception.
+same fields for the null page and for addresses no object occupies; other CPU exceptions name the exception:
+``twzemu: fault: <exception> (<instruction>) at <sym+0xoff> (0x<rip>) in <executing>``, where an ``int n``
+reads ``general protection (int 0x<n>)``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ def describe_fault(fault: Fault, culprit: Culprit, symbols: Symbolizer, instruct
         kind = "security violation" if culprit.violation else "fault"
         return f"twzemu: {kind}: {target} in {culprit.owner} from {culprit.executing} at {where}"
     what = fault.vector.description
-    if fault.insn is not None:
+    if fault.interrupt is not None:  # named by the machine: the disassembler would write `int 8`, not `int 0x8`
+        what = f"{what} (int {fault.interrupt:#x})"
+    elif fault.insn is not None:
         what = f"{fault.insn} refused ({what})"
     elif instruction is not None:
         what = f"{what} ({instruction})"
