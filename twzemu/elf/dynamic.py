@@ -55,7 +55,10 @@ _R_TYPE_MASK = 0xFFFF_FFFF  # ELF64_R_TYPE(info) = info & 0xffffffff
 _ST_BIND_SHIFT = 4  # ELF64_ST_BIND(info) = info >> 4
 _ST_TYPE_MASK = 0xF  # ELF64_ST_TYPE(info) = info & 0xf
 _ST_VISIBILITY_MASK = 0x3  # ELF64_ST_VISIBILITY(other) = other & 0x3
-SHN_UNDEF = 0
+SHN_UNDEF = 0  # gABI "Special Section Indexes": an undefined symbol
+SHN_LORESERVE = 0xFF00  # this and above: special meanings (ABS, COMMON, XINDEX…), not a section of the file
+SHN_ABS = 0xFFF1  # an absolute value, not relocated with its image
+SHN_COMMON = 0xFFF2  # a common block not yet allocated (ld allocates them; none should reach a loader)
 _GNU_HASH_CHAIN_END = 1  # the low bit of a GNU hash chain word marks the last symbol of a chain
 _RELR_BITMAP = 1  # odd RELR entries are bitmaps, even ones addresses
 _RELR_BITS = 63  # each bitmap entry covers 63 words after the last address

@@ -2,7 +2,9 @@
 
 A record is 64 bytes with no pointers (so it needs no relocation and can live with the read-only text):
 the gate function's name, NUL-terminated in 56 bytes, then its isolation level as a little-endian int64
-(``guests/include/twz.h``). The linker binds the name to the library's dynamic symbol to get the entry.
+(``guests/include/twz.h``). The linker binds the name to the library's dynamic symbol to get the entry, and
+refuses a record whose symbol is not a function in the library's own executable segment, or whose name is one
+of the monitor's (``linker.link``): a record is only a claim made by the file.
 """
 
 from __future__ import annotations

@@ -2,7 +2,12 @@
 
 ``Linker.link(program)`` follows these steps (the code below is in the same order):
 
-1. **find** — the program, then every ``DT_NEEDED`` library breadth-first, each file once;
+1. **find** — the program, then every ``DT_NEEDED`` library breadth-first, each file once; then **check** each
+   file before anything is placed (DESIGN.md "Gate crossing"; every problem of every file in one ``LinkError``):
+   names beginning ``__twz_monitor_`` are the monitor's services, so a file that defines one or declares a
+   gate of that name is refused; a declared gate must be an exported function (``STT_FUNC``) defined in the
+   file itself (not ``SHN_ABS``/``SHN_COMMON``), lying wholly in one of the file's own executable ``PT_LOAD``
+   segments (above the null page), and take at most six arguments;
 2. **compartments** — a library that declares secure gates (``elf.gates``) starts a compartment of its own,
    named ``program::soname``; every other library joins its user's compartment, where it is loaded once and
    shared by its users; each compartment gets its own copy of the runtime (``libtwzrt.so``);
@@ -12,8 +17,10 @@
    below the thread pointer (variant II, ``tls.layout_static_tls``);
 5. **relocate** — every relocation of every table through the x86-64 recipe table (``relocs``), symbols by
    Twizzler's lookup order (``lookup``) within the compartment; a symbol of another compartment is visible only
-   if it is a gate there, and then binds to the gate's entry (calling it is a crossing). Every problem — a
-   missing symbol, an unsupported relocation type, an overflow — is collected and reported in one ``LinkError``;
+   if it is a gate there, and then binds to the gate's entry (calling it is a crossing). A reference to a
+   ``__twz_monitor_*`` name never reaches lookup: it binds to the monitor's own service
+   (compartment 0's gate) or nothing. Every problem — a missing symbol, an unsupported relocation type, an
+   overflow — is collected and reported in one ``LinkError``;
 6. **order** — per compartment: ``DT_PREINIT_ARRAY`` of the program, then per library in depth-first
    post-order (``graph.init_order``) ``DT_INIT`` and ``DT_INIT_ARRAY``, the root last; fini is the reverse.
 
@@ -28,9 +35,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..elf.dynamic import DynamicInfo, DynReloc, DynSymbol, SymbolBind, SymbolKind
+from ..elf.dynamic import SHN_ABS, SHN_COMMON, SHN_LORESERVE, DynamicInfo, DynReloc, DynSymbol, SymbolBind, SymbolKind
 from ..elf.gates import GateRecord, read_gate_records
-from ..elf.image import ElfImage
+from ..elf.image import ElfImage, SegmentFlags
 from ..elf.parameters import parameter_counts
 from ..errors import LinkError, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
@@ -40,13 +47,21 @@ from ..security.gates import ARGUMENT_REGISTERS, IsolationLevel
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from ..toolchain import RUNTIME_LIBRARY
 from .graph import init_order, load_order
-from .lookup import Library, SymbolLookup, exports_of
+from .lookup import Library, SymbolLookup, exported_symbols, exports_of
 from .relocs import RelocInputs, RelocType, compute, reloc_name
 from .search import LibrarySearch
 from .tls import TlsLayout, layout_static_tls
 
 FIRST_SLOT = 2
+#: The monitor's services (``monitor.services``, declared in ``guests/rt/sys.h``) are named so; no file may define
+#: or declare a gate of such a name, and references to them bind only to the monitor's gates (issue 8, hole 2).
+MONITOR_PREFIX = "__twz_monitor_"
 _U64 = struct.Struct("<Q")
+
+
+def reserved(name: str) -> bool:
+    """Whether ``name`` belongs to the monitor (``MONITOR_PREFIX``)."""
+    return name.startswith(MONITOR_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +160,12 @@ class Linker:
     def link(self, program: ElfImage, name: str) -> LinkedProgram:
         files, infos = self._find(program, name)
         records = {lib_name: read_gate_records(image) for lib_name, image in files.items()}
+        arities = _check(files, infos, records)
         members, names = self._compartments(name, files, infos, records)
         instances = self._place(members, files, infos, records)
         layouts = {c: layout_static_tls([_tls_template(instances[k]) for k in keys if instances[k].tls_module])
                    for c, keys in members.items()}  # fmt: skip
-        gates = {**self.monitor_gates, **self._gates(instances)}
+        gates = {**self.monitor_gates, **self._gates(instances, arities)}  # no library gate has a monitor's name
         count = self._relocate(members, instances, layouts, gates)
         compartments = []
         for c, keys in members.items():
@@ -261,33 +277,21 @@ class Linker:
                 placed[key] = LinkedLibrary(lib_name, compartment, info, loaded, tls_module, records[lib_name])
         return placed
 
-    def _gates(self, instances: dict[_Key, LinkedLibrary]) -> dict[str, GateEntry]:
-        """Gate name -> its entry: the declared name bound to the library's own definition."""
+    def _gates(self, instances: dict[_Key, LinkedLibrary], arities: dict[str, dict[str, int]]) -> dict[str, GateEntry]:
+        """Gate name -> its entry: the declared name bound to the library's own definition (``_check`` proved it
+        is a function in the library's own code)."""
         gates: dict[str, GateEntry] = {}
         problems = []
         for library in instances.values():
             exports = exports_of(library.info)
-            path = library.loaded.image.path
-            arities = parameter_counts(library.loaded.image, [record.name for record in library.gates])
             for record in library.gates:
-                symbol = exports.get(record.name)
-                if symbol is None or symbol.kind is not SymbolKind.FUNC:
-                    problems.append(f"{path}: gate {record.name} is declared but no exported "
-                                    "function of that name is defined")  # fmt: skip
-                    continue
                 if record.name in gates and gates[record.name].compartment != library.compartment:
                     problems.append(f"gate {record.name} is declared by two compartments")
                     continue
-                arity = arities.get(record.name, ARGUMENT_REGISTERS)
-                if arity > ARGUMENT_REGISTERS:
-                    problems.append(f"{path}: gate {record.name} takes {arity} arguments; a gate takes at most "
-                                    f"{ARGUMENT_REGISTERS}, in registers")  # fmt: skip
-                    continue
-                entry = library.base + symbol.value
-                gates.setdefault(
-                    record.name,
-                    GateEntry(record.name, library.compartment, library.name, entry, symbol.size, record.level, arity),
-                )
+                symbol = exports[record.name]
+                gates.setdefault(record.name, GateEntry(record.name, library.compartment, library.name,
+                                                        library.base + symbol.value, symbol.size, record.level,
+                                                        arities[library.name][record.name]))  # fmt: skip
         if problems:
             raise LinkError(problems)
         return gates
@@ -334,18 +338,16 @@ class Linker:
                 block = scope.tls.block_of(library.tls_module)
                 inputs.update(module=library.tls_module, tp_offset=-block.tp_offset)
             return RelocInputs(**inputs)
+        if reserved(symbol.name):  # the monitor's service or nothing: never what the compartment's lookup finds
+            return self._bind(self.monitor_gates.get(symbol.name), symbol, inputs)
         if symbol.defined and symbol.bind is SymbolBind.LOCAL:
             owner, value, size = library, symbol.st_value, symbol.st_size
         else:
             found = scope.lookup.find(library.name, symbol.name)
             if found is None:
                 gate = scope.gates.get(symbol.name)
-                if gate is not None and gate.compartment != scope.compartment:
-                    inputs.update(S=gate.entry, Z=gate.length)  # a call there is a crossing
-                    return RelocInputs(**inputs)
-                if symbol.bind is SymbolBind.WEAK:
-                    return RelocInputs(**inputs)  # an undefined weak reference resolves to 0 (psABI)
-                return f"undefined symbol {symbol.name}"
+                return self._bind(gate if gate is None or gate.compartment != scope.compartment else None, symbol,
+                                  inputs)  # fmt: skip
             if found.symbol.kind is SymbolKind.GNU_IFUNC:
                 return (f"symbol {symbol.name} is an indirect function (STT_GNU_IFUNC) in {found.library.name}: "
                         "not supported (twzemu does not run guest resolvers while linking)")  # fmt: skip
@@ -360,6 +362,17 @@ class Linker:
             inputs.update(S=owner.base + value)
         inputs.update(Z=size)
         return RelocInputs(**inputs)
+
+    @staticmethod
+    def _bind(gate: GateEntry | None, symbol: DynSymbol, inputs: dict[str, int]) -> RelocInputs | str:
+        """A reference bound to another compartment's gate (a call there is a crossing); without one, an undefined
+        weak reference resolves to 0 (psABI) and a strong one is an error."""
+        if gate is not None:
+            inputs.update(S=gate.entry, Z=gate.length)
+            return RelocInputs(**inputs)
+        if symbol.bind is SymbolBind.WEAK:
+            return RelocInputs(**inputs)
+        return f"undefined symbol {symbol.name}"
 
     # 6. order -------------------------------------------------------------------------------------------
 
@@ -391,6 +404,57 @@ class _Scope:
     lookup: SymbolLookup
     tls: TlsLayout
     gates: dict[str, GateEntry]
+
+
+def _check(files: Mapping[str, ElfImage], infos: Mapping[str, DynamicInfo],
+           records: _Records) -> dict[str, dict[str, int]]:  # fmt: skip
+    """Step 1's check (module docstring): every problem of every file, at once, before anything is placed; the
+    result is each file's gates with the argument registers each takes."""
+    problems: list[str] = []
+    arities: dict[str, dict[str, int]] = {}
+    for lib_name, image in files.items():
+        declared = [record.name for record in records[lib_name]]
+        taken = _reserved_names(infos[lib_name], declared)
+        problems += [f"{image.path}: {'declares gate' if n in declared else 'defines'} {n}: names beginning "
+                     f"{MONITOR_PREFIX} are reserved for the monitor's services" for n in taken]  # fmt: skip
+        gates = [n for n in dict.fromkeys(declared) if n not in taken]
+        counts = parameter_counts(image, gates) if gates else {}
+        exports = exported_symbols(infos[lib_name])
+        arities[lib_name] = {gate: counts.get(gate, ARGUMENT_REGISTERS) for gate in gates}
+        problems += [f"{image.path}: gate {gate} {problem}" for gate in gates
+                     if (problem := _gate_problem(image, exports.get(gate), arities[lib_name][gate]))]  # fmt: skip
+    if problems:
+        raise LinkError(problems)
+    return arities
+
+
+def _reserved_names(info: DynamicInfo, declared: Sequence[str]) -> list[str]:
+    """The monitor's names a file takes: gates it declares, then symbols it defines (any binding: an exported
+    one would win its own compartment's lookup), each once."""
+    defined = (symbol.name for symbol in info.symbols if symbol.defined)
+    return [name for name in dict.fromkeys([*declared, *defined]) if reserved(name)]
+
+
+_SPECIAL_SECTIONS = {SHN_ABS: "SHN_ABS", SHN_COMMON: "SHN_COMMON"}
+
+
+def _gate_problem(image: ElfImage, symbol: DynSymbol | None, arity: int) -> str | None:
+    """What is wrong with a declared gate whose exported definition is ``symbol`` (the rest of a line that starts
+    with the file and the gate); ``None`` if it may be a gate. Its entry must be a function of the file's own
+    code: a value the file merely names (absolute, common, past its code, in its data) could be anything,
+    another library's private function included, which would then fault as a "crossing" from its own callers."""
+    if symbol is None or symbol.kind is not SymbolKind.FUNC:
+        return "is declared but no exported function of that name is defined"
+    if symbol.st_shndx >= SHN_LORESERVE:
+        section = _SPECIAL_SECTIONS.get(symbol.st_shndx, f"{symbol.st_shndx:#x}")
+        return f"is not defined in the file itself (section index {section})"
+    start, end = symbol.st_value, symbol.st_value + max(symbol.st_size, 1)
+    if not any(SegmentFlags.X in segment.p_flags and max(segment.p_vaddr, NULL_PAGE_SIZE) <= start
+               and end <= segment.p_vaddr + segment.p_memsz for segment in image.segments):  # fmt: skip
+        return f"at {start:#x}..{end:#x} is not inside an executable segment of the file"
+    if arity > ARGUMENT_REGISTERS:
+        return f"takes {arity} arguments; a gate takes at most {ARGUMENT_REGISTERS}, in registers"
+    return None
 
 
 def _lookup_library(library: LinkedLibrary, local: set[str]) -> Library:

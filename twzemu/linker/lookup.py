@@ -19,14 +19,15 @@ definition anywhere beats a weak one found earlier, and weak-only names resolve 
 also glibc's default. ``RELOCATION_FLAGS`` is that choice and the default of ``find``. An undefined *weak*
 reference that resolves nowhere has the value 0 (psABI; Twizzler ``RelocatedSymbol::new_zero``).
 
-Not modelled here (they belong to compartments and gates): the check that a library in another compartment is
-only visible through its secure gates, weak definitions being ignored across compartments, and the
-``__TWIZZLER_SECURE_GATE_`` name prefix. Differences from Twizzler's code, on purpose: its graph iterates each
-library's dependencies newest edge first (petgraph prepends edges), so its BFS visits ``DT_NEEDED`` in
-*reverse* file order; here it is file order. Its global order is the graph's node order, which is the
-depth-first order libraries were loaded in; here it is whatever load order the caller gives (``graph.
-load_order``: breadth-first). And its ``RelocCache`` reuses the first result for a name for every later
-library of the same compartment, even where that library's own definition would win by step 1.
+Not modelled here (they belong to compartments and gates, ``linker.link``): the check that a library in another
+compartment is only visible through its secure gates, weak definitions being ignored across compartments, the
+``__TWIZZLER_SECURE_GATE_`` name prefix, and the monitor's reserved ``__twz_monitor_*`` names (a file that defines
+one is refused before any lookup, and references to them never reach lookup). Differences from Twizzler's code, on
+purpose: its graph iterates each library's dependencies newest edge first (petgraph prepends edges), so its BFS
+visits ``DT_NEEDED`` in *reverse* file order; here it is file order. Its global order is the graph's node order,
+which is the depth-first order libraries were loaded in; here it is whatever load order the caller gives (``graph.
+load_order``: breadth-first). And its ``RelocCache`` reuses the first result for a name for every later library of
+the same compartment, even where that library's own definition would win by step 1.
 
 Cost: ``SymbolLookup`` indexes every definition once (name → the libraries defining it). Each referrer's
 search list (itself and its dependencies, breadth-first) is built once, on first use; libraries reached only by
@@ -41,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntFlag
 
-from ..elf.dynamic import DynamicInfo, SymbolBind, SymbolKind, SymbolVisibility
+from ..elf.dynamic import DynamicInfo, DynSymbol, SymbolBind, SymbolKind, SymbolVisibility
 from ..errors import LinkError
 
 
@@ -83,16 +84,21 @@ class Library:
 
 
 def exports_of(info: DynamicInfo) -> dict[str, ExportedSymbol]:
-    """The definitions other libraries can bind to: defined, named, not ``LOCAL``, visible (not ``HIDDEN`` or
+    """The definitions other libraries can bind to (``exported_symbols``), as lookup sees them."""
+    return {name: ExportedSymbol(symbol.st_value, symbol.bind is SymbolBind.WEAK, symbol.st_size, symbol.kind)
+            for name, symbol in exported_symbols(info).items()}  # fmt: skip
+
+
+def exported_symbols(info: DynamicInfo) -> dict[str, DynSymbol]:
+    """The dynamic symbols other libraries can bind to: defined, named, not ``LOCAL``, visible (not ``HIDDEN`` or
     ``INTERNAL``); for a name defined twice (symbol versions), the first entry, as a hash-table lookup finds."""
-    exports: dict[str, ExportedSymbol] = {}
+    exports: dict[str, DynSymbol] = {}
     for symbol in info.symbols:
         if not (symbol.defined and symbol.name) or symbol.bind is SymbolBind.LOCAL:
             continue
         if symbol.visibility in (SymbolVisibility.HIDDEN, SymbolVisibility.INTERNAL):
             continue
-        exports.setdefault(symbol.name, ExportedSymbol(symbol.st_value, symbol.bind is SymbolBind.WEAK,
-                                                       symbol.st_size, symbol.kind))  # fmt: skip
+        exports.setdefault(symbol.name, symbol)
     return exports
 
 
