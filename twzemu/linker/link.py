@@ -17,8 +17,9 @@
    below the thread pointer (variant II, ``tls.layout_static_tls``);
 5. **relocate** — every relocation of every table through the x86-64 recipe table (``relocs``), symbols by
    Twizzler's lookup order (``lookup``) within the compartment; a symbol of another compartment is visible only
-   if it is a gate there, and then binds to the gate's entry (calling it is a crossing). A reference to a
-   ``__twz_monitor_*`` name never reaches lookup: it binds to the monitor's own service
+   if it is a gate there, and then binds to the gate's entry (calling it is a crossing); each such
+   (compartment, gate) pair is a ``GateBinding``, which the monitor uses to decide what a caller may see of its
+   callee. A reference to a ``__twz_monitor_*`` name never reaches lookup: it binds to the monitor's own service
    (compartment 0's gate) or nothing. Every problem — a missing symbol, an unsupported relocation type, an
    overflow — is collected and reported in one ``LinkError``;
 6. **order** — per compartment: ``DT_PREINIT_ARRAY`` of the program, then per library in depth-first
@@ -94,6 +95,15 @@ class GateEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class GateBinding:
+    """Compartment ``caller`` has a relocation bound to gate ``gate`` of another compartment (the monitor's
+    included): it may call it, and it is the only way it reaches that compartment."""
+
+    caller: int
+    gate: str
+
+
+@dataclass(frozen=True, slots=True)
 class LinkedCompartment:
     id: int
     name: str
@@ -117,6 +127,7 @@ class LinkedProgram:
     gates: tuple[GateEntry, ...]
     relocations: int
     warnings: tuple[str, ...] = ()  # what links but may not be what the user meant, one line each
+    bindings: frozenset[GateBinding] = frozenset()  # which compartment is bound to which other compartment's gate
 
     @property
     def libraries(self) -> tuple[LinkedLibrary, ...]:
@@ -166,13 +177,13 @@ class Linker:
         layouts = {c: layout_static_tls([_tls_template(instances[k]) for k in keys if instances[k].tls_module])
                    for c, keys in members.items()}  # fmt: skip
         gates = {**self.monitor_gates, **self._gates(instances, arities)}  # no library gate has a monitor's name
-        count = self._relocate(members, instances, layouts, gates)
+        count, bindings = self._relocate(members, instances, layouts, gates)
         compartments = []
         for c, keys in members.items():
             init, fini = self._init_fini(keys, instances, with_preinit=c == PROGRAM_COMPARTMENT)
             compartments.append(LinkedCompartment(c, names[c], tuple(instances[k] for k in keys), layouts[c],
                                                   init, fini))  # fmt: skip
-        return LinkedProgram(tuple(compartments), tuple(gates.values()), count, _warnings(files))
+        return LinkedProgram(tuple(compartments), tuple(gates.values()), count, _warnings(files), bindings)
 
     # 1. find --------------------------------------------------------------------------------------------
 
@@ -299,13 +310,16 @@ class Linker:
     # 5. relocate ----------------------------------------------------------------------------------------
 
     def _relocate(self, members: dict[int, list[_Key]], instances: dict[_Key, LinkedLibrary],
-                  layouts: dict[int, TlsLayout], gates: dict[str, GateEntry]) -> int:  # fmt: skip
+                  layouts: dict[int, TlsLayout],
+                  gates: dict[str, GateEntry]) -> tuple[int, frozenset[GateBinding]]:  # fmt: skip
         problems: list[str] = []
         count = 0
+        bindings: set[GateBinding] = set()
         for compartment, keys in members.items():
             local = {key[1] for key in keys}
             lookup = SymbolLookup([_lookup_library(instances[k], local) for k in keys])
-            scope = _Scope(compartment, {k[1]: instances[k] for k in keys}, lookup, layouts[compartment], gates)
+            scope = _Scope(compartment, {k[1]: instances[k] for k in keys}, lookup, layouts[compartment], gates,
+                           bindings)  # fmt: skip
             for key in keys:
                 library = instances[key]
                 for reloc in library.info.relocations:
@@ -315,7 +329,7 @@ class Linker:
                     count += 1
         if problems:
             raise LinkError(problems)
-        return count
+        return count, frozenset(bindings)
 
     def _apply(self, library: LinkedLibrary, reloc: DynReloc, scope: _Scope) -> str | None:
         symbol = library.info.symbols[reloc.r_sym] if reloc.r_sym else None
@@ -339,15 +353,15 @@ class Linker:
                 inputs.update(module=library.tls_module, tp_offset=-block.tp_offset)
             return RelocInputs(**inputs)
         if reserved(symbol.name):  # the monitor's service or nothing: never what the compartment's lookup finds
-            return self._bind(self.monitor_gates.get(symbol.name), symbol, inputs)
+            return self._bind(scope, self.monitor_gates.get(symbol.name), symbol, inputs)
         if symbol.defined and symbol.bind is SymbolBind.LOCAL:
             owner, value, size = library, symbol.st_value, symbol.st_size
         else:
             found = scope.lookup.find(library.name, symbol.name)
             if found is None:
                 gate = scope.gates.get(symbol.name)
-                return self._bind(gate if gate is None or gate.compartment != scope.compartment else None, symbol,
-                                  inputs)  # fmt: skip
+                return self._bind(scope, gate if gate is None or gate.compartment != scope.compartment else None,
+                                  symbol, inputs)  # fmt: skip
             if found.symbol.kind is SymbolKind.GNU_IFUNC:
                 return (f"symbol {symbol.name} is an indirect function (STT_GNU_IFUNC) in {found.library.name}: "
                         "not supported (twzemu does not run guest resolvers while linking)")  # fmt: skip
@@ -364,10 +378,11 @@ class Linker:
         return RelocInputs(**inputs)
 
     @staticmethod
-    def _bind(gate: GateEntry | None, symbol: DynSymbol, inputs: dict[str, int]) -> RelocInputs | str:
-        """A reference bound to another compartment's gate (a call there is a crossing); without one, an undefined
-        weak reference resolves to 0 (psABI) and a strong one is an error."""
+    def _bind(scope: _Scope, gate: GateEntry | None, symbol: DynSymbol, inputs: dict[str, int]) -> RelocInputs | str:
+        """A reference bound to another compartment's gate (a call there is a crossing), recorded as a binding;
+        without one, an undefined weak reference resolves to 0 (psABI) and a strong one is an error."""
         if gate is not None:
+            scope.bindings.add(GateBinding(scope.compartment, gate.name))
             inputs.update(S=gate.entry, Z=gate.length)
             return RelocInputs(**inputs)
         if symbol.bind is SymbolBind.WEAK:
@@ -404,6 +419,7 @@ class _Scope:
     lookup: SymbolLookup
     tls: TlsLayout
     gates: dict[str, GateEntry]
+    bindings: set[GateBinding]  # filled while relocating: (this compartment, a gate of another one)
 
 
 def _check(files: Mapping[str, ElfImage], infos: Mapping[str, DynamicInfo],
