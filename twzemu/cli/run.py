@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
 from ..linker.link import IsolationPolicy
+from ..machine.machine import DEFAULT_RAM, MIN_RAM
+from ..mmu.physmem import MAX_PHYS_SIZE, PAGE_SIZE, OutOfFrames, size_text
 from ..monitor.monitor import Monitor
 from ..objects.store import store_from_env
 from ..security.gates import IsolationLevel
@@ -24,6 +27,29 @@ def _seconds(text: str) -> float:
     return value
 
 
+_SIZE = re.compile(r"(\d+)([kmg]?)", re.IGNORECASE)
+_SIZE_SHIFTS = {"": 0, "k": 10, "m": 20, "g": 30}
+SIZE_FORMAT = "a number of bytes, with K, M or G for KiB, MiB or GiB: 64M, 1G, 524288"
+
+
+def memory_size(text: str) -> int:
+    """``--memory``'s value in bytes: a page multiple from ``MIN_RAM`` to ``MAX_PHYS_SIZE`` (DESIGN.md: page tables
+    stay below 4 GiB because Unicorn 2.1.4 keeps only 32 bits of CR3)."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} ({SIZE_FORMAT})")
+    size = int(match[1]) << _SIZE_SHIFTS[match[2].lower()]
+    if size < MIN_RAM:
+        raise argparse.ArgumentTypeError(f"{text!r} is too small to boot: at least {size_text(MIN_RAM)}")
+    if size > MAX_PHYS_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is too large: at most {size_text(MAX_PHYS_SIZE)} (page tables must stay below 4 GiB)"
+        )
+    if size % PAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {PAGE_SIZE}-byte pages")
+    return size
+
+
 def add_run_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "run",
@@ -34,6 +60,16 @@ def add_run_parser(commands: Any) -> None:
         "124 on --timeout; 130 on Ctrl-C; 127 for a missing or malformed file; 2 for bad options.",
     )
     parser.add_argument("--timeout", type=_seconds, metavar="S", help="stop the guest after S seconds (exit 124)")
+    parser.add_argument(
+        "--memory",
+        type=memory_size,
+        default=DEFAULT_RAM,
+        metavar="SIZE",
+        help=f"the guest's RAM (emulated physical memory), {SIZE_FORMAT}; default {DEFAULT_RAM >> 20}M, at least "
+        f"{MIN_RAM >> 10}K, at most {MAX_PHYS_SIZE >> 30}G. A page takes RAM when it is first touched; a guest that "
+        "touches more than SIZE faults: inside a gate call that call returns TWZ_EFAULT, otherwise the program "
+        "stops (exit 139)",
+    )
     parser.add_argument("--store", metavar="DIR", help="keep objects in this on-disk store (default: "
                         "$TWZEMU_STORE, else in memory for this run)")  # fmt: skip
     parser.add_argument("-L", dest="library_dirs", action="append", default=[], metavar="DIR",
@@ -79,8 +115,13 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError(f"twzemu run: unknown option {args.prog} (see `twzemu run --help`)")
     library_dirs = [Path(d) for d in args.library_dirs]
     policy = IsolationPolicy(frozenset(args.isolate), frozenset(args.no_isolate))
-    monitor = Monitor(store_from_env(args.store), verbose=args.verbose, library_dirs=library_dirs, policy=policy)
+    monitor = Monitor(store_from_env(args.store), ram_size=args.memory, verbose=args.verbose,
+                      library_dirs=library_dirs, policy=policy)  # fmt: skip
     if args.trace:
         monitor.trace = sys.stderr
     monitor.caller_levels = dict(_caller_level(text) for text in args.caller_isolation)
-    return monitor.run(args.prog, args.args, timeout=args.timeout).status
+    try:
+        return monitor.run(args.prog, args.args, timeout=args.timeout).status
+    except OutOfFrames:  # a guest that runs out gets a fault; this is the monitor itself, loading the program
+        raise UsageError(f"twzemu run: --memory {size_text(args.memory)} is too small to load {args.prog} "
+                         "and its libraries") from None  # fmt: skip

@@ -21,10 +21,11 @@ class Fault:
     such as int3, the instruction after it). ``insn`` names an instruction the machine refuses (``syscall``
     outside the monitor, ``sysenter``, port I/O) when it is not a plain CPU exception. ``interrupt`` is ``n``
     when the fault is an ``int n`` instruction (a #GP at CPL3: the IDT gates are DPL0), ``rip`` then being the
-    ``int`` itself.
+    ``int`` itself. ``out_of_memory`` is the RAM size, in bytes, when the fault is no CPU exception but the
+    machine running out of frames while backing ``address`` (or, with no address, while serving a hypercall).
     """
 
-    __slots__ = ("access", "address", "insn", "interrupt", "present", "rip", "vector", "verb")
+    __slots__ = ("access", "address", "insn", "interrupt", "out_of_memory", "present", "rip", "vector", "verb")
 
     def __init__(
         self,
@@ -35,6 +36,7 @@ class Fault:
         present: bool = False,
         insn: str | None = None,
         interrupt: int | None = None,
+        out_of_memory: int | None = None,
     ) -> None:
         self.vector = vector
         self.rip = rip
@@ -43,11 +45,14 @@ class Fault:
         self.present = present
         self.insn = insn
         self.interrupt = interrupt
+        self.out_of_memory = out_of_memory
         self.verb: str | None = None  # what the monitor calls the access when it is not a plain one: "enter"
 
     def __repr__(self) -> str:
         where = f" {self.access.name.lower()} {self.address:#x}" if self.access is not None else ""
         what = f" int {self.interrupt:#x}" if self.interrupt is not None else ""
+        if self.out_of_memory is not None:
+            what += " out of memory"
         return f"Fault({self.vector.name}{what}{where} at {self.rip:#x})"
 
 

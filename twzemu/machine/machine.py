@@ -39,7 +39,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from ..errors import MachineError
 from ..mmu.pagetable import PageTables
-from ..mmu.physmem import FrameAllocator, PhysicalMemory
+from ..mmu.physmem import FrameAllocator, OutOfFrames, PhysicalMemory
 from ..mmu.pte import Prot, Pte
 from ..mmu.space import Access, AddressSpace, FaultOutcome, FrameCache
 from . import fastpath
@@ -72,6 +72,9 @@ from .x86 import (
 
 PAGE = 0x1000
 DEFAULT_RAM = 512 << 20
+# The least RAM ``twzemu run --memory`` accepts: the machine's own frames and calibration tables take ~100 KiB and
+# the smallest program (hello) runs in 256 KiB; this leaves it room. The most is ``physmem.MAX_PHYS_SIZE``.
+MIN_RAM = 512 << 10
 
 # Guest-physical frames the machine keeps for itself; the frame allocator starts above them.
 _PA_BOOT_TEXT = 0x1000
@@ -507,17 +510,21 @@ class Machine:
                 access = _ACCESS_OF_CODE[code & _PF_KIND_MASK]
                 present = code & _PF_PRESENT
                 transfer = self.on_control_transfer
-                if access is _FETCH and transfer is not None and transfer(address):
-                    return  # a gate entry or a return point: the monitor switched compartments
-                root = self.fast.cr3
-                space = self._spaces.get(root)
-                if not present and space is not None and space.resolve_fault(address, access) is _BACKED:
-                    if address == self._last_backed and root == self._last_root:
-                        self._check_progress(address, cpu.rip[0])
-                    else:
-                        self._last_backed = address
-                        self._last_root = root
-                        self._repeats = 0
+                try:  # free when nothing is raised (Python 3.11): the fault path pays nothing for it
+                    if access is _FETCH and transfer is not None and transfer(address):
+                        return  # a gate entry or a return point: the monitor switched compartments
+                    root = self.fast.cr3
+                    space = self._spaces.get(root)
+                    if not present and space is not None and space.resolve_fault(address, access) is _BACKED:
+                        if address == self._last_backed and root == self._last_root:
+                            self._check_progress(address, cpu.rip[0])
+                        else:
+                            self._last_backed = address
+                            self._last_root = root
+                            self._repeats = 0
+                        return
+                except OutOfFrames:  # backing the page (or a crossing's stack page) found RAM full: the guest's fault
+                    self._deliver(Fault(Vector.PAGE_FAULT, cpu.rip[0], address, access, out_of_memory=self.ram_size))
                     return
                 fault = Fault(Vector.PAGE_FAULT, cpu.rip[0], address, access, bool(present))
             elif intno == _DOUBLE_FAULT:
@@ -562,6 +569,8 @@ class Machine:
                 self._defer(fault)
                 return
             self.on_hypercall(self)
+        except OutOfFrames:  # a service wrote guest memory and RAM is full: the caller's fault, at its syscall
+            self._defer(Fault(Vector.PAGE_FAULT, self.cpu.rip[0], out_of_memory=self.ram_size))
         except BaseException as error:
             self._fail_hook(error)
 
@@ -734,4 +743,4 @@ class Machine:
         return self._stop or self._stop_after(status, cpu) or Stop(StopReason.STEP)
 
 
-__all__ = ["KERNEL_BASE", "CpuMode", "Machine", "assemble"]
+__all__ = ["DEFAULT_RAM", "KERNEL_BASE", "MIN_RAM", "CpuMode", "Machine", "assemble"]

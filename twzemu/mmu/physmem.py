@@ -3,7 +3,8 @@
 Data flow: the machine creates one ``PhysicalMemory`` and maps its ``buffer`` into Unicorn at guest-physical
 address 0 (``mem_map_ptr``), so RAM written here is exactly what the CPU sees and vice versa. Everything above
 ``reserved`` is handed out frame by frame by one ``FrameAllocator``: page-table frames (``pagetable.py``) and
-object frames (``space.FrameCache``) come from the same pool.
+object frames (``space.FrameCache``) come from the same pool. When none is left, ``alloc`` raises ``OutOfFrames``;
+the machine turns that into a fault of the guest whose page could not be backed.
 
 Why RAM is at most 4 GiB: Unicorn 2.1.4 masks CR3 writes to 32 bits, so every page table (the PML4 above all)
 must live below 4 GiB of physical memory. Capping RAM at 4 GiB keeps every frame the allocator can return -
@@ -24,6 +25,27 @@ MAX_PHYS_SIZE = 1 << 32  # Unicorn 2.1.4 truncates CR3 to 32 bits: see the modul
 
 _U64 = struct.Struct("<Q")
 _ZERO_FRAME = bytes(PAGE_SIZE)
+
+
+def size_text(size: int) -> str:
+    """A RAM size as people write it: ``512 MiB``, ``1 GiB``, ``1540 KiB`` (the largest exact unit)."""
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if size and not size & ((1 << shift) - 1):
+            return f"{size >> shift} {unit}"
+    return f"{size} bytes"
+
+
+class OutOfFrames(PhysMemError):
+    """Every frame is in use: what the guest asked for does not fit in the emulated RAM.
+
+    Raised by ``FrameAllocator.alloc``; the machine turns one raised while backing a guest page into a guest
+    fault (``events.Fault.out_of_memory``), so a guest that touches too much memory is stopped like any other
+    faulting guest, never the emulator.
+    """
+
+    def __init__(self, ram_size: int) -> None:
+        self.ram_size = ram_size
+        super().__init__(f"out of emulated physical memory ({size_text(ram_size)})")
 
 
 class PhysicalMemory:
@@ -135,7 +157,7 @@ class FrameAllocator:
             return pa
         pa = self._next
         if pa >= self.mem.size:
-            raise PhysMemError(f"out of emulated physical memory ({self.mem.size >> 20} MiB)")
+            raise OutOfFrames(self.mem.size)
         self._next = pa + PAGE_SIZE
         return pa
 

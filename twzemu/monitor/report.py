@@ -4,7 +4,10 @@
 code touches an object that exists but its context may not access that way; ``twzemu: fault: …`` with the
 same fields for the null page and for addresses no object occupies; other CPU exceptions name the exception:
 ``twzemu: fault: <exception> (<instruction>) at <sym+0xoff> (0x<rip>) in <executing>``, where an ``int n``
-reads ``general protection (int 0x<n>)``.
+reads ``general protection (int 0x<n>)``. A guest page the machine could not back because RAM is full reads
+``twzemu: fault: out of guest memory (<RAM size>; see --memory) at <sym+0xoff> (0x<rip>) in <executing>:
+<read|write|execute> <sym+0xoff> (0x<addr>)`` (without the part after the colon when a monitor service, not
+an instruction, needed the memory).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from ..debug.symbols import Symbolizer
 from ..machine.events import Fault
 from ..machine.x86 import Vector
+from ..mmu.physmem import size_text
 from ..mmu.space import Access
 
 STATUS_KILLED = 139
@@ -35,6 +39,12 @@ class Culprit:
 def describe_fault(fault: Fault, culprit: Culprit, symbols: Symbolizer, instruction: str | None = None) -> str:
     """The report line; ``instruction`` (the faulting one, disassembled) is shown for CPU exceptions."""
     where = symbols.name(fault.rip)
+    if fault.out_of_memory is not None:
+        line = (f"twzemu: fault: out of guest memory ({size_text(fault.out_of_memory)}; see --memory) at {where} "
+                f"({fault.rip:#x}) in {culprit.executing}")  # fmt: skip
+        if fault.access is None or fault.address is None:
+            return line
+        return f"{line}: {ACCESS_WORDS[fault.access]} {symbols.name(fault.address)} ({fault.address:#x})"
     if fault.verb == "hypercall":
         target = f"hypercall {where} ({fault.rip:#x})"
         return f"twzemu: security violation: {target} in {culprit.owner} from {culprit.executing} at {where}"
