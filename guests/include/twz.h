@@ -37,12 +37,20 @@ struct twz_gate_record {
 long twz_caller_compartment(void);
 
 /* This thread's buffer of TWZ_GATE_BUFFER_SIZE bytes, at the same address in caller and callee, for data
- * that crosses a gate. */
+ * that crosses a gate. Each compartment has its own; the monitor carries one message per crossing:
+ * - calling a gate sends the caller's buffer to the callee, if the caller wrote it since its buffer last sent
+ *   or received a message; otherwise the callee gets an empty (all-zero) buffer;
+ * - returning sends the callee's buffer back the same way; if the callee wrote nothing, the caller's buffer
+ *   stays as it was;
+ * - once sent or received, a buffer is stale: it can be read, and the first write into it starts a new
+ *   message (the whole buffer is cleared first). Read what you received before you write your answer.
+ * So what two compartments exchange is never readable by a third, unless one of them writes it again.
+ * Calls into the monitor (output, heap, ...) neither send nor consume a message. */
 void *twz_gate_buffer(void);
 
 /* This thread's own compartment, as the monitor knows it: its id (numbered as twz_caller_compartment numbers
- * them) and its name (`prog`, `prog::libfoo.so`), which the monitor writes into this thread's gate buffer,
- * overwriting its start; the result points there. */
+ * them) and its name (`prog`, `prog::libfoo.so`), which the monitor sends as its answer in this thread's gate
+ * buffer (a received message: the rest of the buffer is zero); the result points there. */
 long twz_compartment_id(void);
 const char *twz_compartment_name(void);
 

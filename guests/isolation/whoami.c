@@ -1,5 +1,6 @@
 /* Compartment info, a monitor service: each side of a gate asks the monitor who it is (tests/test_isolation.py).
- * The library's gate leaves its name in the gate buffer, which the program then reads at the same address. */
+ * The library's gate writes its name into the gate buffer as its reply, which the program then reads at the same
+ * address. */
 #include <stdio.h>
 #include <twz.h>
 

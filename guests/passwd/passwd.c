@@ -29,11 +29,14 @@ static struct entry *find(long user)
     return 0;
 }
 
+/* The password the caller sent in the gate buffer, copied out (a received message is read-only: writing to it
+ * would start a new, empty one). */
 static const char *buffer_password(void)
 {
-    char *buffer = twz_gate_buffer();
-    buffer[TWZ_GATE_BUFFER_SIZE - 1] = 0;
-    return buffer;
+    static char password[TWZ_GATE_BUFFER_SIZE];
+    memcpy(password, twz_gate_buffer(), sizeof password - 1);
+    password[sizeof password - 1] = 0;
+    return password;
 }
 
 /* 1 if the password in the gate buffer is user's, 0 if not. */

@@ -2,6 +2,7 @@
  * memory at a given address, report their own objects' addresses, call along a path of compartments, and
  * enter the other library's gate at an offset. The property tests (tests/test_properties.py) drive them. */
 #include <stdlib.h>
+#include <string.h>
 #include <twz.h>
 
 #define CAT3(a, b, c) a##b##c
@@ -44,10 +45,14 @@ TWZ_GATE(MINE(_address));
  * library's mark times (depth + 1) to whatever the rest of the path returns. */
 long MINE(_chain)(long depth)
 {
-    const char *path = twz_gate_buffer();
+    char path[256];
+    memcpy(path, twz_gate_buffer(), sizeof path); /* what was received is never passed on by itself: */
+    path[sizeof path - 1] = 0;
     long rest = 0;
-    if (path[depth + 1] == *THEIRS_LETTER)
+    if (path[depth + 1] == *THEIRS_LETTER) {
+        strcpy(twz_gate_buffer(), path); /* send the path on as this compartment's own message */
         rest = THEIRS(_chain)(depth + 1);
+    }
     else if (path[depth + 1] == *SELF_LETTER)
         rest = MINE(_chain)(depth + 1);
     return rest + MARK * (depth + 1);

@@ -147,7 +147,10 @@ _CR3 = X.UC_X86_REG_CR3
 # The floating-point state a crossing resets (``fastpath/crossing.c``, enum FPU_*), and its initial values
 # (psABI 3.4.1: FPCW 0x37F, MXCSR 0x1F80; an empty x87 stack). Unicorn starts with 0 in both control words,
 # which unmasks every floating-point exception.
+# The last-instruction and last-operand pointers (FIP, FDP, FOP, FCS, FDS) hold addresses of the code that ran
+# last, so they are reset too.
 FPU_REGISTERS = (X.UC_X86_REG_FPCW, X.UC_X86_REG_FPSW, X.UC_X86_REG_FPTAG, X.UC_X86_REG_MXCSR,
+                 X.UC_X86_REG_FIP, X.UC_X86_REG_FDP, X.UC_X86_REG_FOP, X.UC_X86_REG_FCS, X.UC_X86_REG_FDS,
                  *range(X.UC_X86_REG_FP0, X.UC_X86_REG_FP0 + 8))  # fmt: skip
 FPCW_DEFAULT = 0x037F
 MXCSR_DEFAULT = 0x1F80

@@ -1,70 +1,107 @@
-"""Secure-gate crossings, driven by faults (DESIGN.md "Gate crossing", RFC 0008).
+"""Secure-gate crossings, driven by faults (DESIGN.md "Gate crossing", RFC 0008): the monitor's policy.
 
-A compartment's page tables map only its own objects (and the shared gate buffer), so a ``call`` from
+A compartment's page tables map only its own objects (and what the trust table grants it), so a ``call`` from
 compartment A to a gate of compartment B fetches from a page A does not map: a #PF with the gate's entry as
 the address. Then:
 
 1. **enter** — the address must be exactly a gate's entry (a hash table, O(1) whatever the number of
    compartments) and the return address on A's stack must follow a call instruction in A (``return_sites``,
-   found once per image by disassembling its text); the crossing is pushed on the thread's crossing stack with
-   A's rsp and callee-saved registers; CR3 and FS switch to B; B runs on its own stack, whose return address is
-   the monitor's ``RETURN_POINT`` (a supervisor page: fetching it from CPL3 faults); the gate's argument
-   registers pass (as many as its definition takes, ``elf.parameters``; all six when unknown), every other
-   general, vector and x87 register is zeroed.
-2. **return** — B's ``ret`` fetches ``RETURN_POINT``: the crossing is popped, A's CR3, FS, rsp and callee-saved
-   registers are restored, rax passes, the other registers are zeroed, A resumes after its call.
+   found once per image by disassembling its text); the crossing runs at the join of A's caller level and the
+   gate's level (``security.levels``). B runs in its own page tables, or — when that level lets the callee see
+   its caller — in B's page tables for A, which add A's memory for as long as this crossing lives (built on the
+   first such crossing: ``NEED_CONTEXT``). B's frame goes on a fresh stack of its own, below every live frame on
+   it, or at level ``none`` on A's own stack below A's frame; the return address in it is the monitor's
+   ``RETURN_POINT`` (a supervisor page: fetching it from CPL3 faults). The gate's argument registers pass, every
+   other general, vector and x87 register and the flags are reset. A's gate-buffer message goes to B.
+2. **return** — B's ``ret`` fetches ``RETURN_POINT``: the crossing is popped, A's page tables, FS, rsp and
+   callee-saved registers come back, rax passes, the rest is reset; B's reply (if it wrote one) goes to A.
 3. **violation** — any other fault while a crossing is active unwinds the innermost one: the report line is
    printed and A's call returns ``TWZ_EFAULT``; B stays callable. With no crossing to unwind, the fault is the
    machine's to report (the program is killed, status 139).
+4. **initialisation** — a crossing into a compartment whose initialisers have not run yet runs them first (the
+   engine answers ``NEED_INIT``; the caller's whole CPU state is kept and given back afterwards, and the call is
+   tried again); one whose initialisers are running (a cycle) answers ``TWZ_EPERM``, with a report line.
 
-Who does what: the crossing engine (``twzemu/machine/fastpath/crossing.c``) carries out steps 1 and 2 inside
-Unicorn's fault hook, and the crossing stack lives in its tables, so an allowed crossing runs no Python. This
-class builds those tables, and handles what the engine hands back: refused entries and violations (reported
-here), the end of the monitor's own calls (init, fini), a callee stack page not yet backed, and ``--trace``
-(while tracing, every crossing comes through ``on_control_transfer`` so it can be printed).
+Who does what: the crossing engine (``machine.engine``, in C) carries out steps 1 and 2 inside Unicorn's fault
+hook, so an allowed crossing runs no Python. This class gives it its tables and handles what it hands back:
+refused entries and violations (reported here), the end of the monitor's own calls (init, fini), pages and
+page tables not built yet, a stack that is full, and ``--trace``.
 """
 
 from __future__ import annotations
 
-import ctypes
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
 from ..errors import MonitorError
 from ..machine.cpustate import R8, R9, RAX, RCX, RDI, RDX, RSI
+from ..machine.engine import (
+    Context,
+    CrossingEngine,
+    EngineCompartment,
+    EngineGate,
+    EngineSnapshot,
+    Lifecycle,
+    Status,
+    rules_of_levels,
+)
 from ..machine.events import Fault, Stop, StopReason
-from ..machine.fastpath import CompartmentRecord, CrossingRecord, GateRecord, Status
 from ..machine.machine import KERNEL_BASE, Machine
 from ..machine.x86 import Vector
 from ..mmu.space import Access, AddressSpace, FaultOutcome
-from ..security.gates import Gate, GateTable
+from ..security.gates import Gate, GateTable, IsolationLevel
 from ..security.ids import MONITOR
-from ..security.levels import CrossingRules
+from ..security.levels import crossing_rules
 from .hypercalls import Heap
+from .layout import GATE_BUFFER
 from .startup import TCB_CALLER_OFFSET
 
 RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
-TWZ_EFAULT = -14 & 0xFFFF_FFFF_FFFF_FFFF
+TWZ_EFAULT = -14
+TWZ_EPERM = -1
 MAX_DEPTH = 4096  # crossings nested in one thread
 _PASS = int(Status.PASS)
 
 
 @dataclass(frozen=True, slots=True)
 class CompartmentState:
-    """A compartment at run time: its address space, stack, heap and thread pointer (the engine's record of it,
-    ``CompartmentRecord``, holds what crossings need, including whether it failed to initialise)."""
+    """A compartment at run time: its own address space, stack, heap and thread pointer."""
 
     id: int
     name: str
-    space: AddressSpace
+    space: AddressSpace  # its own page tables
+    stack_base: int
     stack_top: int
     heap: Heap
     thread_pointer: int
     return_sites: frozenset[int]
+    caller_level: IsolationLevel
+    init: tuple[int, ...] = ()  # its initialisers, run once before its first crossing
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Whom a monitor service serves: the compartment the crossing came from, in the page tables it ran in."""
+
+    id: int
+    name: str
+    heap: Heap
+    space: AddressSpace
 
 
 @dataclass(slots=True)
+class _PendingInit:
+    """Initialisers the monitor runs in the middle of someone's crossing (``NEED_INIT``)."""
+
+    compartment: CompartmentState
+    left: list[int]
+    depth: int  # the crossing stack's depth while one of them runs
+    cpu: object  # the interrupted code's CPU context (Unicorn's)
+    engine: EngineSnapshot
+
+
+@dataclass
 class Crossings:
     """The crossings of one thread: the engine's tables, and what it leaves to Python."""
 
@@ -73,125 +110,131 @@ class Crossings:
     gates: GateTable  # every compartment's gates, by entry address
     stderr: BinaryIO  # where violation lines go
     report: Callable[[Fault, CompartmentState], str]  # the violation line for a fault
+    pair_space: Callable[[int, int], AddressSpace]  # the callee's page tables for a trusting caller (built once)
     trace: TextIO | None = None
-    rules: dict[tuple[int, int], CrossingRules] = field(default_factory=dict)  # (caller, callee) -> trust rules
     _gate_list: list[Gate] = field(init=False)
-    _records: ctypes.Array[CompartmentRecord] = field(init=False)
-    _stack: ctypes.Array[CrossingRecord] = field(init=False)
-    _keep: list[object] = field(init=False)  # arrays the engine points into
+    _pending: list[_PendingInit] = field(init=False)
+    engine: CrossingEngine = field(init=False)
 
     def __post_init__(self) -> None:
-        fast = self.machine.fast
-        self._keep = []
-        self._records = self._compartment_records()
         self._gate_list = list(self.gates.iter_gates())
-        gates, mask = self._gate_records()
-        self._stack = (CrossingRecord * MAX_DEPTH)()
-        fast.compartments = ctypes.cast(self._records, ctypes.POINTER(CompartmentRecord))
-        fast.num_compartments = len(self._records)
-        fast.gates = ctypes.cast(gates, ctypes.POINTER(GateRecord))
-        fast.gate_mask = mask
-        fast.stack = ctypes.cast(self._stack, ctypes.POINTER(CrossingRecord))
-        fast.depth = 0
-        fast.capacity = MAX_DEPTH
-        fast.return_point = RETURN_POINT
-        fast.monitor = MONITOR
-        fast.fast = int(self.trace is None)  # while tracing, every crossing comes through Python to be printed
+        self._pending = []
+        self.engine = CrossingEngine(self.machine, MAX_DEPTH, RETURN_POINT, MONITOR, GATE_BUFFER)
+        rules = rules_of_levels(
+            (caller, gate, rules.callee_stack_fresh, rules.callee_reads_caller)
+            for caller in IsolationLevel
+            for gate in IsolationLevel
+            for rules in (crossing_rules(caller, gate),)
+        )
+        self.engine.install(self._engine_compartments(), self._engine_gates(), rules)
+        self.engine.set_fast(self.trace is None)  # while tracing, every crossing comes through Python
 
-    def _compartment_records(self) -> ctypes.Array[CompartmentRecord]:
-        count = max(self.compartments) + 1
-        records = (CompartmentRecord * count)()
-        shared_stacks = {state_id: (ctypes.c_uint8 * count)() for state_id in self.compartments}
-        for (caller, callee), rules in self.rules.items():
-            if not rules.callee_stack_fresh:
-                shared_stacks[caller][callee] = 1  # that callee runs on the caller's stack (level none)
+    def _engine_compartments(self) -> Iterable[EngineCompartment]:
         for state in self.compartments.values():
-            sites = (ctypes.c_uint64 * max(len(state.return_sites), 1))(*sorted(state.return_sites))
-            shares = shared_stacks[state.id]
-            self._keep += [sites, shares]
-            # the callee frame's return address (just below the stack top) and the TCB's caller_compartment are
-            # written on every crossing: their physical addresses are found (and their pages backed) once
-            return_slot = state.space.physical(state.stack_top - 8)
-            caller_slot = state.space.physical(state.thread_pointer + TCB_CALLER_OFFSET)
-            records[state.id] = CompartmentRecord(
-                state.space.tables.root, state.thread_pointer, state.stack_top, return_slot, caller_slot,
-                ctypes.addressof(sites), len(state.return_sites), ctypes.addressof(shares),
+            space = state.space
+            lifecycle = Lifecycle.UNINITIALISED if state.init else Lifecycle.READY
+            yield EngineCompartment(
+                state.id, context_of(space), state.thread_pointer, state.stack_base, state.stack_top,
+                space.physical(state.thread_pointer + TCB_CALLER_OFFSET), space.physical(GATE_BUFFER),
+                state.return_sites, int(state.caller_level), lifecycle,
             )  # fmt: skip
-        return records
 
-    def _gate_records(self) -> tuple[ctypes.Array[GateRecord], int]:
-        """An open-addressing table of the gates by entry address, at most half full (``gate_at`` in C)."""
-        size = 8
-        while size < 2 * len(self._gate_list):
-            size *= 2
-        table = (GateRecord * size)()
-        for slot in table:
-            slot.owner = -1
-        for index, gate in enumerate(self._gate_list):
-            self.machine.engine.twz_gate_insert(table, size - 1, GateRecord(gate.entry, gate.owner, index, gate.arity))
-        self._keep.append(table)
-        return table, size - 1
+    def _engine_gates(self) -> list[EngineGate]:
+        return [EngineGate(g.entry, g.owner, i, g.arity, int(g.level)) for i, g in enumerate(self._gate_list)]
 
     # -- state -----------------------------------------------------------------------------------------
 
     @property
     def current(self) -> CompartmentState | None:
         """The compartment running now (None while the monitor itself is between calls)."""
-        return self.compartments.get(self.machine.fast.current)
+        return self.compartments.get(self.engine.current)
 
     def resume(self, state: CompartmentState) -> None:
         """Run ``state`` from here on, outside any crossing, every register zero (the program at its start):
         its CR3 and thread pointer; hypercalls only from compartment 0."""
-        self.machine.engine.twz_resume(self.machine.fast_ref, state.id)
+        self.engine.resume(state.id)
 
     def reset(self) -> None:
         """Forget every crossing (an exit left its crossing into the monitor behind)."""
-        self.machine.fast.depth = 0
+        self.engine.reset()
+        self._pending.clear()
 
-    def mark_failed(self, state: CompartmentState) -> None:
-        """``state`` failed to initialise: its gates answer TWZ_EPERM from now on."""
-        self._records[state.id].failed = 1
+    def lifecycle(self, state: CompartmentState) -> Lifecycle:
+        return self.engine.lifecycle(state.id)
 
-    def client(self) -> CompartmentState | None:
-        """The compartment a monitor service serves: the caller of the innermost crossing into the monitor."""
-        fast = self.machine.fast
-        if fast.current == MONITOR and fast.depth:
-            return self.compartments.get(self._stack[fast.depth - 1].caller)
-        return self.compartments.get(fast.current)
+    def set_lifecycle(self, state: CompartmentState, lifecycle: Lifecycle) -> None:
+        self.engine.set_lifecycle(state.id, lifecycle)
+
+    def client(self) -> Client | None:
+        """The compartment a monitor service serves: the caller of the innermost crossing into the monitor, in
+        the page tables it called from (a callee may pass a pointer into its trusting caller's memory)."""
+        engine = self.engine
+        innermost = engine.innermost()
+        if engine.current == MONITOR and innermost is not None:
+            state = self.compartments.get(innermost.caller)
+            space = self.machine.space_of(innermost.context.cr3)
+        else:
+            state = self.compartments.get(engine.current)
+            space = None if state is None else self.machine.space_of(engine.snapshot().context.cr3)
+        if state is None or space is None:
+            return None
+        return Client(state.id, state.name, state.heap, space)
+
+    def reply(self, data: bytes) -> None:
+        """The monitor's answer to the service call running now, in its gate buffer: the caller gets it."""
+        self.engine.reply(MONITOR, data)
 
     # -- what the engine hands back ------------------------------------------------------------------------
 
     def on_control_transfer(self, address: int) -> bool:
         """A fetch fault the engine did not complete: True when it was a control transfer handled here."""
-        machine = self.machine
-        answer = machine.fast.status  # the engine's answer in its hook, unless it did not try (tracing)
+        answer = self.engine.status  # the engine's answer in its hook, unless it did not try (tracing)
         if answer < 0:
-            answer = machine.engine.twz_transfer(machine.fast_ref, address)
+            answer = int(self.engine.transfer(address))
         if answer == _PASS:  # the commonest case by far (plain ints): code not yet backed in its page tables
             return False
-        status = Status(answer)
-        if status is Status.NEED_PAGE:
-            status = self._back_stack_page(lambda: machine.engine.twz_transfer(machine.fast_ref, address))
+        status = self._complete(Status(answer), lambda: self.engine.transfer(address))
         if status is Status.REFUSED:
-            fault = Fault(Vector.PAGE_FAULT, machine.cpu.rip[0], address, Access.FETCH, False)
+            fault = Fault(Vector.PAGE_FAULT, self.machine.cpu.rip[0], address, Access.FETCH, False)
             fault.verb = "enter"
             return self.on_violation_outside(fault)
         if status is Status.MONITOR_RETURN:
-            self._unwind(machine.cpu.gpr[RAX])
+            self._monitor_call_returned(self.machine.cpu.gpr[RAX])
         elif status is Status.TOO_DEEP:
-            gate = self.gates.gate_at(address)
-            caller = self.current
-            assert gate is not None and caller is not None
-            raise MonitorError(f"crossings nested more than {MAX_DEPTH} deep: {caller.name} calling gate "
-                               f"{gate.name} of {self.compartments[gate.owner].name}")  # fmt: skip
+            self._refuse_entry(address, f"crossings nested {MAX_DEPTH} deep", TWZ_EFAULT)
+        elif status is Status.NEED_INIT:
+            self._initialise_first(address)
         elif self.trace is not None:
             self._trace(status)
         return True
 
+    def _complete(self, status: Status, retry: Callable[[], Status]) -> Status:
+        """Build what the engine lacks (a page of a stack, a compartment's page tables for a caller) and try
+        again, until it answers something else."""
+        for _ in range(8):  # each round builds one thing; a frame needs at most a context and two pages
+            if status is Status.NEED_PAGE:
+                page, root = self.engine.need_page()
+                space = self.machine.space_of(root)
+                if space is None or space.resolve_fault(page, Access.READ) is not FaultOutcome.BACKED:
+                    return Status.REFUSED
+            elif status is Status.NEED_CONTEXT:
+                callee, caller = self.engine.need_compartment()
+                self.engine.set_pair(callee, caller, context_of(self.pair_space(callee, caller)))
+            else:
+                return status
+            status = retry()
+        return Status.REFUSED
+
     def on_fault(self, fault: Fault) -> bool:
-        fast = self.machine.fast
-        if not fast.depth or self._stack[fast.depth - 1].caller < 0:
+        innermost = self.engine.innermost()
+        if innermost is None:
             return False  # nothing to unwind into: the machine reports it and the program stops
+        if innermost.caller < 0:
+            pending = self._pending[-1] if self._pending else None
+            if pending is None or pending.depth != self.engine.depth:
+                return False  # an initialiser or finaliser the monitor called at start or at exit: its caller's
+            self._init_failed(pending, fault)
+            return True
         self._violation(fault)
         return True
 
@@ -201,21 +244,26 @@ class Crossings:
             self.machine.request_stop(Stop(StopReason.FAULT, fault=fault))
         return True
 
-    def _back_stack_page(self, retry: Callable[[], int]) -> Status:
-        """The engine needs a stack page its page tables do not hold yet: back it and try once more; a stack
-        pointer into no object of that compartment refuses the crossing."""
-        fast = self.machine.fast
-        space = self.compartments[fast.need_compartment].space
-        if space.resolve_fault(fast.need_address, Access.READ) is not FaultOutcome.BACKED:
-            return Status.REFUSED
-        status = Status(retry())
-        if status is Status.NEED_PAGE:
-            raise MonitorError(f"{space.name}: stack page {fast.need_address:#x} stays absent after backing")
-        return status
+    def _refuse_entry(self, address: int, why: str, value: int) -> None:
+        """Answer a call that enters a gate with ``value`` instead of entering, with a report line."""
+        gate = self.gates.gate_at(address)
+        caller = self.current
+        assert gate is not None and caller is not None
+        callee = self.compartments[gate.owner].name
+        self._write_line(f"twzemu: fault: {why}: {caller.name} calling gate {gate.name} of {callee} refused "
+                         f"({'TWZ_EFAULT' if value == TWZ_EFAULT else 'TWZ_EPERM'})")  # fmt: skip
+        if self.engine.answer(value) is not Status.ANSWERED:
+            fault = Fault(Vector.PAGE_FAULT, self.machine.cpu.rip[0], address, Access.FETCH, False)
+            fault.verb = "enter"
+            self.on_violation_outside(fault)
 
-    def _unwind(self, value: int) -> None:
+    def _write_line(self, line: str) -> None:
+        self.stderr.write(line.encode() + b"\n")
+        self.stderr.flush()
+
+    def _unwind(self, value: int, reply: bool) -> None:
         """End the innermost crossing with ``value`` as the call's result."""
-        status = Status(self.machine.engine.twz_unwind(self.machine.fast_ref, value))
+        status = self.engine.unwind(value, reply)
         if status is Status.FINISHED:
             self.machine.request_stop(Stop(StopReason.RETURNED, exit_code=value))
         elif self.trace is not None:
@@ -225,42 +273,95 @@ class Crossings:
         """Unwind the innermost crossing: report, and the caller's call returns TWZ_EFAULT."""
         executing = self.current
         assert executing is not None
-        self.stderr.write(self.report(fault, executing).encode() + b"\n")
-        self.stderr.flush()
-        self._unwind(TWZ_EFAULT)
+        self._write_line(self.report(fault, executing))
+        self._unwind(TWZ_EFAULT, reply=False)
+
+    # -- initialisers run on demand ----------------------------------------------------------------------
+
+    def _initialise_first(self, address: int) -> None:
+        """A crossing into a compartment whose initialisers have not run: run them now, then let the call be
+        tried again; one whose initialisers are running already is a cycle, answered with TWZ_EPERM."""
+        callee_id, _ = self.engine.need_compartment()
+        callee = self.compartments[callee_id]
+        if self.engine.lifecycle(callee_id) is Lifecycle.INITIALISING:
+            self._refuse_entry(address, f"initialisation cycle: {callee.name} is still initialising", TWZ_EPERM)
+            return
+        pending = _PendingInit(callee, list(callee.init), 0, self.machine.uc.context_save(), self.engine.snapshot())
+        self.engine.set_lifecycle(callee_id, Lifecycle.INITIALISING)
+        self._pending.append(pending)
+        self._next_initialiser(pending)
+
+    def _next_initialiser(self, pending: _PendingInit) -> None:
+        if not pending.left:
+            self.engine.set_lifecycle(pending.compartment.id, Lifecycle.READY)
+            self._resume_interrupted(pending)
+            return
+        function = pending.left.pop(0)
+        status = self._enter_call(pending.compartment, function)
+        if status is not Status.ENTERED:
+            raise MonitorError(f"cannot call {function:#x} in compartment {pending.compartment.name}: {status.name}")
+        pending.depth = self.engine.depth
+
+    def _resume_interrupted(self, pending: _PendingInit) -> None:
+        """Give the interrupted code its CPU back: it faults on the gate entry again, and now enters."""
+        self._pending.pop()
+        self.machine.uc.context_restore(pending.cpu)
+        self.engine.restore(pending.engine)
+
+    def _init_failed(self, pending: _PendingInit, fault: Fault) -> None:
+        state = pending.compartment
+        self._write_line(self.report(fault, state))
+        self._write_line(f"twzemu: compartment {state.name} failed to initialise: its gates answer TWZ_EPERM")
+        self.engine.unwind(TWZ_EFAULT, reply=False)
+        self.engine.set_lifecycle(state.id, Lifecycle.FAILED)
+        self._resume_interrupted(pending)
+
+    def _monitor_call_returned(self, value: int) -> None:
+        pending = self._pending[-1] if self._pending else None
+        if pending is not None and pending.depth == self.engine.depth:
+            self.engine.unwind(value, reply=False)
+            self._next_initialiser(pending)
+        else:
+            self._unwind(value, reply=False)
+
+    # -- tracing ---------------------------------------------------------------------------------------------
 
     def _trace(self, status: Status) -> None:
         assert self.trace is not None
-        fast = self.machine.fast
         gpr = self.machine.cpu.gpr
         if status is Status.ENTERED:
-            crossing = self._stack[fast.depth - 1]
-            caller, callee, gate = self._describe(crossing)
+            crossing = self.engine.innermost()
+            assert crossing is not None
+            caller, callee, gate = self._describe(crossing.caller, crossing.callee, crossing.gate)
             registers = (RDI, RSI, RDX, RCX, R8, R9)[: self._gate_list[crossing.gate].arity]
             args = ", ".join(f"{gpr[r]:#x}" for r in registers)
             self.trace.write(f"twzemu: trace: enter T1 {caller} -> {callee} {gate}({args})\n")
         elif status is Status.RETURNED:
-            caller, callee, gate = self._describe(fast.last)
+            last = self.engine.last
+            caller, callee, gate = self._describe(last.caller, last.callee, last.gate)
             value = gpr[RAX]
             self.trace.write(f"twzemu: trace: return T1 {callee} -> {caller} {gate} = "
                              f"{value if value < 1 << 63 else value - (1 << 64)}\n")  # fmt: skip
 
-    def _describe(self, crossing: CrossingRecord) -> tuple[str, str, str]:
-        """Caller, callee and gate names of a crossing record."""
+    def _describe(self, caller: int, callee: int, gate: int) -> tuple[str, str, str]:
         names = self.compartments
-        return names[crossing.caller].name, names[crossing.callee].name, self._gate_list[crossing.gate].name
+        return names[caller].name, names[callee].name, self._gate_list[gate].name
 
-    # -- the monitor calling into a compartment (init and fini of isolated compartments) ---------------
+    # -- the monitor calling into a compartment (init and fini) ------------------------------------------
+
+    def _enter_call(self, compartment: CompartmentState, entry: int) -> Status:
+        def enter() -> Status:
+            return self.engine.call(compartment.id, entry)
+
+        return self._complete(enter(), enter)
 
     def call(self, compartment: CompartmentState, entry: int) -> Stop:
-        machine = self.machine
-
-        def enter() -> int:
-            return machine.engine.twz_call(machine.fast_ref, compartment.id, entry)
-
-        status = Status(enter())
-        if status is Status.NEED_PAGE:
-            status = self._back_stack_page(enter)
+        status = self._enter_call(compartment, entry)
         if status is not Status.ENTERED:
             raise MonitorError(f"cannot call {entry:#x} in compartment {compartment.name}: {status.name}")
-        return machine.run()
+        return self.machine.run()
+
+
+def context_of(space: AddressSpace) -> Context:
+    """The engine's view of an address space: its root and the leaf entry that maps the gate buffer."""
+    return Context(space.tables.root, space.tables.leaf_table(GATE_BUFFER) + ((GATE_BUFFER >> 12) & 511) * 8)

@@ -74,10 +74,11 @@ class Hypercalls:
     """The monitor side of the ABI: ``machine.on_hypercall = Hypercalls(...)``."""
 
     def __init__(self, stdout: BinaryIO, stderr: BinaryIO, client: Callable[[], Client | None],
-                 gate_buffer: int) -> None:  # fmt: skip
+                 gate_buffer: int, reply: Callable[[bytes], None]) -> None:  # fmt: skip
         self._streams = {1: stdout, 2: stderr}
         self.client = client  # the compartment served: the caller of the crossing into the monitor
         self.gate_buffer = gate_buffer  # its address, the same in every compartment
+        self.reply = reply  # writes the monitor's answer into its gate buffer: the caller gets it on return
         self._table: dict[int, Callable[[Machine], int | None]] = {
             Hypercall.EXIT: self._exit,
             Hypercall.WRITE: self._write,
@@ -128,7 +129,6 @@ class Hypercalls:
         if kind == InfoKind.ID:
             return client.id
         if kind == InfoKind.NAME:
-            name = client.name.encode()[: GATE_BUFFER_SIZE - 1] + b"\0"
-            client.space.write_virtual(self.gate_buffer, name)  # its own gate buffer: always mapped RW- there
+            self.reply(client.name.encode()[: GATE_BUFFER_SIZE - 1] + b"\0")
             return self.gate_buffer
         return EINVAL

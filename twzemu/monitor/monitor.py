@@ -1,13 +1,14 @@
-"""The monitor: links a program and its libraries into a compartment and runs it on the machine.
+"""The monitor: links a program and its libraries into compartments and runs it on the machine.
 
 ``Monitor.run(path, argv)`` in steps:
 
 1. read, validate and link the program and its libraries (``linker.Linker``) — before any CPU exists, so
    bad input and link errors cost nothing;
-2. boot a ``Machine``; build the compartment's address space (one CR3) with the monitor's supervisor window;
-3. map every image's slot pair, a stack object (with the startup block), a heap object and the first
-   thread's TLS area (thread pointer in FS);
-4. run from ``_start`` with rdi = the startup block and every other register zero;
+2. boot a ``Machine`` and build a ``Run`` on it (``Run.start`` numbers its own steps): every compartment in its
+   own page tables (``compartments``), the grants the trust table makes, the crossing engine's tables, the
+   isolated compartments' initialisers, the startup block;
+3. run from ``_start`` with rdi = the startup block and every other register zero;
+4. after a normal exit, the isolated compartments' finalisers;
 5. turn the stop into an exit status (DESIGN.md "Guest ABI"): the guest's code, 139 for a fault that kills the
    program (with its one-line report), 124 on timeout, 130 on Ctrl-C.
 """
@@ -28,36 +29,28 @@ from ..elf.image import ElfImage
 from ..errors import MonitorError, TwzEmuError
 from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram, Linker
 from ..linker.search import LibrarySearch
-from ..linker.tls import TlsLayout, layout_static_tls
-from ..loader import SLOT_SIZE, STACK_SIZE, LoadedImage, ObjectBacking, slot_base
+from ..loader import LoadedImage, slot_base
 from ..machine.cpustate import RDI, RSP
+from ..machine.engine import Lifecycle
 from ..machine.events import Fault, Stop, StopReason
 from ..machine.machine import DEFAULT_RAM, Machine
 from ..machine.x86 import Vector
 from ..mmu.pte import Prot
-from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, AddressSpace, FrameCache
-from ..objects.object import Lifetime, Object
-from ..objects.objid import ObjId
+from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, AddressSpace
 from ..objects.store import ObjectStore
-from ..security.capability import Capability
-from ..security.context import SecurityContext
 from ..security.gates import Gate, GateTable, IsolationLevel
 from ..security.ids import MONITOR as MONITOR_COMPARTMENT
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from ..security.ids import CompartmentId
-from ..security.levels import CrossingRules, compartment_rules
+from ..security.levels import compartment_rules
 from ..toolchain import Toolchain
+from .compartments import CompartmentBuilder
 from .crossing import CompartmentState, Crossings
-from .hypercalls import Heap, Hypercalls
+from .hypercalls import Hypercalls
+from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, Culprit, describe_fault
-from .services import MONITOR_TEXT_SLOT, build_monitor_text
-from .startup import build_startup, build_thread_area
-
-# Each compartment's own objects (stack, heap, thread area) sit far above the images' slot pairs, which start at
-# slot 2; the gate buffer, mapped in every compartment, just below them.
-GATE_BUFFER_SLOT = 0x3FF
-GATE_BUFFER = slot_base(GATE_BUFFER_SLOT) + NULL_PAGE_SIZE  # twz_gate_buffer(): the same in every compartment
-COMPARTMENT_SLOTS = 0x400
+from .services import MonitorText, build_monitor_text
+from .startup import build_startup
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +67,8 @@ class LoadedProgram:
 
 
 class Monitor:
-    """Owns the object store and the guest's output streams; each ``run`` boots a fresh machine."""
+    """Owns the object store, the guest's output streams and the run options; each ``run`` boots a fresh
+    machine and builds a fresh ``Run`` on it."""
 
     def __init__(
         self,
@@ -86,6 +80,8 @@ class Monitor:
         library_dirs: Sequence[Path] = (),
         environment: Mapping[str, str] | None = None,
         policy: IsolationPolicy | None = None,
+        caller_levels: Mapping[str, IsolationLevel] | None = None,
+        trace: TextIO | None = None,
     ) -> None:
         self.store = store
         self.stdout = stdout or sys.stdout.buffer
@@ -94,25 +90,22 @@ class Monitor:
         self.verbose = verbose
         self.library_dirs = tuple(library_dirs)
         self.environment = dict(os.environ if environment is None else environment)
-        self.trace: TextIO | None = None
+        self.trace = trace
         self.policy = policy or IsolationPolicy()
-        self.symbols = Symbolizer()
-        self._objects: dict[str, ObjId] = {}
-        self._owners: dict[int, str] = {}  # slot -> compartment name, for reports
-        self._private: dict[int, tuple[AddressSpace, str]] = {}  # writable slot -> (owner's space, owner)
-        self.contexts: dict[int, SecurityContext] = {}  # one security context per compartment
-        self.caller_levels: dict[str, IsolationLevel] = {}  # --caller-isolation NAME=LEVEL
+        self.caller_levels = dict(caller_levels or {})  # --caller-isolation NAME=LEVEL
+        self._monitor_text: MonitorText | None = None
+        self.last_run: Run | None = None  # the latest run's state, for tests that look inside
 
     def run(self, path: str, argv: Sequence[str] = (), timeout: float | None = None) -> RunResult:
         linked = self.link(path)
         for warning in linked.warnings:
             self.stderr.write(f"twzemu: warning: {warning}\n".encode())
         with Machine(self.ram_size) as machine:
-            program = self.start(machine, linked, [path, *argv])
+            run = self.start(machine, linked, [path, *argv])
             stop = machine.run(linked.entry, timeout)
             if stop.reason is StopReason.EXIT:
-                self._finish(linked)
-            result = self._result(stop, program, timeout)
+                run.finish()
+            result = run.result(stop, timeout)
         if result.message is not None:
             self.stderr.write(result.message.encode() + b"\n")
             self.stderr.flush()
@@ -124,182 +117,22 @@ class Monitor:
         self._monitor_text = build_monitor_text(self.store)
         return Linker(search, self.store, self.policy, self._monitor_text.gates).link(program, path)
 
-    def start(self, machine: Machine, linked: LinkedProgram, argv: Sequence[str]) -> LoadedProgram:
-        """Map every compartment of ``linked``, run the isolated ones' initialisers, and make the machine ready to
-        run the program from ``_start`` (steps 2-4)."""
-        self._cache = FrameCache(machine.frames)
-        gate_buffer = self.store.create(lifetime=Lifetime.VOLATILE)
-        states = {c.id: self._compartment(machine, c, gate_buffer) for c in linked.compartments}
-        states[MONITOR_COMPARTMENT] = self._monitor_compartment(machine, gate_buffer)
-        rules = self._share_by_level(linked, states)
-        program = states[PROGRAM_COMPARTMENT]
-        self.gates = self._gate_table(linked)
-        self.crossings = Crossings(machine, states, self.gates, self.stderr, self._violation_line, self.trace,
-                                   rules=rules)  # fmt: skip
-        machine.on_hypercall = Hypercalls(self.stdout, self.stderr, self.crossings.client, GATE_BUFFER)
-        machine.on_fault = self.crossings.on_fault
-        machine.on_control_transfer = self.crossings.on_control_transfer
-        if self.verbose:
-            self._describe(linked, machine)
-        for compartment in reversed(linked.compartments[1:]):  # dependencies first
-            self._initialise(states[compartment.id], compartment.init)
-        env = [f"{k}={v}".encode() for k, v in self.environment.items()]
-        startup = build_startup(program.stack_top, [a.encode() for a in argv], env, linked.init, linked.fini,
-                                PROGRAM_COMPARTMENT)  # fmt: skip
-        program.space.write_virtual(startup.base, startup.data)
-        self.crossings.resume(program)  # from now on only compartment 0's gate code may make hypercalls
-        machine.cpu.gpr[RSP] = startup.rsp
-        machine.cpu.gpr[RDI] = startup.rdi
-        return LoadedProgram(linked.program.loaded, program.space)
+    def start(self, machine: Machine, linked: LinkedProgram, argv: Sequence[str]) -> Run:
+        """Build every compartment of ``linked`` on ``machine``, run the isolated ones' initialisers, and make
+        the machine ready to run the program from ``_start``."""
+        if self._monitor_text is None:
+            self._monitor_text = build_monitor_text(self.store)
+        run = Run(self, machine, linked, self._monitor_text)
+        self.last_run = run
+        run.start(argv)
+        return run
 
-    def _compartment(self, machine: Machine, compartment: LinkedCompartment, gate_buffer: Object) -> CompartmentState:
-        """The compartment's address space: its images, the shared gate buffer, its stack, heap and thread area."""
-        space = machine.new_space(self._cache, compartment.name)
-        sites: set[int] = set()
-        context = self._context(compartment.id, compartment.name)
-        for library in compartment.libraries:
-            loaded = library.loaded
-            self._map(context, space, loaded.text_slot, ObjectBacking(loaded.text), Prot.READ | Prot.EXEC)
-            self._map(context, space, loaded.text_slot + 1, ObjectBacking(loaded.data), Prot.READ | Prot.WRITE)
-            self.symbols.add(library.loaded)
-            sites |= return_sites(library.loaded.image, library.base)
-        label = compartment.name
-        for library in compartment.libraries:
-            self._owners[library.loaded.text_slot] = self._owners[library.loaded.text_slot + 1] = label
-            self._private[library.loaded.text_slot + 1] = (space, label)
-        return self._own_objects(context, space, label, compartment.tls, gate_buffer, frozenset(sites))
-
-    def _own_objects(self, context: SecurityContext, space: AddressSpace, label: str, tls: TlsLayout,
-                     gate_buffer: Object, sites: frozenset[int]) -> CompartmentState:  # fmt: skip
-        """The gate buffer, then the compartment's own stack, heap and thread area (its TCB and static TLS) in
-        its slots above the images, named for reports: the compartment at run time."""
-        self._map(context, space, GATE_BUFFER_SLOT, ObjectBacking(gate_buffer), Prot.READ | Prot.WRITE)
-        stack_slot, heap_slot, thread_slot = (COMPARTMENT_SLOTS + 4 * context.compartment + i for i in range(3))
-        heap = Heap(slot_base(heap_slot) + NULL_PAGE_SIZE, SLOT_SIZE - 2 * NULL_PAGE_SIZE)
-        self._map_fresh(context, space, heap_slot, f"{label}:heap")
-        thread = build_thread_area(slot_base(thread_slot) + NULL_PAGE_SIZE, tls, 1, GATE_BUFFER)
-        self._map_fresh(context, space, thread_slot, f"{label}:thread", thread.base, thread.data)
-        self._map_fresh(context, space, stack_slot, f"{label}:stack")
-        for slot in (stack_slot, heap_slot, thread_slot):
-            self._owners[slot] = label
-            self._private[slot] = (space, label)
-        top = slot_base(stack_slot) + NULL_PAGE_SIZE + STACK_SIZE
-        return CompartmentState(context.compartment, label, space, top, heap, thread.thread_pointer, sites)
-
-    def _gate_table(self, linked: LinkedProgram) -> GateTable:
-        """The gates every compartment exposes, in the security model's table (one dict lookup per entry)."""
-        table = GateTable()
-        for entry in linked.gates:
-            gate = Gate(entry.name, CompartmentId(entry.compartment), entry.entry, max(entry.length, 1), 1,
-                        entry.level, entry.arity)  # fmt: skip
-            table.add(gate)
-            self.contexts[entry.compartment].expose(gate)
-        return table
-
-    def _share_by_level(self, linked: LinkedProgram,
-                        states: dict[int, CompartmentState]) -> dict[tuple[int, int], CrossingRules]:  # fmt: skip
-        """RFC 0008's trust table in page tables: for every caller/callee pair, the rules of the caller's level
-        joined with the strictest of the callee's gates (``security.levels``); a side that may touch the other's
-        memory gets the other's data, heap, stack and thread objects mapped in its own address space."""
-        gate_levels: dict[int, list[IsolationLevel]] = {}
-        for gate in linked.gates:
-            gate_levels.setdefault(gate.compartment, []).append(gate.level)
-        rules: dict[tuple[int, int], CrossingRules] = {}
-        for caller in linked.compartments:
-            for callee in linked.compartments:
-                if caller.id == callee.id or callee.id not in gate_levels:
-                    continue
-                pair = compartment_rules(self._caller_level(caller), gate_levels[callee.id])
-                rules[caller.id, callee.id] = pair
-                self._grant(states[callee.id], caller, pair.callee_reads_caller, pair.callee_writes_caller)
-                self._grant(states[caller.id], callee, pair.caller_reads_callee, pair.caller_writes_callee)
-        return rules
-
-    def _caller_level(self, compartment: LinkedCompartment) -> IsolationLevel:
+    def caller_level(self, compartment: LinkedCompartment) -> IsolationLevel:
         root = compartment.libraries[0]
         for key in (compartment.name, root.name, Path(root.name).name):
             if key in self.caller_levels:
                 return self.caller_levels[key]
         return IsolationLevel.NONE
-
-    def _grant(self, grantee: CompartmentState, owner: LinkedCompartment, reads: bool, writes: bool) -> None:
-        """Map ``owner``'s writable objects into ``grantee``'s space: RW-, R-- or not at all (never its text)."""
-        if not reads:
-            return
-        prot = Prot.READ | Prot.WRITE if writes else Prot.READ
-        for slot, (mapping_space, label) in self._private.items():
-            if label != owner.name or grantee.space.mapping_at(slot_base(slot) + NULL_PAGE_SIZE) is not None:
-                continue
-            mapping = mapping_space.mapping_at(slot_base(slot) + NULL_PAGE_SIZE)
-            if mapping is not None:
-                self._map(self.contexts[grantee.id], grantee.space, slot, mapping.backing, prot)
-
-    def _monitor_compartment(self, machine: Machine, gate_buffer: Object) -> CompartmentState:
-        """Compartment 0: the monitor's generated gate code, a stack, a heap nobody grows, and a TCB (no TLS)."""
-        space = machine.new_space(self._cache, "monitor")
-        context = self._context(MONITOR_COMPARTMENT, "monitor")
-        text = self._monitor_text.text
-        self._map(context, space, MONITOR_TEXT_SLOT, ObjectBacking(text), Prot.READ | Prot.EXEC)
-        self.symbols.add_region("monitor", slot_base(MONITOR_TEXT_SLOT), slot_base(MONITOR_TEXT_SLOT + 1))
-        for name, gate in self._monitor_text.gates.items():
-            self.symbols.add_region(name, gate.entry, gate.entry + gate.length)
-        self._owners[MONITOR_TEXT_SLOT] = "monitor"
-        return self._own_objects(context, space, "monitor", layout_static_tls([]), gate_buffer, frozenset())
-
-    def _finish(self, linked: LinkedProgram) -> None:
-        """After a normal exit, the isolated compartments' fini functions, in reverse order of their init
-        (the program's own ran in its exit(); a fault in one is reported and the others still run)."""
-        self.crossings.reset()  # the exit left its crossing into the monitor behind
-        for compartment in linked.compartments[1:]:
-            state = self.crossings.compartments[compartment.id]
-            for function in compartment.fini:
-                stop = self.crossings.call(state, function)
-                if stop.reason is not StopReason.RETURNED:
-                    self.crossings.reset()
-                    self.stderr.write(f"twzemu: compartment {state.name}: finaliser "
-                                      f"{self.symbols.name(function)} did not return\n".encode())  # fmt: skip
-
-    def _initialise(self, state: CompartmentState, init: Sequence[int]) -> None:
-        """Run the compartment's initialisers in it. One that faults is reported, and the compartment is marked
-        failed: its gates then answer TWZ_EPERM (DESIGN.md "What a violation does"); the program still runs."""
-        for function in init:
-            stop = self.crossings.call(state, function)
-            if stop.reason is StopReason.RETURNED:
-                continue
-            self.crossings.reset()
-            if stop.fault is None:
-                raise MonitorError(f"compartment {state.name}: initialiser {self.symbols.name(function)} "
-                                   f"did not return ({stop.reason.value})")  # fmt: skip
-            line = self._violation_line(stop.fault, state)
-            self.stderr.write(f"{line}\ntwzemu: compartment {state.name} failed to initialise: its gates answer "
-                              "TWZ_EPERM\n".encode())  # fmt: skip
-            self.crossings.mark_failed(state)
-            return
-
-    def _context(self, compartment: int, name: str) -> SecurityContext:
-        context = SecurityContext(CompartmentId(compartment), name)
-        self.contexts[compartment] = context
-        return context
-
-    @staticmethod
-    def _map(context: SecurityContext, space: AddressSpace, slot: int, backing: ObjectBacking, prot: Prot) -> None:
-        """Grant the capability, then map exactly what the context now holds: page tables follow the context."""
-        context.grant(Capability(backing.key, prot))
-        space.map_object(slot, backing, context.prot_of(backing.key))
-
-    def _map_fresh(self, context: SecurityContext, space: AddressSpace, slot: int, label: str, at: int = 0,
-                   content: bytes = b"") -> None:  # fmt: skip
-        """A new volatile object in ``slot`` (RW-, NX), with ``content`` written at virtual address ``at``."""
-        obj = self.store.create(lifetime=Lifetime.VOLATILE)
-        if content:
-            obj.write(at - slot_base(slot), content)
-        self._map(context, space, slot, ObjectBacking(obj), Prot.READ | Prot.WRITE)
-        self.symbols.add_region(label, slot_base(slot), slot_base(slot + 1))
-        self._objects[label] = obj.id
-
-    def _violation_line(self, fault: Fault, executing: CompartmentState) -> str:
-        return describe_fault(fault, self._culprit_of(fault, executing.name), self.symbols,
-                              self._instruction(fault, executing.space))  # fmt: skip
 
     def _runtime_dir(self) -> Path | None:
         try:
@@ -307,7 +140,165 @@ class Monitor:
         except TwzEmuError:
             return None
 
-    def _describe(self, linked: LinkedProgram, machine: Machine) -> None:
+
+class Run:
+    """One run of a linked program on one machine: its compartments, crossings and symbols. ``Monitor.start``
+    creates it; it is dropped with the machine."""
+
+    def __init__(self, monitor: Monitor, machine: Machine, linked: LinkedProgram, monitor_text: MonitorText) -> None:
+        self.monitor = monitor
+        self.machine = machine
+        self.linked = linked
+        self.monitor_text = monitor_text
+        self.symbols = Symbolizer()
+        self.builder = CompartmentBuilder(machine, monitor.store)
+        self.states: dict[int, CompartmentState] = {}
+        self.gates = GateTable()
+        self.crossings: Crossings | None = None
+
+    # -- steps ------------------------------------------------------------------------------------------
+
+    def start(self, argv: Sequence[str]) -> None:
+        """1. map every compartment in its own page tables; 2. grant callers what the trust table lets them see
+        of the callees they are bound to; 3. hand the crossing engine its tables; 4. run the isolated
+        compartments' initialisers, dependencies first (unless a crossing ran them already); 5. lay out the
+        startup block and make the program ready to run from ``_start``."""
+        linked, builder = self.linked, self.builder
+        for compartment in linked.compartments:
+            sites: frozenset[int] = frozenset()
+            for library in compartment.libraries:
+                self.symbols.add(library.loaded)
+                sites |= return_sites(library.loaded.image, library.base)
+            init = compartment.init if compartment.id != PROGRAM_COMPARTMENT else ()  # the program's: its _start
+            self.states[compartment.id] = builder.compartment(compartment, self.monitor.caller_level(compartment),
+                                                              sites, init)  # fmt: skip
+        self.states[MONITOR_COMPARTMENT] = builder.monitor(self.monitor_text.text)
+        self._name_monitor_objects()
+        self._fill_gate_table()
+        self._grant_bound_callers()
+        monitor = self.monitor
+        crossings = Crossings(self.machine, self.states, self.gates, monitor.stderr, self.violation_line,
+                              self._pair_space, monitor.trace)  # fmt: skip
+        self.crossings = crossings
+        self.machine.on_hypercall = Hypercalls(monitor.stdout, monitor.stderr, crossings.client, GATE_BUFFER,
+                                               crossings.reply)  # fmt: skip
+        self.machine.on_fault = crossings.on_fault
+        self.machine.on_control_transfer = crossings.on_control_transfer
+        if monitor.verbose:
+            self._describe()
+        for compartment in reversed(linked.compartments[1:]):  # dependencies first
+            self._initialise(self.states[compartment.id])
+        program = self.states[PROGRAM_COMPARTMENT]
+        env = [f"{k}={v}".encode() for k, v in monitor.environment.items()]
+        startup = build_startup(program.stack_top, [a.encode() for a in argv], env, linked.init, linked.fini,
+                                PROGRAM_COMPARTMENT)  # fmt: skip
+        program.space.write_virtual(startup.base, startup.data)
+        crossings.resume(program)  # from now on only compartment 0's gate code may make hypercalls
+        cpu = self.machine.cpu
+        assert cpu is not None
+        cpu.gpr[RSP] = startup.rsp
+        cpu.gpr[RDI] = startup.rdi
+
+    @property
+    def program(self) -> LoadedProgram:
+        return LoadedProgram(self.linked.program.loaded, self.states[PROGRAM_COMPARTMENT].space)
+
+    def _name_monitor_objects(self) -> None:
+        for label, start, end in self.builder.regions:
+            self.symbols.add_region(label, start, end)
+        self.symbols.add_region("gate buffer", GATE_BUFFER, slot_base(GATE_BUFFER_SLOT + 1))
+        self.symbols.add_region("monitor", slot_base(MONITOR_TEXT_SLOT), slot_base(MONITOR_TEXT_SLOT + 1))
+        for name, gate in self.monitor_text.gates.items():
+            self.symbols.add_region(name, gate.entry, gate.entry + gate.length)
+
+    def _fill_gate_table(self) -> None:
+        """The gates every compartment exposes, in the security model's table (one dict lookup per entry)."""
+        for entry in self.linked.gates:
+            gate = Gate(entry.name, CompartmentId(entry.compartment), entry.entry, max(entry.length, 1), 1,
+                        entry.level, entry.arity)  # fmt: skip
+            self.gates.add(gate)
+
+    def _grant_bound_callers(self) -> None:
+        """A caller sees a callee's memory only if it is bound to one of the callee's gates, and every gate of
+        the callee it is bound to runs at a level that lets the caller see the callee (``levels``)."""
+        bound: dict[tuple[int, int], list[IsolationLevel]] = {}
+        gates = {gate.name: gate for gate in self.linked.gates}
+        for binding in self.linked.bindings:
+            gate = gates.get(binding.gate)
+            if gate is None or gate.compartment == binding.caller or binding.caller not in self.states:
+                continue
+            bound.setdefault((binding.caller, gate.compartment), []).append(gate.level)
+        for (caller, callee), levels in sorted(bound.items()):
+            state = self.states[caller]
+            rules = compartment_rules(state.caller_level, levels)
+            self.builder.grant_callee(state, callee, rules.caller_prot_on_callee)
+
+    def _pair_space(self, callee: int, caller: int) -> AddressSpace:
+        return self.builder.pair_space(self.states[callee], caller)
+
+    def _initialise(self, state: CompartmentState) -> None:
+        """Run the compartment's initialisers in it, unless they ran already. One that faults is reported, and
+        the compartment is marked failed: its gates then answer TWZ_EPERM (DESIGN.md "What a violation does");
+        the program still runs."""
+        crossings = self.crossings
+        assert crossings is not None
+        if crossings.lifecycle(state) is not Lifecycle.UNINITIALISED:
+            return
+        crossings.set_lifecycle(state, Lifecycle.INITIALISING)
+        for function in state.init:
+            stop = crossings.call(state, function)
+            if stop.reason is StopReason.RETURNED:
+                continue
+            crossings.reset()
+            if stop.fault is None:
+                raise MonitorError(f"compartment {state.name}: initialiser {self.symbols.name(function)} "
+                                   f"did not return ({stop.reason.value})")  # fmt: skip
+            line = self.violation_line(stop.fault, state)
+            self.monitor.stderr.write(f"{line}\ntwzemu: compartment {state.name} failed to initialise: its gates "
+                                      "answer TWZ_EPERM\n".encode())  # fmt: skip
+            crossings.set_lifecycle(state, Lifecycle.FAILED)
+            return
+        crossings.set_lifecycle(state, Lifecycle.READY)
+
+    def finish(self) -> None:
+        """After a normal exit, the isolated compartments' fini functions, in reverse order of their init
+        (the program's own ran in its exit(); a fault in one is reported and the others still run)."""
+        crossings = self.crossings
+        assert crossings is not None
+        crossings.reset()  # the exit left its crossing into the monitor behind
+        for compartment in self.linked.compartments[1:]:
+            state = self.states[compartment.id]
+            if crossings.lifecycle(state) is not Lifecycle.READY:
+                continue
+            for function in compartment.fini:
+                stop = crossings.call(state, function)
+                if stop.reason is not StopReason.RETURNED:
+                    crossings.reset()
+                    self.monitor.stderr.write(f"twzemu: compartment {state.name}: finaliser "
+                                              f"{self.symbols.name(function)} did not return\n".encode())  # fmt: skip
+
+    # -- reports ----------------------------------------------------------------------------------------
+
+    def violation_line(self, fault: Fault, executing: CompartmentState) -> str:
+        space = self.machine.current_space() or executing.space
+        return describe_fault(fault, self._culprit_of(fault, executing.name), self.symbols,
+                              _instruction(fault, space))  # fmt: skip
+
+    def _culprit_of(self, fault: Fault, executing: str) -> Culprit:
+        """Who owns the address (any compartment), and whether touching it is a violation or a plain fault."""
+        if fault.address is None:
+            return Culprit(executing, executing, violation=False)
+        owner = self.builder.owners.get(fault.address >> 30)
+        if owner is None and fault.address >> 47 == 0x1FFFF:
+            owner = "monitor"
+        if owner is None:
+            return Culprit("no object", executing, violation=False)
+        if fault.address & SLOT_OFFSET_MASK < NULL_PAGE_SIZE:
+            return Culprit(f"the null page of {owner}", executing, violation=False)
+        return Culprit(owner, executing, violation=True)
+
+    def _describe(self) -> None:
+        linked = self.linked
         lines = [f"twzemu: linked {linked.compartments[0].name}: {len(linked.libraries)} images in "
                  f"{len(linked.compartments)} compartments, {linked.relocations} relocations"]  # fmt: skip
         for compartment in linked.compartments:
@@ -320,47 +311,37 @@ class Monitor:
                 )
         lines += [f"twzemu: gate {g.name} of {g.library} at {g.entry:#x}, isolation {g.level.label}, "
                   f"{g.arity} argument registers" for g in linked.gates]  # fmt: skip
-        for context in self.contexts.values():
+        for context in self.builder.contexts.values():
             rights = sorted(Prot(c.prot).letters for c in context.iter_capabilities())
             summary = ", ".join(f"{rights.count(r)} {r}" for r in sorted(set(rights)))
-            lines.append(f"twzemu: context {context.name}: capabilities {summary}; {len(context.gates)} gates exposed")
-        lines += [f"twzemu: {label} {obj_id}" for label, obj_id in self._objects.items()]
-        lines.append(f"twzemu: cpu: {machine.mode()}")
-        self.stderr.write("".join(line + "\n" for line in lines).encode())
+            gates = len(self.gates.gates_of(self._id_of(context.name)))
+            lines.append(f"twzemu: context {context.name}: capabilities {summary}; {gates} gates exposed")
+        lines += [f"twzemu: {label} {obj.id}" for label, obj in self.builder.objects.items()]
+        lines.append(f"twzemu: cpu: {self.machine.mode()}")
+        self.monitor.stderr.write("".join(line + "\n" for line in lines).encode())
 
-    def _result(self, stop: Stop, program: LoadedProgram, timeout: float | None) -> RunResult:
+    def _id_of(self, name: str) -> CompartmentId:
+        return CompartmentId(next((s.id for s in self.states.values() if s.name == name), -1))
+
+    def result(self, stop: Stop, timeout: float | None) -> RunResult:
+        name = self.linked.program.loaded.name
         if stop.reason is StopReason.EXIT:
             assert stop.exit_code is not None
             return RunResult(stop.exit_code, stop, None)
         if stop.reason is StopReason.TIMEOUT:
-            message = f"twzemu: timeout: {program.image.name} still running after {timeout:g} s"
-            return RunResult(STATUS_TIMEOUT, stop, message)
+            return RunResult(STATUS_TIMEOUT, stop, f"twzemu: timeout: {name} still running after {timeout:g} s")
         if stop.reason is StopReason.INTERRUPTED:
-            return RunResult(STATUS_INTERRUPTED, stop, f"twzemu: interrupted: {program.image.name} stopped")
+            return RunResult(STATUS_INTERRUPTED, stop, f"twzemu: interrupted: {name} stopped")
         fault = stop.fault
-        assert fault is not None
-        current = self.crossings.current
-        assert current is not None
-        return RunResult(STATUS_KILLED, stop, self._violation_line(fault, current))
+        assert fault is not None and self.crossings is not None
+        current = self.crossings.current or self.states[PROGRAM_COMPARTMENT]
+        return RunResult(STATUS_KILLED, stop, self.violation_line(fault, current))
 
-    @staticmethod
-    def _instruction(fault: Fault, space: AddressSpace) -> str | None:
-        if fault.vector is Vector.PAGE_FAULT:
-            return None
-        try:
-            return instruction_at(space.read_virtual(fault.rip, 16), fault.rip)
-        except TwzEmuError:
-            return None
 
-    def _culprit_of(self, fault: Fault, executing: str) -> Culprit:
-        """Who owns the address (any compartment), and whether touching it is a violation or a plain fault."""
-        if fault.address is None:
-            return Culprit(executing, executing, violation=False)
-        owner = self._owners.get(fault.address >> 30)
-        if owner is None and fault.address >> 47 == 0x1FFFF:
-            owner = "monitor"
-        if owner is None:
-            return Culprit("no object", executing, violation=False)
-        if fault.address & SLOT_OFFSET_MASK < NULL_PAGE_SIZE:
-            return Culprit(f"the null page of {owner}", executing, violation=False)
-        return Culprit(owner, executing, violation=True)
+def _instruction(fault: Fault, space: AddressSpace) -> str | None:
+    if fault.vector is Vector.PAGE_FAULT:
+        return None
+    try:
+        return instruction_at(space.read_virtual(fault.rip, 16), fault.rip)
+    except TwzEmuError:
+        return None

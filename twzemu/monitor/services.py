@@ -19,8 +19,7 @@ from ..objects.store import ObjectStore
 from ..security.gates import TRAMPOLINE_ALIGNMENT, IsolationLevel
 from ..security.ids import MONITOR as MONITOR_COMPARTMENT
 from .hypercalls import Hypercall
-
-MONITOR_TEXT_SLOT = 0x3FE
+from .layout import MONITOR_TEXT_SLOT
 
 
 @dataclass(frozen=True, slots=True)

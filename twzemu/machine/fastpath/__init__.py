@@ -3,7 +3,8 @@
 A gate round trip is two page faults; carried out by a Python hook it costs several microseconds of interpreter
 time, against a 5 µs budget (DESIGN.md "Performance budgets"). ``crossing.c`` is Unicorn's interrupt hook: it
 completes allowed gate entries and returns itself and hands everything else to the Python hook unchanged. The
-structures below mirror the C ones field by field; ``load`` checks their sizes against the library's.
+structures below mirror the C ones; ``load`` checks every field's offset and size against what the library reports
+(``twz_field``). ``machine.engine.CrossingEngine`` is the face the rest of twzemu uses.
 
 The library is compiled once per source version into ``twzemu/machine/fastpath/build/`` (or the user's cache directory
 when the package is read-only), atomically, so concurrent first runs are safe. ``make`` builds it up front
@@ -29,7 +30,7 @@ CFLAGS = ("-O2", "-shared", "-fPIC", "-std=c11", "-Wall")
 
 
 class Status(enum.IntEnum):
-    """What ``twz_transfer``, ``twz_unwind`` and ``twz_call`` answer (``enum twz_status``)."""
+    """What ``twz_transfer``, ``twz_unwind``, ``twz_call`` and ``twz_answer`` answer (``enum twz_status``)."""
 
     PASS = 0
     ENTERED = 1
@@ -40,28 +41,54 @@ class Status(enum.IntEnum):
     NEED_PAGE = 6
     TOO_DEEP = 7
     FINISHED = 8
+    NEED_CONTEXT = 9
+    NEED_INIT = 10
 
 
-_u64, _i32, _u32, _ptr = ctypes.c_uint64, ctypes.c_int32, ctypes.c_uint32, ctypes.c_void_p
+class Lifecycle(enum.IntEnum):
+    """A compartment's initialisation, as the engine sees it."""
+
+    READY = 0
+    UNINITIALISED = 1
+    INITIALISING = 2
+    FAILED = 3
+
+
+class Rule(enum.IntFlag):
+    """What a crossing's effective level means to the engine (``RULE_*``)."""
+
+    FRESH_STACK = 1
+    CALLEE_SEES_CALLER = 2
+
+
+NUM_LEVELS = 4
+NUM_FPU_REGISTERS = 17
+_u64, _i32, _u32, _u16, _ptr = ctypes.c_uint64, ctypes.c_int32, ctypes.c_uint32, ctypes.c_uint16, ctypes.c_void_p
+
+
+class ContextRecord(ctypes.Structure):
+    _fields_ = [("cr3", _u64), ("gate_pte", _u64)]
 
 
 class CompartmentRecord(ctypes.Structure):
     _fields_ = [
-        ("cr3", _u64),
+        ("base", ContextRecord),
         ("thread_pointer", _u64),
+        ("stack_base", _u64),
         ("stack_top", _u64),
-        ("return_slot", _u64),
         ("caller_slot", _u64),
+        ("gate_buffer", _u64),
         ("return_sites", _ptr),
         ("num_return_sites", _u64),
-        ("shares_stack_with", _ptr),
-        ("failed", _u32),
-        ("reserved", _u32),
+        ("lifecycle", _i32),
+        ("stale", _i32),
+        ("caller_level", _i32),
+        ("reserved", _i32),
     ]
 
 
 class GateRecord(ctypes.Structure):
-    _fields_ = [("entry", _u64), ("owner", _i32), ("index", _i32), ("arity", _i32), ("reserved", _i32)]
+    _fields_ = [("entry", _u64), ("owner", _i32), ("index", _i32), ("arity", _i32), ("level", _i32)]
 
 
 class CrossingRecord(ctypes.Structure):
@@ -69,13 +96,14 @@ class CrossingRecord(ctypes.Structure):
         ("caller", _i32),
         ("callee", _i32),
         ("gate", _i32),
-        ("fpcw", ctypes.c_uint16),
-        ("reserved", ctypes.c_uint16),
-        ("mxcsr", _u32),
-        ("reserved2", _u32),
+        ("stack", _i32),
+        ("context", ContextRecord),
         ("rsp", _u64),
         ("return_address", _u64),
         ("saved", _u64 * 6),
+        ("fpcw", _u16),
+        ("reserved", _u16),
+        ("mxcsr", _u32),
     ]
 
 
@@ -85,7 +113,9 @@ class State(ctypes.Structure):
         ("reg_write", _ptr),
         ("reg_read", _ptr),
         ("reg_write_batch", _ptr),
-        ("fpu_registers", _i32 * 12),
+        ("fpu_registers", _i32 * NUM_FPU_REGISTERS),
+        ("cr3_register", _i32),
+        ("eflags_register", _i32),
         ("python_hook", _ptr),
         ("gpr", _ptr),
         ("rip", _ptr),
@@ -93,34 +123,51 @@ class State(ctypes.Structure):
         ("fs_base", _ptr),
         ("old_exception", _ptr),
         ("error_code", _ptr),
+        ("exception_is_int", _ptr),
         ("vectors", _ptr),
         ("vector_bytes", _u64),
         ("ram", _ptr),
         ("ram_size", _u64),
         ("cr3", _u64),
-        ("cr3_register", _i32),
         ("hypercalls_allowed", _i32),
         ("fast", _i32),
         ("held", _i32),
         ("status", _i32),
         ("compartments", ctypes.POINTER(CompartmentRecord)),
+        ("pairs", ctypes.POINTER(ContextRecord)),
+        ("gates", ctypes.POINTER(GateRecord)),
+        ("stack", ctypes.POINTER(CrossingRecord)),
+        ("gate_mask", _u64),
+        ("return_point", _u64),
+        ("gate_buffer", _u64),
+        ("gate_pte", _u64),
+        ("need_address", _u64),
+        ("need_cr3", _u64),
+        ("need_compartment", _i32),
+        ("need_caller", _i32),
         ("num_compartments", _i32),
         ("current", _i32),
-        ("gates", ctypes.POINTER(GateRecord)),
-        ("gate_mask", _u64),
-        ("stack", ctypes.POINTER(CrossingRecord)),
+        ("current_stack", _i32),
         ("depth", _i32),
         ("capacity", _i32),
-        ("last", CrossingRecord),
-        ("return_point", _u64),
-        ("need_address", _u64),
-        ("need_compartment", _i32),
         ("monitor", _i32),
-        ("exception_is_int", _ptr),
+        ("last", CrossingRecord),
+        ("rules", (ctypes.c_uint8 * NUM_LEVELS) * NUM_LEVELS),
     ]
 
 
-_MIRRORS = (State, CompartmentRecord, GateRecord, CrossingRecord)  # twz_sizeof(0..3)
+# twz_sizeof(n) and the C struct name of each mirror, whose fields twz_field reports one by one.
+_MIRRORS = {
+    0: ("twz_state", State),
+    1: ("twz_compartment", CompartmentRecord),
+    2: ("twz_gate", GateRecord),
+    3: ("twz_crossing", CrossingRecord),
+    4: ("twz_context", ContextRecord),
+}
+
+
+class _Field(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("offset", _u64), ("size", _u64)]
 
 
 def _cache_dirs() -> list[Path]:
@@ -172,18 +219,41 @@ def build(source: Path = SOURCE) -> Path:
     return target
 
 
+def _check_mirrors(lib: ctypes.CDLL) -> None:
+    """Every mirror agrees with the C structure field by field (offset and size) and in size."""
+    lib.twz_sizeof.restype = _u64
+    lib.twz_sizeof.argtypes = [ctypes.c_int]
+    lib.twz_num_fields.restype = _u64
+    lib.twz_field.restype = ctypes.POINTER(_Field)
+    lib.twz_field.argtypes = [_u64]
+    reported = {}
+    for i in range(lib.twz_num_fields()):
+        field = lib.twz_field(i).contents
+        reported[field.name.decode()] = (field.offset, field.size)
+    mirrored = {}
+    for what, (c_name, mirror) in _MIRRORS.items():
+        if lib.twz_sizeof(what) != ctypes.sizeof(mirror):
+            raise MachineError(f"{SOURCE.name} and twzemu.machine.fastpath disagree on the size of {c_name}")
+        for name, _ in mirror._fields_:
+            descriptor = getattr(mirror, name)
+            mirrored[f"{c_name}.{name}"] = (descriptor.offset, descriptor.size)
+    if reported != mirrored:
+        wrong = sorted(set(reported.items()) ^ set(mirrored.items()))
+        raise MachineError(f"{SOURCE.name} and twzemu.machine.fastpath disagree on {wrong[0][0]}")
+
+
 @cache
 def load() -> ctypes.CDLL:
     """The library, built if needed, with its functions typed and its structures checked against ours."""
     lib = ctypes.CDLL(str(build()))
-    lib.twz_sizeof.restype = _u64
-    lib.twz_sizeof.argtypes = [ctypes.c_int]
-    for what, mirror in enumerate(_MIRRORS):
-        if lib.twz_sizeof(what) != ctypes.sizeof(mirror):
-            raise MachineError(f"{SOURCE.name} and twzemu.machine.fastpath disagree on the size of {mirror.__name__}")
+    _check_mirrors(lib)
     state = ctypes.POINTER(State)
-    for name, args in (("twz_transfer", [state, _u64]), ("twz_unwind", [state, _u64]),
-                       ("twz_call", [state, _i32, _u64])):  # fmt: skip
+    for name, args in (
+        ("twz_transfer", [state, _u64]),
+        ("twz_unwind", [state, _u64, ctypes.c_int]),
+        ("twz_call", [state, _i32, _u64]),
+        ("twz_answer", [state, _u64]),
+    ):
         function = getattr(lib, name)
         function.argtypes = args
         function.restype = ctypes.c_int

@@ -1,0 +1,275 @@
+"""The crossing engine's face: what the monitor tells the C engine (``fastpath/crossing.c``) and asks it, in records.
+
+The engine carries out allowed gate entries and returns inside Unicorn's fault hook; the monitor decides
+everything else. This class is the only place outside ``fastpath`` that sees the engine's ctypes structures:
+the monitor installs its tables as records (``EngineCompartment``, ``EngineGate`` and the rules of each pair of
+levels), builds a compartment's page tables for a trusting caller when the engine asks (``set_pair``), and reads
+the crossing stack as ``Crossing`` records.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ..errors import MachineError
+from .fastpath import (
+    NUM_LEVELS,
+    CompartmentRecord,
+    ContextRecord,
+    CrossingRecord,
+    GateRecord,
+    Lifecycle,
+    Rule,
+    Status,
+)
+from .machine import Machine
+
+PAGE = 0x1000
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One set of page tables a compartment runs in: its root, and the leaf entry mapping its gate buffer."""
+
+    cr3: int
+    gate_pte: int
+
+
+@dataclass(frozen=True, slots=True)
+class EngineCompartment:
+    """What the engine needs of a compartment (addresses are virtual unless named physical)."""
+
+    id: int
+    base: Context  # its own page tables
+    thread_pointer: int
+    stack_base: int  # the lowest address a frame may use
+    stack_top: int
+    caller_slot: int  # physical: its TCB's caller_compartment
+    gate_buffer: int  # physical: its gate buffer page
+    return_sites: frozenset[int]  # every address that follows a call instruction in its images
+    caller_level: int  # its isolation level as a caller
+    lifecycle: Lifecycle = Lifecycle.READY
+
+
+@dataclass(frozen=True, slots=True)
+class EngineGate:
+    entry: int
+    owner: int
+    index: int  # its position in the monitor's list, for names
+    arity: int
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """One live crossing, as the engine recorded it."""
+
+    caller: int  # -1: the monitor's own call (an initialiser, a finaliser)
+    callee: int
+    gate: int  # index of the gate (-1 for the monitor's calls)
+    stack: int  # whose stack the caller ran on
+    context: Context  # the page tables the caller ran in
+    rsp: int
+    return_address: int
+
+    @classmethod
+    def of(cls, record: CrossingRecord) -> Crossing:
+        context = Context(record.context.cr3, record.context.gate_pte)
+        return cls(record.caller, record.callee, record.gate, record.stack, context, record.rsp,
+                   record.return_address)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    """What runs now, to come back to after the monitor ran something in between (an on-demand initialiser)."""
+
+    current: int
+    current_stack: int
+    context: Context
+
+
+class CrossingEngine:
+    """The tables of one run: compartments, the gate hash table, the rules, the crossing stack."""
+
+    def __init__(self, machine: Machine, capacity: int, return_point: int, monitor: int, gate_buffer: int) -> None:
+        if machine.engine is None:
+            raise MachineError("the machine is not booted")
+        self._machine = machine
+        self._lib = machine.engine
+        self._fast = machine.fast
+        self._ref = machine.fast_ref
+        self.capacity = capacity
+        self._keep: list[object] = []
+        self._records: ctypes.Array[CompartmentRecord] | None = None
+        self._pairs: ctypes.Array[ContextRecord] | None = None
+        self._stack = (CrossingRecord * capacity)()
+        fast = self._fast
+        fast.stack = ctypes.cast(self._stack, ctypes.POINTER(CrossingRecord))
+        fast.depth = 0
+        fast.capacity = capacity
+        fast.return_point = return_point
+        fast.monitor = monitor
+        fast.gate_buffer = gate_buffer
+        fast.gate_pte = 0
+
+    # -- tables ----------------------------------------------------------------------------------------
+
+    def install(self, compartments: Iterable[EngineCompartment], gates: Sequence[EngineGate],
+                rules: Mapping[tuple[int, int], Rule]) -> None:  # fmt: skip
+        """Give the engine its tables: every compartment (ids index them), every gate, and the rules of each
+        (caller level, gate level)."""
+        compartments = list(compartments)
+        count = max(c.id for c in compartments) + 1
+        records = (CompartmentRecord * count)()
+        for c in compartments:
+            sites = (ctypes.c_uint64 * max(len(c.return_sites), 1))(*sorted(c.return_sites))
+            self._keep.append(sites)
+            records[c.id] = CompartmentRecord(
+                ContextRecord(c.base.cr3, c.base.gate_pte), c.thread_pointer, c.stack_base, c.stack_top,
+                c.caller_slot, c.gate_buffer, ctypes.addressof(sites), len(c.return_sites), int(c.lifecycle), 0,
+                c.caller_level, 0,
+            )  # fmt: skip
+        self._records = records
+        self._pairs = (ContextRecord * (count * count))()
+        fast = self._fast
+        fast.compartments = ctypes.cast(records, ctypes.POINTER(CompartmentRecord))
+        fast.pairs = ctypes.cast(self._pairs, ctypes.POINTER(ContextRecord))
+        fast.num_compartments = count
+        for (caller_level, gate_level), rule in rules.items():
+            fast.rules[caller_level][gate_level] = int(rule)
+        self._install_gates(gates)
+
+    def _install_gates(self, gates: Sequence[EngineGate]) -> None:
+        """An open-addressing table of the gates by entry address, at most half full (``gate_at`` in C)."""
+        size = 8
+        while size < 2 * len(gates):
+            size *= 2
+        table = (GateRecord * size)()
+        for slot in table:
+            slot.owner = -1
+        for gate in gates:
+            if not 0 <= gate.level < NUM_LEVELS:
+                raise MachineError(f"gate at {gate.entry:#x}: isolation level {gate.level} out of range")
+            record = GateRecord(gate.entry, gate.owner, gate.index, gate.arity, gate.level)
+            self._lib.twz_gate_insert(table, size - 1, record)
+        self._keep.append(table)
+        self._fast.gates = ctypes.cast(table, ctypes.POINTER(GateRecord))
+        self._fast.gate_mask = size - 1
+
+    def set_pair(self, callee: int, caller: int, context: Context) -> None:
+        """``callee``'s page tables for crossings from ``caller`` that let it see the caller's memory."""
+        assert self._pairs is not None
+        self._pairs[callee * self._fast.num_compartments + caller] = ContextRecord(context.cr3, context.gate_pte)
+
+    def set_lifecycle(self, compartment: int, lifecycle: Lifecycle) -> None:
+        assert self._records is not None
+        self._records[compartment].lifecycle = int(lifecycle)
+
+    def lifecycle(self, compartment: int) -> Lifecycle:
+        assert self._records is not None
+        return Lifecycle(self._records[compartment].lifecycle)
+
+    def set_fast(self, fast: bool) -> None:
+        """Whether the hook carries out crossings itself (off while tracing: every crossing comes to Python)."""
+        self._fast.fast = int(fast)
+
+    # -- the gate buffer --------------------------------------------------------------------------------
+
+    def reply(self, compartment: int, data: bytes) -> None:
+        """``compartment`` writes ``data`` as its message (the monitor answering a service call): the rest of
+        its gate buffer is cleared, and the message goes to its caller when the crossing returns."""
+        assert self._records is not None and self._machine.mem is not None
+        record = self._records[compartment]
+        self._machine.mem.write(record.gate_buffer, data[:PAGE].ljust(PAGE, b"\0"))
+        record.stale = 0
+
+    # -- what runs --------------------------------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        return self._fast.depth
+
+    @property
+    def current(self) -> int:
+        """The compartment running, -1 for none."""
+        return self._fast.current
+
+    @property
+    def status(self) -> int:
+        """What the hook's own transfer attempt answered (-1: it did not try)."""
+        return self._fast.status
+
+    def innermost(self) -> Crossing | None:
+        depth = self._fast.depth
+        return Crossing.of(self._stack[depth - 1]) if depth else None
+
+    def crossing(self, index: int) -> Crossing:
+        """The crossing at ``index`` of the stack (0: the outermost)."""
+        if not 0 <= index < self._fast.depth:
+            raise IndexError(index)
+        return Crossing.of(self._stack[index])
+
+    @property
+    def last(self) -> Crossing:
+        """What the latest return popped."""
+        return Crossing.of(self._fast.last)
+
+    def need_page(self) -> tuple[int, int]:
+        """After ``NEED_PAGE``: the address and the page-table root of the space that lacks it."""
+        return self._fast.need_address, self._fast.need_cr3
+
+    def need_compartment(self) -> tuple[int, int]:
+        """After ``NEED_CONTEXT`` or ``NEED_INIT``: the callee and its caller."""
+        return self._fast.need_compartment, self._fast.need_caller
+
+    def snapshot(self) -> EngineSnapshot:
+        fast = self._fast
+        return EngineSnapshot(fast.current, fast.current_stack, Context(fast.cr3, fast.gate_pte))
+
+    def restore(self, snapshot: EngineSnapshot) -> None:
+        """Make ``snapshot`` what runs again (page tables reloaded: the TLB is flushed)."""
+        fast = self._fast
+        self._lib.twz_write_cr3(self._ref, snapshot.context.cr3)
+        fast.gate_pte = snapshot.context.gate_pte
+        fast.current = snapshot.current
+        fast.current_stack = snapshot.current_stack
+        fast.hypercalls_allowed = int(snapshot.current == fast.monitor)
+
+    # -- verbs ------------------------------------------------------------------------------------------
+
+    def transfer(self, address: int) -> Status:
+        return Status(self._lib.twz_transfer(self._ref, address))
+
+    def unwind(self, value: int, reply: bool) -> Status:
+        """End the innermost crossing; the caller's call returns ``value`` (and gets the callee's message if
+        ``reply`` and it wrote one)."""
+        return Status(self._lib.twz_unwind(self._ref, value & 0xFFFF_FFFF_FFFF_FFFF, int(reply)))
+
+    def call(self, compartment: int, entry: int) -> Status:
+        return Status(self._lib.twz_call(self._ref, compartment, entry))
+
+    def answer(self, value: int) -> Status:
+        """Answer the call that is entering a gate now with ``value``, without entering."""
+        return Status(self._lib.twz_answer(self._ref, value & 0xFFFF_FFFF_FFFF_FFFF))
+
+    def resume(self, compartment: int) -> None:
+        """Run ``compartment`` from a clean CPU outside any crossing."""
+        self._lib.twz_resume(self._ref, compartment)
+
+    def reset(self) -> None:
+        """Forget every crossing (an exit left its crossing into the monitor behind)."""
+        self._fast.depth = 0
+
+
+def rules_of_levels(entries: Iterable[tuple[int, int, bool, bool]]) -> dict[tuple[int, int], Rule]:
+    """The engine's rule bits from (caller level, gate level, fresh stack, callee sees caller) rows."""
+    rules = {}
+    for caller, gate, fresh, sees in entries:
+        rules[caller, gate] = (Rule.FRESH_STACK if fresh else Rule(0)) | (Rule.CALLEE_SEES_CALLER if sees else Rule(0))
+    return rules
+
+
+__all__ = ["PAGE", "Context", "Crossing", "CrossingEngine", "EngineCompartment", "EngineGate", "EngineSnapshot",
+           "Lifecycle", "Rule", "Status", "rules_of_levels"]  # fmt: skip

@@ -1,0 +1,179 @@
+"""Compartments at run time: a linked compartment becomes security contexts and address spaces (one CR3 each).
+
+Each compartment owns objects: its images' text (R-X) and data (RW-), a stack, a heap, a thread area (TCB and
+static TLS) and a gate buffer, in the slots ``layout`` gives them. Its *memory* — what the trust table can let
+another compartment see — is the writable ones but the gate buffer: data, stack, heap, thread area. From
+these the builder makes (DESIGN.md "What each side sees"):
+
+1. **its own page tables** (``CompartmentState.space``): its objects, plus the memory of every callee it is
+   bound to (the linker knows the bindings) when every gate of that callee it is bound to runs at a level that
+   lets the caller see the callee (``levels.compartment_rules``); it runs in them outside crossings, and as the
+   callee of a crossing whose level hides the caller from it;
+2. **its page tables for one trusting caller** (``pair_space``, built on the first crossing that needs them):
+   the same, plus that caller's memory; it runs in them only while it is the callee of a live crossing from
+   that caller at a level that lets the callee see the caller (``none`` or ``callee``). The trust table grants
+   all or nothing (read and write), so one set per (callee, caller) serves every such level.
+
+No compartment ever maps another's text, and nobody maps another's gate buffer: each sees its own at the same
+address, and the crossing engine carries messages between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..linker.link import LinkedCompartment
+from ..linker.tls import TlsLayout, layout_static_tls
+from ..loader import SLOT_SIZE, ObjectBacking, slot_base
+from ..machine.machine import Machine
+from ..mmu.pte import Prot
+from ..mmu.space import NULL_PAGE_SIZE, AddressSpace, FrameCache
+from ..objects.object import Lifetime, Object
+from ..objects.store import ObjectStore
+from ..security.capability import Capability
+from ..security.context import SecurityContext
+from ..security.gates import IsolationLevel
+from ..security.ids import CompartmentId
+from .crossing import CompartmentState
+from .hypercalls import Heap
+from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT, heap_slot, stack_bounds, stack_slot, thread_slot
+from .startup import build_thread_area
+
+_RW = Prot.READ | Prot.WRITE
+_RX = Prot.READ | Prot.EXEC
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectGrant:
+    """An object a compartment's page tables map: in which slot, with which rights."""
+
+    slot: int
+    backing: ObjectBacking
+    prot: Prot
+
+
+@dataclass(frozen=True, slots=True)
+class CompartmentObjects:
+    """What a compartment owns: every object it maps as its own, and the part of them that is its memory."""
+
+    own: tuple[ObjectGrant, ...]
+    memory: tuple[ObjectGrant, ...]
+
+
+class CompartmentBuilder:
+    """Builds every compartment's contexts and address spaces for one run."""
+
+    def __init__(self, machine: Machine, store: ObjectStore) -> None:
+        assert machine.frames is not None
+        self.machine = machine
+        self.store = store
+        self.cache = FrameCache(machine.frames)
+        self.contexts: dict[str, SecurityContext] = {}  # by space name, for --verbose
+        self.owners: dict[int, str] = {GATE_BUFFER_SLOT: "gate buffer"}  # slot -> owner, for reports
+        self.regions: list[tuple[str, int, int]] = []  # (label, start, end): names of the monitor's objects
+        self.objects: dict[str, Object] = {}  # label -> object, for --verbose
+        self._owned: dict[int, CompartmentObjects] = {}
+        self._granted: dict[int, list[ObjectGrant]] = {}  # compartment -> what it sees of its callees
+        self._pairs: dict[tuple[int, int], AddressSpace] = {}
+        self._names: dict[int, str] = {}
+
+    # -- own objects -------------------------------------------------------------------------------------
+
+    def compartment(self, linked: LinkedCompartment, caller_level: IsolationLevel, return_sites: frozenset[int],
+                    init: tuple[int, ...]) -> CompartmentState:  # fmt: skip
+        """A linked compartment: its images, then its own objects, in its own address space; ``init`` are the
+        initialisers the monitor runs in it (none for the program, whose ``_start`` runs its own)."""
+        own = []
+        for library in linked.libraries:
+            loaded = library.loaded
+            own.append(ObjectGrant(loaded.text_slot, ObjectBacking(loaded.text), _RX))
+            own.append(ObjectGrant(loaded.text_slot + 1, ObjectBacking(loaded.data), _RW))
+            self.owners[loaded.text_slot] = self.owners[loaded.text_slot + 1] = linked.name
+        return self._build(linked.id, linked.name, own, linked.tls, caller_level, return_sites, init)
+
+    def monitor(self, text: Object) -> CompartmentState:
+        """Compartment 0: the monitor's generated gate code, a stack, a heap nobody grows, and a TCB (no TLS)."""
+        self.owners[MONITOR_TEXT_SLOT] = "monitor"
+        own = [ObjectGrant(MONITOR_TEXT_SLOT, ObjectBacking(text), _RX)]
+        return self._build(0, "monitor", own, layout_static_tls([]), IsolationLevel.NONE, frozenset(), ())
+
+    def _build(self, compartment: int, name: str, own: list[ObjectGrant], tls: TlsLayout,
+               caller_level: IsolationLevel, return_sites: frozenset[int],
+               init: tuple[int, ...]) -> CompartmentState:  # fmt: skip
+        """Add the stack, heap, thread area and gate buffer to ``own`` and map them all in a new space."""
+        memory = [grant for grant in own if grant.prot & Prot.WRITE]
+        heap = Heap(slot_base(heap_slot(compartment)) + NULL_PAGE_SIZE, SLOT_SIZE - 2 * NULL_PAGE_SIZE)
+        thread = build_thread_area(slot_base(thread_slot(compartment)) + NULL_PAGE_SIZE, tls, 1, GATE_BUFFER)
+        for slot, label, content in (
+            (stack_slot(compartment), f"{name}:stack", None),
+            (heap_slot(compartment), f"{name}:heap", None),
+            (thread_slot(compartment), f"{name}:thread", (thread.base, thread.data)),
+        ):
+            memory.append(ObjectGrant(slot, self._fresh(slot, label, content), _RW))
+            self.owners[slot] = name
+        buffer = ObjectGrant(GATE_BUFFER_SLOT, self._fresh(GATE_BUFFER_SLOT, f"{name}:gate buffer", None), _RW)
+        objects = CompartmentObjects(tuple(own) + tuple(g for g in memory if g not in own) + (buffer,),
+                                     tuple(memory))  # fmt: skip
+        self._owned[compartment] = objects
+        self._names[compartment] = name
+        self._granted[compartment] = []
+        space = self._space(name, objects.own)
+        base, top = stack_bounds(compartment)
+        return CompartmentState(compartment, name, space, base, top, heap, thread.thread_pointer, return_sites,
+                                caller_level, init)  # fmt: skip
+
+    def _fresh(self, slot: int, label: str, content: tuple[int, bytes] | None) -> ObjectBacking:
+        """A new volatile object for ``slot``, with ``content`` (virtual address, bytes) written into it."""
+        obj = self.store.create(lifetime=Lifetime.VOLATILE)
+        if content is not None:
+            at, data = content
+            obj.write(at - slot_base(slot), data)
+        if slot != GATE_BUFFER_SLOT:
+            self.regions.append((label, slot_base(slot), slot_base(slot + 1)))
+        self.objects[label] = obj
+        return ObjectBacking(obj)
+
+    def _space(self, name: str, grants: Iterable[ObjectGrant]) -> AddressSpace:
+        """A new address space holding exactly ``grants``, its security context in step; the gate buffer's page
+        is present from the start (the crossing engine rewrites its entry)."""
+        space = self.machine.new_space(self.cache, name)
+        context = SecurityContext(CompartmentId(len(self.contexts)), name)
+        self.contexts[name] = context
+        for grant in grants:
+            context.grant(Capability(grant.backing.key, grant.prot))
+            eager = (NULL_PAGE_SIZE >> 12,) if grant.slot == GATE_BUFFER_SLOT else ()
+            space.map_object(grant.slot, grant.backing, context.prot_of(grant.backing.key), eager)
+        return space
+
+    # -- what the trust table grants ----------------------------------------------------------------------
+
+    def grant_callee(self, caller: CompartmentState, callee: int, prot: Prot) -> None:
+        """``caller`` sees ``callee``'s memory with ``prot``, in all its page tables, from now on."""
+        if not prot:
+            return
+        grants = [ObjectGrant(g.slot, g.backing, prot) for g in self._owned[callee].memory]
+        self._granted[caller.id] += grants
+        context = self.contexts[caller.name]
+        for grant in grants:
+            context.grant(Capability(grant.backing.key, grant.prot))
+            caller.space.map_object(grant.slot, grant.backing, context.prot_of(grant.backing.key))
+
+    def pair_space(self, callee: CompartmentState, caller: int) -> AddressSpace:
+        """``callee``'s page tables while it serves a crossing from ``caller`` that lets it see the caller."""
+        key = (callee.id, caller)
+        space = self._pairs.get(key)
+        if space is None:
+            name = f"{callee.name} serving {self._names[caller]}"
+            callers_memory = [ObjectGrant(g.slot, g.backing, _RW) for g in self._owned[caller].memory]
+            grants = (*self._owned[callee.id].own, *self._granted[callee.id], *callers_memory)
+            space = self._pairs[key] = self._space(name, _last_grant_wins(grants))
+        return space
+
+
+def _last_grant_wins(grants: Iterable[ObjectGrant]) -> list[ObjectGrant]:
+    """One grant per slot (a later grant of the same object's slot replaces an earlier one)."""
+    by_slot: dict[int, ObjectGrant] = {}
+    for grant in grants:
+        by_slot[grant.slot] = grant
+    return list(by_slot.values())
