@@ -30,7 +30,7 @@ class TwzemuGuest:
         monitor = Monitor(ObjectStore.in_memory(), self.sink, self.sink, ram_size=RAM)
         linked = monitor.link(str(self.path))
         with Machine(monitor.ram_size) as machine:
-            program = monitor.start(machine, linked, [str(self.path)])
+            program = monitor.start(machine, linked, [str(self.path)]).program
             if warm_data:
                 self._warm(program.space, program.image.base + SLOT_SIZE)
             if raw_hypercalls:  # measure the hypercall path itself, as compartment 0's gate code uses it

@@ -44,8 +44,16 @@ def test_a_missing_compiler_is_one_line_naming_it(tmp_path: Path, monkeypatch: p
         fastpath.build(source)
 
 
-def test_the_python_mirrors_match_the_c_structures() -> None:
-    lib = fastpath.load()  # load() itself refuses a mismatch; this says which structure would be wrong
-    for what, mirror in enumerate((fastpath.State, fastpath.CompartmentRecord, fastpath.GateRecord,
-                                   fastpath.CrossingRecord)):  # fmt: skip
-        assert lib.twz_sizeof(what) == ctypes.sizeof(mirror), mirror.__name__
+def test_the_python_mirrors_match_the_c_structures_field_by_field() -> None:
+    lib = fastpath.load()  # load() itself refuses a mismatch; this says which field would be wrong
+    for what, (c_name, mirror) in fastpath._MIRRORS.items():
+        assert lib.twz_sizeof(what) == ctypes.sizeof(mirror), c_name
+    reported = {}
+    for i in range(lib.twz_num_fields()):
+        field = lib.twz_field(i).contents
+        reported[field.name.decode()] = (field.offset, field.size)
+    for c_name, mirror in fastpath._MIRRORS.values():
+        for name, _ in mirror._fields_:
+            descriptor = getattr(mirror, name)
+            assert reported.pop(f"{c_name}.{name}") == (descriptor.offset, descriptor.size), f"{c_name}.{name}"
+    assert reported == {}  # no C field without its mirror

@@ -44,12 +44,22 @@ private. The converse could not be expressed anyway: a present x86 user page is 
 grant is a read grant (``CrossingRules`` refuses a write without a read).
 
 At every level, outside the table: text objects are never writable and are executable only in their own
-compartment, so a call into another compartment always faults and becomes a crossing; the per-thread gate
-buffer (``twz_gate_buffer``) is read-write in both compartments; ``rsp``, the callee-saved registers and the
-thread pointer of the caller come back from the crossing record (DESIGN.md "Gate crossing").
+compartment, so a call into another compartment always faults and becomes a crossing; each compartment has a
+gate buffer of its own (``twz_gate_buffer``), and the crossing carries one message between the two sides'
+buffers (``guests/include/twz.h``); ``rsp``, the callee-saved registers and the thread pointer of the caller
+come back from the crossing record (DESIGN.md "Gate crossing").
 
-Page tables belong to compartments, not to gates: the monitor applies to every crossing from A into B the rules
-of ``compartment_rules(A's caller level, levels of B's gates)``, the strictest that any gate of B asks for.
+When the rules apply (``twzemu/monitor/compartments.py`` builds the page tables):
+
+- **per gate**: a crossing runs at the join of the caller's level and the level of the gate it crosses
+  (``crossing_rules``); two gates of one library may run at different levels;
+- **callee → caller, per crossing**: a callee the rules let see its caller runs, for the life of that
+  crossing only, in page tables of its own that also map that caller's memory; before the crossing, after it,
+  in its initialisers and in any crossing from someone else it sees nothing of that caller;
+- **caller → callee, per binding**: a caller sees a callee's memory only if the linker bound it to at least one
+  of the callee's gates, and only if every gate of the callee it is bound to allows it (``compartment_rules``
+  over those gates' levels), so no gate's promise is weakened by a laxer gate of the same library;
+- no third compartment ever gains anything from a pair's levels.
 """
 
 from __future__ import annotations
@@ -136,11 +146,11 @@ def crossing_rules(caller_level: IsolationLevel, callee_level: IsolationLevel) -
 
 
 def compartment_rules(caller_level: IsolationLevel, gate_levels: Iterable[IsolationLevel]) -> CrossingRules:
-    """The rules for every crossing from one compartment into another whose gates have ``gate_levels``.
+    """The rules that hold for a caller at ``caller_level`` across all of ``gate_levels`` at once: the strictest.
 
-    Page tables belong to compartments, not to gates: what B's context may see of A's memory cannot change
-    with the gate A calls. So every crossing between the two uses the strictest level any of B's gates asks
-    for, and no gate's promise is weakened by a laxer gate of the same library.
+    What a caller sees of a callee's memory is mapped in the caller's own page tables, outside any crossing, so
+    it cannot depend on the gate called: the monitor grants it only as far as every gate of the callee the
+    caller is bound to allows, and no gate's promise is weakened by a laxer gate of the same library.
     """
     return _BY_LEVEL[combine(caller_level, *gate_levels)]
 
