@@ -23,7 +23,7 @@ from twzemu.mmu.physmem import FrameAllocator, PhysicalMemory
 from twzemu.mmu.pte import Prot
 from twzemu.mmu.space import Access, AddressSpace, FrameCache
 from twzemu.objects.store import ObjectStore
-from twzemu.toolchain import Toolchain
+from twzemu.toolchain import RUNTIME_LIBRARY, Toolchain
 
 RAM = 128 << 20  # both sides use the same RAM size: host memory placement shows in the timings
 STACK_SLOT = 0x400
@@ -46,7 +46,7 @@ class RawUnicorn:
         frames = FrameAllocator(self.mem, 0x10000)
         space = AddressSpace(self.mem, frames, FrameCache(frames), "raw")
         store = ObjectStore.in_memory()
-        search = LibrarySearch.for_program(path, (), Toolchain.locate().runtime_dir, None)
+        search = LibrarySearch.for_program(path, (), Toolchain.locate().runtime_dir, None, RUNTIME_LIBRARY)
         linked = Linker(search, store).link(image, str(path))
         for library in linked.libraries:
             map_image(space, library.loaded)

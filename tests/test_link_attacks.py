@@ -146,3 +146,17 @@ def test_bindings_name_each_caller_and_the_gates_of_other_compartments_it_calls(
     assert {GateBinding(program, "probe_a_read"), GateBinding(program, "probe_b_read"),
             GateBinding(a, "probe_b_read"), GateBinding(b, "probe_a_read")} <= linked.bindings  # fmt: skip
     assert GateBinding(a, "probe_a_read") not in linked.bindings  # its own gate: a plain call
+
+
+def test_a_runtime_next_to_the_program_is_never_loaded(tmp_path: Path):
+    """Every compartment, isolated ones included, gets a copy of the runtime: one found next to the program (or in
+    a -L directory, or the store) would run its author's code inside every compartment. Only the toolchain's
+    runtime is loaded; here a file of the runtime's name that is another library changes nothing."""
+    for name in ("whoami", "libwho.so"):
+        (tmp_path / name).write_bytes(guest(f"isolation/{name}").read_bytes())
+    (tmp_path / "whoami").chmod(0o755)
+    (tmp_path / "libtwzrt.so").write_bytes(guest("isolation/libwho.so").read_bytes())
+    for options in ((), ("-L", str(tmp_path))):
+        done = twzemu("run", *options, str(tmp_path / "whoami"))
+        assert (done.status, done.stderr) == (0, "")
+        assert done.stdout == "program: 1 whoami\nlibrary: 2 whoami::libwho.so\n"

@@ -46,7 +46,6 @@ from ..objects.layout import NULL_PAGE_SIZE
 from ..objects.store import ObjectStore
 from ..security.gates import ARGUMENT_REGISTERS, IsolationLevel
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
-from ..toolchain import RUNTIME_LIBRARY
 from .graph import init_order, load_order
 from .lookup import Library, SymbolLookup, exported_symbols, exports_of
 from .relocs import RelocInputs, RelocType, compute, reloc_name
@@ -193,12 +192,13 @@ class Linker:
         files = {name: program}
         infos: dict[str, DynamicInfo] = {}
         missing: dict[str, list[str]] = {}  # library -> the users that need it
+        runtime = self.search.runtime_name
 
         def needed_of(user: str) -> Sequence[str]:
             if user not in files:
                 return ()  # not found: nothing to follow
             infos[user] = DynamicInfo.read(files[user])
-            needed = (*infos[user].needed, *([RUNTIME_LIBRARY] if user == name else []))
+            needed = (*infos[user].needed, *([runtime] if runtime and user == name else []))
             for library in needed:
                 if library in missing:
                     missing[library].append(user)
@@ -206,7 +206,7 @@ class Linker:
                     image = self.search.find(library)
                     if image is not None:
                         files[library] = image
-                    elif library != RUNTIME_LIBRARY or user != name:
+                    elif library != runtime or user != name:
                         missing[library] = [user]
             return needed
 
@@ -224,6 +224,7 @@ class Linker:
     ) -> tuple[dict[int, list[_Key]], dict[int, str]]:
         self._check_policy(files, records)
         base = Path(program).name
+        runtime = self.search.runtime_name
         isolated: dict[str, int] = {}
         members: dict[int, list[_Key]] = {PROGRAM_COMPARTMENT: [(PROGRAM_COMPARTMENT, program)]}
         names = {PROGRAM_COMPARTMENT: base}
@@ -245,8 +246,8 @@ class Linker:
                     members[target].append(key)
                     queue.append(key)
         for compartment, keys in members.items():  # every compartment gets its own runtime
-            if RUNTIME_LIBRARY in files and (compartment, RUNTIME_LIBRARY) not in keys:
-                keys.append((compartment, RUNTIME_LIBRARY))
+            if runtime in files and (compartment, runtime) not in keys:
+                keys.append((compartment, runtime))
         return members, names
 
     def _isolated(self, name: str, records: dict[str, tuple[GateRecord, ...]]) -> bool:

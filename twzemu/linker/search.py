@@ -1,8 +1,10 @@
 """Finding libraries by their ``DT_NEEDED`` name (DESIGN.md "Guest ABI", ``twzemu run``).
 
 Order: the ``-L`` directories, then the program's directory, then the object store's names (an object whose data
-is an ELF file), then the guest runtime's directory — the runtime every compartment needs is found even when
-nobody passed ``-L`` for it.
+is an ELF file), then the guest runtime's directory. The runtime itself (``runtime_name``), which the linker
+copies into every compartment, isolated ones included, comes only from the runtime's directory: a file of that
+name next to a program, in a ``-L`` directory or in the store would otherwise run its author's code inside
+every compartment (issue 8, "every other symbol a runtime binds").
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ class LibrarySearch:
     directories: tuple[Path, ...]  # -L directories, then the program's
     store: ObjectStore | None = None
     fallback: Path | None = None  # the guest runtime's directory
+    runtime_name: str | None = None  # the runtime every compartment gets: found in ``fallback`` only
 
     @classmethod
-    def for_program(cls, program: Path, extra: Sequence[Path], runtime: Path | None,
-                    store: ObjectStore | None) -> LibrarySearch:  # fmt: skip
-        return cls((*extra, program.parent), store, runtime)
+    def for_program(cls, program: Path, extra: Sequence[Path], runtime: Path | None, store: ObjectStore | None,
+                    runtime_name: str | None = None) -> LibrarySearch:  # fmt: skip
+        return cls((*extra, program.parent), store, runtime, runtime_name)
 
     def find(self, name: str) -> ElfImage | None:
         """The library called ``name``, or None. A name with a slash is a path."""
+        if name == self.runtime_name:
+            runtime = None if self.fallback is None else self.fallback / name
+            return ElfImage.open(runtime) if runtime is not None and runtime.is_file() else None
         if "/" in name:
             return ElfImage.open(name) if Path(name).is_file() else None
         for directory in self.directories:

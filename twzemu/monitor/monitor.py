@@ -43,7 +43,7 @@ from ..security.ids import MONITOR as MONITOR_COMPARTMENT
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from ..security.ids import CompartmentId
 from ..security.levels import compartment_rules
-from ..toolchain import Toolchain
+from ..toolchain import RUNTIME_LIBRARY, Toolchain
 from .compartments import CompartmentBuilder
 from .crossing import CompartmentState, Crossings
 from .hypercalls import Hypercalls
@@ -113,7 +113,8 @@ class Monitor:
 
     def link(self, path: str) -> LinkedProgram:
         program = ElfImage.open(path)
-        search = LibrarySearch.for_program(Path(path), self.library_dirs, self._runtime_dir(), self.store)
+        search = LibrarySearch.for_program(Path(path), self.library_dirs, self._runtime_dir(), self.store,
+                                           RUNTIME_LIBRARY)  # fmt: skip
         self._monitor_text = build_monitor_text(self.store)
         return Linker(search, self.store, self.policy, self._monitor_text.gates).link(program, path)
 
