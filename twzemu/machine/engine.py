@@ -184,6 +184,7 @@ class CrossingEngine:
         record = self._records[compartment]
         self._machine.mem.write(record.gate_buffer, data[:PAGE].ljust(PAGE, b"\0"))
         record.stale = 0
+        record.empty = 0
 
     # -- what runs --------------------------------------------------------------------------------------
 
@@ -200,6 +201,16 @@ class CrossingEngine:
     def status(self) -> int:
         """What the hook's own transfer attempt answered (-1: it did not try)."""
         return self._fast.status
+
+    def served(self) -> tuple[int, int]:
+        """Whom a monitor service running now serves, on its hot path (plain ints): the caller of the innermost
+        crossing into the monitor and the page-table root it called from; outside one, what runs now."""
+        fast = self._fast
+        depth = fast.depth
+        if fast.current == fast.monitor and depth:
+            record = self._stack[depth - 1]
+            return record.caller, record.context.cr3
+        return fast.current, fast.cr3
 
     def innermost(self) -> Crossing | None:
         depth = self._fast.depth

@@ -35,7 +35,7 @@ import unicorn
 from keystone import KS_ARCH_X86, KS_MODE_64, Ks
 from unicorn import unicorn_const as UC
 from unicorn import x86_const as X
-from unicorn.unicorn_py3.unicorn import uclib
+from unicorn.unicorn_py3.unicorn import UcContext, uclib
 
 from ..errors import MachineError
 from ..mmu.pagetable import PageTables
@@ -122,6 +122,7 @@ _HOOK_IO_OUT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c
 _HOOK_CODE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
 
 _ASSEMBLER = Ks(KS_ARCH_X86, KS_MODE_64)
+SavedCpu = UcContext  # what ``Machine.save_cpu`` returns: opaque outside machine/
 
 
 def assemble(source: str, address: int = 0) -> bytes:
@@ -635,6 +636,14 @@ class Machine:
         if self.engine is None:
             raise MachineError("the machine is not booted")
         self.engine.twz_write_cr3(self.fast_ref, space.tables.root)
+
+    def save_cpu(self) -> SavedCpu:
+        """The whole CPU state, to put back with ``restore_cpu`` (the monitor runs something in between)."""
+        return self.uc.context_save()
+
+    def restore_cpu(self, saved: SavedCpu) -> None:
+        """Put back what ``save_cpu`` saved; the caller reloads CR3 (a context restore does not flush the TLB)."""
+        self.uc.context_restore(saved)
 
     def space_of(self, root: int) -> AddressSpace | None:
         """The address space (made by ``new_space``) whose page tables are rooted at ``root``."""

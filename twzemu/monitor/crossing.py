@@ -47,7 +47,7 @@ from ..machine.engine import (
     rules_of_levels,
 )
 from ..machine.events import Fault, Stop, StopReason
-from ..machine.machine import KERNEL_BASE, Machine
+from ..machine.machine import KERNEL_BASE, Machine, SavedCpu
 from ..machine.x86 import Vector
 from ..mmu.space import Access, AddressSpace, FaultOutcome
 from ..security.gates import Gate, GateTable, IsolationLevel
@@ -97,7 +97,7 @@ class _PendingInit:
     compartment: CompartmentState
     left: list[int]
     depth: int  # the crossing stack's depth while one of them runs
-    cpu: object  # the interrupted code's CPU context (Unicorn's)
+    cpu: SavedCpu  # the interrupted code's CPU state (``Machine.save_cpu``)
     engine: EngineSnapshot
 
 
@@ -114,11 +114,13 @@ class Crossings:
     trace: TextIO | None = None
     _gate_list: list[Gate] = field(init=False)
     _pending: list[_PendingInit] = field(init=False)
+    _clients: dict[tuple[int, int], Client] = field(init=False)  # (compartment, page-table root) -> client
     engine: CrossingEngine = field(init=False)
 
     def __post_init__(self) -> None:
         self._gate_list = list(self.gates.iter_gates())
         self._pending = []
+        self._clients = {}
         self.engine = CrossingEngine(self.machine, MAX_DEPTH, RETURN_POINT, MONITOR, GATE_BUFFER)
         rules = rules_of_levels(
             (caller, gate, rules.callee_stack_fresh, rules.callee_reads_caller)
@@ -168,17 +170,15 @@ class Crossings:
     def client(self) -> Client | None:
         """The compartment a monitor service serves: the caller of the innermost crossing into the monitor, in
         the page tables it called from (a callee may pass a pointer into its trusting caller's memory)."""
-        engine = self.engine
-        innermost = engine.innermost()
-        if engine.current == MONITOR and innermost is not None:
-            state = self.compartments.get(innermost.caller)
-            space = self.machine.space_of(innermost.context.cr3)
-        else:
-            state = self.compartments.get(engine.current)
-            space = None if state is None else self.machine.space_of(engine.snapshot().context.cr3)
-        if state is None or space is None:
-            return None
-        return Client(state.id, state.name, state.heap, space)
+        key = self.engine.served()
+        client = self._clients.get(key)
+        if client is None:
+            state = self.compartments.get(key[0])
+            space = self.machine.space_of(key[1])
+            if state is None or space is None:
+                return None
+            client = self._clients[key] = Client(state.id, state.name, state.heap, space)
+        return client
 
     def reply(self, data: bytes) -> None:
         """The monitor's answer to the service call running now, in its gate buffer: the caller gets it."""
@@ -286,7 +286,7 @@ class Crossings:
         if self.engine.lifecycle(callee_id) is Lifecycle.INITIALISING:
             self._refuse_entry(address, f"initialisation cycle: {callee.name} is still initialising", TWZ_EPERM)
             return
-        pending = _PendingInit(callee, list(callee.init), 0, self.machine.uc.context_save(), self.engine.snapshot())
+        pending = _PendingInit(callee, list(callee.init), 0, self.machine.save_cpu(), self.engine.snapshot())
         self.engine.set_lifecycle(callee_id, Lifecycle.INITIALISING)
         self._pending.append(pending)
         self._next_initialiser(pending)
@@ -305,7 +305,7 @@ class Crossings:
     def _resume_interrupted(self, pending: _PendingInit) -> None:
         """Give the interrupted code its CPU back: it faults on the gate entry again, and now enters."""
         self._pending.pop()
-        self.machine.uc.context_restore(pending.cpu)
+        self.machine.restore_cpu(pending.cpu)
         self.engine.restore(pending.engine)
 
     def _init_failed(self, pending: _PendingInit, fault: Fault) -> None:

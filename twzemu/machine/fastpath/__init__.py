@@ -83,7 +83,7 @@ class CompartmentRecord(ctypes.Structure):
         ("lifecycle", _i32),
         ("stale", _i32),
         ("caller_level", _i32),
-        ("reserved", _i32),
+        ("empty", _i32),
     ]
 
 

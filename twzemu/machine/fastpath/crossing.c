@@ -77,7 +77,7 @@ struct twz_compartment {
     int32_t lifecycle;
     int32_t stale;                /* its gate buffer is stale: it holds a message sent or received since the last write */
     int32_t caller_level;         /* its isolation level as a caller (--caller-isolation) */
-    int32_t reserved;
+    int32_t empty;                /* while stale: its gate buffer is known to be all zero (no need to clear it) */
 };
 
 struct twz_gate {
@@ -182,7 +182,7 @@ static const struct twz_field fields[] = {
     FIELD(twz_compartment, stack_top), FIELD(twz_compartment, caller_slot), FIELD(twz_compartment, gate_buffer),
     FIELD(twz_compartment, return_sites), FIELD(twz_compartment, num_return_sites),
     FIELD(twz_compartment, lifecycle), FIELD(twz_compartment, stale), FIELD(twz_compartment, caller_level),
-    FIELD(twz_compartment, reserved),
+    FIELD(twz_compartment, empty),
     FIELD(twz_gate, entry), FIELD(twz_gate, owner), FIELD(twz_gate, index), FIELD(twz_gate, arity),
     FIELD(twz_gate, level),
     FIELD(twz_crossing, caller), FIELD(twz_crossing, callee), FIELD(twz_crossing, gate), FIELD(twz_crossing, stack),
@@ -430,10 +430,14 @@ static void send_message(const struct twz_state *st, struct twz_compartment *fro
     if (!from->gate_buffer || !to->gate_buffer || from->gate_buffer + PAGE_SIZE > st->ram_size ||
         to->gate_buffer + PAGE_SIZE > st->ram_size)
         return;
-    if (from->stale)
-        memset(st->ram + to->gate_buffer, 0, PAGE_SIZE);
-    else
+    if (from->stale) {
+        if (!(to->stale && to->empty)) /* a crossing that sends nothing costs nothing the second time */
+            memset(st->ram + to->gate_buffer, 0, PAGE_SIZE);
+        to->empty = 1;
+    } else {
         memcpy(st->ram + to->gate_buffer, st->ram + from->gate_buffer, PAGE_SIZE);
+        to->empty = 0;
+    }
     from->stale = from != &st->compartments[st->monitor]; /* what the monitor answers is its own to repeat */
     to->stale = 1;
 }
@@ -640,6 +644,7 @@ static int new_message(struct twz_state *st)
         return 0;
     memset(st->ram + c->gate_buffer, 0, PAGE_SIZE);
     c->stale = 0;
+    c->empty = 0;
     set_gate_pte(st, st->gate_pte, 0);
     twz_write_cr3(st, st->cr3); /* drop the read-only translation */
     return 1;
