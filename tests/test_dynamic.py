@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from twzemu.elf.dynamic import DynamicInfo, DynTag, RelocTable, SymbolBind, SymbolKind, SymbolVisibility
 from twzemu.elf.image import ElfImage
+from twzemu.elf.relocs import RelocType
 from twzemu.errors import ElfError
 from twzemu.linker.lookup import Library
-from twzemu.linker.relocs import RelocType
 
 DEP = """
 int ext_var = 3;

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from twzemu.elf.image import ElfImage
 from twzemu.elf.parameters import parameter_counts
+from twzemu.elf.relocs import RelocType
 from twzemu.errors import LinkError, TwzEmuError
-from twzemu.linker.relocs import RelocType
 from twzemu.loader import SLOT_SIZE
 from twzemu.monitor.monitor import Monitor
 from twzemu.objects.store import ObjectStore

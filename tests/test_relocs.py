@@ -6,17 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from twzemu.elf.relocs import RelocType, field_width, implicit_addend, reloc_name
 from twzemu.errors import LinkError
-from twzemu.linker.relocs import (
-    RECIPES,
-    UNSUPPORTED,
-    RelocInputs,
-    RelocType,
-    compute,
-    field_width,
-    implicit_addend,
-    reloc_name,
-)
+from twzemu.linker.relocs import RECIPES, UNSUPPORTED, RelocInputs, compute
 
 # An independent reference, written straight from psABI table 4.9 and §4.4.1: type -> (formula, field bits,
 # lowest and highest value the field may take).

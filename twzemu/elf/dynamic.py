@@ -33,8 +33,8 @@ from enum import Enum, IntEnum, IntFlag
 from elftools.common.exceptions import ELFError as PyElfError
 
 from ..errors import ElfError
-from ..linker.relocs import RelocType, field_width, implicit_addend
 from .image import ElfImage, Segment, iter_program_headers
+from .relocs import RelocType, field_width, implicit_addend
 
 # What pyelftools raises on a malformed file (a seek past 2**63 is an OverflowError).
 _PYELFTOOLS_ERRORS = (PyElfError, ValueError, KeyError, IndexError, AssertionError, TypeError, OverflowError,

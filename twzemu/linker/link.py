@@ -40,6 +40,7 @@ from ..elf.dynamic import SHN_ABS, SHN_COMMON, SHN_LORESERVE, DynamicInfo, DynRe
 from ..elf.gates import GateRecord, read_gate_records
 from ..elf.image import ElfImage, SegmentFlags
 from ..elf.parameters import parameter_counts
+from ..elf.relocs import RelocType, reloc_name
 from ..errors import LinkError, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
 from ..objects.layout import NULL_PAGE_SIZE
@@ -48,7 +49,7 @@ from ..security.gates import ARGUMENT_REGISTERS, IsolationLevel
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from .graph import init_order, load_order
 from .lookup import Library, SymbolLookup, exported_symbols, exports_of
-from .relocs import RelocInputs, RelocType, compute, reloc_name
+from .relocs import RelocInputs, compute
 from .search import LibrarySearch
 from .tls import TlsLayout, layout_static_tls
 

@@ -17,86 +17,21 @@ hidden by the masking. Types that never reach a dynamic linker (the static linke
 dynamic types twzemu refuses (``COPY``, ``IRELATIVE``, TLS descriptors), are rejected by name with the reason;
 a number that is no x86-64 type at all is rejected naming the number.
 
-The field widths also tell the ELF reader how many bytes an implicit (``REL``) addend occupies: see
-``field_width``.
+The types themselves, their field widths (psABI table 4.9's *Field* column) and how an implicit (``REL``)
+addend reads are the ELF reader's vocabulary (``elf.relocs``): a recipe's width comes from there, so the column
+is typed once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import Enum
 
+from ..elf.relocs import RelocType, field_width, reloc_types
 from ..errors import LinkError
 
-_WORD8, _WORD16, _WORD32, _WORD64 = 1, 2, 4, 8  # psABI field names word8 … word64, in bytes
 _BITS_PER_BYTE = 8
-
-
-class RelocType(IntEnum):
-    """Every x86-64 relocation type (psABI table 4.9; numbers as in ``<elf.h>``).
-
-    Members whose psABI name starts with a digit get an ``R`` prefix (``R64`` is ``R_X86_64_64``); ``elf_name``
-    gives the full name readelf prints. 39 and 40 are reserved (formerly the MPX ``*_BND`` types).
-    """
-
-    NONE = 0
-    R64 = 1
-    PC32 = 2
-    GOT32 = 3
-    PLT32 = 4
-    COPY = 5
-    GLOB_DAT = 6
-    JUMP_SLOT = 7
-    RELATIVE = 8
-    GOTPCREL = 9
-    R32 = 10
-    R32S = 11
-    R16 = 12
-    PC16 = 13
-    R8 = 14
-    PC8 = 15
-    DTPMOD64 = 16
-    DTPOFF64 = 17
-    TPOFF64 = 18
-    TLSGD = 19
-    TLSLD = 20
-    DTPOFF32 = 21
-    GOTTPOFF = 22
-    TPOFF32 = 23
-    PC64 = 24
-    GOTOFF64 = 25
-    GOTPC32 = 26
-    GOT64 = 27
-    GOTPCREL64 = 28
-    GOTPC64 = 29
-    GOTPLT64 = 30
-    PLTOFF64 = 31
-    SIZE32 = 32
-    SIZE64 = 33
-    GOTPC32_TLSDESC = 34
-    TLSDESC_CALL = 35
-    TLSDESC = 36
-    IRELATIVE = 37
-    RELATIVE64 = 38
-    GOTPCRELX = 41
-    REX_GOTPCRELX = 42
-
-    @property
-    def elf_name(self) -> str:
-        """The psABI name, e.g. ``R_X86_64_64`` for ``R64``."""
-        name = self.name
-        if name[0] == "R" and name[1].isdigit():
-            name = name[1:]
-        return f"R_X86_64_{name}"
-
-
-def reloc_name(r_type: int) -> str:
-    """``R_X86_64_…`` for a known type, ``relocation type N`` for any other number."""
-    try:
-        return RelocType(r_type).elf_name
-    except ValueError:
-        return f"relocation type {r_type}"
 
 
 class Fit(Enum):
@@ -177,34 +112,6 @@ class Recipe:
     fit: Fit
 
 
-def _types(names: str) -> tuple[RelocType, ...]:
-    return tuple(RelocType[name] for name in names.split())
-
-
-_WORD32_TYPES = _types(
-    "PC32 GOT32 PLT32 GOTPCREL R32 R32S TLSGD TLSLD DTPOFF32 GOTTPOFF TPOFF32 GOTPC32 SIZE32 GOTPC32_TLSDESC "
-    "GOTPCRELX REX_GOTPCRELX"
-)
-
-#: psABI table 4.9 field of each type, in bytes (0: the type writes nothing; TLSDESC writes two word64s).
-_FIELD_WIDTHS: dict[RelocType, int] = {
-    **dict.fromkeys(_types("R8 PC8"), _WORD8),
-    **dict.fromkeys(_types("R16 PC16"), _WORD16),
-    **dict.fromkeys(_WORD32_TYPES, _WORD32),
-    **dict.fromkeys(_types("NONE COPY TLSDESC_CALL"), 0),
-    RelocType.TLSDESC: 2 * _WORD64,
-}  # every other type writes a word64
-
-
-def field_width(r_type: int) -> int | None:
-    """Bytes the type writes at its place (psABI table 4.9); ``None`` for a number that is no x86-64 type."""
-    try:
-        known = RelocType(r_type)
-    except ValueError:
-        return None
-    return _FIELD_WIDTHS.get(known, _WORD64)
-
-
 def _recipe(rtype: RelocType, text: str, uses: str, fit: Fit, formula: Formula) -> Recipe:
     """A row of psABI table 4.9: the field width comes from ``field_width``, the symbol need from the type."""
     width = field_width(rtype) or 0  # a RelocType always has a width
@@ -255,7 +162,7 @@ RECIPES: dict[RelocType, Recipe] = {recipe.r_type: recipe for recipe in _RECIPE_
 
 
 #: Types the static linker resolves (GOT/PLT construction, TLS code sequences, section-relative offsets).
-_STATIC_ONLY_TYPES = _types(
+_STATIC_ONLY_TYPES = reloc_types(
     "GOT32 PLT32 GOTPCREL R16 PC16 R8 PC8 TLSGD TLSLD DTPOFF32 GOTTPOFF TPOFF32 GOTOFF64 GOTPC32 GOT64 GOTPCREL64 "
     "GOTPC64 GOTPLT64 PLTOFF64 GOTPCRELX REX_GOTPCRELX"
 )
@@ -275,17 +182,6 @@ UNSUPPORTED: dict[RelocType, str] = {
     RelocType.TLSDESC_CALL: _TLSDESC,
     **dict.fromkeys(_STATIC_ONLY_TYPES, _STATIC_ONLY),
 }
-
-#: Narrow fields that hold unsigned values (``<elf.h>``: "Direct 32 bit zero extended", "Direct 16 bit zero
-#: extended"; a size is unsigned); every other field's implicit addend is read sign-extended.
-_ZERO_EXTENDED = frozenset({RelocType.R32, RelocType.R16, RelocType.SIZE32})
-
-
-def implicit_addend(r_type: int, field: bytes) -> int:
-    """The addend a ``REL`` entry keeps in the place itself (gABI "Relocation"): the field's content,
-    sign-extended for signed fields (every 64-bit field reads as a signed ``Elf64_Sxword``, as ``r_addend``)."""
-    signed = len(field) == _WORD64 or r_type not in _ZERO_EXTENDED
-    return int.from_bytes(field, "little", signed=signed)
 
 
 def compute(r_type: int, inputs: RelocInputs) -> tuple[int, int]:
