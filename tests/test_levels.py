@@ -8,7 +8,7 @@ import itertools
 import pytest
 from conftest import guest, twzemu
 
-from twzemu.security.gates import IsolationLevel
+from twzemu.abi import IsolationLevel
 from twzemu.security.levels import crossing_rules
 
 LEVELS = ["none", "callee", "caller", "full"]

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from twzemu.abi import Hypercall
 from twzemu.loader import ObjectBacking, slot_base
 from twzemu.machine.cpustate import RAX, RCX, RSP
 from twzemu.machine.events import Fault, StopReason
@@ -15,7 +16,6 @@ from twzemu.machine.machine import Machine, assemble
 from twzemu.machine.x86 import Vector
 from twzemu.mmu.pte import Prot
 from twzemu.mmu.space import Access, AddressSpace, FrameCache
-from twzemu.monitor.hypercalls import Hypercall
 from twzemu.objects.layout import PAGE_SIZE
 from twzemu.objects.store import ObjectStore
 

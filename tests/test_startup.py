@@ -8,8 +8,9 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
+from twzemu.abi import TCB_SIZE
 from twzemu.linker.tls import layout_static_tls
-from twzemu.monitor.startup import TCB_SIZE, build_startup, build_thread_area
+from twzemu.monitor.startup import build_startup, build_thread_area
 
 TOP = 0x100_0010_1000
 texts = st.lists(st.binary(max_size=40).filter(lambda b: b"\0" not in b), max_size=12)

@@ -1,27 +1,21 @@
 """Secure-gate declarations: the records ``TWZ_GATE(fn)`` puts in section ``.twz_secgate_info``.
 
-A record is 64 bytes with no pointers (so it needs no relocation and can live with the read-only text):
-the gate function's name, NUL-terminated in 56 bytes, then its isolation level as a little-endian int64
-(``guests/include/twz.h``). The linker binds the name to the library's dynamic symbol to get the entry, and
-refuses a record whose symbol is not a function in the library's own executable segment, or whose name is one
-of the monitor's (``linker.link``): a record is only a claim made by the file.
+A record is ``struct twz_gate_record`` (``abi.GATE_RECORD``, mirroring ``guests/include/twz.h``): the gate
+function's name, NUL-terminated, then its isolation level as a little-endian int64; no pointers, so it needs no
+relocation and can live with the read-only text. The linker binds the name to the library's dynamic symbol to get
+the entry, and refuses a record whose symbol is not a function in the library's own executable segment, or whose
+name is one of the monitor's (``linker.link``): a record is only a claim made by the file.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from elftools.elf.elffile import ELFFile
 
+from ..abi import GATE_RECORD, GATE_SECTION, IsolationLevel
 from ..errors import ElfError
-from ..security.gates import IsolationLevel
 from .image import ElfImage, elf_errors
-
-SECTION = ".twz_secgate_info"
-NAME_SIZE = 56
-_RECORD = struct.Struct(f"<{NAME_SIZE}sq")
-RECORD_SIZE = _RECORD.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +31,19 @@ def read_gate_records(image: ElfImage) -> tuple[GateRecord, ...]:
 
 
 def _records(path: str, elf: ELFFile) -> tuple[GateRecord, ...]:
-    section = elf.get_section_by_name(SECTION)
+    section = elf.get_section_by_name(GATE_SECTION)
     if section is None:
         return ()
     data = section.data()
-    if len(data) % RECORD_SIZE:
-        raise ElfError(f"{path}: {SECTION} is {len(data)} bytes, not a whole number of {RECORD_SIZE}-byte records")
+    if len(data) % GATE_RECORD.size:
+        raise ElfError(
+            f"{path}: {GATE_SECTION} is {len(data)} bytes, not a whole number of {GATE_RECORD.size}-byte records"
+        )
     records = []
-    for raw_name, level in _RECORD.iter_unpack(data):
+    for raw_name, level in GATE_RECORD.iter_unpack(data):
         name, nul, _ = raw_name.partition(b"\0")
         if not nul or not name:
-            raise ElfError(f"{path}: a gate record in {SECTION} has no NUL-terminated name")
+            raise ElfError(f"{path}: a gate record in {GATE_SECTION} has no NUL-terminated name")
         if level not in IsolationLevel._value2member_map_:
             raise ElfError(f"{path}: gate {name.decode(errors='replace')} has unknown isolation level {level}")
         records.append(GateRecord(name.decode("utf-8", "replace"), IsolationLevel(level)))

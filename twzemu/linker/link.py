@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..abi import IsolationLevel
 from ..elf.dynamic import SHN_ABS, SHN_COMMON, SHN_LORESERVE, DynamicInfo, DynReloc, DynSymbol, SymbolBind, SymbolKind
 from ..elf.gates import GateRecord, read_gate_records
 from ..elf.image import ElfImage, SegmentFlags
@@ -45,7 +46,7 @@ from ..errors import LinkError, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
 from ..objects.layout import NULL_PAGE_SIZE
 from ..objects.store import ObjectStore
-from ..security.gates import ARGUMENT_REGISTERS, IsolationLevel
+from ..security.gates import ARGUMENT_REGISTERS
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from .graph import init_order, load_order
 from .lookup import Library, SymbolLookup, exported_symbols, exports_of

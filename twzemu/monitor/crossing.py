@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
+from ..abi import TCB_CALLER_OFFSET, TWZ_EFAULT, TWZ_EPERM
 from ..errors import MonitorError
 from ..machine.cpustate import R8, R9, RAX, RCX, RDI, RDX, RSI
 from ..machine.engine import (
@@ -55,11 +56,8 @@ from ..security.ids import MONITOR
 from ..security.levels import crossing_rules
 from .hypercalls import Heap
 from .layout import GATE_BUFFER
-from .startup import TCB_CALLER_OFFSET
 
 RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
-TWZ_EFAULT = -14
-TWZ_EPERM = -1
 MAX_DEPTH = 4096  # crossings nested in one thread
 _PASS = int(Status.PASS)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import BinaryIO, Protocol
 
+from ..abi import GATE_BUFFER_SIZE, Hypercall
 from ..errors import TwzEmuError
 from ..machine.cpustate import RAX, RDI, RDX, RSI
 from ..machine.machine import Machine
@@ -23,22 +24,11 @@ EFAULT = -14
 MAX_WRITE = 1 << 20
 
 
-class Hypercall(IntEnum):
-    EXIT = 1  # (status) -> does not return
-    WRITE = 2  # (fd, buf, len) -> bytes written or -errno
-    NOP = 3  # () -> 0: the cost of a round trip
-    HEAP_GROW = 4  # (bytes) -> address of that much more zeroed heap, contiguous, or 0 when exhausted
-    COMPARTMENT_INFO = 5  # (what) -> 0: the caller's compartment id; 1: its gate buffer, holding its name
-
-
 class InfoKind(IntEnum):
     """``COMPARTMENT_INFO``'s argument."""
 
     ID = 0
     NAME = 1
-
-
-GATE_BUFFER_SIZE = 4096  # TWZ_GATE_BUFFER_SIZE (guests/include/twz.h)
 
 
 class Heap:

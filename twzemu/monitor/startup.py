@@ -11,12 +11,8 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..abi import NOT_IN_A_GATE, TCB_SIZE, WORD
 from ..linker.tls import TlsLayout, align_up
-
-WORD = 8
-TCB_SIZE = 5 * WORD  # self, dtv, gate_buffer, thread_id, caller_compartment
-TCB_CALLER_OFFSET = 4 * WORD  # caller_compartment, which the monitor rewrites on every crossing
-NOT_IN_A_GATE = -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ Vocabulary, bottom up:
 * ``capability`` — ``Capability``: rights on one object, normalised as x86 pages grant them (W or X implies R;
   W|X refused);
 * ``gates`` — ``Gate`` (a compartment's function, entered only at its exact, aligned entry), ``GateTable``
-  (O(1) lookup by entry address), ``IsolationLevel`` (RFC 0008's four trust levels);
+  (O(1) lookup by entry address); its ``IsolationLevel`` (RFC 0008's four trust levels) is ``twz.h``'s, so it
+  lives in ``twzemu.abi``;
 * ``context`` — ``SecurityContext``: one per compartment, its capabilities, mask and exposed gates;
 * ``levels`` — the trust table: ``crossing_rules(caller level, gate level)`` says which side may touch which
   memory and whether the callee gets its own stack;
@@ -25,6 +26,7 @@ How a fault becomes a verdict:
    point of the thread's innermost crossing; a ``syscall`` goes to ``check_hypercall``.
 4. The ``Verdict`` names its ``ViolationRule``: ``ALLOWED``, a plain fault (``NULL_PAGE``, ``UNMAPPED``), or a
    violation the monitor reports with ``SecurityViolation`` (``twzemu.errors``, exit status 139) or unwinds as
+from twzemu.abi import IsolationLevel
    DESIGN.md "What a violation does" says.
 """
 
@@ -40,7 +42,7 @@ from twzemu.security.check import (
     check_return,
 )
 from twzemu.security.context import SecurityContext
-from twzemu.security.gates import GATE_ALIGNMENT, TRAMPOLINE_ALIGNMENT, Gate, GateTable, IsolationLevel
+from twzemu.security.gates import GATE_ALIGNMENT, TRAMPOLINE_ALIGNMENT, Gate, GateTable
 from twzemu.security.ids import MONITOR, PROGRAM, CompartmentId
 from twzemu.security.levels import CrossingRules, TrustRow, combine, compartment_rules, crossing_rules, table
 

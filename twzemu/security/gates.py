@@ -19,12 +19,12 @@ what the entry must be aligned to (1 for a plain C function, ``TRAMPOLINE_ALIGNM
 from __future__ import annotations
 
 import bisect
-import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from twzemu.errors import SecurityError, UsageError
+from twzemu.abi import IsolationLevel
+from twzemu.errors import SecurityError
 from twzemu.objects.layout import MAX_OBJECT_SIZE, NULL_PAGE_SIZE
 from twzemu.security.ids import CompartmentId
 
@@ -42,52 +42,6 @@ TRAMPOLINE_ALIGNMENT = 0x10
 
 # Gates take their arguments in rdi, rsi, rdx, rcx, r8, r9 (psABI 3.2.3; DESIGN.md "Gate crossing" step 3).
 ARGUMENT_REGISTERS = 6
-
-_CALLEE_DISTRUSTS = 1
-_CALLER_DISTRUSTS = 2
-
-
-class IsolationLevel(enum.IntEnum):
-    """RFC 0008's trust table; the values are ``TWZ_ISOLATE_*`` of ``guests/include/twz.h``.
-
-    The values are bit sets: bit 0 says "the callee does not trust the caller", bit 1 "the caller does not
-    trust the callee". ``FULL`` is both, so the level that honours two requests is their bitwise OR (``join``).
-    """
-
-    NONE = 0  # both trust each other: a plain library call
-    CALLEE = _CALLEE_DISTRUSTS  # the callee does not trust the caller
-    CALLER = _CALLER_DISTRUSTS  # the caller does not trust the callee
-    FULL = _CALLEE_DISTRUSTS | _CALLER_DISTRUSTS  # neither trusts the other
-
-    @property
-    def label(self) -> str:
-        """The level's word on the command line and in the docs: ``none``, ``callee``, ``caller``, ``full``."""
-        return self.name.lower()
-
-    @property
-    def callee_distrusts_caller(self) -> bool:
-        return bool(self & _CALLEE_DISTRUSTS)
-
-    @property
-    def caller_distrusts_callee(self) -> bool:
-        return bool(self & _CALLER_DISTRUSTS)
-
-    def join(self, other: IsolationLevel) -> IsolationLevel:
-        """The least level that isolates at least as much as both ``self`` and ``other``."""
-        return IsolationLevel(self | other)
-
-    def covers(self, other: IsolationLevel) -> bool:
-        """Whether ``self`` distrusts in every direction ``other`` does (``self`` is at least as isolating)."""
-        return not other & ~self
-
-    @classmethod
-    def parse(cls, text: str) -> IsolationLevel:
-        """A level from its label (``--caller-isolation NAME=LEVEL``); a ``UsageError`` names the choices."""
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            choices = ", ".join(level.label for level in cls)
-            raise UsageError(f"unknown isolation level {text!r} (one of {choices})") from None
 
 
 def _is_power_of_two(value: int) -> bool:

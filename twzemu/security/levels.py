@@ -68,9 +68,9 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from twzemu.abi import IsolationLevel
 from twzemu.errors import SecurityError
 from twzemu.objects.layout import NO_PROT, Prot
-from twzemu.security.gates import IsolationLevel
 
 _READ_WRITE = Prot.READ | Prot.WRITE
 

@@ -1,0 +1,104 @@
+"""What the guest headers say, mirrored once: the numbers and layouts guests and the monitor share.
+
+``guests/include/twz.h`` is the contract with programs and libraries (DESIGN.md "Guest ABI"): the isolation
+levels of ``TWZ_GATE_LEVEL``, what a refused gate call returns, the gate buffer's size and the record
+``TWZ_GATE`` leaves in ``.twz_secgate_info``. ``twz_startup.h`` and ``twz_hypercall.h`` are the runtime's
+private contract with the monitor: the thread control block at the thread pointer and the hypercall numbers.
+Every value here is checked against the headers by compiling them (``tests/test_abi.py``), so a change on one
+side that the other does not follow fails a test instead of a guest.
+
+This is the bottom floor (with ``errors``): the ELF reader, the security model and the monitor all import it.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+
+from .errors import UsageError
+
+WORD = 8  # a guest's long and pointer (LP64)
+
+# -- twz.h --------------------------------------------------------------------------------------------------
+
+TWZ_EPERM = -1  # a gate of a compartment whose initialisation failed (DESIGN.md "What a violation does")
+TWZ_EFAULT = -14  # a gate call whose callee faulted or violated isolation inside the crossing
+
+_CALLEE_DISTRUSTS = 1
+_CALLER_DISTRUSTS = 2
+
+
+class IsolationLevel(enum.IntEnum):
+    """RFC 0008's trust table; the values are ``TWZ_ISOLATE_*``.
+
+    The values are bit sets: bit 0 says "the callee does not trust the caller", bit 1 "the caller does not
+    trust the callee". ``FULL`` is both, so the level that honours two requests is their bitwise OR (``join``).
+    """
+
+    NONE = 0  # both trust each other: a plain library call
+    CALLEE = _CALLEE_DISTRUSTS  # the callee does not trust the caller
+    CALLER = _CALLER_DISTRUSTS  # the caller does not trust the callee
+    FULL = _CALLEE_DISTRUSTS | _CALLER_DISTRUSTS  # neither trusts the other
+
+    @property
+    def label(self) -> str:
+        """The level's word on the command line and in the docs: ``none``, ``callee``, ``caller``, ``full``."""
+        return self.name.lower()
+
+    @property
+    def callee_distrusts_caller(self) -> bool:
+        return bool(self & _CALLEE_DISTRUSTS)
+
+    @property
+    def caller_distrusts_callee(self) -> bool:
+        return bool(self & _CALLER_DISTRUSTS)
+
+    def join(self, other: IsolationLevel) -> IsolationLevel:
+        """The least level that isolates at least as much as both ``self`` and ``other``."""
+        return IsolationLevel(self | other)
+
+    def covers(self, other: IsolationLevel) -> bool:
+        """Whether ``self`` distrusts in every direction ``other`` does (``self`` is at least as isolating)."""
+        return not other & ~self
+
+    @classmethod
+    def parse(cls, text: str) -> IsolationLevel:
+        """A level from its label (``--caller-isolation NAME=LEVEL``); a ``UsageError`` names the choices."""
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            choices = ", ".join(level.label for level in cls)
+            raise UsageError(f"unknown isolation level {text!r} (one of {choices})") from None
+
+
+GATE_BUFFER_SIZE = 4096  # TWZ_GATE_BUFFER_SIZE: twz_gate_buffer()'s bytes
+
+#: ``struct twz_gate_record``, which ``TWZ_GATE_LEVEL(fn, level)`` puts in ``GATE_SECTION``: the gate's name,
+#: NUL-terminated in ``GATE_NAME_SIZE`` bytes, then its level as a ``long``; 8-aligned, no pointers (so no
+#: relocation: the records can live with the read-only text).
+GATE_SECTION = ".twz_secgate_info"
+GATE_NAME_SIZE = 56
+GATE_RECORD = struct.Struct(f"<{GATE_NAME_SIZE}sq")
+GATE_RECORD_ALIGN = WORD
+
+# -- twz_startup.h ------------------------------------------------------------------------------------------
+
+#: ``struct twz_tcb``, at the thread pointer (fs base): one word per field, in this order. ``self`` is fs:0 as
+#: the x86-64 TLS ABI requires, ``dtv`` fs:8; ``caller_compartment`` is what ``twz_caller_compartment()``
+#: reads, written by the monitor on every crossing.
+TCB_FIELDS = ("self", "dtv", "gate_buffer", "thread_id", "caller_compartment")
+TCB_SIZE = WORD * len(TCB_FIELDS)
+TCB_CALLER_OFFSET = WORD * TCB_FIELDS.index("caller_compartment")
+NOT_IN_A_GATE = -1  # caller_compartment outside a gate (twz.h: twz_caller_compartment)
+
+# -- twz_hypercall.h ----------------------------------------------------------------------------------------
+
+
+class Hypercall(enum.IntEnum):
+    """``enum twz_hypercall``: the number in rax of a ``syscall`` (made only by the monitor's gate code)."""
+
+    EXIT = 1  # (status) -> does not return
+    WRITE = 2  # (fd, buf, len) -> bytes written or -errno
+    NOP = 3  # () -> 0: the cost of a round trip
+    HEAP_GROW = 4  # (bytes) -> address of that much more zeroed heap, contiguous, or 0 when exhausted
+    COMPARTMENT_INFO = 5  # (what) -> 0: the caller's compartment id; 1: its gate buffer, holding its name
