@@ -17,7 +17,7 @@ from conftest import guest, twzemu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twzemu.debug.callsites import return_sites
+from twzemu.elf.callsites import return_sites
 from twzemu.monitor.monitor import Monitor
 from twzemu.objects.store import ObjectStore
 

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from ..debug.callsites import return_sites
-from ..debug.disasm import instruction_at
-from ..debug.symbols import Symbolizer
+from ..elf.callsites import return_sites
 from ..elf.image import ElfImage
 from ..errors import MonitorError, TwzEmuError
 from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram, Linker
 from ..linker.search import LibrarySearch
+from ..linker.symbols import Symbolizer
 from ..loader import LoadedImage, slot_base
 from ..machine.cpustate import RDI, RSP
+from ..machine.disasm import instruction_at
 from ..machine.engine import Lifecycle
 from ..machine.events import Fault, Stop, StopReason
 from ..machine.machine import DEFAULT_RAM, Machine

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..debug.symbols import Symbolizer
+from ..linker.symbols import Symbolizer
 from ..machine.events import Fault
 from ..machine.x86 import Vector
 from ..mmu.physmem import size_text

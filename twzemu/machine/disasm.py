@@ -1,4 +1,9 @@
-"""Instructions as text for reports (capstone): ``invalid opcode (wrfsbase rax)`` says what the guest tried."""
+"""Instructions as text for reports (capstone): ``invalid opcode (wrfsbase rax)`` says what the guest tried.
+
+Why in ``machine/``: an instruction the CPU refused is the CPU's vocabulary, like the exception vectors of
+``x86``; pure (it decodes bytes, it touches no Unicorn), it sits below the monitor, whose reports use it, and
+below the debugger, which will show instructions too.
+"""
 
 from __future__ import annotations
 

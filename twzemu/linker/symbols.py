@@ -1,4 +1,9 @@
-"""Addresses as ``symbol+0xoff``: what every report prints instead of a bare number."""
+"""Addresses as ``symbol+0xoff``: what every report prints instead of a bare number.
+
+Why in ``linker/``: naming an address is symbol lookup (``lookup``) run backwards, over the images the linker
+placed (``LoadedImage``: which slot pair, which object); on this floor it serves both the monitor's reports and,
+above them, the debugger.
+"""
 
 from __future__ import annotations
 

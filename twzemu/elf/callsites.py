@@ -2,15 +2,17 @@
 
 A gate entry is legitimate only if the return address on the caller's stack is one of these (DESIGN.md "Gate
 crossing", step 2): a ``jmp`` to a gate with a forged return address is refused. Computed once per image by a
-linear sweep of its code sections with capstone (gcc does not put data inside ``.text``).
+linear sweep of its code sections with capstone (gcc does not put data inside ``.text``). It lives beside the
+ELF reader because it is a fact of the file, like its symbols: the monitor hands the sites to the crossing
+engine, which decides every gate entry with them.
 """
 
 from __future__ import annotations
 
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
-from ..elf.image import ElfImage, SegmentFlags, elf_errors
 from ..objects.layout import NULL_PAGE_SIZE
+from .image import ElfImage, SegmentFlags, elf_errors
 
 CODE_SECTIONS = (".text", ".plt", ".plt.got", ".plt.sec", ".init", ".fini")
 _DISASSEMBLER = Cs(CS_ARCH_X86, CS_MODE_64)
