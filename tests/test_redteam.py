@@ -1,0 +1,327 @@
+"""A red-team review of the isolation rework (issue 8): a malicious library author with the source attacks the
+crossing engine, the on-demand initialisers, the gate buffer, the monitor's services and the ELF contents.
+
+The guests are guests/attacks/redteam/ (built into guests/build/redteam/), run through the real CLI. Every
+attempt is kept: where isolation held, the test checks the secure outcome a user sees; where it did not, the
+test states the secure outcome and fails until the hole is closed (each such test says what got through).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import guest, twzemu
+from elftools.elf.elffile import ELFFile
+
+HEX = r"0x[0-9a-f]+"
+KILLED = 139
+EFAULT = -14
+SECRET = "0x5ec2e7"  # libgrnone's secret (guests/attacks/redteam/nonebuf_lib.c)
+
+
+def run(name: str, *args: str, options: tuple[str, ...] = (), timeout: float = 30):
+    return twzemu("run", *options, str(guest(f"redteam/{name}")), *args, timeout=timeout)
+
+
+def variant(program: str, directory: str, *args: str, options: tuple[str, ...] = (), timeout: float = 30):
+    """``program`` with the library variant built into redteam/``directory``/ found first."""
+    library_dir = str(guest(f"redteam/{directory}"))
+    return run(program, *args, options=("-L", library_dir, *options), timeout=timeout)
+
+
+def sym(name: str, offset: int | None = None) -> str:
+    """`name+0xoff` as a regex (any offset unless given)."""
+    return rf"{re.escape(name)}\+{HEX if offset is None else hex(offset)}"
+
+
+def violation(kind: str, target: str, owner: str, executing: str, at: str) -> str:
+    """DESIGN.md's violation line as a regex; target and at are regexes (sym())."""
+    return (rf"twzemu: security violation: {kind} {target} \({HEX}\) in {re.escape(owner)} "
+            rf"from {re.escape(executing)} at {at}")  # fmt: skip
+
+
+def refused_entry(gate: str, owner: str, executing: str) -> str:
+    """The line of a refused gate entry (any reason the monitor may add after it)."""
+    return violation("enter", sym(gate, 0), owner, executing, sym(gate, 0)) + r"(?:\W.*)?"
+
+
+def check(done, status: int, stdout: str, reports: list[str]) -> None:
+    """Exit status, the whole stdout, and exactly these report lines on stderr, in order; no traceback."""
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.status == status, done.stderr
+    assert done.stdout == stdout
+    lines = done.stderr.splitlines()
+    assert len(lines) == len(reports), done.stderr
+    for line, pattern in zip(lines, reports, strict=True):
+        assert re.fullmatch(pattern, line), f"{line!r} does not match {pattern!r}"
+
+
+def within(seconds: float, *args: str, **kwargs):
+    """``run`` that fails (instead of hanging the suite) if twzemu is still running after ``seconds``."""
+    try:
+        return run(*args, timeout=seconds, **kwargs)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"twzemu run {' '.join(args)} was still running after {seconds} s")
+
+
+def symbol_value(path: Path, name: str) -> int:
+    with open(path, "rb") as file:
+        return ELFFile(file).get_section_by_name(".symtab").get_symbol_by_name(name)[0]["st_value"]
+
+
+# == Holes: each test states the secure outcome; it fails while the hole is open =================================
+
+
+def test_an_on_demand_initialiser_cannot_call_back_over_the_frames_it_interrupted():
+    """Hole: libgrstart's constructor calls libgrvic's vic_work, which calls libgrplug's plug_run before libgrplug
+    was initialised, so the monitor runs libgrplug's constructor in the middle of vic_work's call. That
+    constructor calls vic_fill, a gate of the very compartment it interrupted: the monitor finds no live frame
+    on libgrvic's stack (vic_work's rsp is only in the CPU state saved around the initialiser, not in any
+    crossing record) and builds vic_fill's frame at the top of that stack, over vic_work's suspended frame; the
+    attacker's word overwrites all 16 of vic_work's canaries. Frames must go below every live frame, the
+    interrupted code's included (DESIGN.md "What each side sees")."""
+    done = run("initclobber")
+    check(done, 0, "vic_work returned 7 to the starter, plug_run 7\nvic_work's canaries corrupted: 0\n", [])
+
+
+def test_a_level_none_callee_never_runs_on_its_own_gate_buffer():
+    """Hole: at level none the callee's frame goes at the caller's rsp - 16, written through the callee's page
+    tables. With rsp in the caller's gate buffer, that address is the callee's own gate buffer (the same
+    address in every compartment), into which the caller's message is then copied: the caller chooses the
+    callee's return addresses. Here the program, bound to a level-full gate of libgrnone (so granted none of
+    its memory), makes libgrnone's leaf gate `ret` into none_private, a function that is no gate, whose `ret`
+    ends the crossing with libgrnone's secret. Secure: the frame is refused (the program is killed with an
+    `enter` violation) or built on a stack (the gate answers 3); the secret never reaches the program."""
+    library = guest("redteam/libgrnone.so")
+    offset = symbol_value(library, "none_private") - symbol_value(library, "none_version")
+    done = run("nonebuf", hex(offset))
+    assert "Traceback" not in done.stderr, done.stderr
+    assert SECRET not in done.stdout, "the caller read the callee's secret through its gate buffer"
+    if done.status == KILLED:
+        check(done, KILLED, "", [refused_entry("none_version", "nonebuf::libgrnone.so", "nonebuf")])
+    else:
+        check(done, 0, "level none gate called with rsp in the gate buffer returned 0x3\ncheck: 1\n", [])
+
+
+def test_the_program_is_initialised_before_a_library_crosses_into_it():
+    """Hole: libgrearly's constructor calls the program's gate prog_ready at start, before the program's own
+    constructor ran (the program's initialisers run in its _start, after every library's): the gate runs on
+    uninitialised state and answers 0. "The first crossing into a compartment runs its initialisers first":
+    secure is that the gate sees its constructor's work (1), or that the crossing is refused (TWZ_EPERM, with a
+    report line) until the program started."""
+    done = run("early")
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.status == 0, done.stderr
+    if done.stdout == "the library's constructor got -1 from the program's gate\n":
+        assert done.stderr.count("\n") == 1 and "prog_ready" in done.stderr, done.stderr
+    else:
+        check(done, 0, "the library's constructor got 1 from the program's gate\n", [])
+
+
+def test_timeout_stops_a_constructor_that_never_returns():
+    """Hole: the isolated compartments' initialisers run before the program, outside `--timeout`: a library
+    whose constructor loops forever hangs twzemu for good (docs/security.md: "a callee may loop forever (the
+    run's --timeout applies)")."""
+    done = within(10, "ctor", options=("--timeout", "1", "-L", str(guest("redteam/ctor_initloop"))))
+    check(done, 124, "", [r"twzemu: timeout: \S*ctor still running after 1 s"])
+
+
+def test_timeout_stops_a_finaliser_that_never_returns():
+    """Hole: the same for the finalisers the monitor runs after the program's exit."""
+    done = within(10, "ctor", options=("--timeout", "1", "-L", str(guest("redteam/ctor_finiloop"))))
+    check(done, 124, "ctor_ping: 1\n", [r"twzemu: timeout: \S*ctor still running after 1 s"])
+
+
+def test_exit_in_a_constructor_ends_the_run_with_its_status():
+    """Hole (robustness): a library constructor that calls exit(3) ends twzemu with "initialiser start+0x0 did not
+    return (exit)" and status 139, as if it had faulted; the guest's exit(n) is status n (DESIGN.md "Exit
+    status")."""
+    done = variant("ctor", "ctor_initexit")
+    check(done, 3, "", [])
+
+
+def test_a_hostile_tls_size_is_an_error_naming_the_library(tmp_path):
+    """Hole: a 6 KiB library whose PT_TLS segment claims 1 TiB makes the monitor allocate the whole thread area
+    in host memory: `internal error: MemoryError` (status 70). (With 4 GiB it takes 8 GiB of host memory and
+    24 s before failing; with 1 GiB, which fits the thread slot, 2 GiB and 6 s.) Hostile ELF input is an
+    error naming the file (status 127), never an internal error."""
+    for name in ("tls", "libgrtls.so"):
+        shutil.copy(guest(f"redteam/{name}"), tmp_path / name)
+    library = tmp_path / "libgrtls.so"
+    data = bytearray(library.read_bytes())
+    with open(library, "rb") as file:
+        elf = ELFFile(file)
+        index = next(i for i, segment in enumerate(elf.iter_segments()) if segment["p_type"] == "PT_TLS")
+        memsz_at = elf["e_phoff"] + index * elf["e_phentsize"] + 40  # Elf64_Phdr.p_memsz
+    struct.pack_into("<Q", data, memsz_at, 1 << 40)
+    library.write_bytes(data)
+    done = twzemu("run", "-L", str(tmp_path), str(tmp_path / "tls"), timeout=30)
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    assert done.status == 127, done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "libgrtls.so" in done.stderr, done.stderr
+
+
+def test_names_from_the_elf_cannot_forge_report_lines():
+    """Hole: a compartment is named after its library's SONAME, which the library chooses. libgrinject's is
+    "libgrinject.so\\ntwzemu: security violation: write secret+0x0 ... \\033[2J": the one violation line it
+    causes comes out as two lines, the second a forged report blaming the program, with a raw terminal escape
+    (clear screen). Every report is one line of printable text (DESIGN.md "Errors", "Violation line")."""
+    done = variant("inject", "inject_evil")
+    assert done.status == 0 and done.stdout == "inject_read: -14\n", done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("twzemu: security violation: read mine+0x0 ")
+    assert lines[0].isprintable(), repr(lines[0])
+
+
+# == What held ===================================================================================================
+
+# -- the honest builds of the libraries the variants above replace ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("program", "stdout"),
+    [
+        ("ctor", "ctor_ping: 1\n"),
+        ("initarr", "initarr_ran: 1, target_add: 42\n"),
+        ("tls", "tls_bump: 6\n"),
+    ],
+)
+def test_the_honest_builds_run(program, stdout):
+    check(run(program), 0, stdout, [])
+
+
+def test_the_honest_soname_names_the_compartment():
+    check(run("inject"), 0, "inject_read: -14\n",
+          [violation("read", sym("mine", 0), "inject", "inject::libgrinject.so", sym("inject_read", 0))])  # fmt: skip
+
+
+# -- initialisers -------------------------------------------------------------------------------------------------
+
+
+def test_nested_on_demand_initialisers_a_cycle_and_a_fault_in_one():
+    """libgrchaine's constructor needs libgrchainf, whose constructor needs libgrchaing, whose constructor calls
+    libgrchaine (still initialising: TWZ_EPERM, one line); libgrchainf's constructor then executes `int $0x80`
+    (general protection): libgrchainf failed, its gates answer TWZ_EPERM, the others work."""
+    done = run("chain")
+    check(done, 0, "e's constructor got -1, g's constructor got -1\ne 1, f -1, g 1\n", [
+        r"twzemu: fault: initialisation cycle: chain::libgrchaine\.so is still initialising: chain::libgrchaing\.so "
+        r"calling gate chaine_ping of chain::libgrchaine\.so refused \(TWZ_EPERM\)",
+        rf"twzemu: fault: general protection \(int 0x80\) at {sym('start')} \({HEX}\) in chain::libgrchainf\.so",
+        r"twzemu: compartment chain::libgrchainf\.so failed to initialise: its gates answer TWZ_EPERM",
+    ])  # fmt: skip
+
+
+def test_a_constructor_that_recurses_until_its_stack_ends_fails_that_compartment_only():
+    done = variant("ctor", "ctor_recurse")
+    check(done, 0, "ctor_ping: -1\n", [
+        rf"twzemu: fault: write {sym('ctor::libgrctor.so:stack')} \({HEX}\) in the null page of ctor::libgrctor\.so "
+        rf"from ctor::libgrctor\.so at depth\S*\+{HEX}",  # depth.isra.0 at -O2
+        r"twzemu: compartment ctor::libgrctor\.so failed to initialise: its gates answer TWZ_EPERM",
+    ])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("build", "target", "owner"),
+    [
+        # .init_array holds libgrtarget's gate + 4 (a relocation against another compartment's gate, with an addend)
+        ("initarr_middle", sym("target_add", 4), "initarr::libgrtarget.so"),
+        # .init_array holds the monitor's exit service + 5: its `syscall` instruction
+        ("initarr_syscall", sym("monitor", 0x1025), "monitor"),
+    ],
+)
+def test_an_init_array_entry_in_another_compartments_code_fails_the_initialisation(build, target, owner):
+    done = variant("initarr", build)
+    check(done, 0, "initarr_ran: -1, target_add: 42\n", [
+        violation("execute", target, owner, "initarr::libgrinitarr.so", target),
+        r"twzemu: compartment initarr::libgrinitarr\.so failed to initialise: its gates answer TWZ_EPERM",
+    ])  # fmt: skip
+
+
+# -- rsp, the return point and the TCB ------------------------------------------------------------------------------
+
+CANARY = "my canary: 0xca7\n"
+
+
+def test_a_gate_call_with_rsp_unaligned_is_refused_and_unwinds_the_caller():
+    done = run("probe", "unaligned")
+    check(done, 0, f"callee calls with rsp unaligned: {EFAULT}\n" + CANARY,
+          [refused_entry("third_value", "probe::libgrthird.so", "probe::libgrcallee.so")])  # fmt: skip
+
+
+def test_a_level_none_call_at_the_bottom_of_the_stack_gets_no_frame_in_the_null_page():
+    done = run("probe", "bottom")
+    check(done, 0, f"callee calls a level-none gate at the bottom of its stack: {EFAULT}\n" + CANARY,
+          [refused_entry("third_none", "probe::libgrthird.so", "probe::libgrcallee.so")])  # fmt: skip
+
+
+def test_a_callee_that_returns_from_another_stack_gives_the_caller_its_own_back():
+    check(run("probe", "switch"), 0, "callee returns from a stack in its data: 42\n" + CANARY, [])
+
+
+def test_the_return_point_under_junk_instead_of_a_tail_call_still_ends_both_crossings():
+    check(run("probe", "forge"), 0, "callee jmps to a gate with the return point under junk: 0x7417\n" + CANARY, [])
+
+
+def test_the_return_point_as_the_programs_own_return_address_kills_it():
+    """Outside any crossing the return point ends nothing: the callee ran (the program may call it anyway), and
+    the program that "returns" there is killed."""
+    done = run("probe", "forge0")
+    check(done, KILLED, "the program jmps to a gate with the return point as its return address\n",
+          [r"twzemu: (?:fault|security violation): \w+ .*\(0xffff800000000800\) in .* from probe at .*"])  # fmt: skip
+
+
+def test_a_caller_id_written_into_the_tcb_fools_neither_the_monitor_nor_the_next_callee():
+    """libgrcallee writes 99 as its caller into its own TCB: the program's gate it then calls sees libgrcallee's
+    id (2), and the monitor still answers 2 for it (2 * 1000 + 2)."""
+    check(run("probe", "tcb"), 0, "callee id 2; after lying in its TCB: 2002\n" + CANARY, [])
+
+
+# -- page tables of a trusting pair ---------------------------------------------------------------------------------
+
+
+def test_a_callee_holding_its_callers_trust_passes_none_of_it_on():
+    """libgrpeer (level callee) reads the program's word; the third compartment it hands the pointer to cannot,
+    nor can libgrpeer itself when the third compartment calls it back (a crossing that is not the program's:
+    its own page tables, after a CR3 switch away from the pair's); back in the program's crossing it can."""
+    done = run("probe", "pair")
+    check(done, 0,
+          f"peer reads my word: 0x600d\nthird reads it, from peer: {EFAULT}\n"
+          f"peer reads it, called back by third: {EFAULT}\npeer reads it again: 0x600d\n" + CANARY,
+          [violation("read", sym("word", 0), "probe", "probe::libgrthird.so", sym("third_read", 0)),
+           violation("read", sym("word", 0), "probe", "probe::libgrpeer.so", sym("peer_read_full", 0))])  # fmt: skip
+
+
+# -- the monitor's services -----------------------------------------------------------------------------------------
+
+
+def test_output_reads_only_what_the_client_may_read():
+    """The write service reads through its client's page tables: libgrthird (level full) gets EFAULT for the
+    program's word, libgrpeer (level callee, serving the program) prints the program's message."""
+    check(run("probe", "write"), 0,
+          f"third writes my word: {EFAULT}\npeer writes my message\npeer wrote 23 bytes\n" + CANARY, [])  # fmt: skip
+
+
+def test_absurd_heap_sizes_get_null_and_the_heap_still_works():
+    check(run("probe", "heap"), 0,
+          "malloc(-1): (nil)\nmalloc(1 TiB): (nil)\ncalloc(2^62, 16): (nil)\n"
+          "third grows its heap by -16: 0\nthird grows its heap by 1 GiB: 0\nmalloc(100): still works\n" + CANARY,
+          [])  # fmt: skip
+
+
+# -- the gate buffer ------------------------------------------------------------------------------------------------
+
+
+def test_string_instructions_on_a_stale_gate_buffer_start_a_new_message():
+    """rep movsb shifting a received message faults on its first write: the buffer is cleared (the rest of the
+    copy reads zeros); std + rep stosb fills the whole buffer from its end; a reply written before a monitor
+    service reaches the caller."""
+    check(run("probe", "buffer"), 0,
+          "third shifts my message with rep movsb: 0 nonzero bytes\n"
+          "third fills its buffer backwards: 4096; I receive 4096 nonzero bytes, first x\n"
+          "third prints\nthird's reply: pong\n" + CANARY, [])  # fmt: skip
