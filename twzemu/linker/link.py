@@ -44,7 +44,7 @@ from ..elf.parameters import parameter_counts
 from ..elf.relocs import RelocType, reloc_name
 from ..errors import LinkError, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
-from ..objects.layout import NULL_PAGE_SIZE
+from ..objects.layout import NULL_PAGE_SIZE, U64_MASK
 from ..objects.store import ObjectStore
 from ..security.gates import ARGUMENT_REGISTERS
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
@@ -513,7 +513,7 @@ def _array(library: LinkedLibrary, at: int | None, count: int) -> list[int]:
         return []
     obj, offset = library.loaded.locate(at)
     raw = obj.read(offset, 8 * count)
-    return [value for (value,) in _U64.iter_unpack(raw) if value not in (0, 0xFFFF_FFFF_FFFF_FFFF)]
+    return [value for (value,) in _U64.iter_unpack(raw) if value not in (0, U64_MASK)]
 
 
 def _warnings(files: Mapping[str, ElfImage]) -> tuple[str, ...]:

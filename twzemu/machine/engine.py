@@ -13,7 +13,9 @@ import ctypes
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..abi import GATE_BUFFER_SIZE
 from ..errors import MachineError
+from ..objects.layout import U64_MASK
 from .fastpath import (
     NUM_LEVELS,
     CompartmentRecord,
@@ -25,8 +27,6 @@ from .fastpath import (
     Status,
 )
 from .machine import Machine
-
-PAGE = 0x1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +182,7 @@ class CrossingEngine:
         its gate buffer is cleared, and the message goes to its caller when the crossing returns."""
         assert self._records is not None and self._machine.mem is not None
         record = self._records[compartment]
-        self._machine.mem.write(record.gate_buffer, data[:PAGE].ljust(PAGE, b"\0"))
+        self._machine.mem.write(record.gate_buffer, data[:GATE_BUFFER_SIZE].ljust(GATE_BUFFER_SIZE, b"\0"))
         record.stale = 0
         record.empty = 0
 
@@ -256,14 +256,14 @@ class CrossingEngine:
     def unwind(self, value: int, reply: bool) -> Status:
         """End the innermost crossing; the caller's call returns ``value`` (and gets the callee's message if
         ``reply`` and it wrote one)."""
-        return Status(self._lib.twz_unwind(self._ref, value & 0xFFFF_FFFF_FFFF_FFFF, int(reply)))
+        return Status(self._lib.twz_unwind(self._ref, value & U64_MASK, int(reply)))
 
     def call(self, compartment: int, entry: int) -> Status:
         return Status(self._lib.twz_call(self._ref, compartment, entry))
 
     def answer(self, value: int) -> Status:
         """Answer the call that is entering a gate now with ``value``, without entering."""
-        return Status(self._lib.twz_answer(self._ref, value & 0xFFFF_FFFF_FFFF_FFFF))
+        return Status(self._lib.twz_answer(self._ref, value & U64_MASK))
 
     def resume(self, compartment: int) -> None:
         """Run ``compartment`` from a clean CPU outside any crossing."""
@@ -282,5 +282,5 @@ def rules_of_levels(entries: Iterable[tuple[int, int, bool, bool]]) -> dict[tupl
     return rules
 
 
-__all__ = ["PAGE", "Context", "Crossing", "CrossingEngine", "EngineCompartment", "EngineGate", "EngineSnapshot",
+__all__ = ["Context", "Crossing", "CrossingEngine", "EngineCompartment", "EngineGate", "EngineSnapshot",
            "Lifecycle", "Rule", "Status", "rules_of_levels"]  # fmt: skip

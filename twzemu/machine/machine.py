@@ -39,8 +39,8 @@ from unicorn.unicorn_py3.unicorn import UcContext, uclib
 
 from ..errors import MachineError
 from ..mmu.pagetable import PageTables
-from ..mmu.physmem import FrameAllocator, OutOfFrames, PhysicalMemory
-from ..mmu.pte import Prot, Pte
+from ..mmu.physmem import PAGE_SIZE, FrameAllocator, OutOfFrames, PhysicalMemory
+from ..mmu.pte import KERNEL_HALF_BASE, Prot, Pte
 from ..mmu.space import Access, AddressSpace, FaultOutcome, FrameCache
 from . import fastpath
 from .cpustate import (
@@ -70,7 +70,6 @@ from .x86 import (
     Vector,
 )
 
-PAGE = 0x1000
 DEFAULT_RAM = 512 << 20
 # The least RAM ``twzemu run --memory`` accepts: the machine's own frames and calibration tables take ~100 KiB and
 # the smallest program (hello) runs in 256 KiB; this leaves it room. The most is ``physmem.MAX_PHYS_SIZE``.
@@ -87,7 +86,7 @@ RESERVED_PHYS = 0x10000
 
 # The monitor's supervisor-only window, PML4 slot 256 (the first canonical upper-half address).
 KERNEL_PML4_INDEX = 256
-KERNEL_BASE = 0xFFFF_8000_0000_0000
+KERNEL_BASE = KERNEL_HALF_BASE
 _VA_BOOT_TEXT = KERNEL_BASE
 _VA_GDT = KERNEL_BASE + 0x1000
 _VA_KSTACK_TOP = KERNEL_BASE + 0x3000
@@ -308,7 +307,7 @@ class Machine:
         """Run the boot stub's ``iretq`` at CPL0 with a frame that lands at CPL3 (SDM 3A 6.14.3)."""
         uc = self.uc
         frame = (_CAL_TEXT, USER_CS, RFLAGS_IF | RFLAGS_RESERVED, _CAL_UNMAPPED, USER_DS)
-        top = _PA_KSTACK + PAGE - 8 * len(frame)
+        top = _PA_KSTACK + PAGE_SIZE - 8 * len(frame)
         assert self.mem is not None
         for index, value in enumerate(frame):
             self.mem.write_u64(top + 8 * index, value)

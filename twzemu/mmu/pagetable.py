@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from twzemu.errors import MappingError
-from twzemu.mmu.physmem import PAGE_MASK, PAGE_SHIFT, FrameAllocator, PhysicalMemory
+from twzemu.mmu.physmem import PAGE_MASK, FrameAllocator, PhysicalMemory
 from twzemu.mmu.pte import (
     ADDR_MASK,
     ENTRIES_PER_TABLE,
@@ -47,6 +47,7 @@ from twzemu.mmu.pte import (
     table_entry_flags,
     table_index,
 )
+from twzemu.objects.layout import PAGE_SHIFT
 
 _ENTRY = struct.Struct("<Q")
 _TABLE = struct.Struct(f"<{ENTRIES_PER_TABLE}Q")

@@ -17,9 +17,8 @@ import mmap
 import struct
 
 from twzemu.errors import PhysMemError
+from twzemu.objects.layout import PAGE_SIZE
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
 PAGE_MASK = PAGE_SIZE - 1
 MAX_PHYS_SIZE = 1 << 32  # Unicorn 2.1.4 truncates CR3 to 32 bits: see the module docstring.
 

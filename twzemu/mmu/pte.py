@@ -19,8 +19,7 @@ import enum
 from typing import NamedTuple
 
 from twzemu.errors import MappingError
-from twzemu.mmu.physmem import PAGE_SHIFT, PAGE_SIZE
-from twzemu.objects.layout import Prot  # the one rights vocabulary of objects, capabilities and pages
+from twzemu.objects.layout import PAGE_SHIFT, PAGE_SIZE, U64_MASK, Prot  # Prot: objects, capabilities and pages
 
 ENTRY_SIZE = 8
 INDEX_BITS = 9
@@ -37,7 +36,6 @@ VA_BITS = 48
 VA_MASK = (1 << VA_BITS) - 1
 USER_TOP = 1 << (VA_BITS - 1)  # 0x0000_8000_0000_0000, first address past user space
 KERNEL_HALF_BASE = 0xFFFF_8000_0000_0000  # first canonical upper-half address (monitor-only pages)
-U64_MASK = (1 << 64) - 1
 
 
 class Pte(enum.IntFlag):

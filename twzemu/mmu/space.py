@@ -30,7 +30,7 @@ from typing import Protocol
 
 from twzemu.errors import MappingError
 from twzemu.mmu.pagetable import PT_SPAN_SHIFT, PageTables
-from twzemu.mmu.physmem import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, FrameAllocator, PhysicalMemory
+from twzemu.mmu.physmem import PAGE_MASK, FrameAllocator, PhysicalMemory
 from twzemu.mmu.pte import (
     ENTRY_SIZE,
     INDEX_MASK,
@@ -40,13 +40,13 @@ from twzemu.mmu.pte import (
     effective_prot,
     leaf_flags,
 )
+from twzemu.objects.layout import MAX_OBJECT_SIZE, NULL_PAGE_SIZE, PAGE_SHIFT, PAGE_SIZE
 
-SLOT_SHIFT = 30
-SLOT_SIZE = 1 << SLOT_SHIFT
+SLOT_SIZE = MAX_OBJECT_SIZE  # a slot maps one whole object
+SLOT_SHIFT = SLOT_SIZE.bit_length() - 1
 SLOT_OFFSET_MASK = SLOT_SIZE - 1
 NUM_SLOTS = USER_TOP >> SLOT_SHIFT  # slots of the user half: 0 .. 131071
 PAGES_PER_SLOT = SLOT_SIZE >> PAGE_SHIFT
-NULL_PAGE_SIZE = PAGE_SIZE  # offsets below this inside any slot are never mapped
 
 _PRESENT = int(Pte.PRESENT)
 _pack_entry = struct.Struct("<Q").pack_into

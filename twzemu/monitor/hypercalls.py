@@ -16,6 +16,7 @@ from ..errors import TwzEmuError
 from ..machine.cpustate import RAX, RDI, RDX, RSI
 from ..machine.machine import Machine
 from ..mmu.space import AddressSpace
+from ..objects.layout import U64_MASK
 
 ENOSYS = -38
 EBADF = -9
@@ -82,7 +83,7 @@ class Hypercalls:
         handler = self._table.get(gpr[RAX])
         result = ENOSYS if handler is None else handler(machine)
         if result is not None:
-            gpr[RAX] = result & 0xFFFF_FFFF_FFFF_FFFF
+            gpr[RAX] = result & U64_MASK
 
     def _exit(self, machine: Machine) -> None:
         machine.exit(machine.cpu.gpr[RDI] & 0xFF)

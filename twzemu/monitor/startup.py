@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..abi import NOT_IN_A_GATE, TCB_SIZE, WORD
 from ..linker.tls import TlsLayout, align_up
+from ..objects.layout import U64_MASK
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ def build_startup(
     words += [len(argv), argv_at, envp_at, len(init), init_at, len(fini), fini_at, compartment]
     rsp = words_at - 2 * WORD  # a zero "return address" slot pair: _start never returns
     data = bytearray(top - rsp)
-    struct.pack_into(f"<{len(words)}Q", data, words_at - rsp, *[w & 0xFFFF_FFFF_FFFF_FFFF for w in words])
+    struct.pack_into(f"<{len(words)}Q", data, words_at - rsp, *[w & U64_MASK for w in words])
     data[strings_at - rsp : strings_at - rsp + len(strings)] = strings
     return StartupImage(rsp, bytes(data), rsp, startup_at)
 

@@ -46,17 +46,20 @@ from dataclasses import dataclass
 from twzemu.errors import ObjectError
 from twzemu.objects.objid import ObjId
 
+# Each of these is defined here and only here: the MMU, the loader and the monitor import them. A slot of an
+# address space holds one whole object (``mmu.space.SLOT_SIZE`` is ``MAX_OBJECT_SIZE``); pages are x86's 4 KiB.
 MAX_OBJECT_SIZE = 1 << 30
-PAGE_SIZE = 4096
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
 PAGES_PER_OBJECT = MAX_OBJECT_SIZE // PAGE_SIZE
-NULL_PAGE_SIZE = 0x1000
+NULL_PAGE_SIZE = PAGE_SIZE  # Twizzler's null page: the first page of every object, never mapped
 DATA_OFFSET = NULL_PAGE_SIZE
 META_OFFSET = MAX_OBJECT_SIZE - PAGE_SIZE
 META_PAGE_INDEX = META_OFFSET // PAGE_SIZE
 
 _U16_MAX = 0xFFFF
 _U32_MAX = 0xFFFF_FFFF
-_U64_MAX = 0xFFFF_FFFF_FFFF_FFFF
+U64_MASK = (1 << 64) - 1  # a 64-bit word (and the wrap of a negative value into one)
 _U128_MAX = (1 << 128) - 1
 
 
@@ -116,7 +119,7 @@ META_INFO_SIZE = _META_INFO.size
 
 
 def _split128(value: int) -> tuple[int, int]:
-    return value & _U64_MAX, value >> 64
+    return value & U64_MASK, value >> 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +184,8 @@ class MetaExt:
     value: int
 
     def __post_init__(self) -> None:
-        _check_range("MetaExt.tag", self.tag, _U64_MAX)
-        _check_range("MetaExt.value", self.value, _U64_MAX)
+        _check_range("MetaExt.tag", self.tag, U64_MASK)
+        _check_range("MetaExt.value", self.value, U64_MASK)
 
     def pack(self) -> bytes:
         return _META_EXT.pack(self.tag, self.value)
@@ -223,7 +226,7 @@ class FotEntry:
     def __post_init__(self) -> None:
         _check_range("FotEntry.id", self.id, _U128_MAX)
         _check_range("FotEntry.flags", self.flags, _U32_MAX)
-        _check_range("FotEntry.resolver", self.resolver, _U64_MAX)
+        _check_range("FotEntry.resolver", self.resolver, U64_MASK)
 
     @property
     def is_live(self) -> bool:
@@ -233,7 +236,7 @@ class FotEntry:
         )
 
     def pack(self) -> bytes:
-        return _FOT_ENTRY.pack(self.id >> 64, self.id & _U64_MAX, self.resolver, self.flags)
+        return _FOT_ENTRY.pack(self.id >> 64, self.id & U64_MASK, self.resolver, self.flags)
 
     @classmethod
     def unpack(cls, data: bytes) -> FotEntry:
@@ -289,5 +292,5 @@ class InvPtr:
     @classmethod
     def decode(cls, raw: int) -> InvPtr:
         """Split a 64-bit invariant pointer into its FOT index and offset."""
-        _check_range("invariant pointer", raw, _U64_MAX)
+        _check_range("invariant pointer", raw, U64_MASK)
         return cls(raw >> INVPTR_OFFSET_BITS, raw & _INVPTR_OFFSET_MASK)

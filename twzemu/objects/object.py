@@ -25,6 +25,7 @@ from twzemu.objects.layout import (
     META_EXT_SIZE,
     META_INFO_SIZE,
     META_OFFSET,
+    PAGE_SHIFT,
     PAGE_SIZE,
     PAGES_PER_OBJECT,
     FotEntry,
@@ -38,7 +39,6 @@ from twzemu.objects.layout import (
 from twzemu.objects.objid import ObjId
 
 _ZERO_PAGE = bytes(PAGE_SIZE)
-_PAGE_SHIFT = PAGE_SIZE.bit_length() - 1
 _PAGE_MASK = PAGE_SIZE - 1
 
 
@@ -96,7 +96,7 @@ class Object:
     def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes from ``offset``; never-written bytes read as zero."""
         self._check_span(offset, length)
-        first = offset >> _PAGE_SHIFT
+        first = offset >> PAGE_SHIFT
         start = offset & _PAGE_MASK
         if start + length <= PAGE_SIZE:  # the common case: one page
             page = self._pages.get(first)
@@ -193,8 +193,8 @@ class Object:
         sized = self.meta_ext(MetaExtTag.SIZED)
         if sized is not None:
             return sized
-        fot_bottom_page = fot_entry_offset(max(self.meta.fotcount, 1)) >> _PAGE_SHIFT
-        data_pages = [i for i, _ in self.iter_pages() if DATA_OFFSET >> _PAGE_SHIFT <= i < fot_bottom_page]
+        fot_bottom_page = fot_entry_offset(max(self.meta.fotcount, 1)) >> PAGE_SHIFT
+        data_pages = [i for i, _ in self.iter_pages() if DATA_OFFSET >> PAGE_SHIFT <= i < fot_bottom_page]
         return (max(data_pages) + 1) * PAGE_SIZE - DATA_OFFSET if data_pages else 0
 
     # --- foreign object table -------------------------------------------------------------------------------
