@@ -23,6 +23,7 @@ from .fastpath import (
     CrossingRecord,
     GateRecord,
     Lifecycle,
+    Refusal,
     Rule,
     Status,
 )
@@ -231,6 +232,10 @@ class CrossingEngine:
         """After ``NEED_PAGE``: the address and the page-table root of the space that lacks it."""
         return self._fast.need_address, self._fast.need_cr3
 
+    def refusal(self) -> Refusal:
+        """After ``REFUSED``: why."""
+        return Refusal(self._fast.refusal)
+
     def need_compartment(self) -> tuple[int, int]:
         """After ``NEED_CONTEXT`` or ``NEED_INIT``: the callee and its caller."""
         return self._fast.need_compartment, self._fast.need_caller
@@ -283,4 +288,4 @@ def rules_of_levels(entries: Iterable[tuple[int, int, bool, bool]]) -> dict[tupl
 
 
 __all__ = ["Context", "Crossing", "CrossingEngine", "EngineCompartment", "EngineGate", "EngineSnapshot",
-           "Lifecycle", "Rule", "Status", "rules_of_levels"]  # fmt: skip
+           "Lifecycle", "Refusal", "Rule", "Status", "rules_of_levels"]  # fmt: skip

@@ -25,7 +25,7 @@ class Fault:
     machine running out of frames while backing ``address`` (or, with no address, while serving a hypercall).
     """
 
-    __slots__ = ("access", "address", "insn", "interrupt", "out_of_memory", "present", "rip", "vector", "verb")
+    __slots__ = ("access", "address", "insn", "interrupt", "out_of_memory", "present", "rip", "vector")
 
     def __init__(
         self,
@@ -46,7 +46,6 @@ class Fault:
         self.insn = insn
         self.interrupt = interrupt
         self.out_of_memory = out_of_memory
-        self.verb: str | None = None  # what the monitor calls the access when it is not a plain one: "enter"
 
     def __repr__(self) -> str:
         where = f" {self.access.name.lower()} {self.address:#x}" if self.access is not None else ""

@@ -567,9 +567,7 @@ class Machine:
     def _on_syscall(self, _uc: int, _data: int) -> None:
         try:
             if not self.fast.hypercalls_allowed or self.on_hypercall is None:
-                fault = Fault(Vector.INVALID_OPCODE, self.cpu.rip[0], insn="syscall")
-                fault.verb = "hypercall"
-                self._defer(fault)
+                self._defer(Fault(Vector.INVALID_OPCODE, self.cpu.rip[0], insn="syscall"))
                 return
             self.on_hypercall(self)
         except OutOfFrames:  # a service wrote guest memory and RAM is full: the caller's fault, at its syscall

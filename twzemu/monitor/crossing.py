@@ -44,6 +44,7 @@ from ..machine.engine import (
     EngineGate,
     EngineSnapshot,
     Lifecycle,
+    Refusal,
     Status,
     rules_of_levels,
 )
@@ -107,18 +108,21 @@ class Crossings:
     compartments: dict[int, CompartmentState]
     gates: GateTable  # every compartment's gates, by entry address
     stderr: BinaryIO  # where violation lines go
-    report: Callable[[Fault, CompartmentState], str]  # the violation line for a fault
+    report: Callable[[Fault, CompartmentState, Refusal | None], str]  # the line for a fault (or refused entry)
     pair_space: Callable[[int, int], AddressSpace]  # the callee's page tables for a trusting caller (built once)
     trace: TextIO | None = None
     _gate_list: list[Gate] = field(init=False)
     _pending: list[_PendingInit] = field(init=False)
+    _refusal: Refusal = field(init=False)
     _clients: dict[tuple[int, int], Client] = field(init=False)  # (compartment, page-table root) -> client
+    fatal_refusal: Refusal | None = field(init=False)  # why the entry that stopped the program was refused
     engine: CrossingEngine = field(init=False)
 
     def __post_init__(self) -> None:
         self._gate_list = list(self.gates.iter_gates())
         self._pending = []
         self._clients = {}
+        self.fatal_refusal = None
         self.engine = CrossingEngine(self.machine, MAX_DEPTH, RETURN_POINT, MONITOR, GATE_BUFFER)
         rules = rules_of_levels(
             (caller, gate, rules.callee_stack_fresh, rules.callee_reads_caller)
@@ -193,9 +197,7 @@ class Crossings:
             return False
         status = self._complete(Status(answer), lambda: self.engine.transfer(address))
         if status is Status.REFUSED:
-            fault = Fault(Vector.PAGE_FAULT, self.machine.cpu.rip[0], address, Access.FETCH, False)
-            fault.verb = "enter"
-            return self.on_violation_outside(fault)
+            return self._refused(address, self._refusal)
         if status is Status.MONITOR_RETURN:
             self._monitor_call_returned(self.machine.cpu.gpr[RAX])
         elif status is Status.TOO_DEEP:
@@ -208,22 +210,33 @@ class Crossings:
 
     def _complete(self, status: Status, retry: Callable[[], Status]) -> Status:
         """Build what the engine lacks (a page of a stack, a compartment's page tables for a caller) and try
-        again, until it answers something else."""
+        again, until it answers something else; after ``REFUSED``, ``_refusal`` says why."""
         for _ in range(8):  # each round builds one thing; a frame needs at most a context and two pages
             if status is Status.NEED_PAGE:
                 page, root = self.engine.need_page()
                 space = self.machine.space_of(root)
                 if space is None or space.resolve_fault(page, Access.READ) is not FaultOutcome.BACKED:
-                    return Status.REFUSED
+                    break  # no object of that space lies there: the stack is not where a frame may go
             elif status is Status.NEED_CONTEXT:
                 callee, caller = self.engine.need_compartment()
                 self.engine.set_pair(callee, caller, context_of(self.pair_space(callee, caller)))
             else:
+                if status is Status.REFUSED:
+                    self._refusal = self.engine.refusal()
                 return status
             status = retry()
+        self._refusal = Refusal.NO_FRAME
         return Status.REFUSED
 
-    def on_fault(self, fault: Fault) -> bool:
+    def _refused(self, address: int, refusal: Refusal) -> bool:
+        """A refused entry at ``address``: unwound if the caller is itself inside a crossing, else the end."""
+        fault = Fault(Vector.PAGE_FAULT, self.machine.cpu.rip[0], address, Access.FETCH, False)
+        if not self.on_fault(fault, refusal):
+            self.fatal_refusal = refusal
+            self.machine.request_stop(Stop(StopReason.FAULT, fault=fault))
+        return True
+
+    def on_fault(self, fault: Fault, refusal: Refusal | None = None) -> bool:
         innermost = self.engine.innermost()
         if innermost is None:
             return False  # nothing to unwind into: the machine reports it and the program stops
@@ -231,15 +244,9 @@ class Crossings:
             pending = self._pending[-1] if self._pending else None
             if pending is None or pending.depth != self.engine.depth:
                 return False  # an initialiser or finaliser the monitor called at start or at exit: its caller's
-            self._init_failed(pending, fault)
+            self._init_failed(pending, fault, refusal)
             return True
-        self._violation(fault)
-        return True
-
-    def on_violation_outside(self, fault: Fault) -> bool:
-        """A bad entry: unwind if the offender is itself inside a crossing, else stop the program with it."""
-        if not self.on_fault(fault):
-            self.machine.request_stop(Stop(StopReason.FAULT, fault=fault))
+        self._violation(fault, refusal)
         return True
 
     def _refuse_entry(self, address: int, why: str, value: int) -> None:
@@ -251,9 +258,7 @@ class Crossings:
         self._write_line(f"twzemu: fault: {why}: {caller.name} calling gate {gate.name} of {callee} refused "
                          f"({'TWZ_EFAULT' if value == TWZ_EFAULT else 'TWZ_EPERM'})")  # fmt: skip
         if self.engine.answer(value) is not Status.ANSWERED:
-            fault = Fault(Vector.PAGE_FAULT, self.machine.cpu.rip[0], address, Access.FETCH, False)
-            fault.verb = "enter"
-            self.on_violation_outside(fault)
+            self._refused(address, self.engine.refusal())
 
     def _write_line(self, line: str) -> None:
         self.stderr.write(line.encode() + b"\n")
@@ -267,11 +272,11 @@ class Crossings:
         elif self.trace is not None:
             self._trace(status)
 
-    def _violation(self, fault: Fault) -> None:
+    def _violation(self, fault: Fault, refusal: Refusal | None) -> None:
         """Unwind the innermost crossing: report, and the caller's call returns TWZ_EFAULT."""
         executing = self.current
         assert executing is not None
-        self._write_line(self.report(fault, executing))
+        self._write_line(self.report(fault, executing, refusal))
         self._unwind(TWZ_EFAULT, reply=False)
 
     # -- initialisers run on demand ----------------------------------------------------------------------
@@ -306,9 +311,9 @@ class Crossings:
         self.machine.restore_cpu(pending.cpu)
         self.engine.restore(pending.engine)
 
-    def _init_failed(self, pending: _PendingInit, fault: Fault) -> None:
+    def _init_failed(self, pending: _PendingInit, fault: Fault, refusal: Refusal | None) -> None:
         state = pending.compartment
-        self._write_line(self.report(fault, state))
+        self._write_line(self.report(fault, state, refusal))
         self._write_line(f"twzemu: compartment {state.name} failed to initialise: its gates answer TWZ_EPERM")
         self.engine.unwind(TWZ_EFAULT, reply=False)
         self.engine.set_lifecycle(state.id, Lifecycle.FAILED)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from ..cache import DerivedCache
 from ..elf.callsites import return_sites
 from ..elf.image import ElfImage
 from ..errors import MonitorError, TwzEmuError
@@ -31,13 +32,14 @@ from ..linker.symbols import Symbolizer
 from ..loader import LoadedImage, slot_base
 from ..machine.cpustate import RDI, RSP
 from ..machine.disasm import instruction_at
-from ..machine.engine import Lifecycle
+from ..machine.engine import Lifecycle, Refusal
 from ..machine.events import Fault, Stop, StopReason
-from ..machine.machine import DEFAULT_RAM, Machine
+from ..machine.machine import DEFAULT_RAM, KERNEL_BASE, Machine
 from ..machine.x86 import Vector
 from ..mmu.pte import Prot
-from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, AddressSpace
+from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, SLOT_SHIFT, AddressSpace
 from ..objects.store import ObjectStore
+from ..security.check import AccessKind, Verdict, ViolationRule, decide
 from ..security.gates import Gate, GateTable, IsolationLevel
 from ..security.ids import MONITOR as MONITOR_COMPARTMENT
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
@@ -48,7 +50,7 @@ from .compartments import CompartmentBuilder
 from .crossing import CompartmentState, Crossings
 from .hypercalls import Hypercalls
 from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT
-from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, Culprit, describe_fault
+from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, describe_fault, describe_verdict
 from .services import MonitorText, build_monitor_text
 from .startup import build_startup
 
@@ -112,9 +114,10 @@ class Monitor:
         return result
 
     def link(self, path: str) -> LinkedProgram:
-        program = ElfImage.open(path)
+        cache = DerivedCache.beside(self.store.path)  # what is read from the images, kept for the next run
+        program = ElfImage.open(path, cache)
         search = LibrarySearch.for_program(Path(path), self.library_dirs, self._runtime_dir(), self.store,
-                                           RUNTIME_LIBRARY)  # fmt: skip
+                                           RUNTIME_LIBRARY, cache)  # fmt: skip
         self._monitor_text = build_monitor_text(self.store)
         return Linker(search, self.store, self.policy, self._monitor_text.gates).link(program, path)
 
@@ -280,23 +283,43 @@ class Run:
 
     # -- reports ----------------------------------------------------------------------------------------
 
-    def violation_line(self, fault: Fault, executing: CompartmentState) -> str:
+    def violation_line(self, fault: Fault, executing: CompartmentState, refusal: Refusal | None = None) -> str:
+        """The one line reporting ``fault`` by ``executing`` (``refusal``: the engine refused it as a gate
+        entry)."""
+        verdict = self.verdict(fault, executing, refusal)
+        if verdict is not None:
+            return describe_verdict(verdict, self.symbols)
         space = self.machine.current_space() or executing.space
-        return describe_fault(fault, self._culprit_of(fault, executing.name), self.symbols,
-                              _instruction(fault, space))  # fmt: skip
+        return describe_fault(fault, executing.name, self.symbols, _instruction(fault, space))
 
-    def _culprit_of(self, fault: Fault, executing: str) -> Culprit:
-        """Who owns the address (any compartment), and whether touching it is a violation or a plain fault."""
-        if fault.address is None:
-            return Culprit(executing, executing, violation=False)
-        owner = self.builder.owners.get(fault.address >> 30)
-        if owner is None and fault.address >> 47 == 0x1FFFF:
+    def verdict(self, fault: Fault, executing: CompartmentState, refusal: Refusal | None = None) -> Verdict | None:
+        """The verdict on a refused access (None for a fault that is no access: a CPU exception): whose object
+        lies at the address and what the executing page tables hold for it decide the rule."""
+        name = executing.name
+        if fault.insn == "syscall":
+            return Verdict(ViolationRule.HYPERCALL_OUTSIDE_MONITOR, AccessKind.HYPERCALL, fault.rip, name, name,
+                           fault.rip)  # fmt: skip
+        if fault.vector is not Vector.PAGE_FAULT or fault.access is None or fault.address is None:
+            return None
+        if fault.out_of_memory is not None:
+            return None
+        address = fault.address
+        owner = self.builder.owners.get(address >> SLOT_SHIFT)
+        if owner is None and address >= KERNEL_BASE:
             owner = "monitor"
+        null_page = address & SLOT_OFFSET_MASK < NULL_PAGE_SIZE
+        if refusal is not None:
+            kind, rule = AccessKind.ENTER, _REFUSAL_RULES[refusal]
+        else:
+            kind = AccessKind.of_prot(Prot(fault.access))
+            space = self.machine.current_space() or executing.space
+            mapping = space.mapping_at(address)
+            rule = decide(kind, owner is not None, null_page, Prot(0) if mapping is None else mapping.prot)
         if owner is None:
-            return Culprit("no object", executing, violation=False)
-        if fault.address & SLOT_OFFSET_MASK < NULL_PAGE_SIZE:
-            return Culprit(f"the null page of {owner}", executing, violation=False)
-        return Culprit(owner, executing, violation=True)
+            owner = "no object"
+        elif null_page:
+            owner = f"the null page of {owner}"
+        return Verdict(rule, kind, address, owner, name, fault.rip)
 
     def _describe(self) -> None:
         linked = self.linked
@@ -336,7 +359,14 @@ class Run:
         fault = stop.fault
         assert fault is not None and self.crossings is not None
         current = self.crossings.current or self.states[PROGRAM_COMPARTMENT]
-        return RunResult(STATUS_KILLED, stop, self.violation_line(fault, current))
+        return RunResult(STATUS_KILLED, stop, self.violation_line(fault, current, self.crossings.fatal_refusal))
+
+
+_REFUSAL_RULES = {
+    Refusal.NOT_AFTER_CALL: ViolationRule.NOT_AFTER_CALL,
+    Refusal.NO_FRAME: ViolationRule.NO_FRAME,
+    Refusal.NO_COMPARTMENT: ViolationRule.NO_COMPARTMENT,
+}
 
 
 def _instruction(fault: Fault, space: AddressSpace) -> str | None:

@@ -11,36 +11,24 @@ Vocabulary, bottom up:
 * ``context`` — ``SecurityContext``: one per compartment, its capabilities, mask and exposed gates;
 * ``levels`` — the trust table: ``crossing_rules(caller level, gate level)`` says which side may touch which
   memory and whether the callee gets its own stack;
-* ``check`` — the decisions: ``AccessInfo`` in, ``Verdict`` out.
+* ``check`` — ``Verdict``: a refused access and the ``ViolationRule`` that refused it (``decide``).
 
-How a fault becomes a verdict:
+How a refusal becomes a verdict:
 
 1. The monitor builds each compartment's page tables from its ``SecurityContext`` (``prot_of`` of every object
-   it maps, the other compartments' memory per ``levels``), so the MMU refuses exactly what the context does.
-2. A refused access reaches the monitor as a page fault: an address, the access (read, write or fetch) and the
-   instruction pointer. The monitor resolves the address to an object and offset (its slot map) and the
-   instruction pointer likewise, and fills an ``AccessInfo`` (Twizzler's ``AccessInfo{target, access_kind,
-   exec_id, exec_off}`` plus the executing compartment).
-3. A read or write goes to ``check_access``. A fetch does too, and when it is refused in another compartment's
-   text the monitor asks ``check_entry`` (a gate entry?), or ``check_return`` when it lands on the return
-   point of the thread's innermost crossing; a ``syscall`` goes to ``check_hypercall``.
-4. The ``Verdict`` names its ``ViolationRule``: ``ALLOWED``, a plain fault (``NULL_PAGE``, ``UNMAPPED``), or a
-   violation the monitor reports with ``SecurityViolation`` (``twzemu.errors``, exit status 139) or unwinds as
-from twzemu.abi import IsolationLevel
-   DESIGN.md "What a violation does" says.
+   it maps; what the trust table grants, per crossing and per binding: ``levels``), so the MMU refuses exactly
+   what the context does; the crossing engine refuses a gate entry and says why; the machine refuses a
+   ``syscall`` outside the monitor's gate code.
+2. The monitor turns the refusal into a ``Verdict`` (``monitor.Run.verdict``): how the address was touched,
+   whose object lies there (its slot map), what the executing page tables hold for it (``check.decide``).
+3. ``monitor.report`` renders it; its rule says whether the line is a plain fault (``NULL_PAGE``, ``UNMAPPED``)
+   or a security violation. Inside a crossing the crossing is unwound, elsewhere the program stops (DESIGN.md
+   "What a violation does").
 """
 
+from twzemu.abi import IsolationLevel
 from twzemu.security.capability import Capability, normalise
-from twzemu.security.check import (
-    AccessInfo,
-    AccessKind,
-    Verdict,
-    ViolationRule,
-    check_access,
-    check_entry,
-    check_hypercall,
-    check_return,
-)
+from twzemu.security.check import AccessKind, Verdict, ViolationRule, decide
 from twzemu.security.context import SecurityContext
 from twzemu.security.gates import GATE_ALIGNMENT, TRAMPOLINE_ALIGNMENT, Gate, GateTable
 from twzemu.security.ids import MONITOR, PROGRAM, CompartmentId
@@ -51,7 +39,6 @@ __all__ = [
     "MONITOR",
     "PROGRAM",
     "TRAMPOLINE_ALIGNMENT",
-    "AccessInfo",
     "AccessKind",
     "Capability",
     "CompartmentId",
@@ -63,13 +50,10 @@ __all__ = [
     "TrustRow",
     "Verdict",
     "ViolationRule",
-    "check_access",
-    "check_entry",
-    "check_hypercall",
-    "check_return",
     "combine",
     "compartment_rules",
     "crossing_rules",
+    "decide",
     "normalise",
     "table",
 ]

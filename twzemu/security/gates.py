@@ -4,9 +4,9 @@ Data flow: a library declares a gate with ``TWZ_GATE(fn)`` / ``TWZ_GATE_LEVEL(fn
 twz.h``); the linker turns each record of ``.twz_secgate_info`` into a ``Gate`` (the function's absolute entry
 address and size once the library is placed); the monitor adds every gate to one ``GateTable`` and the owning
 compartment's ``SecurityContext`` exposes it. When code of compartment A fetches an instruction from B's text,
-the monitor asks ``GateTable.gate_at`` for the gate whose entry is exactly that address (one dict lookup,
-whatever the number of compartments and gates: DESIGN.md "Performance budgets") and ``check.check_entry``
-decides.
+the crossing engine finds the gate whose entry is exactly that address in its own hash table, built from this
+table (one lookup, whatever the number of compartments and gates: DESIGN.md "Performance budgets"); the monitor
+uses ``GateTable`` for names, reports and ``--verbose``.
 
 Twizzler's kernel describes the gates of an object as one range, ``Gates{offset, length, align}`` in
 ``twizzler-security`` (any aligned address inside it is an entry), and aligns its trampolines to
@@ -21,15 +21,11 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from twzemu.abi import IsolationLevel
 from twzemu.errors import SecurityError
 from twzemu.objects.layout import MAX_OBJECT_SIZE, NULL_PAGE_SIZE
 from twzemu.security.ids import CompartmentId
-
-if TYPE_CHECKING:
-    from twzemu.security.check import Verdict
 
 # Slot n maps one object at n * MAX_OBJECT_SIZE (DESIGN.md "Concepts"): the low bits of an address are the
 # offset inside its object, whose first page is the null page.
@@ -102,20 +98,15 @@ class GateTable:
     ``gate_at`` is the per-crossing lookup: one dict access, whatever the table holds. ``add`` (at load
     time) keeps a sorted list of entries as well, to refuse overlapping gates in O(log n) comparisons and to
     name the gate around an address in error reports (``gate_containing``).
-
-    ``entry_verdicts`` belongs to ``check.check_entry``: the verdicts of allowed entries, per (entry address,
-    caller), so a crossing builds no record (a frozen record costs about a microsecond here, against a 5 us
-    round-trip budget). Gates are never removed or changed once added, so an allowed entry stays allowed.
     """
 
-    __slots__ = ("_by_entry", "_by_name", "_by_owner", "_entries", "entry_verdicts")
+    __slots__ = ("_by_entry", "_by_name", "_by_owner", "_entries")
 
     def __init__(self, gates: Iterable[Gate] = ()) -> None:
         self._by_entry: dict[int, Gate] = {}
         self._by_owner: dict[CompartmentId, list[Gate]] = {}
         self._by_name: dict[tuple[CompartmentId, str], Gate] = {}
         self._entries: list[int] = []  # sorted
-        self.entry_verdicts: dict[tuple[int, CompartmentId], Verdict] = {}
         for gate in gates:
             self.add(gate)
 

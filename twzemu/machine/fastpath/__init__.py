@@ -45,6 +45,14 @@ class Status(enum.IntEnum):
     NEED_INIT = 10
 
 
+class Refusal(enum.IntEnum):
+    """Why the engine answered ``REFUSED`` (``REFUSED_*``)."""
+
+    NOT_AFTER_CALL = 1  # the return address on the caller's stack follows no call instruction (or rsp is bad)
+    NO_FRAME = 2  # no place the callee may write holds its frame
+    NO_COMPARTMENT = 3  # the gate's compartment does not exist
+
+
 class Lifecycle(enum.IntEnum):
     """A compartment's initialisation, as the engine sees it."""
 
@@ -145,6 +153,7 @@ class State(ctypes.Structure):
         ("need_cr3", _u64),
         ("need_compartment", _i32),
         ("need_caller", _i32),
+        ("refusal", _i32),
         ("num_compartments", _i32),
         ("current", _i32),
         ("current_stack", _i32),

@@ -36,6 +36,9 @@ enum twz_status {
     TWZ_NEED_INIT = 10,     /* the callee's initialisers have not run (or are running): Python decides */
 };
 
+/* Why a crossing was refused (st->refusal after TWZ_REFUSED): the monitor's verdict names it. */
+enum { REFUSED_NOT_AFTER_CALL = 1, REFUSED_NO_FRAME = 2, REFUSED_NO_COMPARTMENT = 3 };
+
 /* A compartment's lifecycle (its initialisers run once, before its first crossing). */
 enum { READY = 0, UNINITIALISED = 1, INITIALISING = 2, FAILED = 3 };
 
@@ -159,6 +162,7 @@ struct twz_state {
     uint64_t need_cr3;
     int32_t need_compartment;  /* TWZ_NEED_CONTEXT, TWZ_NEED_INIT: the callee, and for a context its caller */
     int32_t need_caller;
+    int32_t refusal;           /* TWZ_REFUSED: why (REFUSED_*) */
     int32_t num_compartments;
     int32_t current;           /* the compartment running, -1 for none */
     int32_t current_stack;     /* the compartment whose stack it runs on */
@@ -198,7 +202,8 @@ static const struct twz_field fields[] = {
     FIELD(twz_state, pairs), FIELD(twz_state, gates), FIELD(twz_state, stack), FIELD(twz_state, gate_mask),
     FIELD(twz_state, return_point), FIELD(twz_state, gate_buffer), FIELD(twz_state, gate_pte),
     FIELD(twz_state, need_address), FIELD(twz_state, need_cr3), FIELD(twz_state, need_compartment),
-    FIELD(twz_state, need_caller), FIELD(twz_state, num_compartments), FIELD(twz_state, current),
+    FIELD(twz_state, need_caller), FIELD(twz_state, refusal), FIELD(twz_state, num_compartments),
+    FIELD(twz_state, current),
     FIELD(twz_state, current_stack), FIELD(twz_state, depth), FIELD(twz_state, capacity), FIELD(twz_state, monitor),
     FIELD(twz_state, last), FIELD(twz_state, rules),
 };
@@ -283,6 +288,12 @@ static int absent(const struct twz_state *st, uint64_t cr3, uint64_t va)
         return 1;
     memcpy(&entry, st->ram + at, 8);
     return !(entry & PTE_PRESENT);
+}
+
+static int refuse(struct twz_state *st, int32_t why)
+{
+    st->refusal = why;
+    return TWZ_REFUSED;
 }
 
 static uint64_t gate_hash(uint64_t entry)
@@ -460,11 +471,11 @@ static int switch_into(struct twz_state *st, struct twz_crossing *c, uint64_t en
     int32_t owner = shared ? c->caller : c->callee;
     uint64_t top = shared ? c->rsp - 16 : frame_for(st, c, owner); /* shared: keeps the caller's return address */
     if (!top)
-        return TWZ_REFUSED;
+        return refuse(st, REFUSED_NO_FRAME);
     uint8_t *slot = user_word(st, ctx.cr3, top, 1);
     if (!slot) {
         if (!absent(st, ctx.cr3, top))
-            return TWZ_REFUSED; /* present but not the callee's to write: no frame goes there */
+            return refuse(st, REFUSED_NO_FRAME); /* present but not the callee's to write: no frame goes there */
         st->need_address = top;
         st->need_cr3 = ctx.cr3;
         return TWZ_NEED_PAGE;
@@ -503,11 +514,11 @@ static int read_return_address(struct twz_state *st, uint64_t *out)
     const struct twz_compartment *caller = &st->compartments[st->current];
     uint64_t rsp = st->gpr[RSP];
     if (rsp & 7) /* a call leaves rsp as aligned as it found it, and the psABI keeps it 16-byte aligned */
-        return TWZ_REFUSED;
+        return refuse(st, REFUSED_NOT_AFTER_CALL);
     const uint8_t *at = user_word(st, st->cr3, rsp, 0);
     if (!at) {
         if (!absent(st, st->cr3, rsp))
-            return TWZ_REFUSED;
+            return refuse(st, REFUSED_NOT_AFTER_CALL);
         st->need_address = rsp; /* after a tail call from a gate, nothing may have touched that page yet */
         st->need_cr3 = st->cr3;
         return TWZ_NEED_PAGE;
@@ -516,14 +527,14 @@ static int read_return_address(struct twz_state *st, uint64_t *out)
     /* A tail call from inside a gate leaves the return point as the return address: the callee returns there,
      * which also ends the tail-calling crossing. Anything else must follow a call instruction. */
     if (*out != st->return_point && !follows_call(caller, *out))
-        return TWZ_REFUSED;
+        return refuse(st, REFUSED_NOT_AFTER_CALL);
     return TWZ_PASS;
 }
 
 static int enter(struct twz_state *st, const struct twz_gate *gate)
 {
     if (!valid(st, gate->owner) || gate->level < 0 || gate->level >= NUM_LEVELS)
-        return TWZ_REFUSED;
+        return refuse(st, REFUSED_NO_COMPARTMENT);
     const struct twz_compartment *caller = &st->compartments[st->current];
     uint64_t return_address;
     int checked = read_return_address(st, &return_address);
@@ -554,7 +565,7 @@ static int enter(struct twz_state *st, const struct twz_gate *gate)
 int twz_answer(struct twz_state *st, uint64_t value)
 {
     if (!valid(st, st->current))
-        return TWZ_REFUSED;
+        return refuse(st, REFUSED_NO_COMPARTMENT);
     uint64_t return_address;
     int checked = read_return_address(st, &return_address);
     if (checked != TWZ_PASS)
@@ -629,7 +640,7 @@ int twz_transfer(struct twz_state *st, uint64_t address)
 int twz_call(struct twz_state *st, int32_t id, uint64_t entry)
 {
     if (!valid(st, id))
-        return TWZ_REFUSED;
+        return refuse(st, REFUSED_NO_COMPARTMENT);
     struct twz_crossing c = {-1, id, -1, -1, {st->cr3, st->gate_pte}, 0, 0, {0}, 0, 0, 0};
     return switch_into(st, &c, entry, 0, RULE_FRESH_STACK); /* initialisers and finalisers take no arguments */
 }
