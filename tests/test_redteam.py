@@ -145,20 +145,25 @@ def test_exit_in_a_constructor_ends_the_run_with_its_status():
     check(done, 3, "", [])
 
 
-def test_a_hostile_tls_size_is_an_error_naming_the_library(tmp_path):
-    """Hole: a 6 KiB library whose PT_TLS segment claims 1 TiB makes the monitor allocate the whole thread area
-    in host memory: `internal error: MemoryError` (status 70). (With 4 GiB it takes 8 GiB of host memory and
-    24 s before failing; with 1 GiB, which fits the thread slot, 2 GiB and 6 s.) Hostile ELF input is an
-    error naming the file (status 127), never an internal error."""
-    for name in ("tls", "libgrtls.so"):
+def copy_guests(tmp_path: Path, *names: str) -> None:
+    for name in names:
         shutil.copy(guest(f"redteam/{name}"), tmp_path / name)
+
+
+@pytest.mark.parametrize(("field", "offset"), [("p_memsz", 40), ("p_align", 48)])  # offsets in an Elf64_Phdr
+def test_a_hostile_tls_size_is_an_error_naming_the_library(tmp_path, field, offset):
+    """Hole: a 6 KiB library whose PT_TLS segment claims 1 TiB (or a 1 TiB alignment) makes the monitor allocate
+    the whole thread area in host memory: `internal error: MemoryError` (status 70). (A 4 GiB p_memsz takes
+    8 GiB of host memory and 24 s before failing; 1 GiB, which fits the thread slot, 2 GiB and 6 s.) Hostile ELF
+    input is an error naming the file (status 127), never an internal error."""
+    copy_guests(tmp_path, "tls", "libgrtls.so")
     library = tmp_path / "libgrtls.so"
     data = bytearray(library.read_bytes())
     with open(library, "rb") as file:
         elf = ELFFile(file)
         index = next(i for i, segment in enumerate(elf.iter_segments()) if segment["p_type"] == "PT_TLS")
-        memsz_at = elf["e_phoff"] + index * elf["e_phentsize"] + 40  # Elf64_Phdr.p_memsz
-    struct.pack_into("<Q", data, memsz_at, 1 << 40)
+        at = elf["e_phoff"] + index * elf["e_phentsize"] + offset
+    struct.pack_into("<Q", data, at, 1 << 40)
     library.write_bytes(data)
     done = twzemu("run", "-L", str(tmp_path), str(tmp_path / "tls"), timeout=30)
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
@@ -243,9 +248,45 @@ def test_an_init_array_entry_in_another_compartments_code_fails_the_initialisati
     ])  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("r_offset", "why"),
+    [
+        (0x80001000, "lies outside"),  # the slot above its data object: the next library's text
+        (0xFFFFFFFFFFFFF000, "lies outside"),
+        (0x1000, "writes the read-only text"),
+    ],
+)
+def test_a_relocation_aimed_outside_its_own_data_is_a_link_error(tmp_path, r_offset, why):
+    copy_guests(tmp_path, "initarr", "libgrinitarr.so", "libgrtarget.so")
+    library = tmp_path / "libgrinitarr.so"
+    data = bytearray(library.read_bytes())
+    with open(library, "rb") as file:
+        table = ELFFile(file).get_section_by_name(".rela.dyn")["sh_offset"]
+    struct.pack_into("<Q", data, table, r_offset)  # the first Elf64_Rela's r_offset (its init_array entry)
+    library.write_bytes(data)
+    done = twzemu("run", "-L", str(tmp_path), str(tmp_path / "initarr"))
+    assert (done.status, done.stdout) == (127, ""), done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line and "libgrinitarr.so" in line and why in line and hex(r_offset) in line, done.stderr
+
+
 # -- rsp, the return point and the TCB ------------------------------------------------------------------------------
 
 CANARY = "my canary: 0xca7\n"
+
+
+def test_loading_fs_moves_the_thread_pointer_of_that_crossing_only():
+    """wrfsbase is refused, but `mov USER_DS, %fs` sets fs's base to 0 (the descriptor's): the callee's next
+    TLS access faults at 0 and unwinds it; its next crossing has its thread pointer back."""
+    check(run("probe", "fs"), 0,
+          f"callee zeroes its fs base: {EFAULT}\ncallee's thread-local afterwards: 0x7155\n" + CANARY,
+          [rf"twzemu: fault: read 0x0 \(0x0\) in no object from probe::libgrcallee\.so at {sym('callee_zero_fs')}"],
+          )  # fmt: skip
+
+
+def test_the_trap_flag_set_by_a_callee_traps_in_its_crossing_only():
+    trap = rf"twzemu: fault: debug \(.*\) at {sym('callee_trap_flag')} \({HEX}\) in probe::libgrcallee\.so"
+    check(run("probe", "tf"), 0, f"callee sets the trap flag: {EFAULT}\ncallee id afterwards: 2\n" + CANARY, [trap])
 
 
 def test_a_gate_call_with_rsp_unaligned_is_refused_and_unwinds_the_caller():

@@ -71,3 +71,31 @@ long callee_id(void)
     return twz_compartment_id();
 }
 TWZ_GATE(callee_id);
+
+/* Move the thread pointer without wrfsbase: loading %fs with the user data selector sets its base to that
+ * descriptor's (0); reading the TCB's self pointer at %fs:0 then faults at address 0. The monitor sets the
+ * thread pointer again on every switch. */
+static __thread long tls_word = 0x7155;
+
+long callee_zero_fs(void)
+{
+    unsigned short selector = 3 << 3 | 3; /* USER_DS (twzemu/machine/x86.py) */
+    long self;
+    __asm__ volatile("mov %1, %%fs\n\tmov %%fs:0, %0" : "=r"(self) : "r"(selector) : "memory");
+    return self;
+}
+TWZ_GATE(callee_zero_fs);
+
+long callee_tls(void)
+{
+    return tls_word;
+}
+TWZ_GATE(callee_tls);
+
+/* Set the trap flag: a debug trap after the next instruction. */
+long callee_trap_flag(void)
+{
+    __asm__ volatile("pushfq\n\torq $0x100, (%%rsp)\n\tpopfq\n\tnop" : : : "memory", "cc");
+    return 5;
+}
+TWZ_GATE(callee_trap_flag);

@@ -52,6 +52,12 @@ int main(int argc, char **argv)
         printf("the program got back: %#lx\n", program_forge((long)third_value));
     } else if (!strcmp(way, "tcb")) {
         printf("callee id %ld; after lying in its TCB: %ld\n", callee_id(), callee_tcb_lie((long)prog_who));
+    } else if (!strcmp(way, "fs")) {
+        printf("callee zeroes its fs base: %ld\n", callee_zero_fs());
+        printf("callee's thread-local afterwards: %#lx\n", callee_tls());
+    } else if (!strcmp(way, "tf")) {
+        printf("callee sets the trap flag: %ld\n", callee_trap_flag());
+        printf("callee id afterwards: %ld\n", callee_id());
     } else if (!strcmp(way, "pair")) {
         long results[4] = {0};
         peer_relay((long)&word, (long)results);

@@ -55,6 +55,9 @@ long callee_switch_stack(void);        /* returns 42 from a stack in its heap, t
 long callee_forge_tail(long gate);     /* pushes junk, then the return point, and jmps to gate (not a tail call) */
 long callee_tcb_lie(long gate);        /* writes 99 as its caller into its TCB, then calls gate */
 long callee_id(void);                  /* twz_compartment_id() */
+long callee_zero_fs(void);             /* mov USER_DS, %fs (its base becomes 0), then reads a thread-local */
+long callee_tls(void);                 /* reads the same thread-local */
+long callee_trap_flag(void);           /* sets RFLAGS.TF */
 long peer_relay(long address, long results); /* reads the caller's word, hands it to libgrthird, reads it again */
 long peer_read_full(long address);     /* level full: reads address */
 long peer_write(long address, long length); /* write(1, address, length) */
