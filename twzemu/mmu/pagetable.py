@@ -10,11 +10,12 @@ the address space allows (``pte.table_entry_flags``); the leaf decides. When the
 table goes away the table frame is freed and its parent entry cleared, so unmapping everything gives every
 table frame back.
 
-Sharing the upper half: the machine builds its monitor-only pages with one ``PageTables``, calls
-``export_pml4_entry(256)`` on it (which pins that PDPT so it is never freed while shared) and installs the
-result in every address space with ``set_pml4_entry(256, entry)``. Tables reached through an installed entry
-are not owned by the receiving ``PageTables``: it walks them but refuses to write into them, so the shared
-PDPT changes only through its owner.
+Sharing the upper half: the machine writes its monitor-only pages (a PDPT, a PD, a PT in reserved frames) itself
+and installs the same PML4 entry in every address space with ``set_pml4_entry(256, entry)``
+(``Machine.kernel_pml4_entry``); a ``PageTables`` that owns such a subtree can hand it out with
+``export_pml4_entry`` instead, which pins that PDPT so it is never freed while shared. Tables reached through an
+installed entry are not owned by the receiving ``PageTables``: it walks them but refuses to write into them, so
+a shared PDPT changes only through its owner.
 
 Flushing is the caller's job: removing a present entry or changing its permissions leaves stale translations
 in the CPU's TLB (SDM Vol. 3A §4.10.4); making a not-present entry present never does (§4.10.2.3: the CPU does

@@ -1,9 +1,10 @@
 """One object: an id, a lifetime and up to 1 GiB of sparse, page-granular memory.
 
-Data flow: the loader ``write``s ELF segments into the data area (offset ``DATA_OFFSET`` up); the linker adds
-FOT entries (``add_fot_entry``) and reads/writes ``meta``; the MMU asks ``iter_pages`` / ``read`` for the
-bytes to copy into emulated physical frames; the store serializes ``iter_pages`` and rebuilds an object with
-``load_page``.
+Data flow: the loader ``write``s ELF segments into the data area (offset ``DATA_OFFSET`` up); the MMU asks
+``iter_pages`` / ``read`` for the bytes to copy into emulated physical frames; the store serializes
+``iter_pages`` and rebuilds an object with ``load_page``. FOT entries (``add_fot_entry``) and ``meta`` follow
+Twizzler's layout, so invariant pointers between objects resolve; no guest creates them yet (the objects issue
+gives guests that).
 
 Memory is a dict from page index to a ``bytearray(PAGE_SIZE)``. A page exists only once something non-zero
 was written to it, so an object that is mostly empty (every object: 1 GiB, with the meta page at the far

@@ -3,8 +3,8 @@
 A context holds at most one ``Capability`` per object and the gates its compartment exposes. An optional
 ``mask`` bounds every grant, like the global mask of a Twizzler context (``SecCtxBase.global_mask``:
 Twizzler computes ``granted & permmask & (global_mask | ovrmask)``; twzemu has the one global bound). The
-monitor builds each compartment's page tables from its context, so ``prot_of`` is exactly what a page of the
-object allows in that compartment, and ``check.check_access`` decides a fault from it.
+monitor builds each of a compartment's page tables from a context, so ``prot_of`` is exactly what a page of the
+object allows there (the rule of a refused access follows from it: ``check.decide``).
 
 ``prot_of`` is one dict access: the masked rights of every object are kept ready, rebuilt when a capability or
 the mask changes.
