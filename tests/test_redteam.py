@@ -184,6 +184,21 @@ def test_names_from_the_elf_cannot_forge_report_lines():
     assert lines[0].isprintable(), repr(lines[0])
 
 
+def test_a_message_for_a_refused_crossing_reaches_nobody_else():
+    """Hole: the program writes a password for libgrbroken and calls its gate; libgrbroken failed to initialise,
+    so the call is answered TWZ_EPERM without a crossing, and the message stays unsent. The next gate the
+    program calls, libgrsnoop's, receives it. "What one side writes into the gate buffer is readable only by
+    the other side of that crossing" (DESIGN.md): a refused crossing (failed compartment, initialisation cycle,
+    nesting too deep) must consume the message, not pass it on to whoever is called next. An attacker that can
+    make a crossing be refused (make its target's initialisation fail, or nest deep enough) gets what was
+    written for it."""
+    done = run("refused")
+    check(done, 0, "login: -1\nsnoop finds: nothing\n", [
+        rf"twzemu: fault: general protection \(int 0x80\) at {sym('start', 0)} \({HEX}\) in refused::libgrbroken\.so",
+        r"twzemu: compartment refused::libgrbroken\.so failed to initialise: its gates answer TWZ_EPERM",
+    ])  # fmt: skip
+
+
 # == What held ===================================================================================================
 
 # -- the honest builds of the libraries the variants above replace ----------------------------------------------

@@ -47,6 +47,11 @@ long chaing_saw(void);
 long initarr_ran(void);
 long target_add(long x);
 
+/* refused: a message written for a crossing that is refused (libgrbroken failed to initialise) is not
+ * delivered to the next compartment called. */
+long broken_login(void);
+long snoop_look(void);     /* the 8 bytes after "password=" in its gate buffer */
+
 /* probe: one program, one way per argument (probe_main.c), against libgrcallee (level full), libgrpeer (level
  * callee: it sees its caller's memory while called) and libgrthird (level full, and one gate at level none). */
 long callee_call_unaligned(long gate); /* calls gate with rsp 4 bytes off alignment */
