@@ -1,0 +1,112 @@
+"""The adversarial property (issue 8, "Go beyond the list") and the canary property (issue 8, hole 5).
+
+Hypothesis draws programs of four compartments from ``guests/prop`` (the program and three isolated libraries):
+caller levels, which gates each compartment is bound to, what each initialiser does, and a script of nested
+crossings, callbacks, re-entry and probes at random moments. ``prop_model.predictions`` says, from the security
+rules alone, what every probe must get; the whole output, every report line and the exit status must match.
+Runs are in process (``Monitor.run``): the same monitor the CLI drives, without a Python start-up per case.
+
+``make campaign CASES=N`` runs these and the other properties for N cases each on every core (``campaign.py``).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+from conftest import guest
+from hypothesis import example, given, settings
+from prop_model import (
+    BIND_VARIANTS,
+    COMPARTMENTS,
+    INIT_VARIANTS,
+    Example,
+    Guests,
+    caller_isolation_key,
+    examples,
+    predictions,
+)
+
+from twzemu.monitor.monitor import Monitor
+from twzemu.objects.store import ObjectStore
+from twzemu.security.gates import IsolationLevel
+
+PROP = Guests(guest("prop/driver").parent)
+CI_CASES = {"adversarial": 120, "canaries": 60}  # both together well under a minute in `make test`
+
+
+def _run(example: Example) -> tuple[int, str, str]:
+    out, err = io.BytesIO(), io.BytesIO()
+    monitor = Monitor(ObjectStore.in_memory(), stdout=out, stderr=err,
+                      library_dirs=PROP.library_dirs(example.binds, example.inits), environment={})  # fmt: skip
+    monitor.caller_levels = {caller_isolation_key(c): IsolationLevel(level)
+                             for c, level in enumerate(example.caller_levels)}  # fmt: skip
+    status = monitor.run(str(PROP.driver), [example.script], timeout=30).status
+    return status, out.getvalue().decode(errors="replace"), err.getvalue().decode(errors="replace")
+
+
+def check(example: Example) -> str:
+    """Run ``example`` and compare it with every prediction the rules allow; the run's stdout if one matches."""
+    status, stdout, stderr = _run(example)
+    first = None
+    for choices, prediction in predictions(example, PROP):
+        problem = prediction.mismatch(status, stdout, stderr)
+        if problem is None:
+            return stdout
+        first = first or (choices, prediction, problem)
+    assert first is not None
+    choices, prediction, problem = first
+    raise AssertionError(
+        f"{problem}\nrun: {example.command_line(PROP)}\ngot (status {status}):\n{stdout}{stderr}"
+        f"expected ({choices}):\n{prediction.render()}"
+    )
+
+
+# Issue 8's holes as examples, replayed before the drawn ones (every gate bound, no initialiser scripts):
+ALL_BOUND = (0, 0, 0, 0)
+HOLES = [
+    # 1: node 1 reads the program's memory in a crossing at level callee, not in one at full nor after it returned,
+    # and never the memory of node 2, which it learnt from the program
+    Example((0, 0, 0, 0), ALL_BOUND, ALL_BOUND, "c11-{r0d w0h} c13-{r0h} c21d{Rd} a2d c11-{r2d}"),
+    # 6: a message reaches only its receiver: node 1 forwards nothing it received to node 2
+    Example((0, 0, 0, 0), ALL_BOUND, ALL_BOUND, "c10-{b20 h c23-{h}}"),
+    # 7: node 2's initialiser calls node 1 (inits variant 1), whose initialiser must have run first
+    Example((0, 0, 0, 0), ALL_BOUND, (0, 0, 1, 0), "c20-{}"),
+]
+
+
+@settings(max_examples=CI_CASES["adversarial"])
+@given(examples(PROP))
+@example(HOLES[0])
+@example(HOLES[1])
+@example(HOLES[2])
+def test_every_probe_gets_what_the_rules_say(example):
+    check(example)
+
+
+# Hole 5: X calls Y's gate at level none (Y runs on X's stack), Y calls the isolated Z, Z calls X's gate: X's new
+# frame must go below Y's live frames, never over them.
+HOLE_5 = Example((0, 0, 0, 0), ALL_BOUND, ALL_BOUND, "c10-{z2{c23-{c03-{z4{} S} S}}}")
+
+
+@settings(max_examples=CI_CASES["canaries"])
+@given(examples(PROP, calls_only=True))
+@example(HOLE_5)
+def test_no_crossing_overwrites_a_live_frame(example):
+    stdout = check(example)
+    assert "CANARY" not in stdout
+
+
+def test_the_building_blocks_are_what_the_model_reads():
+    """Variant 0 binds every gate of every other compartment; variants 1..8 give every pair each of the eight sets
+    of levels bind.c lists; every gate is longer than the largest offset `g` calls it at (so it never lands on
+    another gate's entry); every initialiser script is one of init.c's."""
+    subsets = {frozenset(s) for s in ({0}, {1}, {2}, {3}, {0, 2}, {0, 3}, {1, 2}, set())}
+    for c, other in itertools.permutations(COMPARTMENTS, 2):
+        assert PROP.bound(c, 0)[other] == frozenset(range(4))
+        assert {PROP.bound(c, v)[other] for v in range(1, BIND_VARIANTS)} == subsets
+        assert all(not PROP.bound(c, v)[c] for v in range(BIND_VARIANTS))
+    sizes = PROP.gate_sizes()
+    assert len(sizes) == 16 and min(sizes.values()) > 4
+    assert [PROP.init_script(c, 0) for c in COMPARTMENTS] == [""] * 4
+    assert all(PROP.init_script(c, v) for c in COMPARTMENTS for v in range(1, INIT_VARIANTS))
