@@ -39,6 +39,13 @@ demo: guests
 	@echo "== a guest that never stops, stopped by --timeout"
 	@$(BIN)/twzemu run --timeout 1 guests/build/spin; echo "   (exit status $$?)"
 
+# The isolation properties (tests/test_adversarial.py, tests/test_properties.py) for CASES examples each, on every
+# core (pytest-xdist), with random examples and Hypothesis's example database (.hypothesis/) kept across runs.
+CASES ?= 10000
+campaign: guests
+	env -u CI HYPOTHESIS_PROFILE=dev TWZEMU_CAMPAIGN_CASES=$(CASES) PYTHONPATH=tests \
+	    $(BIN)/pytest -p campaign -n auto tests/test_adversarial.py tests/test_properties.py
+
 bench: guests
 	$(BIN)/python -m benchmarks
 
@@ -50,4 +57,4 @@ clean:
 	$(MAKE) -C guests clean
 	rm -rf .pytest_cache .hypothesis
 
-.PHONY: install guests test demo bench lint clean
+.PHONY: install guests test demo campaign bench lint clean
