@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from conftest import guest, twzemu
+from conftest import CLI, ROOT, guest, twzemu
 from elftools.elf.elffile import ELFFile
 
 HEX = r"0x[0-9a-f]+"
@@ -135,6 +137,31 @@ def test_timeout_stops_a_finaliser_that_never_returns():
     """Hole: the same for the finalisers the monitor runs after the program's exit."""
     done = within(10, "ctor", options=("--timeout", "1", "-L", str(guest("redteam/ctor_finiloop"))))
     check(done, 124, "ctor_ping: 1\n", [r"twzemu: timeout: \S*ctor still running after 1 s"])
+
+
+def interrupted(directory: str) -> tuple[int, str, str]:
+    """``ctor`` with the variant in ``directory``, interrupted with SIGINT (Ctrl-C) after 2 s."""
+    command = [*CLI, "run", "-L", str(guest(f"redteam/{directory}")), str(guest("redteam/ctor"))]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        time.sleep(2)
+        process.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail("twzemu was still running 10 s after Ctrl-C")
+    return process.returncode, stdout, stderr
+
+
+@pytest.mark.parametrize(("directory", "stdout"), [("ctor_initloop", ""), ("ctor_finiloop", "ctor_ping: 1\n")])
+def test_ctrl_c_stops_a_constructor_or_finaliser_that_never_returns(directory, stdout):
+    """Hole: the same for Ctrl-C (DESIGN.md: "Ctrl-C stops it (exit 130)"): in a constructor it ends twzemu with
+    "initialiser start+0x0 did not return (interrupted)" and status 139; in a finaliser it only skips that one
+    ("finaliser stop+0x0 did not return", status 0), and the next finaliser runs."""
+    status, out, err = interrupted(directory)
+    assert "Traceback" not in err, err
+    assert (status, out) == (130, stdout), err
+    assert re.fullmatch(r"twzemu: interrupted\b.*\n", err), err
 
 
 def test_exit_in_a_constructor_ends_the_run_with_its_status():
