@@ -312,6 +312,12 @@ def test_a_relocation_aimed_outside_its_own_data_is_a_link_error(tmp_path, r_off
     assert "\n" not in line and "libgrinitarr.so" in line and why in line and hex(r_offset) in line, done.stderr
 
 
+def test_an_init_array_entry_at_another_compartments_gate_is_a_plain_crossing():
+    """The monitor calls libgrtarget's gate as libgrinitarr's initialiser: a crossing from libgrinitarr like a
+    call from a constructor (its own constructor never runs), nothing more."""
+    check(variant("initarr", "initarr_gate"), 0, "initarr_ran: 0, target_add: 42\n", [])
+
+
 # -- rsp, the return point and the TCB ------------------------------------------------------------------------------
 
 CANARY = "my canary: 0xca7\n"
@@ -390,10 +396,11 @@ def test_output_reads_only_what_the_client_may_read():
           f"third writes my word: {EFAULT}\npeer writes my message\npeer wrote 23 bytes\n" + CANARY, [])  # fmt: skip
 
 
-def test_absurd_heap_sizes_get_null_and_the_heap_still_works():
+def test_absurd_service_arguments_get_null_or_einval_and_the_heap_still_works():
     check(run("probe", "heap"), 0,
           "malloc(-1): (nil)\nmalloc(1 TiB): (nil)\ncalloc(2^62, 16): (nil)\n"
-          "third grows its heap by -16: 0\nthird grows its heap by 1 GiB: 0\nmalloc(100): still works\n" + CANARY,
+          "third grows its heap by -16: 0\nthird grows its heap by 1 GiB: 0\n"
+          "third asks compartment_info 7 and -1: -22 -22\nmalloc(100): still works\n" + CANARY,
           [])  # fmt: skip
 
 

@@ -3,7 +3,8 @@
  * compartment, with an addend); -DSYSCALL at the `syscall` inside the monitor's exit service (a reference to a
  * reserved name binds to the monitor's service, + 5 skips its `mov $1, %eax`). Either way the monitor calls it
  * as an initialiser of this compartment: a fetch of code this compartment may not run, so the initialisation
- * fails and the gates answer TWZ_EPERM. */
+ * fails and the gates answer TWZ_EPERM. -DGATE points it at libgrtarget's gate itself: calling it is a
+ * crossing like any call from a constructor (its arguments zero). */
     .text
     .type constructor, @function
 constructor:
@@ -24,6 +25,8 @@ initarr_ran:
     .quad target_add + 4
 #elif defined(SYSCALL)
     .quad __twz_monitor_exit + 5
+#elif defined(GATE)
+    .quad target_add
 #else
     .quad constructor
 #endif

@@ -76,6 +76,7 @@ int main(int argc, char **argv)
         printf("calloc(2^62, 16): %p\n", calloc(quarter, 16));
         printf("third grows its heap by -16: %#lx\n", third_heap_grow(-16));
         printf("third grows its heap by 1 GiB: %#lx\n", third_heap_grow(1L << 30));
+        printf("third asks compartment_info 7 and -1: %ld %ld\n", third_info(7), third_info(-1));
         char *small = malloc(100);
         strcpy(small, "still works");
         printf("malloc(100): %s\n", small);

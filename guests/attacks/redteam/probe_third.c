@@ -6,6 +6,7 @@
 /* the monitor's services (guests/rt/sys.h) */
 __attribute__((weak)) long __twz_monitor_write(long fd, const void *buf, unsigned long len);
 __attribute__((weak)) void *__twz_monitor_heap_grow(unsigned long bytes);
+__attribute__((weak)) long __twz_monitor_compartment_info(long what);
 
 long third_value(void)
 {
@@ -42,6 +43,12 @@ long third_heap_grow(long bytes)
     return (long)__twz_monitor_heap_grow((unsigned long)bytes);
 }
 TWZ_GATE(third_heap_grow);
+
+long third_info(long what)
+{
+    return __twz_monitor_compartment_info(what);
+}
+TWZ_GATE(third_info);
 
 static long nonzero_bytes(const unsigned char *buffer)
 {

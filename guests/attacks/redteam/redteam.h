@@ -43,7 +43,7 @@ long chaing_saw(void);
 
 /* initarr: libgrinitarr's .init_array points into other compartments' code in the variants built into
  * initarr_<variant>/ (middle: the middle of libgrtarget's gate; syscall: the `syscall` inside the monitor's
- * exit service); the honest build's points at its own constructor. */
+ * exit service; gate: libgrtarget's gate); the honest build's points at its own constructor. */
 long initarr_ran(void);
 long target_add(long x);
 
@@ -72,6 +72,7 @@ long third_read(long address);
 long third_callback(long address);     /* peer_read_full(address) */
 long third_write(long address, long length);
 long third_heap_grow(long bytes);      /* the monitor's heap_grow service, raw */
+long third_info(long what);            /* the monitor's compartment_info service, raw */
 long third_shift(void);                /* memmove(buffer, buffer + 1, 64) over the message it received */
 long third_fill_backwards(void);       /* std; rep stosb of 'x' over the whole buffer, from its end */
 long third_reply_then_print(void);     /* writes "pong" into its buffer, then printf (a monitor service) */
