@@ -318,6 +318,13 @@ def test_an_init_array_entry_at_another_compartments_gate_is_a_plain_crossing():
     check(variant("initarr", "initarr_gate"), 0, "initarr_ran: 0, target_add: 42\n", [])
 
 
+def test_a_message_written_after_an_on_demand_initialiser_called_back_its_writer_still_crosses():
+    """libgrmsgv (serving libgrmsgs's constructor in its page tables for that caller) writes a message and calls
+    libgrmsgp, whose constructor runs first and calls libgrmsgv back in its own page tables (it receives a
+    message there). Its next write starts a new message, which libgrmsgp receives."""
+    check(run("msglost"), 0, "libgrmsgp received: second (starter 1, run 1)\n", [])
+
+
 # -- rsp, the return point and the TCB ------------------------------------------------------------------------------
 
 CANARY = "my canary: 0xca7\n"

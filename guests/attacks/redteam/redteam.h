@@ -52,6 +52,16 @@ long target_add(long x);
 long broken_login(void);
 long snoop_look(void);     /* the 8 bytes after "password=" in its gate buffer */
 
+/* msglost: libgrmsgs's constructor calls libgrmsgv's msgv_send, which writes a message and calls libgrmsgp
+ * before libgrmsgp was initialised; libgrmsgp's constructor calls msgv_touch back (libgrmsgv receives a
+ * message); msgv_send then writes a new message and calls msgp_echo, which answers what it received. */
+long msgv_send(void);
+long msgv_touch(void);
+long msgv_got(void);
+long msgp_run(void);
+long msgp_echo(void); /* the first 7 bytes of its gate buffer */
+long msgs_ok(void);
+
 /* probe: one program, one way per argument (probe_main.c), against libgrcallee (level full), libgrpeer (level
  * callee: it sees its caller's memory while called) and libgrthird (level full, and one gate at level none). */
 long callee_call_unaligned(long gate); /* calls gate with rsp 4 bytes off alignment */
