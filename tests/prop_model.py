@@ -157,7 +157,7 @@ def _others(c: int) -> list[int]:
     return [o for o in COMPARTMENTS if o != c]
 
 
-_CALLS = "ccbz"
+_CALLS = "cccz"  # no bare calls: the canaries do not depend on the gate buffer's rules
 _OPS = "cccbrrwwxegqphSz"
 _PROGRAM_OPS = "c" * 16 + "bbphSzzrwxeg"  # the program is outside any crossing: a violation there kills the run
 
@@ -209,14 +209,10 @@ class _Scripts:
         draw = self.draw
         callee = draw(st.sampled_from(_others(executor)))
         level = draw(st.sampled_from(sorted(self.bound[executor][callee]) or LEVELS))
-        if self.calls_only:
-            return [
-                f"{kind}{callee}{level}"
-                if kind == "b"
-                else f"c{callee}{level}-{{{self.script(callee, executor, depth + 1)}}}"
-            ]
         if kind == "b":
             return [f"b{callee}{level}"]
+        if self.calls_only:
+            return [f"c{callee}{level}-{{{self.script(callee, executor, depth + 1)}}}"]
         forwards = draw(st.lists(st.tuples(st.sampled_from(COMPARTMENTS), st.sampled_from(KINDS)), max_size=2))
         keep = draw(st.sampled_from("-----dhlts"))
         sub = self.script(callee, executor, depth + 1) + (f" R{keep}" if keep != "-" else "")
