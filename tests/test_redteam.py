@@ -129,13 +129,13 @@ def test_timeout_stops_a_constructor_that_never_returns():
     """Hole: the isolated compartments' initialisers run before the program, outside `--timeout`: a library
     whose constructor loops forever hangs twzemu for good (docs/security.md: "a callee may loop forever (the
     run's --timeout applies)")."""
-    done = within(10, "ctor", options=("--timeout", "1", "-L", str(guest("redteam/ctor_initloop"))))
+    done = within(6, "ctor", options=("--timeout", "1", "-L", str(guest("redteam/ctor_initloop"))))
     check(done, 124, "", [r"twzemu: timeout: \S*ctor still running after 1 s"])
 
 
 def test_timeout_stops_a_finaliser_that_never_returns():
     """Hole: the same for the finalisers the monitor runs after the program's exit."""
-    done = within(10, "ctor", options=("--timeout", "1", "-L", str(guest("redteam/ctor_finiloop"))))
+    done = within(6, "ctor", options=("--timeout", "1", "-L", str(guest("redteam/ctor_finiloop"))))
     check(done, 124, "ctor_ping: 1\n", [r"twzemu: timeout: \S*ctor still running after 1 s"])
 
 
