@@ -351,9 +351,11 @@ def test_a_gate_call_with_rsp_unaligned_is_refused_and_unwinds_the_caller():
 
 
 def test_a_level_none_call_at_the_bottom_of_the_stack_gets_no_frame_in_the_null_page():
+    """With rsp 16 bytes above the bottom of its stack, a caller's level-none callee cannot share it (its frame
+    would go into the null page): the callee runs on a fresh stack of its own, and nothing is written below the
+    caller's stack."""
     done = run("probe", "bottom")
-    check(done, 0, f"callee calls a level-none gate at the bottom of its stack: {EFAULT}\n" + CANARY,
-          [refused_entry("third_none", "probe::libgrthird.so", "probe::libgrcallee.so")])  # fmt: skip
+    check(done, 0, "callee calls a level-none gate at the bottom of its stack: 29719\n" + CANARY, [])
 
 
 def test_a_callee_that_returns_from_another_stack_gives_the_caller_its_own_back():

@@ -194,6 +194,10 @@ class DynReloc:
     table: RelocTable
 
 
+MAX_TLS_SIZE = 16 << 20  # one module's static TLS block
+MAX_TLS_ALIGN = 0x1000  # a page
+
+
 @dataclass(frozen=True, slots=True)
 class TlsTemplate:
     """The ``PT_TLS`` segment: a module's TLS block is ``image`` followed by ``memsz - filesz`` zero bytes."""
@@ -270,6 +274,11 @@ def _tls_template(image: ElfImage, offset: int, vaddr: int, filesz: int, memsz: 
         raise ElfError(f"{image.path}: PT_TLS segment at {vaddr:#x} lies outside the file (truncated?)")
     if align & (align - 1):
         raise ElfError(f"{image.path}: PT_TLS alignment {align:#x} is not a power of two")
+    # Every thread's area holds every module's block: a size or alignment no real library has is refused here,
+    # before the monitor would lay out (in host memory) a thread area of that size.
+    if memsz > MAX_TLS_SIZE or align > MAX_TLS_ALIGN:
+        raise ElfError(f"{image.path}: PT_TLS segment of {memsz:#x} bytes aligned to {align:#x}: at most "
+                       f"{MAX_TLS_SIZE:#x} bytes aligned to at most {MAX_TLS_ALIGN:#x}")  # fmt: skip
     return TlsTemplate(vaddr, filesz, memsz, max(align, 1), image.data[offset : offset + filesz])
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..abi import GATE_BUFFER_SIZE
 from ..errors import MachineError
+from ..mmu.pte import Pte
 from ..objects.layout import U64_MASK
 from .fastpath import (
     NUM_LEVELS,
@@ -28,6 +29,8 @@ from .fastpath import (
     Status,
 )
 from .machine import Machine
+
+_PTE_WRITABLE = int(Pte.WRITABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,16 @@ class Crossing:
         context = Context(record.context.cr3, record.context.gate_pte)
         return cls(record.caller, record.callee, record.gate, record.stack, context, record.rsp,
                    record.return_address)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SavedMessage:
+    """A compartment's gate buffer, kept while the monitor runs something in the middle of its call."""
+
+    compartment: int
+    content: bytes
+    stale: int
+    empty: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,9 +257,31 @@ class CrossingEngine:
         fast = self._fast
         return EngineSnapshot(fast.current, fast.current_stack, Context(fast.cr3, fast.gate_pte))
 
+    def save_message(self, compartment: int) -> SavedMessage:
+        """``compartment``'s gate buffer as it is now: its content and whether it is stale."""
+        assert self._records is not None and self._machine.mem is not None
+        record = self._records[compartment]
+        return SavedMessage(
+            compartment, self._machine.mem.read(record.gate_buffer, GATE_BUFFER_SIZE), record.stale, record.empty
+        )
+
+    def restore_message(self, saved: SavedMessage) -> None:
+        assert self._records is not None and self._machine.mem is not None
+        record = self._records[saved.compartment]
+        self._machine.mem.write(record.gate_buffer, saved.content)
+        record.stale, record.empty = saved.stale, saved.empty
+
     def restore(self, snapshot: EngineSnapshot) -> None:
-        """Make ``snapshot`` what runs again (page tables reloaded: the TLB is flushed)."""
+        """Make ``snapshot`` what runs again: its page tables reloaded (the TLB is flushed) with its gate buffer's
+        entry in step with whether that buffer is stale."""
         fast = self._fast
+        mem = self._machine.mem
+        assert self._records is not None and mem is not None
+        pte = snapshot.context.gate_pte
+        if pte and 0 <= snapshot.current < fast.num_compartments:
+            entry = mem.read_u64(pte)
+            stale = self._records[snapshot.current].stale
+            mem.write_u64(pte, entry & ~_PTE_WRITABLE if stale else entry | _PTE_WRITABLE)
         self._lib.twz_write_cr3(self._ref, snapshot.context.cr3)
         fast.gate_pte = snapshot.context.gate_pte
         fast.current = snapshot.current
@@ -287,5 +322,17 @@ def rules_of_levels(entries: Iterable[tuple[int, int, bool, bool]]) -> dict[tupl
     return rules
 
 
-__all__ = ["Context", "Crossing", "CrossingEngine", "EngineCompartment", "EngineGate", "EngineSnapshot",
-           "Lifecycle", "Refusal", "Rule", "Status", "rules_of_levels"]  # fmt: skip
+__all__ = [
+    "Context",
+    "Crossing",
+    "CrossingEngine",
+    "EngineCompartment",
+    "EngineGate",
+    "EngineSnapshot",
+    "Lifecycle",
+    "Refusal",
+    "Rule",
+    "SavedMessage",
+    "Status",
+    "rules_of_levels",
+]  # fmt: skip

@@ -45,6 +45,7 @@ from ..machine.engine import (
     EngineSnapshot,
     Lifecycle,
     Refusal,
+    SavedMessage,
     Status,
     rules_of_levels,
 )
@@ -53,10 +54,11 @@ from ..machine.machine import KERNEL_BASE, Machine, SavedCpu
 from ..machine.x86 import Vector
 from ..mmu.space import Access, AddressSpace, FaultOutcome
 from ..security.gates import Gate, GateTable, IsolationLevel
-from ..security.ids import MONITOR
+from ..security.ids import MONITOR, PROGRAM
 from ..security.levels import crossing_rules
 from .hypercalls import Heap
 from .layout import GATE_BUFFER
+from .report import one_line
 
 RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
 MAX_DEPTH = 4096  # crossings nested in one thread
@@ -98,6 +100,7 @@ class _PendingInit:
     depth: int  # the crossing stack's depth while one of them runs
     cpu: SavedCpu  # the interrupted code's CPU state (``Machine.save_cpu``)
     engine: EngineSnapshot
+    message: SavedMessage  # the interrupted caller's gate buffer: its message still goes to the callee
 
 
 @dataclass
@@ -136,7 +139,10 @@ class Crossings:
     def _engine_compartments(self) -> Iterable[EngineCompartment]:
         for state in self.compartments.values():
             space = state.space
-            lifecycle = Lifecycle.UNINITIALISED if state.init else Lifecycle.READY
+            if state.id == PROGRAM:  # its initialisers run in its own _start, after every library's
+                lifecycle = Lifecycle.INITIALISING
+            else:
+                lifecycle = Lifecycle.UNINITIALISED if state.init else Lifecycle.READY
             yield EngineCompartment(
                 state.id, context_of(space), state.thread_pointer, state.stack_base, state.stack_top,
                 space.physical(state.thread_pointer + TCB_CALLER_OFFSET), space.physical(GATE_BUFFER),
@@ -155,7 +161,8 @@ class Crossings:
 
     def resume(self, state: CompartmentState) -> None:
         """Run ``state`` from here on, outside any crossing, every register zero (the program at its start):
-        its CR3 and thread pointer; hypercalls only from compartment 0."""
+        its CR3 and thread pointer; hypercalls only from compartment 0. It is ready to be called from now on."""
+        self.engine.set_lifecycle(state.id, Lifecycle.READY)
         self.engine.resume(state.id)
 
     def reset(self) -> None:
@@ -261,7 +268,7 @@ class Crossings:
             self._refused(address, self.engine.refusal())
 
     def _write_line(self, line: str) -> None:
-        self.stderr.write(line.encode() + b"\n")
+        self.stderr.write(one_line(line).encode() + b"\n")
         self.stderr.flush()
 
     def _unwind(self, value: int, reply: bool) -> None:
@@ -287,9 +294,15 @@ class Crossings:
         callee_id, _ = self.engine.need_compartment()
         callee = self.compartments[callee_id]
         if self.engine.lifecycle(callee_id) is Lifecycle.INITIALISING:
-            self._refuse_entry(address, f"initialisation cycle: {callee.name} is still initialising", TWZ_EPERM)
+            if callee_id == PROGRAM:
+                why = f"{callee.name} has not started: its initialisers run in its _start, after every library's"
+            else:
+                why = f"initialisation cycle: {callee.name} is still initialising"
+            self._refuse_entry(address, why, TWZ_EPERM)
             return
-        pending = _PendingInit(callee, list(callee.init), 0, self.machine.save_cpu(), self.engine.snapshot())
+        caller = self.engine.current
+        pending = _PendingInit(callee, list(callee.init), 0, self.machine.save_cpu(), self.engine.snapshot(),
+                               self.engine.save_message(caller))  # fmt: skip
         self.engine.set_lifecycle(callee_id, Lifecycle.INITIALISING)
         self._pending.append(pending)
         self._next_initialiser(pending)
@@ -309,6 +322,7 @@ class Crossings:
         """Give the interrupted code its CPU back: it faults on the gate entry again, and now enters."""
         self._pending.pop()
         self.machine.restore_cpu(pending.cpu)
+        self.engine.restore_message(pending.message)
         self.engine.restore(pending.engine)
 
     def _init_failed(self, pending: _PendingInit, fault: Fault, refusal: Refusal | None) -> None:
@@ -338,13 +352,13 @@ class Crossings:
             caller, callee, gate = self._describe(crossing.caller, crossing.callee, crossing.gate)
             registers = (RDI, RSI, RDX, RCX, R8, R9)[: self._gate_list[crossing.gate].arity]
             args = ", ".join(f"{gpr[r]:#x}" for r in registers)
-            self.trace.write(f"twzemu: trace: enter T1 {caller} -> {callee} {gate}({args})\n")
+            self.trace.write(one_line(f"twzemu: trace: enter T1 {caller} -> {callee} {gate}({args})") + "\n")
         elif status is Status.RETURNED:
             last = self.engine.last
             caller, callee, gate = self._describe(last.caller, last.callee, last.gate)
             value = gpr[RAX]
-            self.trace.write(f"twzemu: trace: return T1 {callee} -> {caller} {gate} = "
-                             f"{value if value < 1 << 63 else value - (1 << 64)}\n")  # fmt: skip
+            result = value if value < 1 << 63 else value - (1 << 64)
+            self.trace.write(one_line(f"twzemu: trace: return T1 {callee} -> {caller} {gate} = {result}") + "\n")
 
     def _describe(self, caller: int, callee: int, gate: int) -> tuple[str, str, str]:
         names = self.compartments
@@ -358,11 +372,13 @@ class Crossings:
 
         return self._complete(enter(), enter)
 
-    def call(self, compartment: CompartmentState, entry: int) -> Stop:
+    def call(self, compartment: CompartmentState, entry: int, timeout: float | None = None) -> Stop:
+        """Run ``entry`` in ``compartment`` until it returns (``RETURNED``), or faults, exits, times out or is
+        interrupted."""
         status = self._enter_call(compartment, entry)
         if status is not Status.ENTERED:
             raise MonitorError(f"cannot call {entry:#x} in compartment {compartment.name}: {status.name}")
-        return self.machine.run()
+        return self.machine.run(timeout=timeout)
 
 
 def context_of(space: AddressSpace) -> Context:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import BinaryIO, TextIO
 from ..cache import DerivedCache
 from ..elf.callsites import return_sites
 from ..elf.image import ElfImage
-from ..errors import MonitorError, TwzEmuError
+from ..errors import TwzEmuError
 from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram, Linker
 from ..linker.search import LibrarySearch
 from ..linker.symbols import Symbolizer
@@ -50,7 +51,7 @@ from .compartments import CompartmentBuilder
 from .crossing import CompartmentState, Crossings
 from .hypercalls import Hypercalls
 from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT
-from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, describe_fault, describe_verdict
+from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, describe_fault, describe_verdict, one_line
 from .services import MonitorText, build_monitor_text
 from .startup import build_startup
 
@@ -101,15 +102,16 @@ class Monitor:
     def run(self, path: str, argv: Sequence[str] = (), timeout: float | None = None) -> RunResult:
         linked = self.link(path)
         for warning in linked.warnings:
-            self.stderr.write(f"twzemu: warning: {warning}\n".encode())
+            self.stderr.write(f"twzemu: warning: {one_line(warning)}\n".encode())
+        deadline = None if timeout is None else time.monotonic() + timeout  # one limit for init, main and fini
         with Machine(self.ram_size) as machine:
-            run = self.start(machine, linked, [path, *argv])
-            stop = machine.run(linked.entry, timeout)
+            run = self.start(machine, linked, [path, *argv], deadline)
+            stop = run.early_stop or machine.run(linked.entry, _remaining(deadline))
             if stop.reason is StopReason.EXIT:
-                run.finish()
+                stop = run.finish(deadline) or stop
             result = run.result(stop, timeout)
         if result.message is not None:
-            self.stderr.write(result.message.encode() + b"\n")
+            self.stderr.write(one_line(result.message).encode() + b"\n")
             self.stderr.flush()
         return result
 
@@ -121,14 +123,16 @@ class Monitor:
         self._monitor_text = build_monitor_text(self.store)
         return Linker(search, self.store, self.policy, self._monitor_text.gates).link(program, path)
 
-    def start(self, machine: Machine, linked: LinkedProgram, argv: Sequence[str]) -> Run:
+    def start(self, machine: Machine, linked: LinkedProgram, argv: Sequence[str],
+              deadline: float | None = None) -> Run:  # fmt: skip
         """Build every compartment of ``linked`` on ``machine``, run the isolated ones' initialisers, and make
-        the machine ready to run the program from ``_start``."""
+        the machine ready to run the program from ``_start`` — unless an initialiser ended the run
+        (``Run.early_stop``: it exited, or the deadline passed, or Ctrl-C)."""
         if self._monitor_text is None:
             self._monitor_text = build_monitor_text(self.store)
         run = Run(self, machine, linked, self._monitor_text)
         self.last_run = run
-        run.start(argv)
+        run.start(argv, deadline)
         return run
 
     def caller_level(self, compartment: LinkedCompartment) -> IsolationLevel:
@@ -159,10 +163,11 @@ class Run:
         self.states: dict[int, CompartmentState] = {}
         self.gates = GateTable()
         self.crossings: Crossings | None = None
+        self.early_stop: Stop | None = None  # an initialiser ended the run before the program started
 
     # -- steps ------------------------------------------------------------------------------------------
 
-    def start(self, argv: Sequence[str]) -> None:
+    def start(self, argv: Sequence[str], deadline: float | None = None) -> None:
         """1. map every compartment in its own page tables; 2. grant callers what the trust table lets them see
         of the callees they are bound to; 3. hand the crossing engine its tables; 4. run the isolated
         compartments' initialisers, dependencies first (unless a crossing ran them already); 5. lay out the
@@ -191,7 +196,9 @@ class Run:
         if monitor.verbose:
             self._describe()
         for compartment in reversed(linked.compartments[1:]):  # dependencies first
-            self._initialise(self.states[compartment.id])
+            self.early_stop = self._initialise(self.states[compartment.id], deadline)
+            if self.early_stop is not None:
+                return
         program = self.states[PROGRAM_COMPARTMENT]
         env = [f"{k}={v}".encode() for k, v in monitor.environment.items()]
         startup = build_startup(program.stack_top, [a.encode() for a in argv], env, linked.init, linked.fini,
@@ -240,33 +247,34 @@ class Run:
     def _pair_space(self, callee: int, caller: int) -> AddressSpace:
         return self.builder.pair_space(self.states[callee], caller)
 
-    def _initialise(self, state: CompartmentState) -> None:
+    def _initialise(self, state: CompartmentState, deadline: float | None) -> Stop | None:
         """Run the compartment's initialisers in it, unless they ran already. One that faults is reported, and
         the compartment is marked failed: its gates then answer TWZ_EPERM (DESIGN.md "What a violation does");
-        the program still runs."""
+        the program still runs. One that exits, runs past the deadline or is interrupted ends the run: that stop."""
         crossings = self.crossings
         assert crossings is not None
         if crossings.lifecycle(state) is not Lifecycle.UNINITIALISED:
-            return
+            return None
         crossings.set_lifecycle(state, Lifecycle.INITIALISING)
         for function in state.init:
-            stop = crossings.call(state, function)
+            stop = crossings.call(state, function, _remaining(deadline))
             if stop.reason is StopReason.RETURNED:
                 continue
             crossings.reset()
             if stop.fault is None:
-                raise MonitorError(f"compartment {state.name}: initialiser {self.symbols.name(function)} "
-                                   f"did not return ({stop.reason.value})")  # fmt: skip
+                return stop
             line = self.violation_line(stop.fault, state)
-            self.monitor.stderr.write(f"{line}\ntwzemu: compartment {state.name} failed to initialise: its gates "
-                                      "answer TWZ_EPERM\n".encode())  # fmt: skip
+            self.monitor.stderr.write(f"{one_line(line)}\ntwzemu: compartment {one_line(state.name)} failed to "
+                                      "initialise: its gates answer TWZ_EPERM\n".encode())  # fmt: skip
             crossings.set_lifecycle(state, Lifecycle.FAILED)
-            return
+            return None
         crossings.set_lifecycle(state, Lifecycle.READY)
+        return None
 
-    def finish(self) -> None:
-        """After a normal exit, the isolated compartments' fini functions, in reverse order of their init
-        (the program's own ran in its exit(); a fault in one is reported and the others still run)."""
+    def finish(self, deadline: float | None = None) -> Stop | None:
+        """After a normal exit, the isolated compartments' fini functions, in reverse order of their init (the
+        program's own ran in its exit(); a fault in one is reported and the others still run). A finaliser that
+        runs past the deadline, is interrupted or exits ends the run: that stop."""
         crossings = self.crossings
         assert crossings is not None
         crossings.reset()  # the exit left its crossing into the monitor behind
@@ -275,11 +283,14 @@ class Run:
             if crossings.lifecycle(state) is not Lifecycle.READY:
                 continue
             for function in compartment.fini:
-                stop = crossings.call(state, function)
-                if stop.reason is not StopReason.RETURNED:
-                    crossings.reset()
-                    self.monitor.stderr.write(f"twzemu: compartment {state.name}: finaliser "
-                                              f"{self.symbols.name(function)} did not return\n".encode())  # fmt: skip
+                stop = crossings.call(state, function, _remaining(deadline))
+                if stop.reason is StopReason.RETURNED:
+                    continue
+                crossings.reset()
+                if stop.reason is not StopReason.FAULT:
+                    return stop
+                self.monitor.stderr.write(f"{one_line(self.violation_line(stop.fault, state))}\n".encode())
+        return None
 
     # -- reports ----------------------------------------------------------------------------------------
 
@@ -307,7 +318,7 @@ class Run:
         owner = self.builder.owners.get(address >> SLOT_SHIFT)
         if owner is None and address >= KERNEL_BASE:
             owner = "monitor"
-        null_page = address & SLOT_OFFSET_MASK < NULL_PAGE_SIZE
+        null_page = address < KERNEL_BASE and address & SLOT_OFFSET_MASK < NULL_PAGE_SIZE
         if refusal is not None:
             kind, rule = AccessKind.ENTER, _REFUSAL_RULES[refusal]
         else:
@@ -342,7 +353,7 @@ class Run:
             lines.append(f"twzemu: context {context.name}: capabilities {summary}; {gates} gates exposed")
         lines += [f"twzemu: {label} {obj.id}" for label, obj in self.builder.objects.items()]
         lines.append(f"twzemu: cpu: {self.machine.mode()}")
-        self.monitor.stderr.write("".join(line + "\n" for line in lines).encode())
+        self.monitor.stderr.write("".join(one_line(line) + "\n" for line in lines).encode())
 
     def _id_of(self, name: str) -> CompartmentId:
         return CompartmentId(next((s.id for s in self.states.values() if s.name == name), -1))
@@ -360,6 +371,11 @@ class Run:
         assert fault is not None and self.crossings is not None
         current = self.crossings.current or self.states[PROGRAM_COMPARTMENT]
         return RunResult(STATUS_KILLED, stop, self.violation_line(fault, current, self.crossings.fatal_refusal))
+
+
+def _remaining(deadline: float | None) -> float | None:
+    """The time left until ``deadline`` (``time.monotonic``), never quite none: the watchdog then fires at once."""
+    return None if deadline is None else max(deadline - time.monotonic(), 0.001)
 
 
 _REFUSAL_RULES = {

@@ -28,6 +28,15 @@ STATUS_INTERRUPTED = 130
 ACCESS_WORDS = {Access.READ: "read", Access.WRITE: "write", Access.FETCH: "execute"}
 
 
+def one_line(text: str) -> str:
+    """``text`` as one line of printable characters. Names in reports come from ELF files (a library's soname,
+    its symbols) that the adversary wrote: a newline or a terminal escape in one must not forge a second report
+    line or drive the terminal, so anything unprintable is shown escaped (``\\n``, ``\\x1b``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def describe_verdict(verdict: Verdict, symbols: Symbolizer) -> str:
     """The line of a refused access: ``fault`` or ``security violation`` as the verdict's rule says."""
     where = symbols.name(verdict.at)

@@ -408,13 +408,14 @@ void twz_resume(struct twz_state *st, int32_t id)
 
 /* The lowest live frame on compartment owner's stack, seen from the crossing c about to be pushed: the rsp of
  * the innermost code that runs or is suspended on that stack (c's caller first, then each crossing's caller
- * from the innermost out), or 0 if nothing lives on it. */
+ * from the innermost out; a call the monitor makes in the middle of someone's crossing, an on-demand
+ * initialiser, records the code it interrupted), or 0 if nothing lives on it. */
 static uint64_t lowest_live_frame(const struct twz_state *st, const struct twz_crossing *c, int32_t owner)
 {
-    if (c->caller >= 0 && c->stack == owner)
+    if (c->stack == owner && c->rsp)
         return c->rsp;
     for (int32_t i = st->depth - 1; i >= 0; i--)
-        if (st->stack[i].caller >= 0 && st->stack[i].stack == owner)
+        if (st->stack[i].stack == owner && st->stack[i].rsp) /* the monitor's calls record what they interrupted */
             return st->stack[i].rsp;
     return 0;
 }
@@ -467,7 +468,11 @@ static int switch_into(struct twz_state *st, struct twz_crossing *c, uint64_t en
     }
     /* At level none the callee runs on its caller's stack, if that is the caller's own (a stack the caller
      * borrows at level none is its lender's, whom this callee is not trusted by): else on a fresh one. */
-    int shared = c->caller >= 0 && !(rules & RULE_FRESH_STACK) && c->stack == c->caller;
+    const struct twz_compartment *lender = c->caller >= 0 ? &st->compartments[c->caller] : NULL;
+    int shared = lender && !(rules & RULE_FRESH_STACK) && c->stack == c->caller &&
+                 c->rsp > lender->stack_base + RED_ZONE + 64 && c->rsp <= lender->stack_top - 8;
+    /* (and only while the caller's rsp lies in its stack: aimed anywhere else, e.g. at its gate buffer, which is
+     * the callee's own at the same address, the frame could land on what the callee keeps) */
     int32_t owner = shared ? c->caller : c->callee;
     uint64_t top = shared ? c->rsp - 16 : frame_for(st, c, owner); /* shared: keeps the caller's return address */
     if (!top)
@@ -542,6 +547,7 @@ static int enter(struct twz_state *st, const struct twz_gate *gate)
         return checked;
     int32_t lifecycle = st->compartments[gate->owner].lifecycle;
     if (lifecycle == FAILED) {
+        st->compartments[st->current].stale = 1; /* the message was for this crossing: it goes nowhere else */
         uint64_t *r = st->gpr;
         r[RAX] = TWZ_EPERM;
         r[RSP] += 8;
@@ -570,6 +576,7 @@ int twz_answer(struct twz_state *st, uint64_t value)
     int checked = read_return_address(st, &return_address);
     if (checked != TWZ_PASS)
         return checked;
+    st->compartments[st->current].stale = 1; /* the message was for this crossing: it goes nowhere else */
     st->gpr[RAX] = value;
     st->gpr[RSP] += 8;
     *st->rip = return_address;
@@ -641,7 +648,10 @@ int twz_call(struct twz_state *st, int32_t id, uint64_t entry)
 {
     if (!valid(st, id))
         return refuse(st, REFUSED_NO_COMPARTMENT);
-    struct twz_crossing c = {-1, id, -1, -1, {st->cr3, st->gate_pte}, 0, 0, {0}, 0, 0, 0};
+    /* In the middle of someone's code (an on-demand initialiser), that code's frames stay live: record them. */
+    int interrupted = valid(st, st->current);
+    struct twz_crossing c = {-1, id, -1, interrupted ? st->current_stack : -1, {st->cr3, st->gate_pte},
+                             interrupted ? st->gpr[RSP] : 0, 0, {0}, 0, 0, 0};
     return switch_into(st, &c, entry, 0, RULE_FRESH_STACK); /* initialisers and finalisers take no arguments */
 }
 
