@@ -29,14 +29,16 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from types import TracebackType
 
 import unicorn
-from keystone import KS_ARCH_X86, KS_MODE_64, Ks
 from unicorn import unicorn_const as UC
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import UcContext, uclib
 
+from ..cache import DerivedCache, Entry, Json, json_str, user_cache_dir
 from ..errors import MachineError
 from ..mmu.pagetable import PageTables
 from ..mmu.physmem import PAGE_SIZE, FrameAllocator, OutOfFrames, PhysicalMemory
@@ -120,14 +122,31 @@ _HOOK_IO_OUT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c
                                 ctypes.c_void_p)  # fmt: skip
 _HOOK_CODE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
 
-_ASSEMBLER = Ks(KS_ARCH_X86, KS_MODE_64)
 SavedCpu = UcContext  # what ``Machine.save_cpu`` returns: opaque outside machine/
 
 
 def assemble(source: str, address: int = 0) -> bytes:
-    """Assemble x86-64 (Intel syntax) with keystone: the monitor's run-time code."""
-    encoding, _ = _ASSEMBLER.asm(source, address)
+    """Assemble x86-64 (Intel syntax) with keystone: the monitor's run-time code. The bytes are kept in the user's
+    derived-data cache (``twzemu.cache``), keyed by the text and the address, so a run whose code was assembled
+    before does not load keystone."""
+    return _assembled(user_cache_dir()).get(f"{address:#x} {source}", lambda: _keystone(source, address),
+                                            bytes.hex, _decode_hex)  # fmt: skip
+
+
+@cache
+def _assembled(directory: Path) -> Entry:
+    return DerivedCache(directory).entry("x86-64-asm", b"keystone, Intel syntax")
+
+
+def _keystone(source: str, address: int) -> bytes:
+    from keystone import KS_ARCH_X86, KS_MODE_64, Ks  # imported on first use: see ``assemble``
+
+    encoding, _ = Ks(KS_ARCH_X86, KS_MODE_64).asm(source, address)
     return bytes(encoding or b"")
+
+
+def _decode_hex(text: Json) -> bytes:
+    return bytes.fromhex(json_str(text))
 
 
 # The fault path decodes the #PF error code with plain ints: an IntFlag ``&`` costs ~1 µs in Python.
