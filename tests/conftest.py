@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +21,27 @@ settings.register_profile("dev", max_examples=60, deadline=None, suppress_health
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+_CACHE_HOME = "XDG_CACHE_HOME"
+_saved_cache_home: list[str | None] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """What twzemu derives from files (``twzemu.cache``) goes to a directory of this test session, for the tests
+    (collection included) and every ``twzemu`` they start: no test depends on what earlier runs left in the user's
+    cache, and the mutated files of the property tests leave nothing there."""
+    _saved_cache_home.append(os.environ.get(_CACHE_HOME))
+    os.environ[_CACHE_HOME] = tempfile.mkdtemp(prefix="twzemu-tests-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ[_CACHE_HOME], ignore_errors=True)
+    previous = _saved_cache_home.pop()
+    if previous is None:
+        del os.environ[_CACHE_HOME]
+    else:
+        os.environ[_CACHE_HOME] = previous
 
 
 @dataclass(frozen=True)

@@ -9,27 +9,48 @@ engine, which decides every gate entry with them.
 
 from __future__ import annotations
 
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+from functools import cache
+from typing import TYPE_CHECKING
 
+from ..cache import Json, json_int
 from ..objects.layout import NULL_PAGE_SIZE
 from .image import ElfImage, SegmentFlags, elf_errors
 
+if TYPE_CHECKING:
+    from capstone import Cs
+
 CODE_SECTIONS = (".text", ".plt", ".plt.got", ".plt.sec", ".init", ".fini")
-_DISASSEMBLER = Cs(CS_ARCH_X86, CS_MODE_64)
 
 
 def return_sites(image: ElfImage, base: int) -> frozenset[int]:
+    """Every return site of ``image`` loaded at ``base``; the scan's result is kept in the image's cache."""
+    return frozenset(base + site for site in image.derived("return_sites", lambda: _scan(image), sorted, _decode))
+
+
+def _decode(sites: Json) -> frozenset[int]:
+    return frozenset(json_int(site) for site in sites)
+
+
+def _scan(image: ElfImage) -> frozenset[int]:
     sites: set[int] = set()
+    disassembler = _disassembler()
     for start, code in _code_ranges(image):
         offset = 0
         while offset < len(code):
             decoded = 0
-            for address, size, mnemonic, _ in _DISASSEMBLER.disasm_lite(code[offset:], start + offset):
+            for address, size, mnemonic, _ in disassembler.disasm_lite(code[offset:], start + offset):
                 decoded += size
                 if mnemonic == "call":
-                    sites.add(base + address + size)
+                    sites.add(address + size)
             offset += decoded + 1  # skip a byte capstone cannot decode and go on
     return frozenset(sites)
+
+
+@cache
+def _disassembler() -> Cs:
+    from capstone import CS_ARCH_X86, CS_MODE_64, Cs  # imported on first use: a cached run needs none of it
+
+    return Cs(CS_ARCH_X86, CS_MODE_64)
 
 
 def _code_ranges(image: ElfImage) -> list[tuple[int, bytes]]:

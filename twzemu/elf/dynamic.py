@@ -3,7 +3,8 @@
 ``DynamicInfo.read(image)`` turns a validated ``ElfImage`` into a ``DynamicInfo``. The data flow follows how a
 loader sees the file — through program headers (section headers are consulted for one thing only, below):
 
-1. **program headers** (pyelftools): ``PT_DYNAMIC`` locates the dynamic array, ``PT_TLS`` the TLS template;
+1. **program headers** (read when the image was opened): ``PT_DYNAMIC`` locates the dynamic array, ``PT_TLS``
+   the TLS template;
 2. **dynamic array**: ``Elf64_Dyn`` entries inside ``PT_DYNAMIC``'s file bytes, up to ``DT_NULL``;
 3. **addresses → file**: every ``DT_`` address is a virtual address; ``_AddressMap`` translates it through the
    ``PT_LOAD`` segments and checks the whole table lies in the file;
@@ -16,8 +17,8 @@ loader sees the file — through program headers (section headers are consulted 
    as raw file values.
 
 The fixed-size tables are decoded with ``struct`` after their bounds are checked (pyelftools' construct decoder
-costs ~6 µs per entry, too slow for the linker's "linear in relocations" budget); pyelftools parses the ELF and
-program headers. Every inconsistency — an address outside the segments, a table that runs off the file, a
+costs ~6 µs per entry, too slow for the linker's "linear in relocations" budget); pyelftools is needed only for
+the ``SHT_DYNSYM`` fallback. Every inconsistency — an address outside the segments, a table that runs off the file, a
 size that is not a multiple of its entry, a symbol index whose entry lies outside the file — is an ``ElfError``
 naming the file and what is wrong. Every loop is bounded by a table size that was checked against the file size,
 so a hostile file is refused or read, in time proportional to its size.
@@ -30,15 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum, IntEnum, IntFlag
 
-from elftools.common.exceptions import ELFError as PyElfError
-
 from ..errors import ElfError
-from .image import ElfImage, Segment, iter_program_headers
+from .image import PT_DYNAMIC, PT_TLS, ElfImage, Segment, pyelftools_errors
 from .relocs import RelocType, field_width, implicit_addend
-
-# What pyelftools raises on a malformed file (a seek past 2**63 is an OverflowError).
-_PYELFTOOLS_ERRORS = (PyElfError, ValueError, KeyError, IndexError, AssertionError, TypeError, OverflowError,
-                      struct.error)  # fmt: skip
 
 _DYN = struct.Struct("<qQ")  # Elf64_Dyn: d_tag, d_un
 _SYM = struct.Struct("<IBBHQQ")  # Elf64_Sym: st_name, st_info, st_other, st_shndx, st_value, st_size
@@ -257,16 +252,13 @@ class _DynamicHeader:
 
 
 def _program_headers(image: ElfImage) -> tuple[_DynamicHeader | None, TlsTemplate | None]:
-    try:
-        headers = list(iter_program_headers(image.elf))
-        dynamic = next((h for h in headers if h.p_type == "PT_DYNAMIC"), None)
-        tls = next((h for h in headers if h.p_type == "PT_TLS"), None)
-        dynamic_header = None if dynamic is None else _DynamicHeader(dynamic.p_offset, dynamic.p_filesz)
-        if tls is None:
-            return dynamic_header, None
-        return dynamic_header, _tls_template(image, tls.p_offset, tls.p_vaddr, tls.p_filesz, tls.p_memsz, tls.p_align)
-    except _PYELFTOOLS_ERRORS as error:
-        raise ElfError(f"{image.path}: malformed program headers ({error})") from None
+    headers = image.program_headers  # read and checked when the image was opened
+    dynamic = next((h for h in headers if h.p_type == PT_DYNAMIC), None)
+    tls = next((h for h in headers if h.p_type == PT_TLS), None)
+    dynamic_header = None if dynamic is None else _DynamicHeader(dynamic.p_offset, dynamic.p_filesz)
+    if tls is None:
+        return dynamic_header, None
+    return dynamic_header, _tls_template(image, tls.p_offset, tls.p_vaddr, tls.p_filesz, tls.p_memsz, tls.p_align)
 
 
 def _tls_template(image: ElfImage, offset: int, vaddr: int, filesz: int, memsz: int, align: int) -> TlsTemplate:
@@ -318,7 +310,7 @@ class _DynamicReader:
     def __init__(self, image: ElfImage, dynamic: _DynamicHeader, tls: TlsTemplate | None) -> None:
         self.path = image.path
         self.data = image.data
-        self.elf = image.elf
+        self.image = image
         self.addresses = _AddressMap(image.path, image.segments)
         self.tls = tls
         self.tags = self._tags(dynamic)
@@ -473,10 +465,10 @@ class _DynamicReader:
         """Entries of the ``SHT_DYNSYM`` section at ``symtab``; 0 without one (section headers are optional for
         loading: broken ones are not an error here, the relocations still bound the table from below)."""
         try:
-            for section in self.elf.iter_sections(type="SHT_DYNSYM"):
+            for section in self.image.elf.iter_sections(type="SHT_DYNSYM"):
                 if section["sh_addr"] == symtab and section["sh_entsize"] == _SYM.size:
                     return section["sh_size"] // _SYM.size
-        except _PYELFTOOLS_ERRORS:
+        except (ElfError, *pyelftools_errors()):
             return 0
         return 0
 

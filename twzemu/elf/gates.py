@@ -10,12 +10,15 @@ name is one of the monitor's (``linker.link``): a record is only a claim made by
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from elftools.elf.elffile import ELFFile
+from typing import TYPE_CHECKING
 
 from ..abi import GATE_RECORD, GATE_SECTION, IsolationLevel
+from ..cache import Json, json_int, json_str
 from ..errors import ElfError
 from .image import ElfImage, elf_errors
+
+if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +28,11 @@ class GateRecord:
 
 
 def read_gate_records(image: ElfImage) -> tuple[GateRecord, ...]:
-    """Every gate ``image`` declares, in section order; empty when it declares none."""
+    """Every gate ``image`` declares, in section order; empty when it declares none (kept in the image's cache)."""
+    return image.derived("gates", lambda: _read(image), _encode, _decode)
+
+
+def _read(image: ElfImage) -> tuple[GateRecord, ...]:
     with elf_errors(image.path):
         return _records(image.path, image.elf)
 
@@ -48,3 +55,11 @@ def _records(path: str, elf: ELFFile) -> tuple[GateRecord, ...]:
             raise ElfError(f"{path}: gate {name.decode(errors='replace')} has unknown isolation level {level}")
         records.append(GateRecord(name.decode("utf-8", "replace"), IsolationLevel(level)))
     return tuple(records)
+
+
+def _encode(records: tuple[GateRecord, ...]) -> Json:
+    return [[record.name, int(record.level)] for record in records]
+
+
+def _decode(rows: Json) -> tuple[GateRecord, ...]:
+    return tuple(GateRecord(json_str(name), IsolationLevel(json_int(level))) for name, level in rows)

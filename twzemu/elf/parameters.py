@@ -12,20 +12,35 @@ known count, and its gate passes all six registers.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
-from elftools.dwarf.die import DIE
-
+from ..cache import Json, json_int, json_str
 from .image import ElfImage, elf_errors
+
+if TYPE_CHECKING:
+    from elftools.dwarf.die import DIE
 
 
 def parameter_counts(image: ElfImage, names: Collection[str]) -> dict[str, int]:
     """The parameter count of each function in ``names`` that ``image`` defines and describes; others are absent.
 
-    A malformed debug section is an ``ElfError`` naming the file, like any other malformed part."""
-    wanted = set(names)
+    A malformed debug section is an ``ElfError`` naming the file, like any other malformed part. The answer for
+    this set of names is kept in the image's cache."""
+    wanted = frozenset(names)
+    field = "parameters " + " ".join(sorted(wanted))
+    return image.derived(field, lambda: _read(image, wanted), dict, _decode)
+
+
+def _decode(counts: Json) -> dict[str, int]:
+    return {json_str(name): json_int(count) for name, count in counts.items()}
+
+
+def _read(image: ElfImage, wanted: frozenset[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
+    if not wanted:
+        return counts
     elf = image.elf
-    if not wanted or not elf.has_dwarf_info():
+    if not elf.has_dwarf_info():
         return counts
     with elf_errors(image.path):
         for unit in elf.get_dwarf_info().iter_CUs():

@@ -522,5 +522,5 @@ def _warnings(files: Mapping[str, ElfImage]) -> tuple[str, ...]:
     return tuple(
         f"{image.path}: no section headers, so no gate it may declare can be found: it is linked as a plain library"
         for image in files.values()
-        if image.elf.num_sections() == 0
+        if image.section_count == 0
     )

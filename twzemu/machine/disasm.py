@@ -2,21 +2,33 @@
 
 Why in ``machine/``: an instruction the CPU refused is the CPU's vocabulary, like the exception vectors of
 ``x86``; pure (it decodes bytes, it touches no Unicorn), it sits below the monitor, whose reports use it, and
-below the debugger, which will show instructions too.
+below the debugger, which will show instructions too. Only a faulting run needs it, so capstone is imported on
+first use, not at start-up.
 """
 
 from __future__ import annotations
 
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs, CsError
+from functools import cache
+from typing import TYPE_CHECKING
 
-_DISASSEMBLER = Cs(CS_ARCH_X86, CS_MODE_64)
+if TYPE_CHECKING:
+    from capstone import Cs
 
 
 def instruction_at(code: bytes, address: int) -> str | None:
     """The first instruction of ``code`` (read at ``address``), or None if it does not decode."""
+    from capstone import CsError
+
     try:
-        for insn in _DISASSEMBLER.disasm(code, address, 1):
+        for insn in _disassembler().disasm(code, address, 1):
             return f"{insn.mnemonic} {insn.op_str}".strip()
     except CsError:
         return None
     return None
+
+
+@cache
+def _disassembler() -> Cs:
+    from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+
+    return Cs(CS_ARCH_X86, CS_MODE_64)

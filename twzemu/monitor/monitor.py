@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from ..cache import DerivedCache
 from ..elf.callsites import return_sites
 from ..elf.image import ElfImage
 from ..errors import TwzEmuError
@@ -115,9 +116,10 @@ class Monitor:
         return result
 
     def link(self, path: str) -> LinkedProgram:
-        program = ElfImage.open(path)
+        cache = DerivedCache.beside(self.store.path)  # what is read from the images, kept for the next run
+        program = ElfImage.open(path, cache)
         search = LibrarySearch.for_program(Path(path), self.library_dirs, self._runtime_dir(), self.store,
-                                           RUNTIME_LIBRARY)  # fmt: skip
+                                           RUNTIME_LIBRARY, cache)  # fmt: skip
         self._monitor_text = build_monitor_text(self.store)
         return Linker(search, self.store, self.policy, self._monitor_text.gates).link(program, path)
 
