@@ -1,14 +1,20 @@
 """twzemu: an emulator of the Twizzler monitor.
 
-Data flows top to bottom (imports point one way):
+Data flows top to bottom; imports point one way, down (``tests/test_layers.py`` checks it):
 
-* ``objects`` — Twizzler objects: 128-bit ids, the object layout, the object store;
+* ``cli`` — ``twzemu run``, ``cc``, ``store``: parse, call the library, print;
+* ``debug`` — the debugger, above the monitor;
+* ``monitor`` — a run: compartments, crossings, services, faults and their reports;
+* ``linker`` — library graph, compartments, symbol lookup, relocation, TLS, init/fini; names addresses;
+* ``loader`` — an ELF image as a text and a data object in a slot pair;
+* ``machine`` — the Unicorn CPU in long mode at CPL3: hooks, faults, hypercalls, the run loop, the crossing engine;
 * ``mmu`` — emulated physical memory, frames, 4-level x86-64 page tables, one ``AddressSpace`` per CR3;
-* ``machine`` — the Unicorn CPU in long mode at CPL3: hooks, faults, hypercalls and the run loop;
-* ``loader`` — maps an ELF program into a slot pair of an address space;
-* ``cli`` — ``twzemu run``, ``twzemu store``.
+* ``security`` — capabilities, gates, contexts, the trust table, verdicts;
+* ``elf`` — the ELF reader: headers, dynamic section, relocation types, gate records, DWARF arities, return sites;
+* ``objects`` — Twizzler objects: 128-bit ids, the object layout, the object store;
+* ``abi``, ``cache``, ``errors`` — the guest headers' numbers, derived data kept by content, the one error root.
 
-Pure layers (objects, mmu encoding) never import Unicorn; only ``machine`` does.
+Pure layers (objects, elf, security, mmu encoding, linker planning) never import Unicorn; only ``machine`` does.
 """
 
 __version__ = "0.1.0"
