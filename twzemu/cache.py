@@ -49,9 +49,12 @@ T = TypeVar("T")
 Json = Any  # what json.loads returns: dict, list, str, int, float, bool or None
 
 
-def user_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/twzemu`` (XDG base directory spec), else ``~/.cache/twzemu``."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "twzemu"
+def user_cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/twzemu`` (XDG base directory spec), else ``~/.cache/twzemu``; None without a home."""
+    try:
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "twzemu"
+    except (RuntimeError, KeyError):  # Path.home(): no $HOME and no password entry
+        return None
 
 
 class DerivedCache:

@@ -134,7 +134,7 @@ def assemble(source: str, address: int = 0) -> bytes:
 
 
 @cache
-def _assembled(directory: Path) -> Entry:
+def _assembled(directory: Path | None) -> Entry:
     return DerivedCache(directory).entry("x86-64-asm", b"keystone, Intel syntax")
 
 
