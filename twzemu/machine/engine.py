@@ -230,12 +230,6 @@ class CrossingEngine:
         depth = self._fast.depth
         return Crossing.of(self._stack[depth - 1]) if depth else None
 
-    def crossing(self, index: int) -> Crossing:
-        """The crossing at ``index`` of the stack (0: the outermost)."""
-        if not 0 <= index < self._fast.depth:
-            raise IndexError(index)
-        return Crossing.of(self._stack[index])
-
     @property
     def last(self) -> Crossing:
         """What the latest return popped."""
