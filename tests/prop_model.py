@@ -22,9 +22,11 @@ from the monitor's code; the trust table comes from ``twzemu.security.levels``:
 - a violation inside a crossing prints one report line and the crossing's call returns TWZ_EFAULT; outside any
   crossing (the program) it kills the run (status 139); a violation in a library's initialiser makes it fail:
   its gates answer TWZ_EPERM;
-- the gate buffer carries a message: at entry the callee holds what its caller wrote since it last received a
-  message (zeros if nothing), at return the caller receives the callee's buffer if the callee wrote since it
-  received, else keeps its own; the first write after receiving zeroes the whole buffer;
+- the gate buffer carries a message (guests/include/twz.h): at entry the callee holds what its caller wrote since
+  its buffer last sent or received a message (zeros if nothing), at return the caller receives the callee's
+  buffer if the callee wrote since its buffer last sent or received one, else keeps its own; a message crosses
+  once: afterwards both sides' buffers are stale, and a call answered without entering (a failed compartment)
+  consumes the caller's message too; the first write into a stale buffer zeroes the whole buffer;
 - the first crossing into a compartment whose initialisers have not run runs them first.
 
 Where the rules leave a choice open the prediction allows each choice, and says which (``Choices``): the order
@@ -459,6 +461,11 @@ class _Run:
     def write_message(self, act: Activation, data: bytes, slots: tuple[Address | None, ...] = ZEROS.slots) -> None:
         self.set_view(act, View(data, slots, True))
 
+    def consume(self, act: Activation) -> None:
+        """``act``'s message was sent (or its crossing answered without entering): its buffer is stale."""
+        view = self.view(act)
+        self.set_view(act, View(view.data, view.slots, False))
+
     def write_byte(self, act: Activation, offset: int, value: int) -> None:
         view = self.view(act) if self.view(act).wrote else ZEROS  # the first write starts a new message
         data = bytearray(view.data)
@@ -484,9 +491,8 @@ class _Run:
         return True
 
     def cross(self, caller: Activation, j: int, level: int) -> int | Address:
-        if self.init[j] == "no" and not self.initialise(j):
-            return EPERM
-        if self.init[j] == "failed":
+        if (self.init[j] == "no" and not self.initialise(j)) or self.init[j] == "failed":
+            self.consume(caller)  # answered without entering: the message was for that crossing
             return EPERM
         assert self.init[j] == "done", f"a crossing into {name(j)} while its initialiser runs"
         rules = crossing_rules(self.levels[caller.comp], IsolationLevel(level))
@@ -495,6 +501,7 @@ class _Run:
         callee = Activation(j, caller.comp, rules, stack, caller.stack, result=100 + 10 * j + level)
         sent = self.view(caller)
         received = View(sent.data, sent.slots, False) if sent.wrote else ZEROS
+        self.consume(caller)
         self.set_view(callee, received)
         known = self.known[j]
         for slot, address in enumerate(received.slots):
@@ -512,6 +519,7 @@ class _Run:
         reply = self.view(callee)
         if reply.wrote:
             self.set_view(caller, View(reply.data, reply.slots, False))
+            self.consume(callee)
         return result
 
     def call(self, act: Activation, op: str, j: int, level_char: str, keep: str, sub: str) -> None:
