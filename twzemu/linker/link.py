@@ -178,7 +178,7 @@ class Linker:
         layouts = {c: layout_static_tls([_tls_template(instances[k]) for k in keys if instances[k].tls_module])
                    for c, keys in members.items()}  # fmt: skip
         gates = {**self.monitor_gates, **self._gates(instances, arities)}  # no library gate has a monitor's name
-        count, bindings = self._relocate(members, instances, layouts, gates)
+        count, bindings = self._relocate(members, instances, layouts, gates, names)
         compartments = []
         for c, keys in members.items():
             init, fini = self._init_fini(keys, instances, with_preinit=c == PROGRAM_COMPARTMENT)
@@ -313,8 +313,8 @@ class Linker:
     # 5. relocate ----------------------------------------------------------------------------------------
 
     def _relocate(self, members: dict[int, list[_Key]], instances: dict[_Key, LinkedLibrary],
-                  layouts: dict[int, TlsLayout],
-                  gates: dict[str, GateEntry]) -> tuple[int, frozenset[GateBinding]]:  # fmt: skip
+                  layouts: dict[int, TlsLayout], gates: dict[str, GateEntry],
+                  names: dict[int, str]) -> tuple[int, frozenset[GateBinding]]:  # fmt: skip
         problems: list[str] = []
         count = 0
         bindings: set[GateBinding] = set()
@@ -322,7 +322,7 @@ class Linker:
             local = {key[1] for key in keys}
             lookup = SymbolLookup([_lookup_library(instances[k], local) for k in keys])
             scope = _Scope(compartment, {k[1]: instances[k] for k in keys}, lookup, layouts[compartment], gates,
-                           bindings)  # fmt: skip
+                           bindings, _Elsewhere(compartment, instances, names))  # fmt: skip
             for key in keys:
                 library = instances[key]
                 for reloc in library.info.relocations:
@@ -390,7 +390,8 @@ class Linker:
             return RelocInputs(**inputs)
         if symbol.bind is SymbolBind.WEAK:
             return RelocInputs(**inputs)
-        return f"undefined symbol {symbol.name}"
+        owner = scope.elsewhere.definer(symbol.name)
+        return f"undefined symbol {symbol.name}" + ("" if owner is None else f" (defined in {owner}, but not a gate)")
 
     # 6. order -------------------------------------------------------------------------------------------
 
@@ -423,6 +424,28 @@ class _Scope:
     tls: TlsLayout
     gates: dict[str, GateEntry]
     bindings: set[GateBinding]  # filled while relocating: (this compartment, a gate of another one)
+    elsewhere: _Elsewhere
+
+
+class _Elsewhere:
+    """The other compartments, asked only to explain an undefined symbol: one they define is invisible here because
+    only their gates cross (DESIGN.md "Concepts"). Their exports are indexed on the first question."""
+
+    def __init__(self, compartment: int, instances: dict[_Key, LinkedLibrary], names: dict[int, str]) -> None:
+        self.compartment = compartment
+        self.instances = instances
+        self.names = names
+        self._definers: dict[str, str] | None = None
+
+    def definer(self, name: str) -> str | None:
+        """The first other compartment that exports ``name``, as reports name it (``prog::libfoo.so``)."""
+        if self._definers is None:
+            self._definers = {}
+            for library in self.instances.values():
+                if library.compartment != self.compartment:
+                    for export in exports_of(library.info):
+                        self._definers.setdefault(export, self.names[library.compartment])
+        return self._definers.get(name)
 
 
 def _check(files: Mapping[str, ElfImage], infos: Mapping[str, DynamicInfo],
