@@ -1,7 +1,8 @@
 """The one error hierarchy of twzemu.
 
 Every error a user can cause is a ``TwzEmuError``: its ``str`` is one line that names the culprit (file, symbol,
-address, compartment); the CLI prints it prefixed with ``twzemu:`` and exits with ``exit_status``.
+address, compartment); the CLI prints each of its ``lines()`` (that one line; one per problem for an error that
+groups several, ``LinkError``) prefixed with ``twzemu:`` and exits with ``exit_status``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ class TwzEmuError(Exception):
     """Root of every twzemu error; ``exit_status`` is what the CLI exits with."""
 
     exit_status = 127
+
+    def lines(self) -> list[str]:
+        """What the CLI prints, one line each."""
+        return [str(self)]
 
 
 class UsageError(TwzEmuError):
@@ -51,8 +56,8 @@ class MappingError(TwzEmuError):
 class LinkError(TwzEmuError):
     """Linking failed: every problem found, grouped (every missing symbol is reported at once).
 
-    ``related`` lists the problems, one line each; ``str`` is one line naming the first and how many more there
-    are, ``lines()`` all of them (what the CLI prints under ``--verbose``, and what tests compare).
+    ``related`` lists the problems, one line each; ``lines()`` is all of them (what the CLI prints, and what
+    tests compare); ``str`` is one line, the first and how many more there are (for a one-line log).
     """
 
     def __init__(self, related: str | Iterable[str]) -> None:

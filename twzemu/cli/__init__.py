@@ -6,12 +6,13 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from ..errors import TwzEmuError, UsageError
 from ..monitor.report import STATUS_INTERRUPTED
-from .cc import DESCRIPTION as CC_HELP
-from .cc import add_cc_parser, cc_command
+from .cc import add_cc_parser, cc_command, parse_cc
+from .common import DEBUG, DEBUG_HELP
 from .run import add_run_parser
 from .store import add_store_parser
 
@@ -31,10 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Emulate the Twizzler monitor: load ELF programs and libraries as objects, run them in "
         "compartments on a modeled x86-64 MMU.",
         epilog="Examples:\n  twzemu run guests/build/hello\n  twzemu run --timeout 5 prog arg1 arg2\n"
-        "  twzemu store --store ./objs ls",
+        "  twzemu cc -o prog main.c -L. -lfoo\n  twzemu store --store ./objs ls\n\n"
+        "Each command's --help says its options, defaults and exit statuses. Every command exits 2 for bad\n"
+        "options, 127 for a missing or unusable file or a link failure (one line per problem), 70 for an\n"
+        "internal error of twzemu; --debug, before or after the command, adds a Python traceback to an error.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    parser.add_argument(DEBUG, action="store_true", help=DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_run_parser(commands)
     add_cc_parser(commands)
@@ -42,24 +46,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A parsed command line: what to run, and whether its errors show a traceback."""
+
+    run: Callable[[], int]
+    debug: bool
+
+
+def parse_command(args_list: list[str]) -> Command:
+    """argparse for every command but ``cc``, whose arguments are gcc's (``cc.parse_cc``)."""
+    leading = 0
+    while args_list[leading : leading + 1] == [DEBUG]:
+        leading += 1
+    if args_list[leading : leading + 1] == ["cc"]:
+        options = parse_cc(args_list[leading + 1 :])
+        return Command(lambda: cc_command(options), leading > 0 or options.debug)
+    args = build_parser().parse_args(args_list)
+    if args.command is None:
+        raise UsageError("twzemu: no command given (try `twzemu --help`)")
+    return Command(lambda: int(args.func(args)), args.debug)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args_list[:1]
+    debug = DEBUG in args_list  # until the line is parsed (only a usage error can come first)
     try:
-        if args_list[:1] == ["cc"]:  # everything after `cc` is gcc's, even options argparse would claim
-            if args_list[1:2] in (["--help"], ["-h"]):
-                print(f"usage: twzemu cc [--twz-verbose] [GCC ARGS...]\n\n{CC_HELP}")
-                return 0
-            return cc_command(args_list[1:])
-        args = build_parser().parse_args(args_list)
-        if args.command is None:
-            raise UsageError("twzemu: no command given (try `twzemu --help`)")
-        return int(args.func(args))
+        command = parse_command(args_list)
+        debug = command.debug
+        return command.run()
     except TwzEmuError as error:
         if debug:
             traceback.print_exc()
-        message = str(error)
-        print(message if message.startswith("twzemu") else f"twzemu: {message}", file=sys.stderr)
+        for line in error.lines():  # one line each; a link failure has one per problem
+            print(line if line.startswith("twzemu") else f"twzemu: {line}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:
         print("twzemu: interrupted", file=sys.stderr)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from ..linker.link import IsolationPolicy
+from ..elf.image import ElfImage
+from ..errors import ElfError, UsageError
+from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram
 from ..machine.machine import DEFAULT_RAM, MIN_RAM
 from ..mmu.physmem import MAX_PHYS_SIZE, PAGE_SIZE, OutOfFrames, size_text
 from ..monitor.monitor import Monitor
 from ..objects.store import store_from_env
 from ..security.gates import IsolationLevel
+from .common import add_debug_option
 
 
 def _seconds(text: str) -> float:
@@ -54,12 +58,18 @@ def add_run_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "run",
         help="run a guest program",
-        description="Load PROG (an x86-64 ET_DYN built with `twzemu cc`) as Twizzler objects and run it at CPL3 "
-        "with paging. Options go before PROG; everything after PROG is the guest's argv[1...].",
-        epilog="Exit status: the guest's exit code; 139 when a fault or security violation kills it; "
-        "124 on --timeout; 130 on Ctrl-C; 127 for a missing or malformed file; 2 for bad options.",
+        description="Load PROG (an x86-64 ET_DYN program built with `twzemu cc`) and its libraries as Twizzler "
+        "objects and run it at CPL3 with paging; each library that declares gates gets a compartment of its own. "
+        "Options go before PROG; everything after PROG is the guest's argv[1...]. The guest's environment is "
+        "twzemu's own (the host's) unless --clear-env, with each --env applied after either.",
+        epilog="Exit status: the guest's exit code; 139 when a fault or security violation kills it (one line "
+        "on stderr says what, where and who); 124 on --timeout; 130 on Ctrl-C; 127 for a missing or malformed "
+        "file, a shared library given as PROG, or a link failure (one line per problem); 2 for bad options.",
     )
-    parser.add_argument("--timeout", type=_seconds, metavar="S", help="stop the guest after S seconds (exit 124)")
+    add_debug_option(parser)
+    parser.add_argument(
+        "--timeout", type=_seconds, metavar="S", help="stop the guest after S seconds (exit 124); default: no limit"
+    )
     parser.add_argument(
         "--memory",
         type=memory_size,
@@ -86,18 +96,33 @@ def add_run_parser(commands: Any) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="put library NAME (a DT_NEEDED name; it must declare gates) in its own compartment",
+        help="put library NAME (a DT_NEEDED name; it must declare gates) in its own compartment (the default "
+        "for every library that declares gates)",
     )
     parser.add_argument(
         "--caller-isolation",
         action="append",
         default=[],
+        type=_caller_level,
         metavar="NAME=LEVEL",
-        help="the isolation level compartment NAME (the program's name or a library's DT_NEEDED name) "
-        "asks for as a caller: none (default), callee, caller or full; joined with each gate's level",
+        help="the isolation level compartment NAME (the program's name, a library's DT_NEEDED name, or a "
+        "compartment's name as reports print it: prog::libfoo.so) asks for as a caller: none (the default), "
+        "callee, caller or full; joined with each gate's level. A NAME that names no compartment is refused (2)",
     )
     parser.add_argument("--no-isolate", action="append", default=[], metavar="NAME",
                         help="load library NAME into its user's compartment even though it declares gates")  # fmt: skip
+    parser.add_argument(
+        "--clear-env", action="store_true", help="start the guest's environment empty (default: a copy of twzemu's own)"
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        type=_variable,
+        metavar="NAME=VALUE",
+        help="set NAME to VALUE in the guest's environment (repeatable; VALUE may be empty); applied after the "
+        "inherited environment or --clear-env, wherever it stands among the options",
+    )
     parser.add_argument("prog", metavar="PROG", help="the program to run")
     parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments for the guest")
     parser.set_defaults(func=run_command)
@@ -106,22 +131,85 @@ def add_run_parser(commands: Any) -> None:
 def _caller_level(text: str) -> tuple[str, IsolationLevel]:
     name, equals, level = text.partition("=")
     if not equals or not name:
-        raise UsageError(f"twzemu run: --caller-isolation takes NAME=LEVEL, not {text!r}")
-    return name, IsolationLevel.parse(level)
+        raise argparse.ArgumentTypeError(f"takes NAME=LEVEL, not {text!r}")
+    try:
+        return name, IsolationLevel.parse(level)
+    except UsageError as error:  # argparse names the option
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _variable(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"takes NAME=VALUE, not {text!r}")
+    return name, value
+
+
+def environment(clear: bool, variables: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The guest's environment: twzemu's own unless ``clear``, then each ``--env`` in order (the last wins)."""
+    return {**({} if clear else os.environ), **dict(variables)}
 
 
 def run_command(args: argparse.Namespace) -> int:
     if args.prog.startswith("-"):
         raise UsageError(f"twzemu run: unknown option {args.prog} (see `twzemu run --help`)")
-    library_dirs = [Path(d) for d in args.library_dirs]
+    _check_program(args.prog)
     policy = IsolationPolicy(frozenset(args.isolate), frozenset(args.no_isolate))
-    monitor = Monitor(store_from_env(args.store), ram_size=args.memory, verbose=args.verbose,
-                      library_dirs=library_dirs, policy=policy)  # fmt: skip
-    if args.trace:
-        monitor.trace = sys.stderr
-    monitor.caller_levels = dict(_caller_level(text) for text in args.caller_isolation)
+    monitor = _RunMonitor(
+        store_from_env(args.store),
+        ram_size=args.memory,
+        verbose=args.verbose,
+        library_dirs=[Path(d) for d in args.library_dirs],
+        environment=environment(args.clear_env, args.env),
+        policy=policy,
+        caller_levels=dict(args.caller_isolation),
+        trace=sys.stderr if args.trace else None,
+    )
     try:
         return monitor.run(args.prog, args.args, timeout=args.timeout).status
     except OutOfFrames:  # a guest that runs out gets a fault; this is the monitor itself, loading the program
         raise UsageError(f"twzemu run: --memory {size_text(args.memory)} is too small to load {args.prog} "
                          "and its libraries") from None  # fmt: skip
+
+
+def _check_program(path: str) -> None:
+    """A library built by ``twzemu cc -shared`` has no entry point (``e_entry`` 0: it links no ``_start``);
+    run, it would fetch from its own null page. Refused by name before anything is loaded."""
+    if ElfImage.open(path).entry == 0:
+        raise ElfError(f"{path}: a shared library, not a program")
+
+
+class _RunMonitor(Monitor):
+    """The monitor ``twzemu run`` drives: once the program is linked, and before any CPU exists, a
+    ``--caller-isolation NAME`` that names none of its compartments is a usage error, as ``--isolate NAME`` is."""
+
+    def link(self, path: str) -> LinkedProgram:
+        linked = super().link(path)
+        problems = [_unknown_caller(name, linked.compartments) for name in self.caller_levels]
+        if any(problems):
+            raise UsageError("; ".join(problem for problem in problems if problem))
+        return linked
+
+
+def _caller_names(compartment: LinkedCompartment) -> set[str]:
+    """The names ``Monitor.caller_level`` matches: the compartment's own (``prog::libfoo.so``), its root's name as
+    needed (the program: its path as given) and that name's last component."""
+    root = compartment.libraries[0].name
+    return {compartment.name, root, Path(root).name}
+
+
+def _unknown_caller(name: str, compartments: Sequence[LinkedCompartment]) -> str | None:
+    if any(name in _caller_names(compartment) for compartment in compartments):
+        return None
+    known = ", ".join(compartment.name for compartment in compartments)
+    homes = [compartment.name for compartment in compartments if name in _library_names(compartment)]
+    if homes:
+        where = " and ".join(homes)
+        return (
+            f"--caller-isolation {name}: a library loaded into {where}, not a compartment (the compartments: {known})"
+        )
+    return f"--caller-isolation {name}: no compartment of that name (the compartments: {known})"
+
+
+def _library_names(compartment: LinkedCompartment) -> set[str]:
+    return {alias for library in compartment.libraries for alias in (library.name, Path(library.name).name)}

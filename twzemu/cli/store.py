@@ -1,7 +1,8 @@
 """``twzemu store ls|put|rm``: manage a persistent object store from the shell.
 
 Thin by design: parse, call ``ObjectStore``, print. The store directory comes from ``--store DIR`` (accepted
-before or after the subcommand) or ``$TWZEMU_STORE``; a store command without either is a usage error.
+before or after the subcommand, as ``--debug`` is) or ``$TWZEMU_STORE``; a store command without either is a
+usage error.
 
 * ``ls`` — one line per object: ``<id> <lifetime> <data bytes> <names, comma-separated, or ->``;
 * ``put FILE [--name NAME]`` — store FILE's bytes as a new persistent object, data at ``DATA_OFFSET``
@@ -22,18 +23,29 @@ from twzemu.objects.object import Lifetime
 from twzemu.objects.objid import ObjId
 from twzemu.objects.store import STORE_ENV, ObjectStore, check_name
 
+from .common import add_debug_option
+
 # The data area ends where the FOT begins; a put file leaves room for no FOT entries but must not reach meta.
 MAX_PUT_SIZE = META_OFFSET - DATA_OFFSET
 
 
 def add_store_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``store`` and its subcommands on the main CLI's subparsers."""
-    parser = subparsers.add_parser("store", help="manage the persistent object store")
+    parser = subparsers.add_parser(
+        "store",
+        help="manage the persistent object store",
+        description="List, add and remove the objects of an on-disk object store (the one `twzemu run --store "
+        "DIR` loads libraries from by name).",
+        epilog=f"The store is --store DIR, else ${STORE_ENV}; naming neither is a usage error. Exit status: 0; 2 for "
+        "bad options or no store named; 127 for a missing object or file, or a damaged store.",
+    )
     parser.add_argument("--store", metavar="DIR", default=None, help=f"store directory (default: ${STORE_ENV})")
-    # The same option on each subcommand, so `store ls --store DIR` works too; SUPPRESS keeps an
+    add_debug_option(parser)
+    # The same options on each subcommand, so `store ls --store DIR` works too; SUPPRESS keeps an
     # earlier `store --store DIR ls` from being overwritten by the subcommand's default.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--store", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    add_debug_option(common)
     commands = parser.add_subparsers(dest="store_command", metavar="COMMAND", required=True)
     commands.add_parser("ls", parents=[common], help="list objects: id, lifetime, data size, names")
     put = commands.add_parser("put", parents=[common], help="store a file as a new persistent object")
