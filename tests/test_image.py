@@ -1,4 +1,5 @@
-"""The two readers of ``elf.image`` agree: whatever the ``struct`` reader accepts, pyelftools reads the same way."""
+"""The two readers of ``elf.image`` agree: whatever the ``struct`` reader accepts, pyelftools reads the same way
+(program headers, entry, section count)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def test_every_guest_file_reads_the_same_both_ways():
                 ElfImage.parse("file", data)
         else:
             assert plain is not None and plain == _through_pyelftools(data), path
+            assert ElfImage.parse("file", data).section_count == elf_image._pyelftools(data).num_sections(), path
 
 
 @settings(deadline=timedelta(seconds=5), suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -40,7 +42,7 @@ def test_every_guest_file_reads_the_same_both_ways():
 def test_a_mutated_header_is_read_the_same_way_or_left_to_pyelftools(data):
     original = bytearray((GUESTS / "hello").read_bytes())
     for _ in range(data.draw(st.integers(1, 6))):
-        at = data.draw(st.integers(4, 64 + 56 * 4))  # the ELF header after the magic, and the first program headers
+        at = data.draw(st.integers(4, 64 + 56 * 4))  # the ELF header after the magic, the first program headers
         width = data.draw(st.sampled_from([1, 2, 4, 8]))
         value = data.draw(st.integers(0, 2 ** (8 * width) - 1))
         original[at : at + width] = value.to_bytes(width, "little")
@@ -51,6 +53,8 @@ def test_a_mutated_header_is_read_the_same_way_or_left_to_pyelftools(data):
     if plain is not None:
         assert plain == _through_pyelftools(mutated)
     try:
-        ElfImage.parse("mutated", mutated)
+        count = ElfImage.parse("mutated", mutated).section_count
     except ElfError as error:
         assert str(error).startswith("mutated: ")
+    else:
+        assert count == elf_image._pyelftools(mutated).num_sections()

@@ -44,6 +44,7 @@ _MAGIC = b"\x7fELF"
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")  # Elf64_Ehdr: e_ident, e_type, e_machine, e_version, e_entry, e_phoff…
 _PHDR = struct.Struct("<IIQQQQQQ")  # Elf64_Phdr: p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz…
 _EI_CLASS, _EI_DATA = 4, 5
+_E_SHOFF, _E_SHNUM = 6, 12  # their places in _EHDR
 _ELFCLASS64, _ELFDATA2LSB = 2, 1
 _EM_X86_64 = 62
 _ET_DYN = 3
@@ -159,7 +160,11 @@ class ElfImage:
 
     @property
     def section_count(self) -> int:
-        """How many section headers the file has (0: none, so no section can be found by name)."""
+        """How many section headers the file has (0: none, so no section can be found by name): ``e_shnum``, or
+        with more than ``SHN_LORESERVE`` sections, section 0's ``sh_size`` (gABI "Sections"), read by pyelftools."""
+        e_shoff, e_shnum = (_EHDR.unpack_from(self.data)[index] for index in (_E_SHOFF, _E_SHNUM))
+        if e_shoff == 0 or e_shnum:
+            return e_shnum if e_shoff else 0
         return self.derived("sections", self._read_section_count, lambda count: count, json_int)
 
     def symbol_named(self, name: str) -> Symbol | None:
