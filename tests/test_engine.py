@@ -10,13 +10,15 @@ import pytest
 
 from twzemu.loader import ObjectBacking, slot_base
 from twzemu.machine.cpustate import RSP
-from twzemu.machine.engine import CrossingEngine, EngineCompartment, EngineGate, Lifecycle, Rule, Status
+from twzemu.machine.engine import CrossingEngine, EngineCompartment, Lifecycle, Rule, Status
 from twzemu.machine.machine import KERNEL_BASE, Machine
 from twzemu.mmu.pte import Prot
 from twzemu.mmu.space import Access, AddressSpace, FaultOutcome, FrameCache
 from twzemu.monitor.crossing import context_of
 from twzemu.monitor.layout import GATE_BUFFER, GATE_BUFFER_SLOT, stack_bounds, stack_slot
 from twzemu.objects.store import ObjectStore
+from twzemu.security.gates import Gate, IsolationLevel
+from twzemu.security.ids import CompartmentId
 
 RETURN_POINT = KERNEL_BASE + 0x800
 TEXT_SLOT = 2
@@ -43,7 +45,7 @@ def compartment(machine: Machine, cache: FrameCache, store: ObjectStore, ident: 
     return record, space
 
 
-def engine_with(machine: Machine, records: list[EngineCompartment], gates: list[EngineGate]) -> CrossingEngine:
+def engine_with(machine: Machine, records: list[EngineCompartment], gates: list[Gate]) -> CrossingEngine:
     engine = CrossingEngine(machine, 16, RETURN_POINT, 0, GATE_BUFFER)
     engine.install(records, gates, SAFE_RULES)
     return engine
@@ -82,8 +84,8 @@ def test_a_gate_of_a_compartment_that_does_not_exist_is_refused(machine: Machine
     """A gate record whose owner is out of range (or has no page tables) is refused, never followed."""
     cache, store = FrameCache(machine.frames), ObjectStore.in_memory()
     one, space = compartment(machine, cache, store, 1)
-    far = EngineGate(ENTRY + 0x100, 9, 0, 0, 3)
-    hole = EngineGate(ENTRY + 0x200, 0, 1, 0, 3)  # compartment 0 has no record here: its cr3 is 0
+    far = Gate("far", CompartmentId(9), ENTRY + 0x100, 1)
+    hole = Gate("hole", CompartmentId(0), ENTRY + 0x200, 1)  # compartment 0 has no record here: its cr3 is 0
     engine = engine_with(machine, [one], [far, hole])
     engine.resume(1)
     top = stack_bounds(1)[1]
@@ -99,5 +101,5 @@ def test_a_gate_of_a_compartment_that_does_not_exist_is_refused(machine: Machine
 def test_a_gate_level_out_of_range_is_refused_when_installed(machine: Machine) -> None:
     cache, store = FrameCache(machine.frames), ObjectStore.in_memory()
     one, _ = compartment(machine, cache, store, 1)
-    with pytest.raises(Exception, match="isolation level 7 out of range"):
-        engine_with(machine, [one], [EngineGate(ENTRY, 1, 0, 0, 7)])
+    with pytest.raises(Exception, match="isolation level 7"):  # the record refuses it first
+        engine_with(machine, [one], [Gate("bad", CompartmentId(1), ENTRY, 1, level=IsolationLevel.FULL + 4)])

@@ -24,7 +24,7 @@ def test_a_library_that_declares_gates_gets_its_own_compartment():
         (1, "client", ["client", "libtwzrt.so"]),
         (2, "client::libcounter.so", ["libcounter.so", "libtwzrt.so"]),  # its own copy of the runtime
     ]
-    assert {g.name for g in linked.gates if g.compartment != 0} == {
+    assert {g.name for g in linked.gates if g.owner != 0} == {
         "counter_add",
         "counter_calls_from",
         "counter_sum",
@@ -140,7 +140,7 @@ def test_trace_prints_every_crossing():
 
 def test_monitor_services_are_gates_of_compartment_0():
     linked = Monitor(ObjectStore.in_memory()).link(str(guest("isolation/client")))
-    services = {g.name for g in linked.gates if g.compartment == 0}
+    services = {g.name for g in linked.gates if g.owner == 0}
     assert {"__twz_monitor_write", "__twz_monitor_heap_grow", "__twz_monitor_exit"} <= services
     done = twzemu("run", "--trace", str(guest("hello")))
     assert "twzemu: trace: enter T1 hello -> monitor __twz_monitor_write(0x1, " in done.stderr

@@ -101,7 +101,7 @@ def test_the_runtime_of_every_compartment_is_bound_to_the_monitors_services():
     linked = Monitor(ObjectStore.in_memory()).link(str(guest("isolation/whoami")))
     services = {gate.name: gate for gate in linked.gates if gate.name.startswith("__twz_monitor_")}
     assert sorted(services) == sorted(f"__twz_monitor_{name}" for name in SERVICES)
-    assert {(gate.compartment, gate.library) for gate in services.values()} == {(0, "monitor")}
+    assert {(gate.owner, gate.library) for gate in services.values()} == {(0, "monitor")}
     for compartment in linked.compartments:
         assert {GateBinding(compartment.id, name) for name in services} <= linked.bindings
 
@@ -140,7 +140,7 @@ def test_every_bad_gate_of_a_library_is_reported_at_once():
 
 def test_bindings_name_each_caller_and_the_gates_of_other_compartments_it_calls():
     linked = Monitor(ObjectStore.in_memory()).link(str(guest("probe/probe")))
-    owner = {gate.name: gate.compartment for gate in linked.gates}
+    owner = {gate.name: gate.owner for gate in linked.gates}
     ids = {compartment.name: compartment.id for compartment in linked.compartments}
     program, a, b = ids["probe"], ids["probe::libprobea.so"], ids["probe::libprobeb.so"]
     assert all(owner[binding.gate] != binding.caller for binding in linked.bindings)

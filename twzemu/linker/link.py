@@ -36,7 +36,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..abi import IsolationLevel
 from ..elf.dynamic import SHN_ABS, SHN_COMMON, SHN_LORESERVE, DynamicInfo, DynReloc, DynSymbol, SymbolBind, SymbolKind
 from ..elf.gates import GateRecord, read_gate_records
 from ..elf.image import ElfImage, SegmentFlags
@@ -46,8 +45,9 @@ from ..errors import LinkError, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
 from ..objects.layout import NULL_PAGE_SIZE, U64_MASK
 from ..objects.store import ObjectStore
-from ..security.gates import ARGUMENT_REGISTERS
+from ..security.gates import ARGUMENT_REGISTERS, GATE_ALIGNMENT, Gate
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
+from ..security.ids import CompartmentId
 from .graph import init_order, load_order
 from .lookup import Library, SymbolLookup, exported_symbols, exports_of
 from .relocs import RelocInputs, compute
@@ -83,19 +83,6 @@ class LinkedLibrary:
 
 
 @dataclass(frozen=True, slots=True)
-class GateEntry:
-    """A gate of a loaded library: calling ``entry`` from another compartment is a crossing."""
-
-    name: str
-    compartment: int
-    library: str
-    entry: int
-    length: int
-    level: IsolationLevel
-    arity: int = ARGUMENT_REGISTERS  # argument registers it takes (all six when its definition does not say)
-
-
-@dataclass(frozen=True, slots=True)
 class GateBinding:
     """Compartment ``caller`` has a relocation bound to gate ``gate`` of another compartment (the monitor's
     included): it may call it, and it is the only way it reaches that compartment."""
@@ -125,7 +112,7 @@ class IsolationPolicy:
 @dataclass(frozen=True, slots=True)
 class LinkedProgram:
     compartments: tuple[LinkedCompartment, ...]  # [0] is the program's (id 1)
-    gates: tuple[GateEntry, ...]
+    gates: tuple[Gate, ...]
     relocations: int
     warnings: tuple[str, ...] = ()  # what links but may not be what the user meant, one line each
     bindings: frozenset[GateBinding] = frozenset()  # which compartment is bound to which other compartment's gate
@@ -163,7 +150,7 @@ class Linker:
     """Links one program against the libraries ``search`` finds, creating its objects in ``store``."""
 
     def __init__(self, search: LibrarySearch, store: ObjectStore, policy: IsolationPolicy | None = None,
-                 monitor_gates: Mapping[str, GateEntry] | None = None) -> None:  # fmt: skip
+                 monitor_gates: Mapping[str, Gate] | None = None) -> None:  # fmt: skip
         self.search = search
         self.store = store
         self.policy = policy or IsolationPolicy()
@@ -291,21 +278,22 @@ class Linker:
                 placed[key] = LinkedLibrary(lib_name, compartment, info, loaded, tls_module, records[lib_name])
         return placed
 
-    def _gates(self, instances: dict[_Key, LinkedLibrary], arities: dict[str, dict[str, int]]) -> dict[str, GateEntry]:
+    def _gates(self, instances: dict[_Key, LinkedLibrary], arities: dict[str, dict[str, int]]) -> dict[str, Gate]:
         """Gate name -> its entry: the declared name bound to the library's own definition (``_check`` proved it
         is a function in the library's own code)."""
-        gates: dict[str, GateEntry] = {}
+        gates: dict[str, Gate] = {}
         problems = []
         for library in instances.values():
             exports = exports_of(library.info)
             for record in library.gates:
-                if record.name in gates and gates[record.name].compartment != library.compartment:
+                if record.name in gates and gates[record.name].owner != library.compartment:
                     problems.append(f"gate {record.name} is declared by two compartments")
                     continue
                 symbol = exports[record.name]
-                gates.setdefault(record.name, GateEntry(record.name, library.compartment, library.name,
-                                                        library.base + symbol.value, symbol.size, record.level,
-                                                        arities[library.name][record.name]))  # fmt: skip
+                gate = Gate(record.name, CompartmentId(library.compartment), library.base + symbol.value,
+                            max(symbol.size, 1), GATE_ALIGNMENT, record.level, arities[library.name][record.name],
+                            library.name)  # fmt: skip
+                gates.setdefault(record.name, gate)
         if problems:
             raise LinkError(problems)
         return gates
@@ -313,7 +301,7 @@ class Linker:
     # 5. relocate ----------------------------------------------------------------------------------------
 
     def _relocate(self, members: dict[int, list[_Key]], instances: dict[_Key, LinkedLibrary],
-                  layouts: dict[int, TlsLayout], gates: dict[str, GateEntry],
+                  layouts: dict[int, TlsLayout], gates: dict[str, Gate],
                   names: dict[int, str]) -> tuple[int, frozenset[GateBinding]]:  # fmt: skip
         problems: list[str] = []
         count = 0
@@ -363,7 +351,7 @@ class Linker:
             found = scope.lookup.find(library.name, symbol.name)
             if found is None:
                 gate = scope.gates.get(symbol.name)
-                return self._bind(scope, gate if gate is None or gate.compartment != scope.compartment else None,
+                return self._bind(scope, gate if gate is None or gate.owner != scope.compartment else None,
                                   symbol, inputs)  # fmt: skip
             if found.symbol.kind is SymbolKind.GNU_IFUNC:
                 return (f"symbol {symbol.name} is an indirect function (STT_GNU_IFUNC) in {found.library.name}: "
@@ -381,7 +369,7 @@ class Linker:
         return RelocInputs(**inputs)
 
     @staticmethod
-    def _bind(scope: _Scope, gate: GateEntry | None, symbol: DynSymbol, inputs: dict[str, int]) -> RelocInputs | str:
+    def _bind(scope: _Scope, gate: Gate | None, symbol: DynSymbol, inputs: dict[str, int]) -> RelocInputs | str:
         """A reference bound to another compartment's gate (a call there is a crossing), recorded as a binding;
         without one, an undefined weak reference resolves to 0 (psABI) and a strong one is an error."""
         if gate is not None:
@@ -422,7 +410,7 @@ class _Scope:
     libraries: dict[str, LinkedLibrary]
     lookup: SymbolLookup
     tls: TlsLayout
-    gates: dict[str, GateEntry]
+    gates: dict[str, Gate]
     bindings: set[GateBinding]  # filled while relocating: (this compartment, a gate of another one)
     elsewhere: _Elsewhere
 

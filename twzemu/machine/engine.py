@@ -2,7 +2,7 @@
 
 The engine carries out allowed gate entries and returns inside Unicorn's fault hook; the monitor decides
 everything else. This class is the only place outside ``fastpath`` that sees the engine's ctypes structures:
-the monitor installs its tables as records (``EngineCompartment``, ``EngineGate`` and the rules of each pair of
+the monitor installs its tables as records (``EngineCompartment``, the linker's ``Gate`` and the rules of each pair of
 levels), builds a compartment's page tables for a trusting caller when the engine asks (``set_pair``), and reads
 the crossing stack as ``Crossing`` records.
 """
@@ -17,6 +17,7 @@ from ..abi import GATE_BUFFER_SIZE
 from ..errors import MachineError
 from ..mmu.pte import Pte
 from ..objects.layout import U64_MASK
+from ..security.gates import Gate
 from .fastpath import (
     NUM_LEVELS,
     CompartmentRecord,
@@ -55,15 +56,6 @@ class EngineCompartment:
     return_sites: frozenset[int]  # every address that follows a call instruction in its images
     caller_level: int  # its isolation level as a caller
     lifecycle: Lifecycle = Lifecycle.READY
-
-
-@dataclass(frozen=True, slots=True)
-class EngineGate:
-    entry: int
-    owner: int
-    index: int  # its position in the monitor's list, for names
-    arity: int
-    level: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +122,10 @@ class CrossingEngine:
 
     # -- tables ----------------------------------------------------------------------------------------
 
-    def install(self, compartments: Iterable[EngineCompartment], gates: Sequence[EngineGate],
+    def install(self, compartments: Iterable[EngineCompartment], gates: Sequence[Gate],
                 rules: Mapping[tuple[int, int], Rule]) -> None:  # fmt: skip
-        """Give the engine its tables: every compartment (ids index them), every gate, and the rules of each
-        (caller level, gate level)."""
+        """Give the engine its tables: every compartment (ids index them), every gate (the engine names a gate by
+        its position in ``gates``), and the rules of each (caller level, gate level)."""
         compartments = list(compartments)
         count = max(c.id for c in compartments) + 1
         records = (CompartmentRecord * count)()
@@ -155,7 +147,7 @@ class CrossingEngine:
             fast.rules[caller_level][gate_level] = int(rule)
         self._install_gates(gates)
 
-    def _install_gates(self, gates: Sequence[EngineGate]) -> None:
+    def _install_gates(self, gates: Sequence[Gate]) -> None:
         """An open-addressing table of the gates by entry address, at most half full (``gate_at`` in C)."""
         size = 8
         while size < 2 * len(gates):
@@ -163,10 +155,10 @@ class CrossingEngine:
         table = (GateRecord * size)()
         for slot in table:
             slot.owner = -1
-        for gate in gates:
+        for index, gate in enumerate(gates):
             if not 0 <= gate.level < NUM_LEVELS:
                 raise MachineError(f"gate at {gate.entry:#x}: isolation level {gate.level} out of range")
-            record = GateRecord(gate.entry, gate.owner, gate.index, gate.arity, gate.level)
+            record = GateRecord(gate.entry, gate.owner, index, gate.arity, int(gate.level))
             self._lib.twz_gate_insert(table, size - 1, record)
         self._keep.append(table)
         self._fast.gates = ctypes.cast(table, ctypes.POINTER(GateRecord))
@@ -321,7 +313,6 @@ __all__ = [
     "Crossing",
     "CrossingEngine",
     "EngineCompartment",
-    "EngineGate",
     "EngineSnapshot",
     "Lifecycle",
     "Refusal",

@@ -41,7 +41,6 @@ from ..machine.engine import (
     Context,
     CrossingEngine,
     EngineCompartment,
-    EngineGate,
     EngineSnapshot,
     Lifecycle,
     Refusal,
@@ -133,7 +132,7 @@ class Crossings:
             for gate in IsolationLevel
             for rules in (crossing_rules(caller, gate),)
         )
-        self.engine.install(self._engine_compartments(), self._engine_gates(), rules)
+        self.engine.install(self._engine_compartments(), self._gate_list, rules)
         self.engine.set_fast(self.trace is None)  # while tracing, every crossing comes through Python
 
     def _engine_compartments(self) -> Iterable[EngineCompartment]:
@@ -148,9 +147,6 @@ class Crossings:
                 space.physical(state.thread_pointer + TCB_CALLER_OFFSET), space.physical(GATE_BUFFER),
                 state.return_sites, int(state.caller_level), lifecycle,
             )  # fmt: skip
-
-    def _engine_gates(self) -> list[EngineGate]:
-        return [EngineGate(g.entry, g.owner, i, g.arity, int(g.level)) for i, g in enumerate(self._gate_list)]
 
     # -- state -----------------------------------------------------------------------------------------
 

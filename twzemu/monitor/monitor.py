@@ -41,7 +41,7 @@ from ..mmu.pte import Prot
 from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, SLOT_SHIFT, AddressSpace
 from ..objects.store import ObjectStore
 from ..security.check import AccessKind, Verdict, ViolationRule, decide
-from ..security.gates import Gate, GateTable, IsolationLevel
+from ..security.gates import GateTable, IsolationLevel
 from ..security.ids import MONITOR as MONITOR_COMPARTMENT
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from ..security.ids import CompartmentId
@@ -224,9 +224,7 @@ class Run:
 
     def _fill_gate_table(self) -> None:
         """The gates every compartment exposes, in the security model's table (one dict lookup per entry)."""
-        for entry in self.linked.gates:
-            gate = Gate(entry.name, CompartmentId(entry.compartment), entry.entry, max(entry.length, 1), 1,
-                        entry.level, entry.arity)  # fmt: skip
+        for gate in self.linked.gates:
             self.gates.add(gate)
 
     def _grant_bound_callers(self) -> None:
@@ -236,9 +234,9 @@ class Run:
         gates = {gate.name: gate for gate in self.linked.gates}
         for binding in self.linked.bindings:
             gate = gates.get(binding.gate)
-            if gate is None or gate.compartment == binding.caller or binding.caller not in self.states:
+            if gate is None or gate.owner == binding.caller or binding.caller not in self.states:
                 continue
-            bound.setdefault((binding.caller, gate.compartment), []).append(gate.level)
+            bound.setdefault((binding.caller, gate.owner), []).append(gate.level)
         for (caller, callee), levels in sorted(bound.items()):
             state = self.states[caller]
             rules = compartment_rules(state.caller_level, levels)

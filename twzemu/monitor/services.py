@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..linker.link import GateEntry
 from ..loader import slot_base
 from ..machine.machine import assemble
 from ..objects.layout import NULL_PAGE_SIZE
 from ..objects.object import Object
 from ..objects.store import ObjectStore
-from ..security.gates import TRAMPOLINE_ALIGNMENT, IsolationLevel
+from ..security.gates import TRAMPOLINE_ALIGNMENT, Gate, IsolationLevel
 from ..security.ids import MONITOR as MONITOR_COMPARTMENT
 from .hypercalls import Hypercall
 from .layout import MONITOR_TEXT_SLOT
@@ -40,18 +39,18 @@ SERVICES: dict[str, Service] = {
 @dataclass(frozen=True, slots=True)
 class MonitorText:
     text: Object
-    gates: dict[str, GateEntry]
+    gates: dict[str, Gate]
 
 
 def build_monitor_text(store: ObjectStore) -> MonitorText:
     base = slot_base(MONITOR_TEXT_SLOT) + NULL_PAGE_SIZE
     code = b""
-    gates: dict[str, GateEntry] = {}
+    gates: dict[str, Gate] = {}
     for name, service in SERVICES.items():
         code += b"\xcc" * (-len(code) % TRAMPOLINE_ALIGNMENT)  # int3 between gates: no way to slide into the next one
         body = assemble(f"mov eax, {int(service.hypercall)}; syscall; ret", base + len(code))
-        gates[name] = GateEntry(name, MONITOR_COMPARTMENT, "monitor", base + len(code), len(body),
-                                IsolationLevel.FULL, service.arity)  # fmt: skip
+        gates[name] = Gate(name, MONITOR_COMPARTMENT, base + len(code), len(body), TRAMPOLINE_ALIGNMENT,
+                           IsolationLevel.FULL, service.arity, "monitor")  # fmt: skip
         code += body
     text = store.create()
     text.write(NULL_PAGE_SIZE, code)

@@ -55,6 +55,7 @@ class Gate:
     alignment: int = GATE_ALIGNMENT
     level: IsolationLevel = IsolationLevel.FULL
     arity: int = ARGUMENT_REGISTERS  # how many argument registers pass; the others are zeroed on entry
+    library: str = ""  # the image that defines it (its DT_NEEDED name; the program: its path), for reports
 
     def __post_init__(self) -> None:
         where = f"gate {self.name or '?'} at {self.entry:#x}"
