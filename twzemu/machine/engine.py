@@ -23,7 +23,7 @@ from .fastpath import (
     CompartmentRecord,
     ContextRecord,
     CrossingRecord,
-    GateRecord,
+    GateSlot,
     Lifecycle,
     Refusal,
     Rule,
@@ -152,16 +152,16 @@ class CrossingEngine:
         size = 8
         while size < 2 * len(gates):
             size *= 2
-        table = (GateRecord * size)()
+        table = (GateSlot * size)()
         for slot in table:
             slot.owner = -1
         for index, gate in enumerate(gates):
             if not 0 <= gate.level < NUM_LEVELS:
                 raise MachineError(f"gate at {gate.entry:#x}: isolation level {gate.level} out of range")
-            record = GateRecord(gate.entry, gate.owner, index, gate.arity, int(gate.level))
+            record = GateSlot(gate.entry, gate.owner, index, gate.arity, int(gate.level))
             self._lib.twz_gate_insert(table, size - 1, record)
         self._keep.append(table)
-        self._fast.gates = ctypes.cast(table, ctypes.POINTER(GateRecord))
+        self._fast.gates = ctypes.cast(table, ctypes.POINTER(GateSlot))
         self._fast.gate_mask = size - 1
 
     def set_pair(self, callee: int, caller: int, context: Context) -> None:

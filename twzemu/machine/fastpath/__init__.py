@@ -95,7 +95,9 @@ class CompartmentRecord(ctypes.Structure):
     ]
 
 
-class GateRecord(ctypes.Structure):
+class GateSlot(ctypes.Structure):
+    """A slot of the engine's gate hash table (``struct twz_gate``): what it needs of a ``security.gates.Gate``."""
+
     _fields_ = [("entry", _u64), ("owner", _i32), ("index", _i32), ("arity", _i32), ("level", _i32)]
 
 
@@ -143,7 +145,7 @@ class State(ctypes.Structure):
         ("status", _i32),
         ("compartments", ctypes.POINTER(CompartmentRecord)),
         ("pairs", ctypes.POINTER(ContextRecord)),
-        ("gates", ctypes.POINTER(GateRecord)),
+        ("gates", ctypes.POINTER(GateSlot)),
         ("stack", ctypes.POINTER(CrossingRecord)),
         ("gate_mask", _u64),
         ("return_point", _u64),
@@ -169,7 +171,7 @@ class State(ctypes.Structure):
 _MIRRORS = {
     0: ("twz_state", State),
     1: ("twz_compartment", CompartmentRecord),
-    2: ("twz_gate", GateRecord),
+    2: ("twz_gate", GateSlot),
     3: ("twz_crossing", CrossingRecord),
     4: ("twz_context", ContextRecord),
 }
@@ -268,7 +270,7 @@ def load() -> ctypes.CDLL:
         function.restype = ctypes.c_int
     lib.twz_resume.argtypes = [state, _i32]
     lib.twz_resume.restype = None
-    lib.twz_gate_insert.argtypes = [ctypes.POINTER(GateRecord), _u64, ctypes.POINTER(GateRecord)]
+    lib.twz_gate_insert.argtypes = [ctypes.POINTER(GateSlot), _u64, ctypes.POINTER(GateSlot)]
     lib.twz_gate_insert.restype = None
     lib.twz_write_cr3.argtypes = [state, _u64]
     lib.twz_write_cr3.restype = None
