@@ -12,7 +12,7 @@ from typing import Any
 
 from ..elf.image import ElfImage
 from ..errors import ElfError, UsageError
-from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram
+from ..linker.link import IsolationPolicy
 from ..machine.machine import DEFAULT_RAM, MIN_RAM
 from ..mmu.physmem import MAX_PHYS_SIZE, PAGE_SIZE, OutOfFrames, size_text
 from ..monitor.monitor import Monitor
@@ -155,7 +155,7 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError(f"twzemu run: unknown option {args.prog} (see `twzemu run --help`)")
     _check_program(args.prog)
     policy = IsolationPolicy(frozenset(args.isolate), frozenset(args.no_isolate))
-    monitor = _RunMonitor(
+    monitor = Monitor(
         store_from_env(args.store),
         ram_size=args.memory,
         verbose=args.verbose,
@@ -177,39 +177,3 @@ def _check_program(path: str) -> None:
     run, it would fetch from its own null page. Refused by name before anything is loaded."""
     if ElfImage.open(path).entry == 0:
         raise ElfError(f"{path}: a shared library, not a program")
-
-
-class _RunMonitor(Monitor):
-    """The monitor ``twzemu run`` drives: once the program is linked, and before any CPU exists, a
-    ``--caller-isolation NAME`` that names none of its compartments is a usage error, as ``--isolate NAME`` is."""
-
-    def link(self, path: str) -> LinkedProgram:
-        linked = super().link(path)
-        problems = [_unknown_caller(name, linked.compartments) for name in self.caller_levels]
-        if any(problems):
-            raise UsageError("; ".join(problem for problem in problems if problem))
-        return linked
-
-
-def _caller_names(compartment: LinkedCompartment) -> set[str]:
-    """The names ``Monitor.caller_level`` matches: the compartment's own (``prog::libfoo.so``), its root's name as
-    needed (the program: its path as given) and that name's last component."""
-    root = compartment.libraries[0].name
-    return {compartment.name, root, Path(root).name}
-
-
-def _unknown_caller(name: str, compartments: Sequence[LinkedCompartment]) -> str | None:
-    if any(name in _caller_names(compartment) for compartment in compartments):
-        return None
-    known = ", ".join(compartment.name for compartment in compartments)
-    homes = [compartment.name for compartment in compartments if name in _library_names(compartment)]
-    if homes:
-        where = " and ".join(homes)
-        return (
-            f"--caller-isolation {name}: a library loaded into {where}, not a compartment (the compartments: {known})"
-        )
-    return f"--caller-isolation {name}: no compartment of that name (the compartments: {known})"
-
-
-def _library_names(compartment: LinkedCompartment) -> set[str]:
-    return {alias for library in compartment.libraries for alias in (library.name, Path(library.name).name)}

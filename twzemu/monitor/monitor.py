@@ -26,7 +26,7 @@ from typing import BinaryIO, TextIO
 from ..cache import DerivedCache
 from ..elf.callsites import return_sites
 from ..elf.image import ElfImage
-from ..errors import TwzEmuError
+from ..errors import TwzEmuError, UsageError
 from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram, Linker
 from ..linker.search import LibrarySearch
 from ..linker.symbols import Symbolizer
@@ -121,7 +121,9 @@ class Monitor:
         search = LibrarySearch.for_program(Path(path), self.library_dirs, self._runtime_dir(), self.store,
                                            RUNTIME_LIBRARY, cache)  # fmt: skip
         self._monitor_text = build_monitor_text(self.store)
-        return Linker(search, self.store, self.policy, self._monitor_text.gates).link(program, path)
+        linked = Linker(search, self.store, self.policy, self._monitor_text.gates).link(program, path)
+        self._check_caller_levels(linked)
+        return linked
 
     def start(self, machine: Machine, linked: LinkedProgram, argv: Sequence[str],
               deadline: float | None = None) -> Run:  # fmt: skip
@@ -136,11 +138,28 @@ class Monitor:
         return run
 
     def caller_level(self, compartment: LinkedCompartment) -> IsolationLevel:
-        root = compartment.libraries[0]
-        for key in (compartment.name, root.name, Path(root.name).name):
+        """The level ``--caller-isolation`` gives ``compartment`` (by any of its ``caller_names``), else none."""
+        for key in caller_names(compartment):
             if key in self.caller_levels:
                 return self.caller_levels[key]
         return IsolationLevel.NONE
+
+    def _check_caller_levels(self, linked: LinkedProgram) -> None:
+        """Every ``--caller-isolation NAME`` names a compartment of ``linked``: a usage error naming each one that
+        does not (before any CPU exists), as ``--isolate NAME`` is."""
+        known = ", ".join(compartment.name for compartment in linked.compartments)
+        problems = []
+        for name in self.caller_levels:
+            if any(name in caller_names(compartment) for compartment in linked.compartments):
+                continue
+            homes = [c.name for c in linked.compartments if any(name in (lib.name, Path(lib.name).name)
+                                                                    for lib in c.libraries)]  # fmt: skip
+            what = "no compartment of that name"
+            if homes:
+                what = f"a library loaded into {' and '.join(homes)}, not a compartment"
+            problems.append(f"--caller-isolation {name}: {what} (the compartments: {known})")
+        if problems:
+            raise UsageError("; ".join(problems))
 
     def _runtime_dir(self) -> Path | None:
         try:
@@ -369,6 +388,13 @@ class Run:
         assert fault is not None and self.crossings is not None
         current = self.crossings.current or self.states[PROGRAM_COMPARTMENT]
         return RunResult(STATUS_KILLED, stop, self.violation_line(fault, current, self.crossings.fatal_refusal))
+
+
+def caller_names(compartment: LinkedCompartment) -> tuple[str, ...]:
+    """What ``--caller-isolation NAME`` may call ``compartment``: its own name (``prog::libfoo.so``), its root's
+    name as needed (the program: its path as given) and that name's last component."""
+    root = compartment.libraries[0].name
+    return compartment.name, root, Path(root).name
 
 
 def _remaining(deadline: float | None) -> float | None:
