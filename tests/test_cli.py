@@ -275,3 +275,20 @@ def test_run_help_teaches():
     text = " ".join(done.stdout.split())
     for words in ("--clear-env", "--env NAME=VALUE", "default: no limit", "Exit status", "127", "139", "124"):
         assert words in text, words
+
+
+def test_every_bad_isolation_option_is_one_line_each():
+    """Policy problems are collected, not the first one raised (issue 9, item 5)."""
+    done = twzemu("run", "--isolate", "nope", "--no-isolate", "nada", "--caller-isolation", "foo=full",
+                  str(guest("hello")))  # fmt: skip
+    assert done.status == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "twzemu: --isolate nope: no library of that name is loaded",
+        "twzemu: --no-isolate nada: no library of that name is loaded",
+    ]
+    done = twzemu("run", "--caller-isolation", "foo=full", "--caller-isolation", "bar=none", str(guest("hello")))
+    assert done.status == 2
+    assert done.stderr.splitlines() == [
+        f"twzemu: --caller-isolation {name}: no compartment of that name (the compartments: hello)"
+        for name in ("foo", "bar")
+    ]

@@ -8,7 +8,6 @@ groups several, ``LinkError``) prefixed with ``twzemu:`` and exits with ``exit_s
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
 
 class TwzEmuError(Exception):
@@ -22,9 +21,16 @@ class TwzEmuError(Exception):
 
 
 class UsageError(TwzEmuError):
-    """Bad command-line arguments."""
+    """Bad command-line arguments: every one found, one line each (``lines()``)."""
 
     exit_status = 2
+
+    def __init__(self, problems: str | Iterable[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else [str(problem) for problem in problems]
+        super().__init__("; ".join(self.problems))
+
+    def lines(self) -> list[str]:
+        return list(self.problems)
 
 
 class ElfError(TwzEmuError):
@@ -81,27 +87,6 @@ class SecurityError(TwzEmuError):
     twice, a gate exposed by a context that does not own it, an unknown isolation level; the message names the
     object, gate or address.
     """
-
-
-class SecurityViolation(TwzEmuError):
-    """Guest code read, wrote, executed, entered, returned or made a hypercall where its context forbids it.
-
-    ``verdict`` (a ``twzemu.security.check.Verdict``) records the access, who made it, who owns the target and
-    which rule refused it. ``str`` is the one-line report: the monitor passes the DESIGN.md "Guest ABI"
-    violation line (with symbols and compartment names) as ``line``; without it, the verdict's own summary.
-    """
-
-    exit_status = 139
-
-    def __init__(self, verdict: _Verdict, line: str | None = None) -> None:
-        self.verdict = verdict
-        super().__init__(verdict.summary() if line is None else line)
-
-
-class _Verdict(Protocol):
-    """What ``SecurityViolation`` needs of a verdict (``errors`` imports nothing of twzemu)."""
-
-    def summary(self) -> str: ...
 
 
 class MonitorError(TwzEmuError):

@@ -251,7 +251,7 @@ class Linker:
         problems += [f"--no-isolate {n}: no library of that name is loaded"
                      for n in self.policy.no_isolate if n not in files]  # fmt: skip
         if problems:
-            raise UsageError(problems[0])
+            raise UsageError(problems)
 
     # 3. place -------------------------------------------------------------------------------------------
 

@@ -159,7 +159,7 @@ class Monitor:
                 what = f"a library loaded into {' and '.join(homes)}, not a compartment"
             problems.append(f"--caller-isolation {name}: {what} (the compartments: {known})")
         if problems:
-            raise UsageError("; ".join(problems))
+            raise UsageError(problems)
 
     def _runtime_dir(self) -> Path | None:
         try:
