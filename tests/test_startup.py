@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from twzemu.abi import TCB_SIZE
+from twzemu.elf.dynamic import TlsTemplate
 from twzemu.linker.tls import layout_static_tls
 from twzemu.monitor.startup import build_startup, build_thread_area
 
@@ -44,7 +45,7 @@ def test_startup_block_round_trips(argv, envp, init, fini, compartment):
 tls_modules = st.lists(
     st.tuples(st.binary(max_size=64), st.integers(0, 256), st.sampled_from([1, 2, 4, 8, 16, 32, 64])),
     max_size=6,
-).map(lambda mods: [(image, max(memsz, len(image)), align) for image, memsz, align in mods])
+).map(lambda mods: [TlsTemplate(0, len(image), max(memsz, len(image)), align, image) for image, memsz, align in mods])
 
 
 @given(tls_modules)
@@ -55,7 +56,8 @@ def test_static_tls_blocks_are_aligned_disjoint_and_below_the_thread_pointer(tem
     tp = area.thread_pointer
     assert tp % layout.align == 0
     spans = []
-    for block, (image, memsz, align) in zip(layout.blocks, templates, strict=True):
+    for block, template in zip(layout.blocks, templates, strict=True):
+        image, memsz, align = template.image, template.memsz, template.align
         start = tp - block.tp_offset
         assert start % align == 0 and base <= start and start + memsz <= tp
         assert area.data[start - base : start - base + len(image)] == image

@@ -36,7 +36,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..elf.dynamic import SHN_ABS, SHN_COMMON, SHN_LORESERVE, DynamicInfo, DynReloc, DynSymbol, SymbolBind, SymbolKind
+from ..elf.dynamic import (
+    SHN_ABS,
+    SHN_COMMON,
+    SHN_LORESERVE,
+    DynamicInfo,
+    DynReloc,
+    DynSymbol,
+    SymbolBind,
+    SymbolKind,
+    TlsTemplate,
+)
 from ..elf.gates import GateRecord, read_gate_records
 from ..elf.image import ElfImage, SegmentFlags
 from ..elf.parameters import parameter_counts
@@ -142,7 +152,14 @@ class LinkedProgram:
         return self.compartments[0].fini
 
 
-_Key = tuple[int, str]  # (compartment, library name): one loaded instance
+@dataclass(frozen=True, slots=True)
+class _Instance:
+    """One loaded instance of a library: a library is loaded once per compartment that uses it."""
+
+    compartment: int
+    library: str  # its name as needed (the program: its path)
+
+
 _Records = dict[str, tuple[GateRecord, ...]]
 
 
@@ -210,17 +227,18 @@ class Linker:
 
     def _compartments(
         self, program: str, files: dict[str, ElfImage], infos: dict[str, DynamicInfo], records: _Records
-    ) -> tuple[dict[int, list[_Key]], dict[int, str]]:
+    ) -> tuple[dict[int, list[_Instance]], dict[int, str]]:
         self._check_policy(files, records)
         base = Path(program).name
         runtime = self.search.runtime_name
         isolated: dict[str, int] = {}
-        members: dict[int, list[_Key]] = {PROGRAM_COMPARTMENT: [(PROGRAM_COMPARTMENT, program)]}
+        members: dict[int, list[_Instance]] = {PROGRAM_COMPARTMENT: [_Instance(PROGRAM_COMPARTMENT, program)]}
         names = {PROGRAM_COMPARTMENT: base}
-        queue = deque([(PROGRAM_COMPARTMENT, program)])
+        queue = deque(members[PROGRAM_COMPARTMENT])
         seen = set(queue)
         while queue:
-            compartment, user = queue.popleft()
+            instance = queue.popleft()
+            compartment, user = instance.compartment, instance.library
             for needed in infos[user].needed:
                 target = compartment
                 if needed != program and self._isolated(needed, records):
@@ -229,14 +247,14 @@ class Linker:
                         members[isolated[needed]] = []
                         names[isolated[needed]] = f"{base}::{infos[needed].soname or needed}"
                     target = isolated[needed]
-                key = (target, needed)
+                key = _Instance(target, needed)
                 if key not in seen:
                     seen.add(key)
                     members[target].append(key)
                     queue.append(key)
         for compartment, keys in members.items():  # every compartment gets its own runtime
-            if runtime in files and (compartment, runtime) not in keys:
-                keys.append((compartment, runtime))
+            if runtime in files and _Instance(compartment, runtime) not in keys:
+                keys.append(_Instance(compartment, runtime))
         return members, names
 
     def _isolated(self, name: str, records: dict[str, tuple[GateRecord, ...]]) -> bool:
@@ -255,14 +273,14 @@ class Linker:
 
     # 3. place -------------------------------------------------------------------------------------------
 
-    def _place(self, members: dict[int, list[_Key]], files: dict[str, ElfImage], infos: dict[str, DynamicInfo],
-               records: dict[str, tuple[GateRecord, ...]]) -> dict[_Key, LinkedLibrary]:  # fmt: skip
-        placed: dict[_Key, LinkedLibrary] = {}
+    def _place(self, members: dict[int, list[_Instance]], files: dict[str, ElfImage], infos: dict[str, DynamicInfo],
+               records: dict[str, tuple[GateRecord, ...]]) -> dict[_Instance, LinkedLibrary]:  # fmt: skip
+        placed: dict[_Instance, LinkedLibrary] = {}
         index = 0
         for compartment, keys in members.items():
             module = 0
             for key in keys:
-                lib_name = key[1]
+                lib_name = key.library
                 info = infos[lib_name]
                 if info.textrel:
                     raise LinkError([f"{files[lib_name].path}: text relocations (DF_TEXTREL) are not supported: "
@@ -278,7 +296,7 @@ class Linker:
                 placed[key] = LinkedLibrary(lib_name, compartment, info, loaded, tls_module, records[lib_name])
         return placed
 
-    def _gates(self, instances: dict[_Key, LinkedLibrary], arities: dict[str, dict[str, int]]) -> dict[str, Gate]:
+    def _gates(self, instances: dict[_Instance, LinkedLibrary], arities: dict[str, dict[str, int]]) -> dict[str, Gate]:
         """Gate name -> its entry: the declared name bound to the library's own definition (``_check`` proved it
         is a function in the library's own code)."""
         gates: dict[str, Gate] = {}
@@ -300,16 +318,16 @@ class Linker:
 
     # 5. relocate ----------------------------------------------------------------------------------------
 
-    def _relocate(self, members: dict[int, list[_Key]], instances: dict[_Key, LinkedLibrary],
+    def _relocate(self, members: dict[int, list[_Instance]], instances: dict[_Instance, LinkedLibrary],
                   layouts: dict[int, TlsLayout], gates: dict[str, Gate],
                   names: dict[int, str]) -> tuple[int, frozenset[GateBinding]]:  # fmt: skip
         problems: list[str] = []
         count = 0
         bindings: set[GateBinding] = set()
         for compartment, keys in members.items():
-            local = {key[1] for key in keys}
+            local = {key.library for key in keys}
             lookup = SymbolLookup([_lookup_library(instances[k], local) for k in keys])
-            scope = _Scope(compartment, {k[1]: instances[k] for k in keys}, lookup, layouts[compartment], gates,
+            scope = _Scope(compartment, {k.library: instances[k] for k in keys}, lookup, layouts[compartment], gates,
                            bindings, _Elsewhere(compartment, instances, names))  # fmt: skip
             for key in keys:
                 library = instances[key]
@@ -383,10 +401,10 @@ class Linker:
 
     # 6. order -------------------------------------------------------------------------------------------
 
-    def _init_fini(self, keys: list[_Key], instances: dict[_Key, LinkedLibrary],
+    def _init_fini(self, keys: list[_Instance], instances: dict[_Instance, LinkedLibrary],
                    with_preinit: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:  # fmt: skip
-        by_name = {key[1]: instances[key] for key in keys}
-        root = by_name[keys[0][1]]
+        by_name = {key.library: instances[key] for key in keys}
+        root = by_name[keys[0].library]
         init = _array(root, root.info.preinit_array_at, root.info.preinit_array_count) if with_preinit else []
         fini: list[int] = []
         for lib_name in init_order(root.name, lambda n: [m for m in by_name[n].info.needed if m in by_name]):
@@ -419,7 +437,7 @@ class _Elsewhere:
     """The other compartments, asked only to explain an undefined symbol: one they define is invisible here because
     only their gates cross (DESIGN.md "Concepts"). Their exports are indexed on the first question."""
 
-    def __init__(self, compartment: int, instances: dict[_Key, LinkedLibrary], names: dict[int, str]) -> None:
+    def __init__(self, compartment: int, instances: dict[_Instance, LinkedLibrary], names: dict[int, str]) -> None:
         self.compartment = compartment
         self.instances = instances
         self.names = names
@@ -495,10 +513,10 @@ def _lookup_library(library: LinkedLibrary, local: set[str]) -> Library:
 _TLS_TYPES = frozenset({RelocType.DTPMOD64, RelocType.DTPOFF64, RelocType.TPOFF64})
 
 
-def _tls_template(library: LinkedLibrary) -> tuple[bytes, int, int]:
+def _tls_template(library: LinkedLibrary) -> TlsTemplate:
     template = library.info.tls
     assert template is not None
-    return template.image, template.memsz, template.align
+    return template
 
 
 def _problem(library: LinkedLibrary, reloc: DynReloc, what: str) -> str:

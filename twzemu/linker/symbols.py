@@ -13,12 +13,21 @@ from dataclasses import dataclass, field
 from ..loader import LoadedImage
 
 
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A mapped object that is not an ELF image (a stack, a heap, the gate buffer), named for reports."""
+
+    name: str
+    start: int
+    end: int
+
+
 @dataclass(slots=True)
 class Symbolizer:
     """Names addresses of the loaded images; ``<object>+0xoff`` when no symbol covers the address."""
 
     images: list[LoadedImage] = field(default_factory=list)
-    regions: list[tuple[str, int, int]] = field(default_factory=list)  # (name, start, end) of other objects
+    regions: list[Region] = field(default_factory=list)
     _tables: dict[int, tuple[list[int], list[tuple[str, int]]]] = field(default_factory=dict)
 
     def add(self, image: LoadedImage) -> None:
@@ -26,9 +35,8 @@ class Symbolizer:
         entries = sorted((image.base + s.st_value, s.st_name, s.st_size) for s in image.image.symbols)
         self._tables[image.base] = ([e[0] for e in entries], [(e[1], e[2]) for e in entries])
 
-    def add_region(self, name: str, start: int, end: int) -> None:
-        """Name a mapped object that is not an ELF image (a stack, a heap)."""
-        self.regions.append((name, start, end))
+    def add_region(self, region: Region) -> None:
+        self.regions.append(region)
 
     def image_at(self, address: int) -> LoadedImage | None:
         return next((image for image in self.images if image.contains(address)), None)
@@ -36,8 +44,8 @@ class Symbolizer:
     def name(self, address: int) -> str:
         image = self.image_at(address)
         if image is None:
-            region = next((r for r in self.regions if r[1] <= address < r[2]), None)
-            return f"{address:#x}" if region is None else f"{region[0]}+{address - region[1]:#x}"
+            region = next((r for r in self.regions if r.start <= address < r.end), None)
+            return f"{address:#x}" if region is None else f"{region.name}+{address - region.start:#x}"
         starts, names = self._tables[image.base]
         index = bisect.bisect_right(starts, address) - 1
         if index >= 0:

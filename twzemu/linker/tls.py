@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..elf.dynamic import TlsTemplate
+
 
 def align_up(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
@@ -35,16 +37,16 @@ class TlsLayout:
         return self.blocks[module - 1]
 
 
-def layout_static_tls(templates: Sequence[tuple[bytes, int, int]]) -> TlsLayout:
+def layout_static_tls(templates: Sequence[TlsTemplate]) -> TlsLayout:
     """x86-64 TLS variant II (Drepper, "ELF Handling For Thread-Local Storage" §3.4.6): module m's block ends
-    where module m-1's begins, each aligned, below the thread pointer. ``templates``: (image, memsz, align) per
-    module, module ids 1, 2, … in that order."""
+    where module m-1's begins, each aligned, below the thread pointer. ``templates``: each module's ``PT_TLS``
+    segment, module ids 1, 2, … in that order."""
     offset = 0
     max_align = 16
     blocks = []
-    for module, (image, memsz, align) in enumerate(templates, start=1):
-        align = max(align, 1)
-        offset = align_up(offset + memsz, align)
+    for module, template in enumerate(templates, start=1):
+        align = max(template.align, 1)
+        offset = align_up(offset + template.memsz, align)
         max_align = max(max_align, align)
-        blocks.append(TlsBlock(module, offset, image, memsz, align))
+        blocks.append(TlsBlock(module, offset, template.image, template.memsz, align))
     return TlsLayout(tuple(blocks), align_up(offset, max_align), max_align)

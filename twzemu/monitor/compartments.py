@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..linker.link import LinkedCompartment
+from ..linker.symbols import Region
 from ..linker.tls import TlsLayout, layout_static_tls
 from ..loader import SLOT_SIZE, ObjectBacking, slot_base
 from ..machine.machine import Machine
@@ -71,7 +72,7 @@ class CompartmentBuilder:
         self.cache = FrameCache(machine.frames)
         self.contexts: dict[str, SecurityContext] = {}  # by space name, for --verbose
         self.owners: dict[int, str] = {GATE_BUFFER_SLOT: "gate buffer"}  # slot -> owner, for reports
-        self.regions: list[tuple[str, int, int]] = []  # (label, start, end): names of the monitor's objects
+        self.regions: list[Region] = []  # names of the objects it creates, for reports
         self.objects: dict[str, Object] = {}  # label -> object, for --verbose
         self._owned: dict[int, CompartmentObjects] = {}
         self._granted: dict[int, list[ObjectGrant]] = {}  # compartment -> what it sees of its callees
@@ -130,7 +131,7 @@ class CompartmentBuilder:
             at, data = content
             obj.write(at - slot_base(slot), data)
         if slot != GATE_BUFFER_SLOT:
-            self.regions.append((label, slot_base(slot), slot_base(slot + 1)))
+            self.regions.append(Region(label, slot_base(slot), slot_base(slot + 1)))
         self.objects[label] = obj
         return ObjectBacking(obj)
 

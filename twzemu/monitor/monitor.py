@@ -29,7 +29,7 @@ from ..elf.image import ElfImage
 from ..errors import TwzEmuError, UsageError
 from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram, Linker
 from ..linker.search import LibrarySearch
-from ..linker.symbols import Symbolizer
+from ..linker.symbols import Region, Symbolizer
 from ..loader import LoadedImage, slot_base
 from ..machine.cpustate import RDI, RSP
 from ..machine.disasm import instruction_at
@@ -234,12 +234,12 @@ class Run:
         return LoadedProgram(self.linked.program.loaded, self.states[PROGRAM_COMPARTMENT].space)
 
     def _name_monitor_objects(self) -> None:
-        for label, start, end in self.builder.regions:
-            self.symbols.add_region(label, start, end)
-        self.symbols.add_region("gate buffer", GATE_BUFFER, slot_base(GATE_BUFFER_SLOT + 1))
-        self.symbols.add_region("monitor", slot_base(MONITOR_TEXT_SLOT), slot_base(MONITOR_TEXT_SLOT + 1))
+        for region in self.builder.regions:
+            self.symbols.add_region(region)
+        self.symbols.add_region(Region("gate buffer", GATE_BUFFER, slot_base(GATE_BUFFER_SLOT + 1)))
+        self.symbols.add_region(Region("monitor", slot_base(MONITOR_TEXT_SLOT), slot_base(MONITOR_TEXT_SLOT + 1)))
         for name, gate in self.monitor_text.gates.items():
-            self.symbols.add_region(name, gate.entry, gate.entry + gate.length)
+            self.symbols.add_region(Region(name, gate.entry, gate.end))
 
     def _fill_gate_table(self) -> None:
         """The gates every compartment exposes, in the security model's table (one dict lookup per entry)."""
