@@ -93,8 +93,10 @@ def time_process(args: list[str], cold: bool = False) -> float:
 
 
 def main() -> int:
-    print(f"twzemu benchmarks on {platform.machine()} {platform.processor() or ''}, Python {platform.python_version()}",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"twzemu benchmarks on {platform.machine()} {platform.processor() or ''}, Python {platform.python_version()}",
+        file=sys.stderr,
+    )
     started = time.perf_counter()
     compute = BUILD / "compute"
     memory = BUILD / "memory"

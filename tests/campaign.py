@@ -31,10 +31,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not isinstance(item, pytest.Function) or not is_hypothesis_test(test):
             continue
         copies = 1 if hasattr(item, "callspec") else shards  # a parametrized property runs N per parameter
-        test._hypothesis_internal_use_settings = settings(test._hypothesis_internal_use_settings,
-                                                          max_examples=math.ceil(cases / copies))  # fmt: skip
+        test._hypothesis_internal_use_settings = settings(
+            test._hypothesis_internal_use_settings, max_examples=math.ceil(cases / copies)
+        )
         campaign.append(item)
-        campaign += [pytest.Function.from_parent(item.parent, name=f"{item.name}[campaign{k}]", callobj=test)
-                     for k in range(1, copies)]  # fmt: skip
+        campaign += [
+            pytest.Function.from_parent(item.parent, name=f"{item.name}[campaign{k}]", callobj=test)
+            for k in range(1, copies)
+        ]
     config.hook.pytest_deselected(items=[item for item in items if item not in campaign])
     items[:] = campaign

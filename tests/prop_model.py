@@ -150,8 +150,11 @@ class Example:
     def command_line(self, guests: Guests) -> str:
         """The same run as a `twzemu run` command line, for a failure's report."""
         dirs = " ".join(f"-L {d.relative_to(guests.root)}" for d in guests.library_dirs(self.binds, self.inits))
-        levels = " ".join(f"--caller-isolation {caller_isolation_key(c)}={IsolationLevel(level).label}"
-                          for c, level in enumerate(self.caller_levels) if level)  # fmt: skip
+        levels = " ".join(
+            f"--caller-isolation {caller_isolation_key(c)}={IsolationLevel(level).label}"
+            for c, level in enumerate(self.caller_levels)
+            if level
+        )
         return f"cd {guests.root} && twzemu run {dirs} {levels} ./driver '{self.script}'"
 
 
@@ -301,15 +304,22 @@ class Prediction:
         return None
 
     def render(self) -> str:
-        return "\n".join([*(f"  {line}" for line in self.stdout), *(f"  stderr /{r.pattern}/" for r in self.stderr),
-                          f"  status {self.status}"])  # fmt: skip
+        return "\n".join(
+            [
+                *(f"  {line}" for line in self.stdout),
+                *(f"  stderr /{r.pattern}/" for r in self.stderr),
+                f"  status {self.status}",
+            ]
+        )
 
 
 class Violation(Exception):
     def __init__(self, verb: str, owner: str, executor: int) -> None:
         super().__init__(verb, owner, executor)
-        self.report = Report(rf"twzemu: security violation: {verb} .+ \(0x[0-9a-f]+\) in {re.escape(owner)} "
-                             rf"from {re.escape(name(executor))} at .+")  # fmt: skip
+        self.report = Report(
+            rf"twzemu: security violation: {verb} .+ \(0x[0-9a-f]+\) in {re.escape(owner)} "
+            rf"from {re.escape(name(executor))} at .+"
+        )
 
 
 # An address a compartment learnt: an object of a compartment, or a frame on a compartment's stack.
@@ -338,8 +348,10 @@ class View:
 
     def describe(self) -> str:
         """What prop.c prints of it: the hash of its bytes (slots left out), how many slots are set."""
-        return f"{buffer_hash(self.data[:SLOTS_AT] + self.data[SLOTS_AT + 8 * SLOTS :]):08x} " \
-               f"{sum(slot is not None for slot in self.slots)}"  # fmt: skip
+        return (
+            f"{buffer_hash(self.data[:SLOTS_AT] + self.data[SLOTS_AT + 8 * SLOTS :]):08x} "
+            f"{sum(slot is not None for slot in self.slots)}"
+        )
 
 
 ZEROS = View()
@@ -436,8 +448,9 @@ class _Run:
     def caller_may_touch(self, x: int, owner: int) -> bool:
         """Caller -> callee: bound to some gate of ``owner`` and every such gate lets the caller in."""
         levels = self.bound[x][owner]
-        return bool(levels) and all(crossing_rules(self.levels[x], IsolationLevel(g)).caller_writes_callee
-                                    for g in levels)  # fmt: skip
+        return bool(levels) and all(
+            crossing_rules(self.levels[x], IsolationLevel(g)).caller_writes_callee for g in levels
+        )
 
     def may_touch(self, act: Activation, owner: int, on_stack: bool) -> bool:
         """May ``act`` read and write memory of ``owner`` (``on_stack``: a frame on ``owner``'s stack)?"""
@@ -483,8 +496,9 @@ class _Run:
             self.run(act, self.init_scripts[c])
         except Violation as violation:
             self.out.stderr.append(violation.report)
-            self.out.stderr.append(Report(rf"twzemu: compartment {re.escape(name(c))} failed to initialise.*",
-                                          optional=True))  # fmt: skip
+            self.out.stderr.append(
+                Report(rf"twzemu: compartment {re.escape(name(c))} failed to initialise.*", optional=True)
+            )
             self.init[c] = "failed"
             return False
         self.init[c] = "done"

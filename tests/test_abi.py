@@ -40,8 +40,21 @@ def _compiled(tmp_path, source: str, *flags: str) -> str:
     its own ``<stdio.h>``) and run it."""
     (tmp_path / "probe.c").write_text(source)
     binary = tmp_path / "probe"
-    subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", "-idirafter", str(INCLUDE), *flags, "-o", str(binary),
-                    str(tmp_path / "probe.c")], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c11",
+            "-Wall",
+            "-Werror",
+            "-idirafter",
+            str(INCLUDE),
+            *flags,
+            "-o",
+            str(binary),
+            str(tmp_path / "probe.c"),
+        ],
+        check=True,
+    )
     return subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
 
 
@@ -68,7 +81,19 @@ def test_a_gate_record_reads_back_as_declared(tmp_path):
     source = "#include <twz.h>\nlong probe(long a) { return a; }\nTWZ_GATE_LEVEL(probe, TWZ_ISOLATE_CALLER);\n"
     (tmp_path / "gate.c").write_text(source)
     library = tmp_path / "libgate.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", "-nostdlib", "-idirafter", str(INCLUDE), "-o", str(library),
-                    str(tmp_path / "gate.c")], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-nostdlib",
+            "-idirafter",
+            str(INCLUDE),
+            "-o",
+            str(library),
+            str(tmp_path / "gate.c"),
+        ],
+        check=True,
+    )
     records = read_gate_records(ElfImage.open(library))
     assert [(record.name, record.level) for record in records] == [("probe", IsolationLevel.CALLER)]

@@ -37,10 +37,16 @@ CI_CASES = {"adversarial": 250, "canaries": 120}  # both together about half a m
 
 def _run(example: Example) -> tuple[int, str, str]:
     out, err = io.BytesIO(), io.BytesIO()
-    monitor = Monitor(ObjectStore.in_memory(), stdout=out, stderr=err,
-                      library_dirs=PROP.library_dirs(example.binds, example.inits), environment={})  # fmt: skip
-    monitor.caller_levels = {caller_isolation_key(c): IsolationLevel(level)
-                             for c, level in enumerate(example.caller_levels)}  # fmt: skip
+    monitor = Monitor(
+        ObjectStore.in_memory(),
+        stdout=out,
+        stderr=err,
+        library_dirs=PROP.library_dirs(example.binds, example.inits),
+        environment={},
+    )
+    monitor.caller_levels = {
+        caller_isolation_key(c): IsolationLevel(level) for c, level in enumerate(example.caller_levels)
+    }
     status = monitor.run(str(PROP.driver), [example.script], timeout=30).status
     return status, out.getvalue().decode(errors="replace"), err.getvalue().decode(errors="replace")
 

@@ -137,8 +137,13 @@ LIBRARIES = {
 def _facts(path, derived: DerivedCache | None) -> tuple:
     image = ElfImage.open(path, derived)
     gates = read_gate_records(image)
-    return (gates, parameter_counts(image, [gate.name for gate in gates]), return_sites(image, 0x4000_0000),
-            image.symbols, image.section_count)  # fmt: skip
+    return (
+        gates,
+        parameter_counts(image, [gate.name for gate in gates]),
+        return_sites(image, 0x4000_0000),
+        image.symbols,
+        image.section_count,
+    )
 
 
 def test_a_changed_file_at_the_same_path_is_never_served_stale(tmp_path):
@@ -167,8 +172,14 @@ PROBE = (
 
 def _probe(*args: str, cache_home) -> tuple[str, str]:
     """Run the CLI's main in a fresh interpreter; its stdout, and what it reported on stderr (last line)."""
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60,
-                          cwd=ROOT, env={**os.environ, "XDG_CACHE_HOME": str(cache_home)})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "XDG_CACHE_HOME": str(cache_home)},
+    )
     return done.stdout, done.stderr.splitlines()[-1]
 
 

@@ -279,8 +279,9 @@ def test_run_help_teaches():
 
 def test_every_bad_isolation_option_is_one_line_each():
     """Policy problems are collected, not the first one raised (issue 9, item 5)."""
-    done = twzemu("run", "--isolate", "nope", "--no-isolate", "nada", "--caller-isolation", "foo=full",
-                  str(guest("hello")))  # fmt: skip
+    done = twzemu(
+        "run", "--isolate", "nope", "--no-isolate", "nada", "--caller-isolation", "foo=full", str(guest("hello"))
+    )
     assert done.status == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [
         "twzemu: --isolate nope: no library of that name is loaded",

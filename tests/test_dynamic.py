@@ -366,8 +366,18 @@ def victim(built) -> tuple[bytes, list[tuple[int, int]]]:
     ranges = [(0x40, 0x40 + 56 * 12)]  # the program headers (the ELF header is ElfImage.parse's business)
     for line in readelf("-S", str(built["relr"])).splitlines():
         row = re.match(r"^\s*\[\s*\d+\] (\.\S+)\s+\S+\s+[0-9a-f]+ ([0-9a-f]+) ([0-9a-f]+)", line)
-        if row and row.group(1) in (".dynamic", ".dynsym", ".dynstr", ".gnu.hash", ".rela.dyn", ".rela.plt",
-                                    ".relr.dyn", ".init_array", ".tbss", ".tdata"):  # fmt: skip
+        if row and row.group(1) in (
+            ".dynamic",
+            ".dynsym",
+            ".dynstr",
+            ".gnu.hash",
+            ".rela.dyn",
+            ".rela.plt",
+            ".relr.dyn",
+            ".init_array",
+            ".tbss",
+            ".tdata",
+        ):
             start, size = int(row.group(2), 16), int(row.group(3), 16)
             ranges.append((start, start + max(size, 1)))
     return data, ranges

@@ -32,16 +32,27 @@ def machine() -> Iterator[Machine]:
         yield machine
 
 
-def compartment(machine: Machine, cache: FrameCache, store: ObjectStore, ident: int,
-                stack_prot: Prot = Prot.READ | Prot.WRITE) -> tuple[EngineCompartment, AddressSpace]:  # fmt: skip
+def compartment(
+    machine: Machine, cache: FrameCache, store: ObjectStore, ident: int, stack_prot: Prot = Prot.READ | Prot.WRITE
+) -> tuple[EngineCompartment, AddressSpace]:
     """A compartment with a stack (mapped with ``stack_prot``), a gate buffer and a text object."""
     space = machine.new_space(cache, f"c{ident}")
     space.map_object(GATE_BUFFER_SLOT, ObjectBacking(store.create()), Prot.READ | Prot.WRITE, (1,))
     space.map_object(stack_slot(ident), ObjectBacking(store.create()), stack_prot)
     space.map_object(TEXT_SLOT + 2 * ident, ObjectBacking(store.create()), Prot.READ | Prot.EXEC)
     base, top = stack_bounds(ident)
-    record = EngineCompartment(ident, context_of(space), 0, base, top, space.physical(base),
-                               space.physical(GATE_BUFFER), frozenset(), 0, Lifecycle.READY)  # fmt: skip
+    record = EngineCompartment(
+        ident,
+        context_of(space),
+        0,
+        base,
+        top,
+        space.physical(base),
+        space.physical(GATE_BUFFER),
+        frozenset(),
+        0,
+        Lifecycle.READY,
+    )
     return record, space
 
 

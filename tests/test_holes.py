@@ -24,8 +24,10 @@ def run(name: str, *options: str):
 
 
 def violation(kind: str, target: str, owner: str, executing: str, at: str) -> str:
-    return (rf"twzemu: security violation: {kind} {target} \({HEX}\) in {re.escape(owner)} "
-            rf"from {re.escape(executing)} at {at}")  # fmt: skip
+    return (
+        rf"twzemu: security violation: {kind} {target} \({HEX}\) in {re.escape(owner)} "
+        rf"from {re.escape(executing)} at {at}"
+    )
 
 
 def check_lines(stderr: str, patterns: list[str]) -> None:
@@ -58,15 +60,18 @@ def test_memory_is_granted_per_crossing_and_per_binding_never_to_a_third_compart
         "I read the open library's data: 0xbe7\n"
         "I read the secret library's data: "
     )
-    check_lines(done.stderr, [
-        violation("read", r"_DYNAMIC\+0x0", "grants", "grants::libgearly.so", r"peek\+0x0"),
-        r"twzemu: compartment grants::libgearly\.so failed to initialise: its gates answer TWZ_EPERM",
-        violation("read", r"secret\+0x0", "grants::libgsecret.so", "grants::libgpeer.so", r"gpeer_read\+0x0"),
-        violation("write", r"secret\+0x0", "grants::libgsecret.so", "grants::libgpeer.so", r"gpeer_write\+0x0"),
-        violation("read", r"mine\+0x0", "grants", "grants::libgpeer.so", rf"gpeer_read_kept\+{HEX}"),
-        violation("read", r"mine\+0x0", "grants", "grants::libgmixed.so", r"gmixed_full_read\+0x0"),
-        violation("read", r"secret\+0x0", "grants::libgsecret.so", "grants", rf"main\+{HEX}"),
-    ])  # fmt: skip
+    check_lines(
+        done.stderr,
+        [
+            violation("read", r"_DYNAMIC\+0x0", "grants", "grants::libgearly.so", r"peek\+0x0"),
+            r"twzemu: compartment grants::libgearly\.so failed to initialise: its gates answer TWZ_EPERM",
+            violation("read", r"secret\+0x0", "grants::libgsecret.so", "grants::libgpeer.so", r"gpeer_read\+0x0"),
+            violation("write", r"secret\+0x0", "grants::libgsecret.so", "grants::libgpeer.so", r"gpeer_write\+0x0"),
+            violation("read", r"mine\+0x0", "grants", "grants::libgpeer.so", rf"gpeer_read_kept\+{HEX}"),
+            violation("read", r"mine\+0x0", "grants", "grants::libgmixed.so", r"gmixed_full_read\+0x0"),
+            violation("read", r"secret\+0x0", "grants::libgsecret.so", "grants", rf"main\+{HEX}"),
+        ],
+    )
 
 
 def test_callee_and_caller_start_with_clean_flags_and_x87_pointers():
@@ -107,9 +112,12 @@ def test_what_two_compartments_exchange_in_the_gate_buffer_no_third_reads():
         "snoop executes its gate buffer: -14\n"
         "snoop still: 0\n"
     )
-    check_lines(done.stderr, [
-        violation("execute", r"gate buffer\+0x0", "gate buffer", "buffer::libgbufsnoop.so", r"gate buffer\+0x0"),
-    ])  # fmt: skip
+    check_lines(
+        done.stderr,
+        [
+            violation("execute", r"gate buffer\+0x0", "gate buffer", "buffer::libgbufsnoop.so", r"gate buffer\+0x0"),
+        ],
+    )
 
 
 def test_a_compartment_is_initialised_before_its_first_crossing_and_a_cycle_is_refused():

@@ -85,8 +85,9 @@ def test_nested_reentrant_and_many_crossings():
 def test_verbose_lists_every_gate_with_its_level_and_arguments():
     done = twzemu("run", "--verbose", str(guest("isolation/whoami")))
     assert done.status == 0
-    gates = re.findall(r"^twzemu: gate (\S+) of (\S+) at 0x[0-9a-f]+, isolation (\w+), (\d) argument registers$",
-                       done.stderr, re.M)  # fmt: skip
+    gates = re.findall(
+        r"^twzemu: gate (\S+) of (\S+) at 0x[0-9a-f]+, isolation (\w+), (\d) argument registers$", done.stderr, re.M
+    )
     assert ("who_are_you", "libwho.so", "full", "0") in gates
     assert ("__twz_monitor_write", "monitor", "full", "3") in gates
 
@@ -108,8 +109,10 @@ def test_a_library_without_section_headers_is_linked_plain_with_a_warning(tmp_pa
     done = twzemu("run", str(tmp_path / "whoami"))
     assert done.status == 0
     assert done.stdout == "program: 1 whoami\nlibrary: 1 whoami\n"  # the gate ran in the program's compartment
-    assert done.stderr == (f"twzemu: warning: {tmp_path}/libwho.so: no section headers, so no gate it may declare "
-                           "can be found: it is linked as a plain library\n")  # fmt: skip
+    assert done.stderr == (
+        f"twzemu: warning: {tmp_path}/libwho.so: no section headers, so no gate it may declare "
+        "can be found: it is linked as a plain library\n"
+    )
 
 
 def test_deep_mutual_recursion_across_a_gate():
@@ -122,8 +125,10 @@ def test_nesting_deeper_than_the_crossing_stack_fails_that_crossing_only():
     caller, with one report line; the program goes on (4,096 levels answer 1 each, the refused one -14)."""
     done = twzemu("run", str(guest("isolation/pingpong")), "5000")
     assert (done.status, done.stdout) == (0, "depth 5000: 4082\n")
-    assert done.stderr == ("twzemu: fault: crossings nested 4096 deep: pingpong calling gate ping of "
-                           "pingpong::libping.so refused (TWZ_EFAULT)\n")  # fmt: skip
+    assert done.stderr == (
+        "twzemu: fault: crossings nested 4096 deep: pingpong calling gate ping of "
+        "pingpong::libping.so refused (TWZ_EFAULT)\n"
+    )
 
 
 def test_trace_prints_every_crossing():
@@ -193,8 +198,15 @@ def test_passwd_demo_stops_every_attack_and_the_service_goes_on():
 
 
 def test_passwd_demo_without_isolation_shows_what_the_plugin_does():
-    done = twzemu("run", "--no-isolate", "libplugin.so", "--no-isolate", "libpasswd.so",
-                  str(guest("passwd/passwd_demo")), "no-jumps")  # fmt: skip
+    done = twzemu(
+        "run",
+        "--no-isolate",
+        "libplugin.so",
+        "--no-isolate",
+        "libpasswd.so",
+        str(guest("passwd/passwd_demo")),
+        "no-jumps",
+    )
     assert (done.status, done.stderr) == (0, "")
     lines = done.stdout.splitlines()
     assert re.fullmatch(r"plugin reads the database: 0x[0-9a-f]+", lines[3])

@@ -145,8 +145,12 @@ def test_bindings_name_each_caller_and_the_gates_of_other_compartments_it_calls(
     program, a, b = ids["probe"], ids["probe::libprobea.so"], ids["probe::libprobeb.so"]
     assert all(owner[binding.gate] != binding.caller for binding in linked.bindings)
     assert {binding.caller for binding in linked.bindings} == {program, a, b}
-    assert {GateBinding(program, "probe_a_read"), GateBinding(program, "probe_b_read"),
-            GateBinding(a, "probe_b_read"), GateBinding(b, "probe_a_read")} <= linked.bindings  # fmt: skip
+    assert {
+        GateBinding(program, "probe_a_read"),
+        GateBinding(program, "probe_b_read"),
+        GateBinding(a, "probe_b_read"),
+        GateBinding(b, "probe_a_read"),
+    } <= linked.bindings
     assert GateBinding(a, "probe_a_read") not in linked.bindings  # its own gate: a plain call
 
 

@@ -65,8 +65,9 @@ def test_a_dependency_cycle_loads_and_runs():
     assert done.stdout == "init cycleb\ninit cyclea\ncycle sums 3 3\n"
 
 
-@pytest.mark.parametrize("name", ["aes", "arcfour", "base64", "blowfish", "des", "md2", "md5", "rot-13", "sha1",
-                                  "sha256"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["aes", "arcfour", "base64", "blowfish", "des", "md2", "md5", "rot-13", "sha1", "sha256"]
+)
 def test_ordinary_c_code_builds_unchanged_and_passes_its_own_tests(name):
     done = twzemu("run", str(guest(f"thirdparty/{name}_test")))
     assert done.status == 0, done.stderr
@@ -88,8 +89,9 @@ def test_each_missing_library_is_one_line_naming_it(tmp_path):
 
 def test_every_missing_symbol_is_reported_at_once(tmp_path):
     (tmp_path / "lib.c").write_text("int f1(void){return 1;}\nint f2(void){return 2;}\nint f3(void){return 3;}\n")
-    (tmp_path / "main.c").write_text("int f1(void); int f2(void); int f3(void);\n"
-                                     "int main(void){return f1()+f2()+f3();}\n")  # fmt: skip
+    (tmp_path / "main.c").write_text(
+        "int f1(void); int f2(void); int f3(void);\nint main(void){return f1()+f2()+f3();}\n"
+    )
     cc("-shared", "-o", "libm3.so", "lib.c", cwd=tmp_path)
     cc("-o", "main", "main.c", "-L.", "-lm3", cwd=tmp_path)
     (tmp_path / "lib.c").write_text("int f1(void){return 1;}\n")
@@ -116,8 +118,9 @@ def test_indirect_functions_are_refused_by_name(tmp_path):
         'int pick(void) __attribute__((ifunc("resolve")));\n'
         "int call_local(void){return local_pick();}\n"
     )
-    (tmp_path / "main.c").write_text("int pick(void); int call_local(void);\n"
-                                     "int main(void){return pick() + call_local();}\n")  # fmt: skip
+    (tmp_path / "main.c").write_text(
+        "int pick(void); int call_local(void);\nint main(void){return pick() + call_local();}\n"
+    )
     cc("-shared", "-o", "libifunc.so", "ifunc.c", cwd=tmp_path)
     cc("-o", "main", "main.c", "-L.", "-lifunc", cwd=tmp_path)
     done = twzemu("run", str(tmp_path / "main"))
@@ -323,8 +326,9 @@ def test_libraries_are_found_with_dash_l_and_in_the_store(tmp_path):
     assert twzemu("run", str(tmp_path / "main")).status == 127
     assert twzemu("run", "-L", str(tmp_path / "libs"), str(tmp_path / "main")).status == 42
     store = tmp_path / "store"
-    put = twzemu("store", "--store", str(store), "put", str(tmp_path / "libs" / "libanswer.so"), "--name",
-                 "libanswer.so")  # fmt: skip
+    put = twzemu(
+        "store", "--store", str(store), "put", str(tmp_path / "libs" / "libanswer.so"), "--name", "libanswer.so"
+    )
     assert put.status == 0, put.stderr
     assert twzemu("run", "--store", str(store), str(tmp_path / "main")).status == 42
 
@@ -357,8 +361,9 @@ def test_parameter_counts_skip_what_dwarf_cannot_say(tmp_path):
         'long in_asm(long a);\n__asm__(".globl in_asm\\nin_asm: mov %rdi, %rax\\n ret\\n");\nTWZ_GATE(in_asm);\n'
     )
     cc("-g", "-shared", "-o", "libk.so", "lib.c", cwd=tmp_path)
-    counts = parameter_counts(ElfImage.open(str(tmp_path / "libk.so")), ["none", "three", "variadic", "old_style",
-                                                                           "in_asm", "missing"])  # fmt: skip
+    counts = parameter_counts(
+        ElfImage.open(str(tmp_path / "libk.so")), ["none", "three", "variadic", "old_style", "in_asm", "missing"]
+    )
     assert counts == {"none": 0, "three": 3}
     cc("-shared", "-o", "libnodebug.so", "lib.c", cwd=tmp_path)  # no -g: nothing is known
     assert parameter_counts(ElfImage.open(str(tmp_path / "libnodebug.so")), ["none", "three"]) == {}
@@ -377,5 +382,6 @@ def test_a_gate_with_more_than_six_arguments_is_refused_by_name(tmp_path):
     cc("-o", "main", "main.c", "-L.", "-lseven", cwd=tmp_path)
     done = twzemu("run", str(tmp_path / "main"))
     assert done.status == 127
-    assert one_line(done.stderr).endswith("libseven.so: gate seven takes 7 arguments; a gate takes at most 6, "
-                                          "in registers")  # fmt: skip
+    assert one_line(done.stderr).endswith(
+        "libseven.so: gate seven takes 7 arguments; a gate takes at most 6, in registers"
+    )

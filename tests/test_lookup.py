@@ -170,8 +170,12 @@ def test_weak_definitions():
 
 def test_resolve_all_reports_every_missing_strong_reference_at_once():
     lookup = SymbolLookup([lib("prog", ("a",)), lib("a", f="strong")])
-    refs = [Reference("prog", "f"), Reference("prog", "weak_missing", weak=True), Reference("a", "x"),
-            Reference("prog", "y")]  # fmt: skip
+    refs = [
+        Reference("prog", "f"),
+        Reference("prog", "weak_missing", weak=True),
+        Reference("a", "x"),
+        Reference("prog", "y"),
+    ]
     with pytest.raises(LinkError) as caught:
         lookup.resolve_all(refs)
     assert caught.value.lines() == ["a: undefined symbol x", "prog: undefined symbol y"]
@@ -192,8 +196,10 @@ def test_unknown_or_duplicate_libraries_are_link_errors():
 def test_each_search_list_is_built_once_per_library(monkeypatch):
     """64 libraries x 200 references: one breadth-first walk per referrer, not one per reference."""
     names = [f"lib{i}" for i in range(64)]
-    libs = [Library(n, tuple(names[i + 1 : i + 4]), {f"s{i}_{k}": ExportedSymbol(k) for k in range(200)})
-            for i, n in enumerate(names)]  # fmt: skip
+    libs = [
+        Library(n, tuple(names[i + 1 : i + 4]), {f"s{i}_{k}": ExportedSymbol(k) for k in range(200)})
+        for i, n in enumerate(names)
+    ]
     walks: list[int] = []
     original = SymbolLookup._breadth_first
     monkeypatch.setattr(SymbolLookup, "_breadth_first", lambda self, at: walks.append(at) or original(self, at))

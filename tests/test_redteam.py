@@ -43,8 +43,10 @@ def sym(name: str, offset: int | None = None) -> str:
 
 def violation(kind: str, target: str, owner: str, executing: str, at: str) -> str:
     """DESIGN.md's violation line as a regex; target and at are regexes (sym())."""
-    return (rf"twzemu: security violation: {kind} {target} \({HEX}\) in {re.escape(owner)} "
-            rf"from {re.escape(executing)} at {at}")  # fmt: skip
+    return (
+        rf"twzemu: security violation: {kind} {target} \({HEX}\) in {re.escape(owner)} "
+        rf"from {re.escape(executing)} at {at}"
+    )
 
 
 def refused_entry(gate: str, owner: str, executing: str) -> str:
@@ -220,10 +222,16 @@ def test_a_message_for_a_refused_crossing_reaches_nobody_else():
     make a crossing be refused (make its target's initialisation fail, or nest deep enough) gets what was
     written for it."""
     done = run("refused")
-    check(done, 0, "login: -1\nsnoop finds: nothing\n", [
-        rf"twzemu: fault: general protection \(int 0x80\) at {sym('start', 0)} \({HEX}\) in refused::libgrbroken\.so",
-        r"twzemu: compartment refused::libgrbroken\.so failed to initialise: its gates answer TWZ_EPERM",
-    ])  # fmt: skip
+    check(
+        done,
+        0,
+        "login: -1\nsnoop finds: nothing\n",
+        [
+            rf"twzemu: fault: general protection \(int 0x80\) at {sym('start', 0)} \({HEX}\) "
+            r"in refused::libgrbroken\.so",
+            r"twzemu: compartment refused::libgrbroken\.so failed to initialise: its gates answer TWZ_EPERM",
+        ],
+    )
 
 
 # == What held ===================================================================================================
@@ -244,8 +252,12 @@ def test_the_honest_builds_run(program, stdout):
 
 
 def test_the_honest_soname_names_the_compartment():
-    check(run("inject"), 0, "inject_read: -14\n",
-          [violation("read", sym("mine", 0), "inject", "inject::libgrinject.so", sym("inject_read", 0))])  # fmt: skip
+    check(
+        run("inject"),
+        0,
+        "inject_read: -14\n",
+        [violation("read", sym("mine", 0), "inject", "inject::libgrinject.so", sym("inject_read", 0))],
+    )
 
 
 # -- initialisers -------------------------------------------------------------------------------------------------
@@ -256,21 +268,32 @@ def test_nested_on_demand_initialisers_a_cycle_and_a_fault_in_one():
     libgrchaine (still initialising: TWZ_EPERM, one line); libgrchainf's constructor then executes `int $0x80`
     (general protection): libgrchainf failed, its gates answer TWZ_EPERM, the others work."""
     done = run("chain")
-    check(done, 0, "e's constructor got -1, g's constructor got -1\ne 1, f -1, g 1\n", [
-        r"twzemu: fault: initialisation cycle: chain::libgrchaine\.so is still initialising: chain::libgrchaing\.so "
-        r"calling gate chaine_ping of chain::libgrchaine\.so refused \(TWZ_EPERM\)",
-        rf"twzemu: fault: general protection \(int 0x80\) at {sym('start')} \({HEX}\) in chain::libgrchainf\.so",
-        r"twzemu: compartment chain::libgrchainf\.so failed to initialise: its gates answer TWZ_EPERM",
-    ])  # fmt: skip
+    check(
+        done,
+        0,
+        "e's constructor got -1, g's constructor got -1\ne 1, f -1, g 1\n",
+        [
+            r"twzemu: fault: initialisation cycle: chain::libgrchaine\.so is still initialising: "
+            r"chain::libgrchaing\.so calling gate chaine_ping of chain::libgrchaine\.so refused \(TWZ_EPERM\)",
+            rf"twzemu: fault: general protection \(int 0x80\) at {sym('start')} \({HEX}\) in chain::libgrchainf\.so",
+            r"twzemu: compartment chain::libgrchainf\.so failed to initialise: its gates answer TWZ_EPERM",
+        ],
+    )
 
 
 def test_a_constructor_that_recurses_until_its_stack_ends_fails_that_compartment_only():
     done = variant("ctor", "ctor_recurse")
-    check(done, 0, "ctor_ping: -1\n", [
-        rf"twzemu: fault: write {sym('ctor::libgrctor.so:stack')} \({HEX}\) in the null page of ctor::libgrctor\.so "
-        rf"from ctor::libgrctor\.so at depth\S*\+{HEX}",  # depth.isra.0 at -O2
-        r"twzemu: compartment ctor::libgrctor\.so failed to initialise: its gates answer TWZ_EPERM",
-    ])  # fmt: skip
+    check(
+        done,
+        0,
+        "ctor_ping: -1\n",
+        [
+            rf"twzemu: fault: write {sym('ctor::libgrctor.so:stack')} \({HEX}\) "
+            # depth.isra.0 at -O2
+            rf"in the null page of ctor::libgrctor\.so from ctor::libgrctor\.so at depth\S*\+{HEX}",
+            r"twzemu: compartment ctor::libgrctor\.so failed to initialise: its gates answer TWZ_EPERM",
+        ],
+    )
 
 
 @pytest.mark.parametrize(
@@ -284,10 +307,15 @@ def test_a_constructor_that_recurses_until_its_stack_ends_fails_that_compartment
 )
 def test_an_init_array_entry_in_another_compartments_code_fails_the_initialisation(build, target, owner):
     done = variant("initarr", build)
-    check(done, 0, "initarr_ran: -1, target_add: 42\n", [
-        violation("execute", target, owner, "initarr::libgrinitarr.so", target),
-        r"twzemu: compartment initarr::libgrinitarr\.so failed to initialise: its gates answer TWZ_EPERM",
-    ])  # fmt: skip
+    check(
+        done,
+        0,
+        "initarr_ran: -1, target_add: 42\n",
+        [
+            violation("execute", target, owner, "initarr::libgrinitarr.so", target),
+            r"twzemu: compartment initarr::libgrinitarr\.so failed to initialise: its gates answer TWZ_EPERM",
+        ],
+    )
 
 
 @pytest.mark.parametrize(
@@ -333,10 +361,12 @@ CANARY = "my canary: 0xca7\n"
 def test_loading_fs_moves_the_thread_pointer_of_that_crossing_only():
     """wrfsbase is refused, but `mov USER_DS, %fs` sets fs's base to 0 (the descriptor's): the callee's next
     TLS access faults at 0 and unwinds it; its next crossing has its thread pointer back."""
-    check(run("probe", "fs"), 0,
-          f"callee zeroes its fs base: {EFAULT}\ncallee's thread-local afterwards: 0x7155\n" + CANARY,
-          [rf"twzemu: fault: read 0x0 \(0x0\) in no object from probe::libgrcallee\.so at {sym('callee_zero_fs')}"],
-          )  # fmt: skip
+    check(
+        run("probe", "fs"),
+        0,
+        f"callee zeroes its fs base: {EFAULT}\ncallee's thread-local afterwards: 0x7155\n" + CANARY,
+        [rf"twzemu: fault: read 0x0 \(0x0\) in no object from probe::libgrcallee\.so at {sym('callee_zero_fs')}"],
+    )
 
 
 def test_the_trap_flag_set_by_a_callee_traps_in_its_crossing_only():
@@ -346,8 +376,12 @@ def test_the_trap_flag_set_by_a_callee_traps_in_its_crossing_only():
 
 def test_a_gate_call_with_rsp_unaligned_is_refused_and_unwinds_the_caller():
     done = run("probe", "unaligned")
-    check(done, 0, f"callee calls with rsp unaligned: {EFAULT}\n" + CANARY,
-          [refused_entry("third_value", "probe::libgrthird.so", "probe::libgrcallee.so")])  # fmt: skip
+    check(
+        done,
+        0,
+        f"callee calls with rsp unaligned: {EFAULT}\n" + CANARY,
+        [refused_entry("third_value", "probe::libgrthird.so", "probe::libgrcallee.so")],
+    )
 
 
 def test_a_level_none_call_at_the_bottom_of_the_stack_gets_no_frame_in_the_null_page():
@@ -370,8 +404,12 @@ def test_the_return_point_as_the_programs_own_return_address_kills_it():
     """Outside any crossing the return point ends nothing: the callee ran (the program may call it anyway), and
     the program that "returns" there is killed."""
     done = run("probe", "forge0")
-    check(done, KILLED, "the program jmps to a gate with the return point as its return address\n",
-          [r"twzemu: (?:fault|security violation): \w+ .*\(0xffff800000000800\) in .* from probe at .*"])  # fmt: skip
+    check(
+        done,
+        KILLED,
+        "the program jmps to a gate with the return point as its return address\n",
+        [r"twzemu: (?:fault|security violation): \w+ .*\(0xffff800000000800\) in .* from probe at .*"],
+    )
 
 
 def test_a_caller_id_written_into_the_tcb_fools_neither_the_monitor_nor_the_next_callee():
@@ -388,11 +426,16 @@ def test_a_callee_holding_its_callers_trust_passes_none_of_it_on():
     nor can libgrpeer itself when the third compartment calls it back (a crossing that is not the program's:
     its own page tables, after a CR3 switch away from the pair's); back in the program's crossing it can."""
     done = run("probe", "pair")
-    check(done, 0,
-          f"peer reads my word: 0x600d\nthird reads it, from peer: {EFAULT}\n"
-          f"peer reads it, called back by third: {EFAULT}\npeer reads it again: 0x600d\n" + CANARY,
-          [violation("read", sym("word", 0), "probe", "probe::libgrthird.so", sym("third_read", 0)),
-           violation("read", sym("word", 0), "probe", "probe::libgrpeer.so", sym("peer_read_full", 0))])  # fmt: skip
+    check(
+        done,
+        0,
+        f"peer reads my word: 0x600d\nthird reads it, from peer: {EFAULT}\n"
+        f"peer reads it, called back by third: {EFAULT}\npeer reads it again: 0x600d\n" + CANARY,
+        [
+            violation("read", sym("word", 0), "probe", "probe::libgrthird.so", sym("third_read", 0)),
+            violation("read", sym("word", 0), "probe", "probe::libgrpeer.so", sym("peer_read_full", 0)),
+        ],
+    )
 
 
 # -- the monitor's services -----------------------------------------------------------------------------------------
@@ -401,16 +444,23 @@ def test_a_callee_holding_its_callers_trust_passes_none_of_it_on():
 def test_output_reads_only_what_the_client_may_read():
     """The write service reads through its client's page tables: libgrthird (level full) gets EFAULT for the
     program's word, libgrpeer (level callee, serving the program) prints the program's message."""
-    check(run("probe", "write"), 0,
-          f"third writes my word: {EFAULT}\npeer writes my message\npeer wrote 23 bytes\n" + CANARY, [])  # fmt: skip
+    check(
+        run("probe", "write"),
+        0,
+        f"third writes my word: {EFAULT}\npeer writes my message\npeer wrote 23 bytes\n" + CANARY,
+        [],
+    )
 
 
 def test_absurd_service_arguments_get_null_or_einval_and_the_heap_still_works():
-    check(run("probe", "heap"), 0,
-          "malloc(-1): (nil)\nmalloc(1 TiB): (nil)\ncalloc(2^62, 16): (nil)\n"
-          "third grows its heap by -16: 0\nthird grows its heap by 1 GiB: 0\n"
-          "third asks compartment_info 7 and -1: -22 -22\nmalloc(100): still works\n" + CANARY,
-          [])  # fmt: skip
+    check(
+        run("probe", "heap"),
+        0,
+        "malloc(-1): (nil)\nmalloc(1 TiB): (nil)\ncalloc(2^62, 16): (nil)\n"
+        "third grows its heap by -16: 0\nthird grows its heap by 1 GiB: 0\n"
+        "third asks compartment_info 7 and -1: -22 -22\nmalloc(100): still works\n" + CANARY,
+        [],
+    )
 
 
 # -- the gate buffer ------------------------------------------------------------------------------------------------
@@ -420,7 +470,11 @@ def test_string_instructions_on_a_stale_gate_buffer_start_a_new_message():
     """rep movsb shifting a received message faults on its first write: the buffer is cleared (the rest of the
     copy reads zeros); std + rep stosb fills the whole buffer from its end; a reply written before a monitor
     service reaches the caller."""
-    check(run("probe", "buffer"), 0,
-          "third shifts my message with rep movsb: 0 nonzero bytes\n"
-          "third fills its buffer backwards: 4096; I receive 4096 nonzero bytes, first x\n"
-          "third prints\nthird's reply: pong\n" + CANARY, [])  # fmt: skip
+    check(
+        run("probe", "buffer"),
+        0,
+        "third shifts my message with rep movsb: 0 nonzero bytes\n"
+        "third fills its buffer backwards: 4096; I receive 4096 nonzero bytes, first x\n"
+        "third prints\nthird's reply: pong\n" + CANARY,
+        [],
+    )

@@ -153,8 +153,17 @@ def test_names_and_widths_follow_the_psabi():
     assert RelocType.R32S.elf_name == "R_X86_64_32S"
     assert RelocType.RELATIVE.elf_name == "R_X86_64_RELATIVE"
     assert reloc_name(RelocType.REX_GOTPCRELX) == "R_X86_64_REX_GOTPCRELX"
-    widths = {RelocType.R8: 1, RelocType.PC16: 2, RelocType.PC32: 4, RelocType.GOTPCRELX: 4, RelocType.R64: 8,
-              RelocType.TLSDESC: 16, RelocType.COPY: 0, RelocType.NONE: 0, RelocType.IRELATIVE: 8}  # fmt: skip
+    widths = {
+        RelocType.R8: 1,
+        RelocType.PC16: 2,
+        RelocType.PC32: 4,
+        RelocType.GOTPCRELX: 4,
+        RelocType.R64: 8,
+        RelocType.TLSDESC: 16,
+        RelocType.COPY: 0,
+        RelocType.NONE: 0,
+        RelocType.IRELATIVE: 8,
+    }
     assert {t: field_width(t) for t in widths} == widths
     assert all(recipe.width == field_width(t) for t, recipe in RECIPES.items())
     assert all(recipe.name == t.elf_name for t, recipe in RECIPES.items())

@@ -54,9 +54,22 @@ def gcc_include() -> str:
 
 def guest_flags() -> list[str]:
     """The contract's flags for runtime files: freestanding, position-independent, warnings are errors."""
-    return ["-ffreestanding", "-nostdlib", "-nostdinc", "-fPIC", "-O2", "-fno-stack-protector",
-            "-fcf-protection=none", "-fno-builtin", "-Wall", "-Werror", "-isystem", gcc_include(),
-            "-I", str(INCLUDE)]  # fmt: skip
+    return [
+        "-ffreestanding",
+        "-nostdlib",
+        "-nostdinc",
+        "-fPIC",
+        "-O2",
+        "-fno-stack-protector",
+        "-fcf-protection=none",
+        "-fno-builtin",
+        "-Wall",
+        "-Werror",
+        "-isystem",
+        gcc_include(),
+        "-I",
+        str(INCLUDE),
+    ]
 
 
 def host_flags() -> list[str]:
@@ -85,17 +98,36 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     out = tmp_path_factory.mktemp("rt")
     guest = {src: out / f"guest-{src}.o" for src in (*LIBRARY_SOURCES, CRT0)}
     host = {src: out / f"host-{src}.o" for src in HOST_SOURCES}
-    run_all([["gcc", *guest_flags(), "-c", str(RT / src), "-o", str(obj)] for src, obj in guest.items()]
-            + [["gcc", *host_flags(), "-c", str(RT / src), "-o", str(obj)] for src, obj in host.items()])  # fmt: skip
+    run_all(
+        [["gcc", *guest_flags(), "-c", str(RT / src), "-o", str(obj)] for src, obj in guest.items()]
+        + [["gcc", *host_flags(), "-c", str(RT / src), "-o", str(obj)] for src, obj in host.items()]
+    )
     library = out / "libtwzrt.so"
     drivers = {name: out / name for name in ("format_driver", "malloc_driver", "libc_driver", "stdio_driver")}
     link_library = ["gcc", "-shared", "-nostdlib", "-Wl,-z,defs", "-o", str(library)]
     link_library += [str(guest[src]) for src in LIBRARY_SOURCES]
     host_objects = [str(obj) for obj in host.values()]
-    run_all([link_library] + [
-        ["gcc", "-O1", "-Wall", "-Werror", "-iquote", str(INCLUDE), "-iquote", str(HOST), str(HOST / f"{name}.c"),
-         str(HOST / "host_sys.c"), *host_objects, "-o", str(path)] for name, path in drivers.items()
-    ])  # fmt: skip
+    run_all(
+        [link_library]
+        + [
+            [
+                "gcc",
+                "-O1",
+                "-Wall",
+                "-Werror",
+                "-iquote",
+                str(INCLUDE),
+                "-iquote",
+                str(HOST),
+                str(HOST / f"{name}.c"),
+                str(HOST / "host_sys.c"),
+                *host_objects,
+                "-o",
+                str(path),
+            ]
+            for name, path in drivers.items()
+        ]
+    )
     return Built(library, guest[CRT0], guest["string.c"], drivers)
 
 
@@ -200,19 +232,37 @@ def check_format(driver: LineDriver, fmt: str, args: Sequence[Arg] = (), size: i
 INT_MIN, INT_MAX, LLONG_MIN, LLONG_MAX = -(2**31), 2**31 - 1, -(2**63), 2**63 - 1
 
 FORMAT_TABLE: list[tuple[str, tuple[Arg, ...]]] = [
-    ("plain text", ()), ("", ()), ("%%|%5%|%-5%", ()), ("%d|%i|%u", (0, -1, -1)),
-    ("%d %d %d", (INT_MIN, INT_MAX, 2**32 + 5)), ("%ld %lld %zd", (LLONG_MIN, LLONG_MAX, -1)),
-    ("%lu %llu %zu %ju %tu", (-1, -1, -1, -1, LLONG_MIN)), ("%hd %hu %hhd %hhu", (70000, 70000, 200, 300)),
-    ("%x %X %#x %#X %#lx", (255, 255, 255, 255, -1)), ("%#x %#.0x %.0d %.0u %5.0d|", (0, 0, 0, 0, 0)),
-    ("%+d % d %+ d % +d %+u % x", (5, 5, 5, 5, 5, 5)), ("%05d %-5d| %-05d| %05.3d %0*d", (-42, -42, 42, 7, 6, -3)),
-    ("%.10d %.1d %10.4x %-10.4X|", (-123, 0, 0xAB, 0xAB)), ("%*d|%-*d|%*d", (6, 1, 6, 1, -6, 1)),
-    ("%.*d|%.*d|%.*s", (3, 7, -1, 7, 2, b"abc")), ("%p %p %p", (None, 1, -1)),
+    ("plain text", ()),
+    ("", ()),
+    ("%%|%5%|%-5%", ()),
+    ("%d|%i|%u", (0, -1, -1)),
+    ("%d %d %d", (INT_MIN, INT_MAX, 2**32 + 5)),
+    ("%ld %lld %zd", (LLONG_MIN, LLONG_MAX, -1)),
+    ("%lu %llu %zu %ju %tu", (-1, -1, -1, -1, LLONG_MIN)),
+    ("%hd %hu %hhd %hhu", (70000, 70000, 200, 300)),
+    ("%x %X %#x %#X %#lx", (255, 255, 255, 255, -1)),
+    ("%#x %#.0x %.0d %.0u %5.0d|", (0, 0, 0, 0, 0)),
+    ("%+d % d %+ d % +d %+u % x", (5, 5, 5, 5, 5, 5)),
+    ("%05d %-5d| %-05d| %05.3d %0*d", (-42, -42, 42, 7, 6, -3)),
+    ("%.10d %.1d %10.4x %-10.4X|", (-123, 0, 0xAB, 0xAB)),
+    ("%*d|%-*d|%*d", (6, 1, 6, 1, -6, 1)),
+    ("%.*d|%.*d|%.*s", (3, 7, -1, 7, 2, b"abc")),
+    ("%p %p %p", (None, 1, -1)),
     ("%20p|%-20p|%020p|%.20p|%+p|% p|%#p", (0x1234, 0x1234, 0x1234, 0x1234, 0x1234, 0x1234, 0x1234)),
-    ("%10p|%-10p|%010p|%.2p", (None, None, None, None)), ("%s|%10s|%-10s|%.2s|%.0s", (b"hello",) * 5),
-    ("%s|%.5s|%.6s|%10s", (None, None, None, None)), ("%c%c%c|%5c|%-5c|", (ord("a"), 0, 0x141, ord("b"), ord("c"))),
-    ("%05s|%05c", (b"ab", ord("c"))), ("%300d|%-300s|", (1, b"x")), ("%.300d", (-1,)), ("%y|%5y|%-5.2y", ()),
-    ("trailing %", ()), ("%-", ()), ("%5.", ()), ("%l", ()), ("%5.3s|%-8.2s|", (b"abcdef", b"abcdef")),
-]  # fmt: skip
+    ("%10p|%-10p|%010p|%.2p", (None, None, None, None)),
+    ("%s|%10s|%-10s|%.2s|%.0s", (b"hello",) * 5),
+    ("%s|%.5s|%.6s|%10s", (None, None, None, None)),
+    ("%c%c%c|%5c|%-5c|", (ord("a"), 0, 0x141, ord("b"), ord("c"))),
+    ("%05s|%05c", (b"ab", ord("c"))),
+    ("%300d|%-300s|", (1, b"x")),
+    ("%.300d", (-1,)),
+    ("%y|%5y|%-5.2y", ()),
+    ("trailing %", ()),
+    ("%-", ()),
+    ("%5.", ()),
+    ("%l", ()),
+    ("%5.3s|%-8.2s|", (b"abcdef", b"abcdef")),
+]
 
 
 @pytest.mark.parametrize(("fmt", "args"), FORMAT_TABLE)
@@ -221,8 +271,25 @@ def test_format_table_matches_glibc(format_driver, fmt, args):
         check_format(format_driver, fmt, args, size)
 
 
-BOUNDARIES = [0, 1, -1, 127, 128, 255, 256, 32767, 32768, 65535, 65536, INT_MAX, INT_MIN, 2**32 - 1, 2**32,
-              LLONG_MAX, LLONG_MIN]  # fmt: skip
+BOUNDARIES = [
+    0,
+    1,
+    -1,
+    127,
+    128,
+    255,
+    256,
+    32767,
+    32768,
+    65535,
+    65536,
+    INT_MAX,
+    INT_MIN,
+    2**32 - 1,
+    2**32,
+    LLONG_MAX,
+    LLONG_MIN,
+]
 INTEGERS = st.one_of(st.sampled_from(BOUNDARIES), st.integers(LLONG_MIN, LLONG_MAX), st.integers(-1000, 1000))
 STRINGS = st.one_of(st.none(), st.binary(max_size=30).map(lambda b: b.replace(b"\0", b"?")))
 LITERAL = st.text(st.characters(min_codepoint=1, max_codepoint=127, exclude_characters="%"), max_size=6)
@@ -260,8 +327,7 @@ def formats(draw) -> tuple[str, list[Arg]]:
     return fmt, args
 
 
-@given(st.lists(st.tuples(formats(), st.one_of(st.integers(0, 48), st.just(600), st.none())), min_size=1,
-                max_size=8))  # fmt: skip
+@given(st.lists(st.tuples(formats(), st.one_of(st.integers(0, 48), st.just(600), st.none())), min_size=1, max_size=8))
 def test_random_formats_match_glibc(format_driver, cases):
     for (fmt, args), size in cases:
         check_format(format_driver, fmt, args, size)
@@ -273,8 +339,13 @@ GROW_UNIT = 64 * 1024
 
 
 def run_malloc(built: Built, commands: Sequence[str], *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(built.drivers["malloc_driver"]), *argv], input="".join(c + "\n" for c in commands),
-                          capture_output=True, text=True, timeout=20)  # fmt: skip
+    return subprocess.run(
+        [str(built.drivers["malloc_driver"]), *argv],
+        input="".join(c + "\n" for c in commands),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
 
 
 def answers(done: subprocess.CompletedProcess[str]) -> list[str]:
@@ -324,12 +395,42 @@ def test_malloc_never_splits_off_a_chunk_too_small_to_be_free(built):
 
 
 def test_malloc_fails_cleanly_when_memory_runs_out_or_sizes_overflow(built):
-    lines = answers(run_malloc(built, [
-        "m 0 100", "m 1 1000000", f"m 2 {2**63}", f"m 3 {2**64 - 1}", f"c 4 {2**62} 8", f"c 5 {2**32} {2**32}",
-        f"r 0 {2**63}", "m 6 0", "m 7 0", "r 0 0", "m 8 150000", "m 9 150000", "G",
-    ], str(256 * 1024)))  # fmt: skip
-    assert lines == ["ok", "null", "null", "null", "null", "null", "null", "ok", "ok", "ok", "ok", "null",
-                     f"grown {256 * 1024}"]  # fmt: skip
+    lines = answers(
+        run_malloc(
+            built,
+            [
+                "m 0 100",
+                "m 1 1000000",
+                f"m 2 {2**63}",
+                f"m 3 {2**64 - 1}",
+                f"c 4 {2**62} 8",
+                f"c 5 {2**32} {2**32}",
+                f"r 0 {2**63}",
+                "m 6 0",
+                "m 7 0",
+                "r 0 0",
+                "m 8 150000",
+                "m 9 150000",
+                "G",
+            ],
+            str(256 * 1024),
+        )
+    )
+    assert lines == [
+        "ok",
+        "null",
+        "null",
+        "null",
+        "null",
+        "null",
+        "null",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "null",
+        f"grown {256 * 1024}",
+    ]
 
 
 def test_double_free_aborts(built):
@@ -363,9 +464,20 @@ def test_strtol_and_strtoul_match_glibc(libc_driver, cases):
         check_libc(libc_driver, f"{op} {base} x{text.encode().hex()}")
 
 
-NUMBER_LIMITS = ["9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
-                 "18446744073709551615", "18446744073709551616", "-18446744073709551615", "-18446744073709551616",
-                 "0x", "0x1g", "-0", "  +7z"]  # fmt: skip
+NUMBER_LIMITS = [
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "18446744073709551615",
+    "18446744073709551616",
+    "-18446744073709551615",
+    "-18446744073709551616",
+    "0x",
+    "0x1g",
+    "-0",
+    "  +7z",
+]
 
 
 @pytest.mark.parametrize("text", NUMBER_LIMITS)
@@ -409,36 +521,81 @@ def scenario(built: Built, *argv: str) -> tuple[int, list[tuple[str, ...]]]:
 
 
 def test_stdout_is_line_buffered_and_stderr_is_not(built):
-    assert scenario(built, "buffering") == (3, [
-        ("mark", "1"), ("write", "1", "ab1\n"), ("mark", "2"), ("write", "2", "err"), ("write", "2", "or!"),
-        ("mark", "3"), ("write", "1", "line\n"), ("mark", "4"), ("write", "1", "x"), ("mark", "5"),
-        ("write", "1", "z" * 1024), ("write", "1", "z" * 1024), ("fwrite", "3000"), ("mark", "6"),
-        ("write", "1", "z" * 952), ("exit", "3"),
-    ])  # fmt: skip
+    assert scenario(built, "buffering") == (
+        3,
+        [
+            ("mark", "1"),
+            ("write", "1", "ab1\n"),
+            ("mark", "2"),
+            ("write", "2", "err"),
+            ("write", "2", "or!"),
+            ("mark", "3"),
+            ("write", "1", "line\n"),
+            ("mark", "4"),
+            ("write", "1", "x"),
+            ("mark", "5"),
+            ("write", "1", "z" * 1024),
+            ("write", "1", "z" * 1024),
+            ("fwrite", "3000"),
+            ("mark", "6"),
+            ("write", "1", "z" * 952),
+            ("exit", "3"),
+        ],
+    )
 
 
 def test_short_writes_are_retried(built):
-    assert scenario(built, "partial") == (0, [
-        ("write", "1", "abcdefg"), ("write", "1", "hijklmn"), ("write", "1", "opqrst\n"), ("printf", "21"),
-        ("exit", "0"),
-    ])  # fmt: skip
+    assert scenario(built, "partial") == (
+        0,
+        [
+            ("write", "1", "abcdefg"),
+            ("write", "1", "hijklmn"),
+            ("write", "1", "opqrst\n"),
+            ("printf", "21"),
+            ("exit", "0"),
+        ],
+    )
 
 
 def test_failed_writes_return_eof_and_output_goes_on(built):
-    assert scenario(built, "failing") == (0, [
-        ("printf", "-1"), ("fputc", "-1"), ("fflush", "0"), ("write", "1", "z\n"), ("printf", "2"), ("exit", "0"),
-    ])  # fmt: skip
+    assert scenario(built, "failing") == (
+        0,
+        [
+            ("printf", "-1"),
+            ("fputc", "-1"),
+            ("fflush", "0"),
+            ("write", "1", "z\n"),
+            ("printf", "2"),
+            ("exit", "0"),
+        ],
+    )
 
 
 def test_start_runs_init_main_atexit_fini_then_flushes(built):
-    lines = ["init0 2 arg A=1\n", "init1\n", "main 2 prog HOME=/h\n", "getenv /h 1 none\n", "atexit2\n",
-             "atexit1\n", "fini0\n", "fini1 "]  # fmt: skip
+    lines = [
+        "init0 2 arg A=1\n",
+        "init1\n",
+        "main 2 prog HOME=/h\n",
+        "getenv /h 1 none\n",
+        "atexit2\n",
+        "atexit1\n",
+        "fini0\n",
+        "fini1 ",
+    ]
     assert scenario(built, "lifecycle") == (7, [*(("write", "1", line) for line in lines), ("exit", "7")])
 
 
 def test_exit_from_an_atexit_handler_finishes_the_rest_once(built):
-    lines = ["init0 2 arg A=1\n", "init1\n", "main 2 prog HOME=/h\n", "getenv /h 1 none\n", "exit again\n",
-             "atexit1\n", "fini0\n", "fini1 "]  # fmt: skip
+    lines = [
+        "init0 2 arg A=1\n",
+        "init1\n",
+        "main 2 prog HOME=/h\n",
+        "getenv /h 1 none\n",
+        "exit again\n",
+        "atexit1\n",
+        "fini0\n",
+        "fini1 ",
+    ]
     assert scenario(built, "lifecycle", "nested") == (9, [*(("write", "1", line) for line in lines), ("exit", "9")])
 
 

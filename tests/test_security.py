@@ -75,8 +75,9 @@ KIND_LETTER = {AccessKind.READ: "r", AccessKind.WRITE: "w", AccessKind.EXECUTE: 
 REFUSAL = {"r": ViolationRule.NO_CAPABILITY, "w": ViolationRule.NOT_WRITABLE, "x": ViolationRule.NOT_EXECUTABLE}
 
 
-def reference_access(grants: dict[ObjId, Prot], mask: Prot | None, target: ObjId | None, offset: int,
-                     kind: AccessKind) -> ViolationRule | None:  # fmt: skip
+def reference_access(
+    grants: dict[ObjId, Prot], mask: Prot | None, target: ObjId | None, offset: int, kind: AccessKind
+) -> ViolationRule | None:
     """The rule a refused access must be reported under, or None when the context allows it."""
     if target is None:
         return ViolationRule.UNMAPPED

@@ -69,14 +69,16 @@ def test_repeated_int_0x0e_stops_the_program_at_the_first():
     assert_gp(one_line(done.stderr), "faults/int_n", 0x0E, "int_n")
 
 
-@pytest.mark.parametrize(("argument", "vector", "what"), [("int3", 3, "breakpoint"), ("3", 3, "breakpoint"),
-                                                          ("4", 4, "overflow")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("argument", "vector", "what"), [("int3", 3, "breakpoint"), ("3", 3, "breakpoint"), ("4", 4, "overflow")]
+)
 def test_breakpoint_and_overflow_stay_what_they_were(argument, vector, what):
     """int3, `int 3` and `int 4` have DPL3 gates: they trap as breakpoint and overflow, not #GP (as before)."""
     done = twzemu("run", str(guest("faults/int_n")), argument)
     assert done.status == 139
-    assert re.fullmatch(rf"twzemu: fault: {what} \(.*\) at trap_table\+0x[0-9a-f]+ \(0x[0-9a-f]+\) in int_n",
-                        one_line(done.stderr))  # fmt: skip
+    assert re.fullmatch(
+        rf"twzemu: fault: {what} \(.*\) at trap_table\+0x[0-9a-f]+ \(0x[0-9a-f]+\) in int_n", one_line(done.stderr)
+    )
 
 
 # -- `int n` in a callee: the crossing is unwound, the caller gets TWZ_EFAULT, the program goes on -------------
@@ -126,8 +128,10 @@ def test_int3_in_a_callee_is_a_breakpoint_that_unwinds_the_call():
 
 # -- out of guest memory ---------------------------------------------------------------------------------------
 
-OOM = (r"twzemu: fault: out of guest memory \({size}; see --memory\) at {where}\+0x[0-9a-f]+ \(0x[0-9a-f]+\) "
-       r"in {compartment}: write {compartment}:heap\+0x[0-9a-f]+ \(0x[0-9a-f]+\)")  # fmt: skip
+OOM = (
+    r"twzemu: fault: out of guest memory \({size}; see --memory\) at {where}\+0x[0-9a-f]+ \(0x[0-9a-f]+\) "
+    r"in {compartment}: write {compartment}:heap\+0x[0-9a-f]+ \(0x[0-9a-f]+\)"
+)
 
 
 def test_a_callee_that_runs_out_of_memory_is_unwound_and_the_program_goes_on():

@@ -94,8 +94,9 @@ def elf_object(store: ObjectStore, image: ElfImage) -> Object:
     return obj
 
 
-def _placement(image: ElfImage, vaddr: int, memsz: int, flags: SegmentFlags, text: Object,
-               data: Object) -> tuple[Object, int]:  # fmt: skip
+def _placement(
+    image: ElfImage, vaddr: int, memsz: int, flags: SegmentFlags, text: Object, data: Object
+) -> tuple[Object, int]:
     writable = bool(flags & SegmentFlags.W)
     if writable and flags & SegmentFlags.X:
         raise ElfError(f"{image.path}: segment at {vaddr:#x} is writable and executable (W^X)")

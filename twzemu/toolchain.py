@@ -100,8 +100,17 @@ class Toolchain:
         for directory in scanned.library_dirs:  # -Xlinker, not -Wl: a directory may contain a comma
             link += ["-Xlinker", f"-rpath-link={directory}"]
         if mode is Mode.PROGRAM:  # programs export their symbols: gates of a program must be findable
-            return [*command[:1], "-pie", "-rdynamic", "-Wl,--no-dynamic-linker", str(runtime / "crt0.o"), *command[1:],
-                    *link, f"-L{runtime}", "-ltwzrt"]  # fmt: skip
+            return [
+                *command[:1],
+                "-pie",
+                "-rdynamic",
+                "-Wl,--no-dynamic-linker",
+                str(runtime / "crt0.o"),
+                *command[1:],
+                *link,
+                f"-L{runtime}",
+                "-ltwzrt",
+            ]
         return [*command, *link, f"-L{runtime}", "-ltwzrt"]
 
 

@@ -80,11 +80,20 @@ def add_run_parser(commands: Any) -> None:
         "touches more than SIZE faults: inside a gate call that call returns TWZ_EFAULT, otherwise the program "
         "stops (exit 139)",
     )
-    parser.add_argument("--store", metavar="DIR", help="keep objects in this on-disk store (default: "
-                        "$TWZEMU_STORE, else in memory for this run)")  # fmt: skip
-    parser.add_argument("-L", dest="library_dirs", action="append", default=[], metavar="DIR",
-                        help="look for libraries in DIR first (repeatable); then PROG's directory, the object "
-                        "store's names, and the guest runtime")  # fmt: skip
+    parser.add_argument(
+        "--store",
+        metavar="DIR",
+        help="keep objects in this on-disk store (default: $TWZEMU_STORE, else in memory for this run)",
+    )
+    parser.add_argument(
+        "-L",
+        dest="library_dirs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="look for libraries in DIR first (repeatable); then PROG's directory, the object "
+        "store's names, and the guest runtime",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="list loaded objects, slots and compartments")
     parser.add_argument(
         "--trace",
@@ -109,8 +118,13 @@ def add_run_parser(commands: Any) -> None:
         "compartment's name as reports print it: prog::libfoo.so) asks for as a caller: none (the default), "
         "callee, caller or full; joined with each gate's level. A NAME that names no compartment is refused (2)",
     )
-    parser.add_argument("--no-isolate", action="append", default=[], metavar="NAME",
-                        help="load library NAME into its user's compartment even though it declares gates")  # fmt: skip
+    parser.add_argument(
+        "--no-isolate",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="load library NAME into its user's compartment even though it declares gates",
+    )
     parser.add_argument(
         "--clear-env", action="store_true", help="start the guest's environment empty (default: a copy of twzemu's own)"
     )
@@ -168,8 +182,9 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         return monitor.run(args.prog, args.args, timeout=args.timeout).status
     except OutOfFrames:  # a guest that runs out gets a fault; this is the monitor itself, loading the program
-        raise UsageError(f"twzemu run: --memory {size_text(args.memory)} is too small to load {args.prog} "
-                         "and its libraries") from None  # fmt: skip
+        raise UsageError(
+            f"twzemu run: --memory {size_text(args.memory)} is too small to load {args.prog} and its libraries"
+        ) from None
 
 
 def _check_program(path: str) -> None:

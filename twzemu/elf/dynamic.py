@@ -269,8 +269,10 @@ def _tls_template(image: ElfImage, offset: int, vaddr: int, filesz: int, memsz: 
     # Every thread's area holds every module's block: a size or alignment no real library has is refused here,
     # before the monitor would lay out (in host memory) a thread area of that size.
     if memsz > MAX_TLS_SIZE or align > MAX_TLS_ALIGN:
-        raise ElfError(f"{image.path}: PT_TLS segment of {memsz:#x} bytes aligned to {align:#x}: at most "
-                       f"{MAX_TLS_SIZE:#x} bytes aligned to at most {MAX_TLS_ALIGN:#x}")  # fmt: skip
+        raise ElfError(
+            f"{image.path}: PT_TLS segment of {memsz:#x} bytes aligned to {align:#x}: at most "
+            f"{MAX_TLS_SIZE:#x} bytes aligned to at most {MAX_TLS_ALIGN:#x}"
+        )
     return TlsTemplate(vaddr, filesz, memsz, max(align, 1), image.data[offset : offset + filesz])
 
 
@@ -433,11 +435,14 @@ class _DynamicReader:
         count = max(counted, minimum)
         what = "DT_SYMTAB table" if count == counted else f"DT_SYMTAB table (a relocation names symbol {count - 1})"
         offset = self.addresses.file_offset(address, count * _SYM.size, what)
-        return tuple(self.symbol(index, *fields) for index, fields in
-                     enumerate(_SYM.iter_unpack(self.data[offset : offset + count * _SYM.size])))  # fmt: skip
+        return tuple(
+            self.symbol(index, *fields)
+            for index, fields in enumerate(_SYM.iter_unpack(self.data[offset : offset + count * _SYM.size]))
+        )
 
-    def symbol(self, index: int, st_name: int, st_info: int, st_other: int, st_shndx: int, st_value: int,
-               st_size: int) -> DynSymbol:  # fmt: skip
+    def symbol(
+        self, index: int, st_name: int, st_info: int, st_other: int, st_shndx: int, st_value: int, st_size: int
+    ) -> DynSymbol:
         bind = _BINDS.get(st_info >> _ST_BIND_SHIFT)
         if bind is None:
             raise self.fail(f"dynamic symbol {index} has unknown binding {st_info >> _ST_BIND_SHIFT}")
@@ -485,8 +490,9 @@ class _DynamicReader:
         if last < symoffset:
             return symoffset, False
         chains_at = buckets_at + nbuckets * _WORD.size
-        chain_offset = self.addresses.file_offset(chains_at + (last - symoffset) * _WORD.size, _WORD.size,
-                                                  "DT_GNU_HASH chain")  # fmt: skip
+        chain_offset = self.addresses.file_offset(
+            chains_at + (last - symoffset) * _WORD.size, _WORD.size, "DT_GNU_HASH chain"
+        )
         chain_end = chain_offset + (len(self.data) - chain_offset) // _WORD.size * _WORD.size
         for index, (word,) in enumerate(_WORD.iter_unpack(self.data[chain_offset:chain_end])):
             if word & _GNU_HASH_CHAIN_END:
@@ -530,8 +536,14 @@ class _Relocations:
         assert found is not None  # DT_JMPREL is present
         return (*found, entry)
 
-    def explicit(self, address_tag: DynTag, size_tag: DynTag, entry: struct.Struct, table: RelocTable,
-                 jmprel: tuple[int, int, struct.Struct] | None) -> Iterator[DynReloc]:  # fmt: skip
+    def explicit(
+        self,
+        address_tag: DynTag,
+        size_tag: DynTag,
+        entry: struct.Struct,
+        table: RelocTable,
+        jmprel: tuple[int, int, struct.Struct] | None,
+    ) -> Iterator[DynReloc]:
         found = self.reader.table(address_tag, size_tag, entry.size)
         if found is None:
             return
@@ -591,5 +603,6 @@ class _Relocations:
 
     def relative(self, r_offset: int) -> DynReloc:
         width = self.place(r_offset, RelocType.RELATIVE, RelocTable.RELR)
-        return DynReloc(r_offset, RelocType.RELATIVE, 0, self.implicit(r_offset, RelocType.RELATIVE, width),
-                        RelocTable.RELR)  # fmt: skip
+        return DynReloc(
+            r_offset, RelocType.RELATIVE, 0, self.implicit(r_offset, RelocType.RELATIVE, width), RelocTable.RELR
+        )

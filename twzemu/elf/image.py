@@ -96,15 +96,24 @@ class ElfImage:
     """A validated guest ELF file: its bytes, entry, program headers and segments. Everything else is derived on
     first use and kept in ``cache`` (none: for this process only)."""
 
-    def __init__(self, path: str, data: bytes, entry: int, headers: Iterable[ProgramHeader],
-                 cache: DerivedCache | None = None, elf: ELFFile | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str,
+        data: bytes,
+        entry: int,
+        headers: Iterable[ProgramHeader],
+        cache: DerivedCache | None = None,
+        elf: ELFFile | None = None,
+    ) -> None:
         self.path = path
         self.data = data
         self.entry = entry
         self.program_headers: tuple[ProgramHeader, ...] = _checked(path, headers, len(data))
-        self.segments = tuple(Segment(h.p_offset, h.p_vaddr, h.p_filesz, h.p_memsz,
-                                      SegmentFlags(h.p_flags & _SEGMENT_FLAGS))
-                              for h in self.program_headers if h.p_type == PT_LOAD)  # fmt: skip
+        self.segments = tuple(
+            Segment(h.p_offset, h.p_vaddr, h.p_filesz, h.p_memsz, SegmentFlags(h.p_flags & _SEGMENT_FLAGS))
+            for h in self.program_headers
+            if h.p_type == PT_LOAD
+        )
         self._cache = cache
         self._analysis: Entry | None = None
         self._elf = elf
@@ -146,8 +155,9 @@ class ElfImage:
                 self._elf = _pyelftools(self.data)
         return self._elf
 
-    def derived(self, field: str, derive: Callable[[], T], encode: Callable[[T], Json],
-                decode: Callable[[Json], T]) -> T:  # fmt: skip
+    def derived(
+        self, field: str, derive: Callable[[], T], encode: Callable[[T], Json], decode: Callable[[Json], T]
+    ) -> T:
         """``field`` of this file's cache entry (``twzemu.cache.Entry.get``): read back, or derived and kept."""
         if self._analysis is None:
             self._analysis = (self._cache or DerivedCache(None)).entry("elf", self.data, _analysis_code())
@@ -197,8 +207,18 @@ def pyelftools_errors() -> tuple[type[Exception], ...]:
     only when something went wrong (an ``except`` clause evaluates its tuple only then)."""
     from elftools.common.exceptions import DWARFError, ELFError
 
-    return (ELFError, DWARFError, ValueError, KeyError, IndexError, AssertionError, OSError, TypeError,
-            OverflowError, struct.error)  # fmt: skip
+    return (
+        ELFError,
+        DWARFError,
+        ValueError,
+        KeyError,
+        IndexError,
+        AssertionError,
+        OSError,
+        TypeError,
+        OverflowError,
+        struct.error,
+    )
 
 
 @cache

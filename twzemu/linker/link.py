@@ -166,8 +166,13 @@ _Records = dict[str, tuple[GateRecord, ...]]
 class Linker:
     """Links one program against the libraries ``search`` finds, creating its objects in ``store``."""
 
-    def __init__(self, search: LibrarySearch, store: ObjectStore, policy: IsolationPolicy | None = None,
-                 monitor_gates: Mapping[str, Gate] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        search: LibrarySearch,
+        store: ObjectStore,
+        policy: IsolationPolicy | None = None,
+        monitor_gates: Mapping[str, Gate] | None = None,
+    ) -> None:
         self.search = search
         self.store = store
         self.policy = policy or IsolationPolicy()
@@ -179,15 +184,18 @@ class Linker:
         arities = _check(files, infos, records)
         members, names = self._compartments(name, files, infos, records)
         instances = self._place(members, files, infos, records)
-        layouts = {c: layout_static_tls([_tls_template(instances[k]) for k in keys if instances[k].tls_module])
-                   for c, keys in members.items()}  # fmt: skip
+        layouts = {
+            c: layout_static_tls([_tls_template(instances[k]) for k in keys if instances[k].tls_module])
+            for c, keys in members.items()
+        }
         gates = {**self.monitor_gates, **self._gates(instances, arities)}  # no library gate has a monitor's name
         count, bindings = self._relocate(members, instances, layouts, gates, names)
         compartments = []
         for c, keys in members.items():
             init, fini = self._init_fini(keys, instances, with_preinit=c == PROGRAM_COMPARTMENT)
-            compartments.append(LinkedCompartment(c, names[c], tuple(instances[k] for k in keys), layouts[c],
-                                                  init, fini))  # fmt: skip
+            compartments.append(
+                LinkedCompartment(c, names[c], tuple(instances[k] for k in keys), layouts[c], init, fini)
+            )
         return LinkedProgram(tuple(compartments), tuple(gates.values()), count, _warnings(files), bindings)
 
     # 1. find --------------------------------------------------------------------------------------------
@@ -219,8 +227,13 @@ class Linker:
         load_order(name, needed_of)
         if missing:
             where = ", ".join(str(d) for d in self.search.directories)
-            raise LinkError([f"library not found: {library} (needed by {user}); searched {where} and the object store"
-                             for library, users in missing.items() for user in users])  # fmt: skip
+            raise LinkError(
+                [
+                    f"library not found: {library} (needed by {user}); searched {where} and the object store"
+                    for library, users in missing.items()
+                    for user in users
+                ]
+            )
         return files, infos
 
     # 2. compartments ------------------------------------------------------------------------------------
@@ -264,17 +277,26 @@ class Linker:
 
     def _check_policy(self, files: dict[str, ElfImage], records: dict[str, tuple[GateRecord, ...]]) -> None:
         problems = [f"--isolate {n}: no library of that name is loaded" for n in self.policy.isolate if n not in files]
-        problems += [f"--isolate {n}: {files[n].path} declares no gates, so nothing could call into it"
-                     for n in self.policy.isolate if n in files and not records[n]]  # fmt: skip
-        problems += [f"--no-isolate {n}: no library of that name is loaded"
-                     for n in self.policy.no_isolate if n not in files]  # fmt: skip
+        problems += [
+            f"--isolate {n}: {files[n].path} declares no gates, so nothing could call into it"
+            for n in self.policy.isolate
+            if n in files and not records[n]
+        ]
+        problems += [
+            f"--no-isolate {n}: no library of that name is loaded" for n in self.policy.no_isolate if n not in files
+        ]
         if problems:
             raise UsageError(problems)
 
     # 3. place -------------------------------------------------------------------------------------------
 
-    def _place(self, members: dict[int, list[_Instance]], files: dict[str, ElfImage], infos: dict[str, DynamicInfo],
-               records: dict[str, tuple[GateRecord, ...]]) -> dict[_Instance, LinkedLibrary]:  # fmt: skip
+    def _place(
+        self,
+        members: dict[int, list[_Instance]],
+        files: dict[str, ElfImage],
+        infos: dict[str, DynamicInfo],
+        records: dict[str, tuple[GateRecord, ...]],
+    ) -> dict[_Instance, LinkedLibrary]:
         placed: dict[_Instance, LinkedLibrary] = {}
         index = 0
         for compartment, keys in members.items():
@@ -283,8 +305,12 @@ class Linker:
                 lib_name = key.library
                 info = infos[lib_name]
                 if info.textrel:
-                    raise LinkError([f"{files[lib_name].path}: text relocations (DF_TEXTREL) are not supported: "
-                                     "build with -fPIC (twzemu cc does)"])  # fmt: skip
+                    raise LinkError(
+                        [
+                            f"{files[lib_name].path}: text relocations (DF_TEXTREL) are not supported: "
+                            "build with -fPIC (twzemu cc does)"
+                        ]
+                    )
                 slot = FIRST_SLOT + 2 * index
                 index += 1
                 text, data = build_objects(self.store, files[lib_name])
@@ -308,9 +334,16 @@ class Linker:
                     problems.append(f"gate {record.name} is declared by two compartments")
                     continue
                 symbol = exports[record.name]
-                gate = Gate(record.name, CompartmentId(library.compartment), library.base + symbol.value,
-                            max(symbol.size, 1), GATE_ALIGNMENT, record.level, arities[library.name][record.name],
-                            library.name)  # fmt: skip
+                gate = Gate(
+                    record.name,
+                    CompartmentId(library.compartment),
+                    library.base + symbol.value,
+                    max(symbol.size, 1),
+                    GATE_ALIGNMENT,
+                    record.level,
+                    arities[library.name][record.name],
+                    library.name,
+                )
                 gates.setdefault(record.name, gate)
         if problems:
             raise LinkError(problems)
@@ -318,17 +351,29 @@ class Linker:
 
     # 5. relocate ----------------------------------------------------------------------------------------
 
-    def _relocate(self, members: dict[int, list[_Instance]], instances: dict[_Instance, LinkedLibrary],
-                  layouts: dict[int, TlsLayout], gates: dict[str, Gate],
-                  names: dict[int, str]) -> tuple[int, frozenset[GateBinding]]:  # fmt: skip
+    def _relocate(
+        self,
+        members: dict[int, list[_Instance]],
+        instances: dict[_Instance, LinkedLibrary],
+        layouts: dict[int, TlsLayout],
+        gates: dict[str, Gate],
+        names: dict[int, str],
+    ) -> tuple[int, frozenset[GateBinding]]:
         problems: list[str] = []
         count = 0
         bindings: set[GateBinding] = set()
         for compartment, keys in members.items():
             local = {key.library for key in keys}
             lookup = SymbolLookup([_lookup_library(instances[k], local) for k in keys])
-            scope = _Scope(compartment, {k.library: instances[k] for k in keys}, lookup, layouts[compartment], gates,
-                           bindings, _Elsewhere(compartment, instances, names))  # fmt: skip
+            scope = _Scope(
+                compartment,
+                {k.library: instances[k] for k in keys},
+                lookup,
+                layouts[compartment],
+                gates,
+                bindings,
+                _Elsewhere(compartment, instances, names),
+            )
             for key in keys:
                 library = instances[key]
                 for reloc in library.info.relocations:
@@ -352,8 +397,9 @@ class Linker:
         problem = _write(library, reloc.r_offset, value, width)
         return None if problem is None else _problem(library, reloc, problem)
 
-    def _inputs(self, library: LinkedLibrary, reloc: DynReloc, symbol: DynSymbol | None,
-                scope: _Scope) -> RelocInputs | str:  # fmt: skip
+    def _inputs(
+        self, library: LinkedLibrary, reloc: DynReloc, symbol: DynSymbol | None, scope: _Scope
+    ) -> RelocInputs | str:
         base = library.base
         inputs = dict(S=0, A=reloc.r_addend, P=base + reloc.r_offset, B=base, Z=0, module=0, dtp_offset=0, tp_offset=0)
         if symbol is None:
@@ -369,11 +415,14 @@ class Linker:
             found = scope.lookup.find(library.name, symbol.name)
             if found is None:
                 gate = scope.gates.get(symbol.name)
-                return self._bind(scope, gate if gate is None or gate.owner != scope.compartment else None,
-                                  symbol, inputs)  # fmt: skip
+                return self._bind(
+                    scope, gate if gate is None or gate.owner != scope.compartment else None, symbol, inputs
+                )
             if found.symbol.kind is SymbolKind.GNU_IFUNC:
-                return (f"symbol {symbol.name} is an indirect function (STT_GNU_IFUNC) in {found.library.name}: "
-                        "not supported (twzemu does not run guest resolvers while linking)")  # fmt: skip
+                return (
+                    f"symbol {symbol.name} is an indirect function (STT_GNU_IFUNC) in {found.library.name}: "
+                    "not supported (twzemu does not run guest resolvers while linking)"
+                )
             owner = scope.libraries[found.library.name]
             value, size = found.symbol.value, found.symbol.size
         if symbol.kind is SymbolKind.TLS or reloc.r_type in _TLS_TYPES:
@@ -401,8 +450,9 @@ class Linker:
 
     # 6. order -------------------------------------------------------------------------------------------
 
-    def _init_fini(self, keys: list[_Instance], instances: dict[_Instance, LinkedLibrary],
-                   with_preinit: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:  # fmt: skip
+    def _init_fini(
+        self, keys: list[_Instance], instances: dict[_Instance, LinkedLibrary], with_preinit: bool
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         by_name = {key.library: instances[key] for key in keys}
         root = by_name[keys[0].library]
         init = _array(root, root.info.preinit_array_at, root.info.preinit_array_count) if with_preinit else []
@@ -454,8 +504,9 @@ class _Elsewhere:
         return self._definers.get(name)
 
 
-def _check(files: Mapping[str, ElfImage], infos: Mapping[str, DynamicInfo],
-           records: _Records) -> dict[str, dict[str, int]]:  # fmt: skip
+def _check(
+    files: Mapping[str, ElfImage], infos: Mapping[str, DynamicInfo], records: _Records
+) -> dict[str, dict[str, int]]:
     """Step 1's check (module docstring): every problem of every file, at once, before anything is placed; the
     result is each file's gates with the argument registers each takes."""
     problems: list[str] = []
@@ -463,14 +514,20 @@ def _check(files: Mapping[str, ElfImage], infos: Mapping[str, DynamicInfo],
     for lib_name, image in files.items():
         declared = [record.name for record in records[lib_name]]
         taken = _reserved_names(infos[lib_name], declared)
-        problems += [f"{image.path}: {'declares gate' if n in declared else 'defines'} {n}: names beginning "
-                     f"{MONITOR_PREFIX} are reserved for the monitor's services" for n in taken]  # fmt: skip
+        problems += [
+            f"{image.path}: {'declares gate' if n in declared else 'defines'} {n}: names beginning "
+            f"{MONITOR_PREFIX} are reserved for the monitor's services"
+            for n in taken
+        ]
         gates = [n for n in dict.fromkeys(declared) if n not in taken]
         counts = parameter_counts(image, gates) if gates else {}
         exports = exported_symbols(infos[lib_name])
         arities[lib_name] = {gate: counts.get(gate, ARGUMENT_REGISTERS) for gate in gates}
-        problems += [f"{image.path}: gate {gate} {problem}" for gate in gates
-                     if (problem := _gate_problem(image, exports.get(gate), arities[lib_name][gate]))]  # fmt: skip
+        problems += [
+            f"{image.path}: gate {gate} {problem}"
+            for gate in gates
+            if (problem := _gate_problem(image, exports.get(gate), arities[lib_name][gate]))
+        ]
     if problems:
         raise LinkError(problems)
     return arities
@@ -497,8 +554,12 @@ def _gate_problem(image: ElfImage, symbol: DynSymbol | None, arity: int) -> str 
         section = _SPECIAL_SECTIONS.get(symbol.st_shndx, f"{symbol.st_shndx:#x}")
         return f"is not defined in the file itself (section index {section})"
     start, end = symbol.st_value, symbol.st_value + max(symbol.st_size, 1)
-    if not any(SegmentFlags.X in segment.p_flags and max(segment.p_vaddr, NULL_PAGE_SIZE) <= start
-               and end <= segment.p_vaddr + segment.p_memsz for segment in image.segments):  # fmt: skip
+    if not any(
+        SegmentFlags.X in segment.p_flags
+        and max(segment.p_vaddr, NULL_PAGE_SIZE) <= start
+        and end <= segment.p_vaddr + segment.p_memsz
+        for segment in image.segments
+    ):
         return f"at {start:#x}..{end:#x} is not inside an executable segment of the file"
     if arity > ARGUMENT_REGISTERS:
         return f"takes {arity} arguments; a gate takes at most {ARGUMENT_REGISTERS}, in registers"

@@ -85,8 +85,10 @@ class Library:
 
 def exports_of(info: DynamicInfo) -> dict[str, ExportedSymbol]:
     """The definitions other libraries can bind to (``exported_symbols``), as lookup sees them."""
-    return {name: ExportedSymbol(symbol.st_value, symbol.bind is SymbolBind.WEAK, symbol.st_size, symbol.kind)
-            for name, symbol in exported_symbols(info).items()}  # fmt: skip
+    return {
+        name: ExportedSymbol(symbol.st_value, symbol.bind is SymbolBind.WEAK, symbol.st_size, symbol.kind)
+        for name, symbol in exported_symbols(info).items()
+    }
 
 
 def exported_symbols(info: DynamicInfo) -> dict[str, DynSymbol]:
@@ -131,8 +133,12 @@ class SymbolLookup:
             if library.name in self._index:
                 raise LinkError(f"library {library.name} is loaded twice")
             self._index[library.name] = position
-        missing = [f"library {library.name} needs {needed}, which is not loaded" for library in self._libraries
-                   for needed in library.needed if needed not in self._index]  # fmt: skip
+        missing = [
+            f"library {library.name} needs {needed}, which is not loaded"
+            for library in self._libraries
+            for needed in library.needed
+            if needed not in self._index
+        ]
         if missing:
             raise LinkError(missing)
         self._definers: dict[str, list[int]] = {}
@@ -167,8 +173,9 @@ class SymbolLookup:
         """The libraries ``referrer`` searches, in order, each once (steps 1-3 of the module docstring)."""
         return [self._libraries[p].name for p in self._search_list(self._position(referrer), flags).order()]
 
-    def resolve_all(self, references: Iterable[Reference],
-                    flags: LookupFlags = RELOCATION_FLAGS) -> dict[Reference, Definition | None]:  # fmt: skip
+    def resolve_all(
+        self, references: Iterable[Reference], flags: LookupFlags = RELOCATION_FLAGS
+    ) -> dict[Reference, Definition | None]:
         """Resolve many references at once; ``None`` for an undefined weak one (its value is 0).
 
         Raises one ``LinkError`` listing every undefined strong reference (every missing symbol at once).

@@ -32,8 +32,15 @@ class LibrarySearch:
     cache: DerivedCache | None = None  # what is derived from the images found: kept here
 
     @classmethod
-    def for_program(cls, program: Path, extra: Sequence[Path], runtime: Path | None, store: ObjectStore | None,
-                    runtime_name: str | None = None, cache: DerivedCache | None = None) -> LibrarySearch:  # fmt: skip
+    def for_program(
+        cls,
+        program: Path,
+        extra: Sequence[Path],
+        runtime: Path | None,
+        store: ObjectStore | None,
+        runtime_name: str | None = None,
+        cache: DerivedCache | None = None,
+    ) -> LibrarySearch:
         return cls((*extra, program.parent), store, runtime, runtime_name, cache)
 
     def find(self, name: str) -> ElfImage | None:

@@ -73,8 +73,7 @@ class Crossing:
     @classmethod
     def of(cls, record: CrossingRecord) -> Crossing:
         context = Context(record.context.cr3, record.context.gate_pte)
-        return cls(record.caller, record.callee, record.gate, record.stack, context, record.rsp,
-                   record.return_address)  # fmt: skip
+        return cls(record.caller, record.callee, record.gate, record.stack, context, record.rsp, record.return_address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +121,9 @@ class CrossingEngine:
 
     # -- tables ----------------------------------------------------------------------------------------
 
-    def install(self, compartments: Iterable[EngineCompartment], gates: Sequence[Gate],
-                rules: Mapping[tuple[int, int], Rule]) -> None:  # fmt: skip
+    def install(
+        self, compartments: Iterable[EngineCompartment], gates: Sequence[Gate], rules: Mapping[tuple[int, int], Rule]
+    ) -> None:
         """Give the engine its tables: every compartment (ids index them), every gate (the engine names a gate by
         its position in ``gates``), and the rules of each (caller level, gate level)."""
         compartments = list(compartments)
@@ -133,10 +133,19 @@ class CrossingEngine:
             sites = (ctypes.c_uint64 * max(len(c.return_sites), 1))(*sorted(c.return_sites))
             self._keep.append(sites)
             records[c.id] = CompartmentRecord(
-                ContextRecord(c.base.cr3, c.base.gate_pte), c.thread_pointer, c.stack_base, c.stack_top,
-                c.caller_slot, c.gate_buffer, ctypes.addressof(sites), len(c.return_sites), int(c.lifecycle), 0,
-                c.caller_level, 0,
-            )  # fmt: skip
+                ContextRecord(c.base.cr3, c.base.gate_pte),
+                c.thread_pointer,
+                c.stack_base,
+                c.stack_top,
+                c.caller_slot,
+                c.gate_buffer,
+                ctypes.addressof(sites),
+                len(c.return_sites),
+                int(c.lifecycle),
+                0,
+                c.caller_level,
+                0,
+            )
         self._records = records
         self._pairs = (ContextRecord * (count * count))()
         fast = self._fast
@@ -320,4 +329,4 @@ __all__ = [
     "SavedMessage",
     "Status",
     "rules_of_levels",
-]  # fmt: skip
+]

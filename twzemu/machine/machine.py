@@ -116,10 +116,8 @@ _INT_INVALID = 0x06
 
 _HOOK_INTR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 _HOOK_INSN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
-_HOOK_IO_IN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
-                               ctypes.c_void_p)  # fmt: skip
-_HOOK_IO_OUT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint32,
-                                ctypes.c_void_p)  # fmt: skip
+_HOOK_IO_IN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p)
+_HOOK_IO_OUT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 _HOOK_CODE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
 
 SavedCpu = UcContext  # what ``Machine.save_cpu`` returns: opaque outside machine/
@@ -129,8 +127,9 @@ def assemble(source: str, address: int = 0) -> bytes:
     """Assemble x86-64 (Intel syntax) with keystone: the monitor's run-time code. The bytes are kept in the user's
     derived-data cache (``twzemu.cache``), keyed by the text and the address, so a run whose code was assembled
     before does not load keystone."""
-    return _assembled(user_cache_dir()).get(f"{address:#x} {source}", lambda: _keystone(source, address),
-                                            bytes.hex, _decode_hex)  # fmt: skip
+    return _assembled(user_cache_dir()).get(
+        f"{address:#x} {source}", lambda: _keystone(source, address), bytes.hex, _decode_hex
+    )
 
 
 @cache
@@ -168,9 +167,18 @@ _CR3 = X.UC_X86_REG_CR3
 # which unmasks every floating-point exception.
 # The last-instruction and last-operand pointers (FIP, FDP, FOP, FCS, FDS) hold addresses of the code that ran
 # last, so they are reset too.
-FPU_REGISTERS = (X.UC_X86_REG_FPCW, X.UC_X86_REG_FPSW, X.UC_X86_REG_FPTAG, X.UC_X86_REG_MXCSR,
-                 X.UC_X86_REG_FIP, X.UC_X86_REG_FDP, X.UC_X86_REG_FOP, X.UC_X86_REG_FCS, X.UC_X86_REG_FDS,
-                 *range(X.UC_X86_REG_FP0, X.UC_X86_REG_FP0 + 8))  # fmt: skip
+FPU_REGISTERS = (
+    X.UC_X86_REG_FPCW,
+    X.UC_X86_REG_FPSW,
+    X.UC_X86_REG_FPTAG,
+    X.UC_X86_REG_MXCSR,
+    X.UC_X86_REG_FIP,
+    X.UC_X86_REG_FDP,
+    X.UC_X86_REG_FOP,
+    X.UC_X86_REG_FCS,
+    X.UC_X86_REG_FDS,
+    *range(X.UC_X86_REG_FP0, X.UC_X86_REG_FP0 + 8),
+)
 FPCW_DEFAULT = 0x037F
 MXCSR_DEFAULT = 0x1F80
 FPTAG_EMPTY = 0xFFFF
@@ -227,8 +235,7 @@ class Machine:
         self.boot()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def boot(self) -> None:
@@ -365,9 +372,13 @@ class Machine:
                 if fault_at(probes[f"int {vector:#x}"]) != vector:
                     raise MachineError(f"calibration: int {vector:#x} was not reported as vector {vector:#x}")
                 calibration.after_interrupt()
-            layout = StateLayout(regs=0, old_exception=old_exception, error_code=calibration.error_code(),
-                                 exception_is_int=calibration.exception_is_int(),
-                                 **self._register_fields(state))  # fmt: skip
+            layout = StateLayout(
+                regs=0,
+                old_exception=old_exception,
+                error_code=calibration.error_code(),
+                exception_is_int=calibration.exception_is_int(),
+                **self._register_fields(state),
+            )
             cpu = CpuState(state, layout)
             self._verify_interrupts(cpu, probes, fault_at, seen)
         finally:
@@ -376,8 +387,9 @@ class Machine:
         cpu.old_exception[0] = -1
         return cpu
 
-    def _verify_interrupts(self, cpu: CpuState, probes: dict[str, int], fault_at: Callable[[int], int | None],
-                           seen: list[tuple[int, int]]) -> None:  # fmt: skip
+    def _verify_interrupts(
+        self, cpu: CpuState, probes: dict[str, int], fault_at: Callable[[int], int | None], seen: list[tuple[int, int]]
+    ) -> None:
         """What ``_on_intr`` and ``_stop_after`` rely on, seen once more (fail closed): ``int 0x0e`` reaches the
         hook as vector 14 with exception_is_int 1 and RIP just past the ``int``; a real page fault reads 0;
         ``int 6`` stops ``emu_start`` with UC_ERR_INSN_INVALID at the ``int`` with exception_is_int 1."""
@@ -393,13 +405,16 @@ class Machine:
         status = uclib.uc_emu_start(self._handle, start, STOP_ADDRESS, 0, 0)
         checks += [status == UC.UC_ERR_INSN_INVALID, not seen, cpu.exception_is_int[0] == 1, cpu.rip[0] == start]
         if not all(checks):
-            raise MachineError(f"unicorn {unicorn.__version__}: software interrupts do not behave as calibrated "
-                               f"(checks {checks}); twzemu needs unicorn 2.1.4")  # fmt: skip
+            raise MachineError(
+                f"unicorn {unicorn.__version__}: software interrupts do not behave as calibrated "
+                f"(checks {checks}); twzemu needs unicorn 2.1.4"
+            )
         cpu.exception_is_int[0] = 0
 
     @staticmethod
-    def _find_old_exception(probes: dict[str, int], calibration: FaultCalibration,
-                            fault_at: Callable[[int], int | None]) -> int:  # fmt: skip
+    def _find_old_exception(
+        probes: dict[str, int], calibration: FaultCalibration, fault_at: Callable[[int], int | None]
+    ) -> int:
         """The candidate that, reset to -1, reads 14 after one fault and 8 after the next (unicorn #1883)."""
         for offset in calibration.exception_candidates():
             ctypes.c_int32.from_address(calibration.address + offset).value = -1  # its value before any fault
@@ -464,8 +479,9 @@ class Machine:
 
     def _add_hook(self, kind: int, callback: object, *extra: object, data: object = None) -> int:
         handle = ctypes.c_size_t()
-        status = uclib.uc_hook_add(self._handle, ctypes.byref(handle), kind, callback, data,
-                                   ctypes.c_uint64(1), ctypes.c_uint64(0), *extra)  # fmt: skip
+        status = uclib.uc_hook_add(
+            self._handle, ctypes.byref(handle), kind, callback, data, ctypes.c_uint64(1), ctypes.c_uint64(0), *extra
+        )
         if status != UC.UC_ERR_OK:
             raise MachineError(f"unicorn refused a hook: {unicorn.UcError(status)}")
         self._callbacks.append(callback)
@@ -498,9 +514,9 @@ class Machine:
         fast.fpu_registers[:] = FPU_REGISTERS
         fast.python_hook = python_hook
         fast.gpr, fast.rip, fast.cr2, fast.fs_base, fast.old_exception, fast.error_code = (
-            ctypes.addressof(view) for view in (cpu.gpr, cpu.rip, cpu.cr2, cpu.fs_base, cpu.old_exception,
-                                                cpu.error_code)
-        )  # fmt: skip
+            ctypes.addressof(view)
+            for view in (cpu.gpr, cpu.rip, cpu.cr2, cpu.fs_base, cpu.old_exception, cpu.error_code)
+        )
         fast.exception_is_int = ctypes.addressof(cpu.exception_is_int)  # the engine leaves `int 0x0e` to us
         fast.vectors = cpu.vector_address
         fast.vector_bytes = VECTOR_BYTES
@@ -555,8 +571,9 @@ class Machine:
                     "state was not reset (unicorn issue #1883); stopping rather than guessing"
                 )
             else:
-                fault = Fault(Vector(intno) if intno in Vector._value2member_map_ else Vector.GENERAL_PROTECTION,
-                              cpu.rip[0])  # fmt: skip
+                fault = Fault(
+                    Vector(intno) if intno in Vector._value2member_map_ else Vector.GENERAL_PROTECTION, cpu.rip[0]
+                )
             self._deliver(fault)
         except BaseException as error:
             self._fail_hook(error)

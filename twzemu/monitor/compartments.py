@@ -81,8 +81,13 @@ class CompartmentBuilder:
 
     # -- own objects -------------------------------------------------------------------------------------
 
-    def compartment(self, linked: LinkedCompartment, caller_level: IsolationLevel, return_sites: frozenset[int],
-                    init: tuple[int, ...]) -> CompartmentState:  # fmt: skip
+    def compartment(
+        self,
+        linked: LinkedCompartment,
+        caller_level: IsolationLevel,
+        return_sites: frozenset[int],
+        init: tuple[int, ...],
+    ) -> CompartmentState:
         """A linked compartment: its images, then its own objects, in its own address space; ``init`` are the
         initialisers the monitor runs in it (none for the program, whose ``_start`` runs its own)."""
         own = []
@@ -99,9 +104,16 @@ class CompartmentBuilder:
         own = [ObjectGrant(MONITOR_TEXT_SLOT, ObjectBacking(text), _RX)]
         return self._build(0, "monitor", own, layout_static_tls([]), IsolationLevel.NONE, frozenset(), ())
 
-    def _build(self, compartment: int, name: str, own: list[ObjectGrant], tls: TlsLayout,
-               caller_level: IsolationLevel, return_sites: frozenset[int],
-               init: tuple[int, ...]) -> CompartmentState:  # fmt: skip
+    def _build(
+        self,
+        compartment: int,
+        name: str,
+        own: list[ObjectGrant],
+        tls: TlsLayout,
+        caller_level: IsolationLevel,
+        return_sites: frozenset[int],
+        init: tuple[int, ...],
+    ) -> CompartmentState:
         """Add the stack, heap, thread area and gate buffer to ``own`` and map them all in a new space."""
         memory = [grant for grant in own if grant.prot & Prot.WRITE]
         heap = Heap(slot_base(heap_slot(compartment)) + NULL_PAGE_SIZE, SLOT_SIZE - 2 * NULL_PAGE_SIZE)
@@ -114,15 +126,15 @@ class CompartmentBuilder:
             memory.append(ObjectGrant(slot, self._fresh(slot, label, content), _RW))
             self.owners[slot] = name
         buffer = ObjectGrant(GATE_BUFFER_SLOT, self._fresh(GATE_BUFFER_SLOT, f"{name}:gate buffer", None), _RW)
-        objects = CompartmentObjects(tuple(own) + tuple(g for g in memory if g not in own) + (buffer,),
-                                     tuple(memory))  # fmt: skip
+        objects = CompartmentObjects(tuple(own) + tuple(g for g in memory if g not in own) + (buffer,), tuple(memory))
         self._owned[compartment] = objects
         self._names[compartment] = name
         self._granted[compartment] = []
         space = self._space(name, objects.own)
         base, top = stack_bounds(compartment)
-        return CompartmentState(compartment, name, space, base, top, heap, thread.thread_pointer, return_sites,
-                                caller_level, init)  # fmt: skip
+        return CompartmentState(
+            compartment, name, space, base, top, heap, thread.thread_pointer, return_sites, caller_level, init
+        )
 
     def _fresh(self, slot: int, label: str, content: tuple[int, bytes] | None) -> ObjectBacking:
         """A new volatile object for ``slot``, with ``content`` (virtual address, bytes) written into it."""

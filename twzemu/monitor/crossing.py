@@ -143,10 +143,17 @@ class Crossings:
             else:
                 lifecycle = Lifecycle.UNINITIALISED if state.init else Lifecycle.READY
             yield EngineCompartment(
-                state.id, context_of(space), state.thread_pointer, state.stack_base, state.stack_top,
-                space.physical(state.thread_pointer + TCB_CALLER_OFFSET), space.physical(GATE_BUFFER),
-                state.return_sites, int(state.caller_level), lifecycle,
-            )  # fmt: skip
+                state.id,
+                context_of(space),
+                state.thread_pointer,
+                state.stack_base,
+                state.stack_top,
+                space.physical(state.thread_pointer + TCB_CALLER_OFFSET),
+                space.physical(GATE_BUFFER),
+                state.return_sites,
+                int(state.caller_level),
+                lifecycle,
+            )
 
     # -- state -----------------------------------------------------------------------------------------
 
@@ -258,8 +265,10 @@ class Crossings:
         caller = self.current
         assert gate is not None and caller is not None
         callee = self.compartments[gate.owner].name
-        self._write_line(f"twzemu: fault: {why}: {caller.name} calling gate {gate.name} of {callee} refused "
-                         f"({'TWZ_EFAULT' if value == TWZ_EFAULT else 'TWZ_EPERM'})")  # fmt: skip
+        self._write_line(
+            f"twzemu: fault: {why}: {caller.name} calling gate {gate.name} of {callee} refused "
+            f"({'TWZ_EFAULT' if value == TWZ_EFAULT else 'TWZ_EPERM'})"
+        )
         if self.engine.answer(value) is not Status.ANSWERED:
             self._refused(address, self.engine.refusal())
 
@@ -297,8 +306,14 @@ class Crossings:
             self._refuse_entry(address, why, TWZ_EPERM)
             return
         caller = self.engine.current
-        pending = _PendingInit(callee, list(callee.init), 0, self.machine.save_cpu(), self.engine.snapshot(),
-                               self.engine.save_message(caller))  # fmt: skip
+        pending = _PendingInit(
+            callee,
+            list(callee.init),
+            0,
+            self.machine.save_cpu(),
+            self.engine.snapshot(),
+            self.engine.save_message(caller),
+        )
         self.engine.set_lifecycle(callee_id, Lifecycle.INITIALISING)
         self._pending.append(pending)
         self._next_initialiser(pending)

@@ -64,8 +64,14 @@ class Client(Protocol):
 class Hypercalls:
     """The monitor side of the ABI: ``machine.on_hypercall = Hypercalls(...)``."""
 
-    def __init__(self, stdout: BinaryIO, stderr: BinaryIO, client: Callable[[], Client | None],
-                 gate_buffer: int, reply: Callable[[bytes], None]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+        client: Callable[[], Client | None],
+        gate_buffer: int,
+        reply: Callable[[bytes], None],
+    ) -> None:
         self._streams = {1: stdout, 2: stderr}
         self.client = client  # the compartment served: the caller of the crossing into the monitor
         self.gate_buffer = gate_buffer  # its address, the same in every compartment

@@ -118,15 +118,15 @@ class Monitor:
     def link(self, path: str) -> LinkedProgram:
         cache = DerivedCache.beside(self.store.path)  # what is read from the images, kept for the next run
         program = ElfImage.open(path, cache)
-        search = LibrarySearch.for_program(Path(path), self.library_dirs, self._runtime_dir(), self.store,
-                                           RUNTIME_LIBRARY, cache)  # fmt: skip
+        search = LibrarySearch.for_program(
+            Path(path), self.library_dirs, self._runtime_dir(), self.store, RUNTIME_LIBRARY, cache
+        )
         self._monitor_text = build_monitor_text(self.store)
         linked = Linker(search, self.store, self.policy, self._monitor_text.gates).link(program, path)
         self._check_caller_levels(linked)
         return linked
 
-    def start(self, machine: Machine, linked: LinkedProgram, argv: Sequence[str],
-              deadline: float | None = None) -> Run:  # fmt: skip
+    def start(self, machine: Machine, linked: LinkedProgram, argv: Sequence[str], deadline: float | None = None) -> Run:
         """Build every compartment of ``linked`` on ``machine``, run the isolated ones' initialisers, and make
         the machine ready to run the program from ``_start`` — unless an initialiser ended the run
         (``Run.early_stop``: it exited, or the deadline passed, or Ctrl-C)."""
@@ -152,8 +152,11 @@ class Monitor:
         for name in self.caller_levels:
             if any(name in caller_names(compartment) for compartment in linked.compartments):
                 continue
-            homes = [c.name for c in linked.compartments if any(name in (lib.name, Path(lib.name).name)
-                                                                    for lib in c.libraries)]  # fmt: skip
+            homes = [
+                c.name
+                for c in linked.compartments
+                if any(name in (lib.name, Path(lib.name).name) for lib in c.libraries)
+            ]
             what = "no compartment of that name"
             if homes:
                 what = f"a library loaded into {' and '.join(homes)}, not a compartment"
@@ -198,18 +201,21 @@ class Run:
                 self.symbols.add(library.loaded)
                 sites |= return_sites(library.loaded.image, library.base)
             init = compartment.init if compartment.id != PROGRAM_COMPARTMENT else ()  # the program's: its _start
-            self.states[compartment.id] = builder.compartment(compartment, self.monitor.caller_level(compartment),
-                                                              sites, init)  # fmt: skip
+            self.states[compartment.id] = builder.compartment(
+                compartment, self.monitor.caller_level(compartment), sites, init
+            )
         self.states[MONITOR_COMPARTMENT] = builder.monitor(self.monitor_text.text)
         self._name_monitor_objects()
         self._fill_gate_table()
         self._grant_bound_callers()
         monitor = self.monitor
-        crossings = Crossings(self.machine, self.states, self.gates, monitor.stderr, self.violation_line,
-                              self._pair_space, monitor.trace)  # fmt: skip
+        crossings = Crossings(
+            self.machine, self.states, self.gates, monitor.stderr, self.violation_line, self._pair_space, monitor.trace
+        )
         self.crossings = crossings
-        self.machine.on_hypercall = Hypercalls(monitor.stdout, monitor.stderr, crossings.client, GATE_BUFFER,
-                                               crossings.reply)  # fmt: skip
+        self.machine.on_hypercall = Hypercalls(
+            monitor.stdout, monitor.stderr, crossings.client, GATE_BUFFER, crossings.reply
+        )
         self.machine.on_fault = crossings.on_fault
         self.machine.on_control_transfer = crossings.on_control_transfer
         if monitor.verbose:
@@ -220,8 +226,9 @@ class Run:
                 return
         program = self.states[PROGRAM_COMPARTMENT]
         env = [f"{k}={v}".encode() for k, v in monitor.environment.items()]
-        startup = build_startup(program.stack_top, [a.encode() for a in argv], env, linked.init, linked.fini,
-                                PROGRAM_COMPARTMENT)  # fmt: skip
+        startup = build_startup(
+            program.stack_top, [a.encode() for a in argv], env, linked.init, linked.fini, PROGRAM_COMPARTMENT
+        )
         program.space.write_virtual(startup.base, startup.data)
         crossings.resume(program)  # from now on only compartment 0's gate code may make hypercalls
         cpu = self.machine.cpu
@@ -281,8 +288,10 @@ class Run:
             if stop.fault is None:
                 return stop
             line = self.violation_line(stop.fault, state)
-            self.monitor.stderr.write(f"{one_line(line)}\ntwzemu: compartment {one_line(state.name)} failed to "
-                                      "initialise: its gates answer TWZ_EPERM\n".encode())  # fmt: skip
+            self.monitor.stderr.write(
+                f"{one_line(line)}\ntwzemu: compartment {one_line(state.name)} failed to "
+                "initialise: its gates answer TWZ_EPERM\n".encode()
+            )
             crossings.set_lifecycle(state, Lifecycle.FAILED)
             return None
         crossings.set_lifecycle(state, Lifecycle.READY)
@@ -325,8 +334,9 @@ class Run:
         lies at the address and what the executing page tables hold for it decide the rule."""
         name = executing.name
         if fault.insn == "syscall":
-            return Verdict(ViolationRule.HYPERCALL_OUTSIDE_MONITOR, AccessKind.HYPERCALL, fault.rip, name, name,
-                           fault.rip)  # fmt: skip
+            return Verdict(
+                ViolationRule.HYPERCALL_OUTSIDE_MONITOR, AccessKind.HYPERCALL, fault.rip, name, name, fault.rip
+            )
         if fault.vector is not Vector.PAGE_FAULT or fault.access is None or fault.address is None:
             return None
         if fault.out_of_memory is not None:
@@ -351,8 +361,10 @@ class Run:
 
     def _describe(self) -> None:
         linked = self.linked
-        lines = [f"twzemu: linked {linked.compartments[0].name}: {len(linked.libraries)} images in "
-                 f"{len(linked.compartments)} compartments, {linked.relocations} relocations"]  # fmt: skip
+        lines = [
+            f"twzemu: linked {linked.compartments[0].name}: {len(linked.libraries)} images in "
+            f"{len(linked.compartments)} compartments, {linked.relocations} relocations"
+        ]
         for compartment in linked.compartments:
             for library in compartment.libraries:
                 loaded = library.loaded
@@ -361,8 +373,11 @@ class Run:
                     f"({slot_base(loaded.text_slot):#x}), data {loaded.data.id} slot {loaded.text_slot + 1}, "
                     f"compartment {compartment.name}"
                 )
-        lines += [f"twzemu: gate {g.name} of {g.library} at {g.entry:#x}, isolation {g.level.label}, "
-                  f"{g.arity} argument registers" for g in linked.gates]  # fmt: skip
+        lines += [
+            f"twzemu: gate {g.name} of {g.library} at {g.entry:#x}, isolation {g.level.label}, "
+            f"{g.arity} argument registers"
+            for g in linked.gates
+        ]
         for context in self.builder.contexts.values():
             rights = sorted(Prot(c.prot).letters for c in context.iter_capabilities())
             summary = ", ".join(f"{rights.count(r)} {r}" for r in sorted(set(rights)))

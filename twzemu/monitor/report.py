@@ -53,8 +53,10 @@ def describe_fault(fault: Fault, executing: str, symbols: Symbolizer, instructio
     ``instruction`` (the faulting one, disassembled) is shown for CPU exceptions."""
     where = symbols.name(fault.rip)
     if fault.out_of_memory is not None:
-        line = (f"twzemu: fault: out of guest memory ({size_text(fault.out_of_memory)}; see --memory) at {where} "
-                f"({fault.rip:#x}) in {executing}")  # fmt: skip
+        line = (
+            f"twzemu: fault: out of guest memory ({size_text(fault.out_of_memory)}; see --memory) at {where} "
+            f"({fault.rip:#x}) in {executing}"
+        )
         if fault.access is None or fault.address is None:
             return line
         return f"{line}: {ACCESS_WORDS[fault.access]} {symbols.name(fault.address)} ({fault.address:#x})"

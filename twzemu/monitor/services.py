@@ -49,8 +49,16 @@ def build_monitor_text(store: ObjectStore) -> MonitorText:
     for name, service in SERVICES.items():
         code += b"\xcc" * (-len(code) % TRAMPOLINE_ALIGNMENT)  # int3 between gates: no way to slide into the next one
         body = assemble(f"mov eax, {int(service.hypercall)}; syscall; ret", base + len(code))
-        gates[name] = Gate(name, MONITOR_COMPARTMENT, base + len(code), len(body), TRAMPOLINE_ALIGNMENT,
-                           IsolationLevel.FULL, service.arity, "monitor")  # fmt: skip
+        gates[name] = Gate(
+            name,
+            MONITOR_COMPARTMENT,
+            base + len(code),
+            len(body),
+            TRAMPOLINE_ALIGNMENT,
+            IsolationLevel.FULL,
+            service.arity,
+            "monitor",
+        )
         code += body
     text = store.create()
     text.write(NULL_PAGE_SIZE, code)
