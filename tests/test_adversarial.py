@@ -78,6 +78,10 @@ HOLES = [
     Example((0, 0, 0, 0), ALL_BOUND, ALL_BOUND, "c10-{b20 h c23-{h}}"),
     # 7: node 2's initialiser calls node 1 (inits variant 1), whose initialiser must have run first
     Example((0, 0, 0, 0), ALL_BOUND, (0, 0, 1, 0), "c20-{}"),
+    # found by `make campaign`: node 3 failed to initialise, so node 2's call to it is answered without entering;
+    # the message it wrote is used up, and the reply it writes next (zeros, after the failed call) still reaches
+    # the program (the engine left node 2's stale buffer writable: the write did not start a new message)
+    Example((0, 0, 0, 0), (3, 0, 1, 0), (0, 0, 0, 1), "c20-{c33-{}} h"),
 ]
 
 
@@ -86,6 +90,7 @@ HOLES = [
 @example(HOLES[0])
 @example(HOLES[1])
 @example(HOLES[2])
+@example(HOLES[3])
 def test_every_probe_gets_what_the_rules_say(example):
     check(example)
 

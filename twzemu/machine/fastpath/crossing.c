@@ -454,6 +454,19 @@ static void send_message(const struct twz_state *st, struct twz_compartment *fro
     to->stale = 1;
 }
 
+/* A call answered without entering (a failed callee, a refusal the monitor reported) used up the caller's
+ * message: its buffer is stale, and read-only in the page tables it goes on running in (the first write then
+ * starts a new message, as after any crossing). */
+static void consume_message(struct twz_state *st)
+{
+    struct twz_compartment *c = &st->compartments[st->current];
+    if (c->stale)
+        return;
+    c->stale = 1;
+    set_gate_pte(st, st->gate_pte, 1);
+    twz_write_cr3(st, st->cr3); /* drop the writable translation */
+}
+
 static int switch_into(struct twz_state *st, struct twz_crossing *c, uint64_t entry, int32_t arity, uint8_t rules)
 {
     struct twz_compartment *callee = &st->compartments[c->callee];
@@ -547,7 +560,7 @@ static int enter(struct twz_state *st, const struct twz_gate *gate)
         return checked;
     int32_t lifecycle = st->compartments[gate->owner].lifecycle;
     if (lifecycle == FAILED) {
-        st->compartments[st->current].stale = 1; /* the message was for this crossing: it goes nowhere else */
+        consume_message(st); /* the message was for this crossing: it goes nowhere else */
         uint64_t *r = st->gpr;
         r[RAX] = TWZ_EPERM;
         r[RSP] += 8;
@@ -576,7 +589,7 @@ int twz_answer(struct twz_state *st, uint64_t value)
     int checked = read_return_address(st, &return_address);
     if (checked != TWZ_PASS)
         return checked;
-    st->compartments[st->current].stale = 1; /* the message was for this crossing: it goes nowhere else */
+    consume_message(st); /* the message was for this crossing: it goes nowhere else */
     st->gpr[RAX] = value;
     st->gpr[RSP] += 8;
     *st->rip = return_address;
