@@ -80,3 +80,16 @@ def test_only_the_machine_touches_unicorn_or_ctypes():
         if imported.split(".")[0] in MACHINE_ONLY
     )
     assert touching == []
+
+
+def test_only_the_machine_reads_its_views_of_the_cpu_state():
+    """The ctypes views on Unicorn's CPU state (``Machine.cpu``: ``gpr``, ``rip``, …) are the machine's: the monitor
+    asks ``Machine.register``, ``set_register`` and ``rip`` (issue 9, item 2)."""
+    readers = sorted(
+        f"{module}:{node.lineno}"
+        for module, path in _modules().items()
+        if not module.startswith("twzemu.machine")
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Attribute) and node.attr == "cpu"
+    )
+    assert readers == []

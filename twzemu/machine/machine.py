@@ -44,6 +44,7 @@ from ..mmu.pagetable import PageTables
 from ..mmu.physmem import PAGE_SIZE, FrameAllocator, OutOfFrames, PhysicalMemory
 from ..mmu.pte import KERNEL_HALF_BASE, Prot, Pte
 from ..mmu.space import Access, AddressSpace, FaultOutcome, FrameCache
+from ..objects.layout import U64_MASK
 from . import fastpath
 from .cpustate import (
     VECTOR_BYTES,
@@ -635,6 +636,22 @@ class Machine:
         self._refuse("out", Vector.GENERAL_PROTECTION)
 
     # -- requests from hooks ---------------------------------------------------------------------------
+
+    # -- registers, for the monitor (which sees no ctypes view) ------------------------------------------------
+
+    def register(self, index: int) -> int:
+        """General register ``index`` (``cpustate.RAX`` …, in x86 encoding order)."""
+        assert self.cpu is not None
+        return self.cpu.gpr[index]
+
+    def set_register(self, index: int, value: int) -> None:
+        assert self.cpu is not None
+        self.cpu.gpr[index] = value & U64_MASK
+
+    @property
+    def rip(self) -> int:
+        assert self.cpu is not None
+        return self.cpu.rip[0]
 
     def exit(self, code: int) -> None:
         """Called from a hypercall handler: stop the run with the guest's exit code."""

@@ -209,7 +209,7 @@ class Crossings:
         if status is Status.REFUSED:
             return self._refused(address, self._refusal)
         if status is Status.MONITOR_RETURN:
-            self._monitor_call_returned(self.machine.cpu.gpr[RAX])
+            self._monitor_call_returned(self.machine.register(RAX))
         elif status is Status.TOO_DEEP:
             self._refuse_entry(address, f"crossings nested {MAX_DEPTH} deep", TWZ_EFAULT)
         elif status is Status.NEED_INIT:
@@ -240,7 +240,7 @@ class Crossings:
 
     def _refused(self, address: int, refusal: Refusal) -> bool:
         """A refused entry at ``address``: unwound if the caller is itself inside a crossing, else the end."""
-        fault = Fault(Vector.PAGE_FAULT, self.machine.cpu.rip[0], address, Access.FETCH, False)
+        fault = Fault(Vector.PAGE_FAULT, self.machine.rip, address, Access.FETCH, False)
         if not self.on_fault(fault, refusal):
             self.fatal_refusal = refusal
             self.machine.request_stop(Stop(StopReason.FAULT, fault=fault))
@@ -356,18 +356,18 @@ class Crossings:
 
     def _trace(self, status: Status) -> None:
         assert self.trace is not None
-        gpr = self.machine.cpu.gpr
+        register = self.machine.register
         if status is Status.ENTERED:
             crossing = self.engine.innermost()
             assert crossing is not None
             caller, callee, gate = self._describe(crossing.caller, crossing.callee, crossing.gate)
             registers = (RDI, RSI, RDX, RCX, R8, R9)[: self._gate_list[crossing.gate].arity]
-            args = ", ".join(f"{gpr[r]:#x}" for r in registers)
+            args = ", ".join(f"{register(r):#x}" for r in registers)
             self.trace.write(one_line(f"twzemu: trace: enter T1 {caller} -> {callee} {gate}({args})") + "\n")
         elif status is Status.RETURNED:
             last = self.engine.last
             caller, callee, gate = self._describe(last.caller, last.callee, last.gate)
-            value = gpr[RAX]
+            value = register(RAX)
             result = value if value < 1 << 63 else value - (1 << 64)
             self.trace.write(one_line(f"twzemu: trace: return T1 {callee} -> {caller} {gate} = {result}") + "\n")
 

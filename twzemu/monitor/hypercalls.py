@@ -16,7 +16,6 @@ from ..errors import TwzEmuError
 from ..machine.cpustate import RAX, RDI, RDX, RSI
 from ..machine.machine import Machine
 from ..mmu.space import AddressSpace
-from ..objects.layout import U64_MASK
 
 ENOSYS = -38
 EBADF = -9
@@ -85,26 +84,24 @@ class Hypercalls:
         }
 
     def __call__(self, machine: Machine) -> None:
-        gpr = machine.cpu.gpr
-        handler = self._table.get(gpr[RAX])
+        handler = self._table.get(machine.register(RAX))
         result = ENOSYS if handler is None else handler(machine)
         if result is not None:
-            gpr[RAX] = result & U64_MASK
+            machine.set_register(RAX, result)
 
     def _exit(self, machine: Machine) -> None:
-        machine.exit(machine.cpu.gpr[RDI] & 0xFF)
+        machine.exit(machine.register(RDI) & 0xFF)
 
     def _write(self, machine: Machine) -> int:
-        gpr = machine.cpu.gpr
-        stream = self._streams.get(gpr[RDI])
+        stream = self._streams.get(machine.register(RDI))
         if stream is None:
             return EBADF
-        length = min(gpr[RDX], MAX_WRITE)
+        length = min(machine.register(RDX), MAX_WRITE)
         client = self.client()
         if client is None:
             return EFAULT
         try:
-            data = client.space.read_virtual(gpr[RSI], length)
+            data = client.space.read_virtual(machine.register(RSI), length)
         except TwzEmuError:
             return EFAULT
         stream.write(data)
@@ -116,11 +113,11 @@ class Hypercalls:
 
     def _heap_grow(self, machine: Machine) -> int:
         client = self.client()
-        return 0 if client is None else client.heap.grow(machine.cpu.gpr[RDI])
+        return 0 if client is None else client.heap.grow(machine.register(RDI))
 
     def _compartment_info(self, machine: Machine) -> int:
         client = self.client()
-        kind = machine.cpu.gpr[RDI]
+        kind = machine.register(RDI)
         if client is None:
             return ENOSYS
         if kind == InfoKind.ID:

@@ -233,8 +233,8 @@ class Run:
         crossings.resume(program)  # from now on only compartment 0's gate code may make hypercalls
         cpu = self.machine.cpu
         assert cpu is not None
-        cpu.gpr[RSP] = startup.rsp
-        cpu.gpr[RDI] = startup.rdi
+        self.machine.set_register(RSP, startup.rsp)
+        self.machine.set_register(RDI, startup.rdi)
 
     @property
     def program(self) -> LoadedProgram:
