@@ -231,8 +231,6 @@ class Run:
         )
         program.space.write_virtual(startup.base, startup.data)
         crossings.resume(program)  # from now on only compartment 0's gate code may make hypercalls
-        cpu = self.machine.cpu
-        assert cpu is not None
         self.machine.set_register(RSP, startup.rsp)
         self.machine.set_register(RDI, startup.rdi)
 
