@@ -97,7 +97,7 @@ class _PendingInit:
     compartment: CompartmentState
     left: list[int]
     depth: int  # the crossing stack's depth while one of them runs
-    cpu: SavedCpu  # the interrupted code's CPU state (``Machine.save_cpu``)
+    saved_cpu: SavedCpu  # the interrupted code's CPU state (``Machine.save_cpu``)
     engine: EngineSnapshot
     message: SavedMessage  # the interrupted caller's gate buffer: its message still goes to the callee
 
@@ -332,7 +332,7 @@ class Crossings:
     def _resume_interrupted(self, pending: _PendingInit) -> None:
         """Give the interrupted code its CPU back: it faults on the gate entry again, and now enters."""
         self._pending.pop()
-        self.machine.restore_cpu(pending.cpu)
+        self.machine.restore_cpu(pending.saved_cpu)
         self.engine.restore_message(pending.message)
         self.engine.restore(pending.engine)
 
