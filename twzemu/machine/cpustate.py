@@ -37,6 +37,23 @@ GPR_IDS: tuple[int, ...] = (
     X.UC_X86_REG_R12, X.UC_X86_REG_R13, X.UC_X86_REG_R14, X.UC_X86_REG_R15,
 )  # fmt: skip
 RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 = range(16)
+ARGUMENT_ORDER = (RDI, RSI, RDX, RCX, R8, R9)  # psABI 3.2.3: where a call's arguments go, in order
+
+# The floating-point state a crossing resets (``fastpath/crossing.c`` takes this order: its enum FPU_*): the
+# control, status and tag words, MXCSR, the last-instruction and last-operand pointers (FIP, FDP, FOP, FCS, FDS:
+# they hold addresses of the code that ran last), then st0-st7. Their initial values are ``x86.FPCW_DEFAULT`` &c.
+FPU_REGISTERS = (
+    X.UC_X86_REG_FPCW,
+    X.UC_X86_REG_FPSW,
+    X.UC_X86_REG_FPTAG,
+    X.UC_X86_REG_MXCSR,
+    X.UC_X86_REG_FIP,
+    X.UC_X86_REG_FDP,
+    X.UC_X86_REG_FOP,
+    X.UC_X86_REG_FCS,
+    X.UC_X86_REG_FDS,
+    *range(X.UC_X86_REG_FP0, X.UC_X86_REG_FP0 + 8),
+)
 
 _STATE_WINDOW = 0x40000  # how far past a pointer of the uc struct the CPU state may start
 _UC_STRUCT_WORDS = 1024  # how many words of the uc struct to follow as pointers

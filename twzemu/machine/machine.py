@@ -47,6 +47,7 @@ from ..mmu.space import Access, AddressSpace, FaultOutcome, FrameCache
 from ..objects.layout import U64_MASK
 from . import fastpath
 from .cpustate import (
+    FPU_REGISTERS,
     VECTOR_BYTES,
     CpuState,
     FaultCalibration,
@@ -58,9 +59,12 @@ from .cpustate import (
 from .events import Fault, Stop, StopReason
 from .watchdog import Watchdog
 from .x86 import (
+    FPCW_DEFAULT,
+    FPTAG_EMPTY,
     GDT_ENTRIES,
     KERNEL_CS,
     KERNEL_DS,
+    MXCSR_DEFAULT,
     RFLAGS_IF,
     RFLAGS_RESERVED,
     USER_CS,
@@ -163,26 +167,6 @@ _DOUBLE_FAULT = int(Vector.DOUBLE_FAULT)
 _BACKED = FaultOutcome.BACKED
 _FETCH = Access.FETCH
 _CR3 = X.UC_X86_REG_CR3
-# The floating-point state a crossing resets (``fastpath/crossing.c``, enum FPU_*), and its initial values
-# (psABI 3.4.1: FPCW 0x37F, MXCSR 0x1F80; an empty x87 stack). Unicorn starts with 0 in both control words,
-# which unmasks every floating-point exception.
-# The last-instruction and last-operand pointers (FIP, FDP, FOP, FCS, FDS) hold addresses of the code that ran
-# last, so they are reset too.
-FPU_REGISTERS = (
-    X.UC_X86_REG_FPCW,
-    X.UC_X86_REG_FPSW,
-    X.UC_X86_REG_FPTAG,
-    X.UC_X86_REG_MXCSR,
-    X.UC_X86_REG_FIP,
-    X.UC_X86_REG_FDP,
-    X.UC_X86_REG_FOP,
-    X.UC_X86_REG_FCS,
-    X.UC_X86_REG_FDS,
-    *range(X.UC_X86_REG_FP0, X.UC_X86_REG_FP0 + 8),
-)
-FPCW_DEFAULT = 0x037F
-MXCSR_DEFAULT = 0x1F80
-FPTAG_EMPTY = 0xFFFF
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,5 +78,12 @@ GDT_ENTRIES = (
     0x0020_FB00_0000_0000,  # user code, DPL3, long mode
 )
 
+# psABI 3.4.1: the initial x87 control word (all exceptions masked, extended precision, round to nearest), the
+# same for SSE, and an empty x87 stack. Unicorn starts with 0 in both control words, which unmasks every
+# floating-point exception.
+FPCW_DEFAULT = 0x037F
+MXCSR_DEFAULT = 0x1F80
+FPTAG_EMPTY = 0xFFFF
+
 RFLAGS_IF = 1 << 9
 RFLAGS_RESERVED = 1 << 1

@@ -36,7 +36,7 @@ from typing import BinaryIO, TextIO
 
 from ..abi import TCB_CALLER_OFFSET, TWZ_EFAULT, TWZ_EPERM
 from ..errors import MonitorError
-from ..machine.cpustate import R8, R9, RAX, RCX, RDI, RDX, RSI
+from ..machine.cpustate import ARGUMENT_ORDER, RAX
 from ..machine.engine import (
     Context,
     CrossingEngine,
@@ -361,7 +361,7 @@ class Crossings:
             crossing = self.engine.innermost()
             assert crossing is not None
             caller, callee, gate = self._describe(crossing.caller, crossing.callee, crossing.gate)
-            registers = (RDI, RSI, RDX, RCX, R8, R9)[: self._gate_list[crossing.gate].arity]
+            registers = ARGUMENT_ORDER[: self._gate_list[crossing.gate].arity]
             args = ", ".join(f"{register(r):#x}" for r in registers)
             self.trace.write(one_line(f"twzemu: trace: enter T1 {caller} -> {callee} {gate}({args})") + "\n")
         elif status is Status.RETURNED:

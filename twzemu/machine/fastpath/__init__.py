@@ -23,6 +23,8 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from unicorn import x86_const as X
+
 from ...errors import MachineError
 
 SOURCE = Path(__file__).with_name("crossing.c")
@@ -230,6 +232,29 @@ def build(source: Path = SOURCE) -> Path:
     return target
 
 
+def _constants() -> tuple[int, ...]:
+    """What ``crossing.c``'s ``constants`` must say, from the Python side's one source of each."""
+    from ..cpustate import FPU_REGISTERS, R8, R9, RAX, RCX, RDI, RDX, RSI, RSP
+    from ..x86 import FPCW_DEFAULT, FPTAG_EMPTY, MXCSR_DEFAULT
+
+    position = FPU_REGISTERS.index
+    return (16, RAX, RSP, RDI, RSI, RDX, RCX, R8, R9, len(FPU_REGISTERS), position(X.UC_X86_REG_FPCW),
+            position(X.UC_X86_REG_MXCSR), position(X.UC_X86_REG_FP0), FPCW_DEFAULT, MXCSR_DEFAULT,
+            FPTAG_EMPTY)  # fmt: skip
+
+
+def _check_constants(lib: ctypes.CDLL) -> None:
+    """The register layout and initial values agree with the engine's (positions the C code writes to)."""
+    lib.twz_constant.restype = ctypes.c_int64
+    lib.twz_constant.argtypes = [_u64]
+    expected = _constants()
+    reported = tuple(lib.twz_constant(i) for i in range(len(expected)))
+    if reported != expected or lib.twz_constant(len(expected)) != -1:
+        raise MachineError(
+            f"{SOURCE.name} and twzemu.machine disagree on the register layout: {reported} != {expected}"
+        )
+
+
 def _check_mirrors(lib: ctypes.CDLL) -> None:
     """Every mirror agrees with the C structure field by field (offset and size) and in size."""
     lib.twz_sizeof.restype = _u64
@@ -258,6 +283,7 @@ def load() -> ctypes.CDLL:
     """The library, built if needed, with its functions typed and its structures checked against ours."""
     lib = ctypes.CDLL(str(build()))
     _check_mirrors(lib)
+    _check_constants(lib)
     state = ctypes.POINTER(State)
     for name, args in (
         ("twz_transfer", [state, _u64]),

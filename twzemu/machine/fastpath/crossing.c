@@ -111,7 +111,7 @@ typedef int (*reg_read_fn)(void *uc, int regid, void *value);
 typedef int (*reg_write_batch_fn)(void *uc, const int *regids, void *const *values, int count);
 
 /* The x87 and SSE state a crossing resets, as Unicorn's register ids (the machine fills fpu_registers from
- * machine.FPU_REGISTERS in this order): control word, status word, tag word, MXCSR, the last instruction and
+ * cpustate.FPU_REGISTERS in this order): control word, status word, tag word, MXCSR, the last instruction and
  * operand pointers and opcode (FIP, FDP, FOP, FCS, FDS: they hold the other side's addresses), st0-st7. */
 enum { FPU_CW, FPU_SW, FPU_TAG, FPU_MXCSR, FPU_IP, FPU_DP, FPU_OP, FPU_CS, FPU_DS, FPU_ST0, NUM_FPU_REGS = FPU_ST0 + 8 };
 #define FPCW_DEFAULT 0x037F  /* psABI 3.4.1: all exceptions masked, extended precision, round to nearest */
@@ -216,6 +216,19 @@ uint64_t twz_num_fields(void)
 const struct twz_field *twz_field(uint64_t i)
 {
     return i < twz_num_fields() ? &fields[i] : NULL;
+}
+
+/* What the Python side mirrors of the register layout, checked when the library is loaded (fastpath.load):
+ * positions in the general-register array (x86 encoding order), the order of fpu_registers, and the initial
+ * floating-point control words. */
+static const int64_t constants[] = {
+    NUM_GPRS, RAX, RSP, RDI, RSI, RDX, RCX, R8, R9, NUM_FPU_REGS, FPU_CW, FPU_MXCSR, FPU_ST0,
+    FPCW_DEFAULT, MXCSR_DEFAULT, FPTAG_EMPTY,
+};
+
+int64_t twz_constant(uint64_t i)
+{
+    return i < sizeof(constants) / sizeof(constants[0]) ? constants[i] : -1;
 }
 
 /* The struct sizes, for the Python side to check its mirror against. */
