@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from twzemu.elf.image import ElfImage
 from twzemu.elf.parameters import parameter_counts
 from twzemu.elf.relocs import RelocType
-from twzemu.errors import LinkError, TwzEmuError
+from twzemu.errors import LinkError, LinkErrorKind, TwzEmuError
 from twzemu.loader import SLOT_SIZE
 from twzemu.monitor.monitor import Monitor
 from twzemu.objects.store import ObjectStore
@@ -106,6 +106,17 @@ def test_every_missing_symbol_is_reported_at_once(tmp_path):
     problems = caught.value.lines()
     assert len(problems) == 2
     assert {re.search(r"undefined symbol (\w+)", p).group(1) for p in problems} == {"f2", "f3"}
+    # one error of one kind, its problems related (issue 9, item 5: Twizzler's DynlinkError{kind, related})
+    assert caught.value.kind is LinkErrorKind.UNDEFINED_SYMBOL
+    assert [problem.kind for problem in caught.value.related] == [LinkErrorKind.UNDEFINED_SYMBOL] * 2
+
+
+def test_link_problems_of_several_kinds_are_one_group():
+    error = LinkError([LinkError("a", LinkErrorKind.BAD_GATE), LinkError(["b", "c"], LinkErrorKind.UNDEFINED_SYMBOL)])
+    assert error.kind is LinkErrorKind.GROUP and error.lines() == ["a", "b", "c"]
+    kinds = [problem.kind for problem in error.related]
+    assert kinds == [LinkErrorKind.BAD_GATE, LinkErrorKind.UNDEFINED_SYMBOL, LinkErrorKind.UNDEFINED_SYMBOL]
+    assert str(error) == "a (and 2 more link problems)"
 
 
 def test_indirect_functions_are_refused_by_name(tmp_path):

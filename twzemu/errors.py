@@ -7,6 +7,7 @@ groups several, ``LinkError``) prefixed with ``twzemu:`` and exits with ``exit_s
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 
 
@@ -59,25 +60,48 @@ class MappingError(TwzEmuError):
     """
 
 
-class LinkError(TwzEmuError):
-    """Linking failed: every problem found, grouped (every missing symbol is reported at once).
+class LinkErrorKind(enum.Enum):
+    """What a link problem is (after Twizzler's ``DynlinkErrorKind``); ``GROUP`` gathers problems of several kinds."""
 
-    ``related`` lists the problems, one line each; ``lines()`` is all of them (what the CLI prints, and what
-    tests compare); ``str`` is one line, the first and how many more there are (for a one-line log).
+    GROUP = "link problems"
+    LIBRARY_NOT_FOUND = "library not found"
+    RESERVED_NAME = "reserved name"
+    BAD_GATE = "bad gate"
+    UNDEFINED_SYMBOL = "undefined symbol"
+    RELOCATION = "relocation"
+    UNSUPPORTED = "unsupported"
+
+
+class LinkError(TwzEmuError):
+    """Linking failed: every problem found, grouped (every missing symbol is reported at once), as Twizzler's
+    ``DynlinkError{kind, related}`` does.
+
+    A problem is a ``LinkError`` of one ``kind`` with one line of text; a failure of several gathers them in
+    ``related`` (its kind is theirs when they share one, else ``GROUP``). ``lines()`` is every problem's line (what
+    the CLI prints, and what tests compare); ``str`` is one line, the first and how many more there are.
     """
 
-    def __init__(self, related: str | Iterable[str]) -> None:
-        self.related: list[str] = [related] if isinstance(related, str) else [str(problem) for problem in related]
-        if not self.related:
-            self.related = ["link failed"]
-        super().__init__(self.related[0])
+    def __init__(
+        self, related: str | Iterable[str | LinkError], kind: LinkErrorKind = LinkErrorKind.RELOCATION
+    ) -> None:
+        if isinstance(related, str):
+            self.kind, self.text, self.related = kind, related, []
+        else:
+            problems = [item if isinstance(item, LinkError) else LinkError(item, kind) for item in related]
+            self.related = [leaf for problem in problems for leaf in (problem.related or [problem])]
+            if not self.related:
+                self.related = [LinkError("link failed", kind)]
+            kinds = {problem.kind for problem in self.related}
+            self.kind = kinds.pop() if len(kinds) == 1 else LinkErrorKind.GROUP
+            self.text = self.related[0].text
+        super().__init__(self.text)
 
     def __str__(self) -> str:
         more = len(self.related) - 1
-        return self.related[0] if more == 0 else f"{self.related[0]} (and {more} more link problems)"
+        return self.text if more <= 0 else f"{self.text} (and {more} more link problems)"
 
     def lines(self) -> list[str]:
-        return list(self.related)
+        return [problem.text for problem in self.related] if self.related else [self.text]
 
 
 class SecurityError(TwzEmuError):

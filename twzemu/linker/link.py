@@ -51,7 +51,7 @@ from ..elf.gates import GateRecord, read_gate_records
 from ..elf.image import ElfImage, SegmentFlags
 from ..elf.parameters import parameter_counts
 from ..elf.relocs import RelocType, reloc_name
-from ..errors import LinkError, UsageError
+from ..errors import LinkError, LinkErrorKind, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
 from ..objects.layout import NULL_PAGE_SIZE, U64_MASK
 from ..objects.store import ObjectStore
@@ -232,7 +232,8 @@ class Linker:
                     f"library not found: {library} (needed by {user}); searched {where} and the object store"
                     for library, users in missing.items()
                     for user in users
-                ]
+                ],
+                LinkErrorKind.LIBRARY_NOT_FOUND,
             )
         return files, infos
 
@@ -306,10 +307,9 @@ class Linker:
                 info = infos[lib_name]
                 if info.textrel:
                     raise LinkError(
-                        [
-                            f"{files[lib_name].path}: text relocations (DF_TEXTREL) are not supported: "
-                            "build with -fPIC (twzemu cc does)"
-                        ]
+                        f"{files[lib_name].path}: text relocations (DF_TEXTREL) are not supported: "
+                        "build with -fPIC (twzemu cc does)",
+                        LinkErrorKind.UNSUPPORTED,
                     )
                 slot = FIRST_SLOT + 2 * index
                 index += 1
@@ -346,7 +346,7 @@ class Linker:
                 )
                 gates.setdefault(record.name, gate)
         if problems:
-            raise LinkError(problems)
+            raise LinkError(problems, LinkErrorKind.BAD_GATE)
         return gates
 
     # 5. relocate ----------------------------------------------------------------------------------------
@@ -359,7 +359,7 @@ class Linker:
         gates: dict[str, Gate],
         names: dict[int, str],
     ) -> tuple[int, frozenset[GateBinding]]:
-        problems: list[str] = []
+        problems: list[LinkError] = []
         count = 0
         bindings: set[GateBinding] = set()
         for compartment, keys in members.items():
@@ -385,21 +385,21 @@ class Linker:
             raise LinkError(problems)
         return count, frozenset(bindings)
 
-    def _apply(self, library: LinkedLibrary, reloc: DynReloc, scope: _Scope) -> str | None:
+    def _apply(self, library: LinkedLibrary, reloc: DynReloc, scope: _Scope) -> LinkError | None:
         symbol = library.info.symbols[reloc.r_sym] if reloc.r_sym else None
         inputs = self._inputs(library, reloc, symbol, scope)
-        if isinstance(inputs, str):
-            return _problem(library, reloc, inputs)
+        if isinstance(inputs, LinkError):
+            return _problem(library, reloc, inputs.text, inputs.kind)
         try:
             value, width = compute(reloc.r_type, inputs)
         except LinkError as error:  # names the type itself
-            return f"{library.loaded.image.path}: relocation at {reloc.r_offset:#x}: {error}"
+            return LinkError(f"{library.loaded.image.path}: relocation at {reloc.r_offset:#x}: {error}", error.kind)
         problem = _write(library, reloc.r_offset, value, width)
         return None if problem is None else _problem(library, reloc, problem)
 
     def _inputs(
         self, library: LinkedLibrary, reloc: DynReloc, symbol: DynSymbol | None, scope: _Scope
-    ) -> RelocInputs | str:
+    ) -> RelocInputs | LinkError:
         base = library.base
         inputs = dict(S=0, A=reloc.r_addend, P=base + reloc.r_offset, B=base, Z=0, module=0, dtp_offset=0, tp_offset=0)
         if symbol is None:
@@ -419,15 +419,16 @@ class Linker:
                     scope, gate if gate is None or gate.owner != scope.compartment else None, symbol, inputs
                 )
             if found.symbol.kind is SymbolKind.GNU_IFUNC:
-                return (
+                return LinkError(
                     f"symbol {symbol.name} is an indirect function (STT_GNU_IFUNC) in {found.library.name}: "
-                    "not supported (twzemu does not run guest resolvers while linking)"
+                    "not supported (twzemu does not run guest resolvers while linking)",
+                    LinkErrorKind.UNSUPPORTED,
                 )
             owner = scope.libraries[found.library.name]
             value, size = found.symbol.value, found.symbol.size
         if symbol.kind is SymbolKind.TLS or reloc.r_type in _TLS_TYPES:
             if owner.tls_module is None:
-                return f"symbol {symbol.name} is thread-local but {owner.name} has no TLS segment"
+                return LinkError(f"symbol {symbol.name} is thread-local but {owner.name} has no TLS segment")
             block = scope.tls.block_of(owner.tls_module)
             inputs.update(module=owner.tls_module, dtp_offset=value, tp_offset=-block.tp_offset, S=value)
         else:
@@ -436,7 +437,7 @@ class Linker:
         return RelocInputs(**inputs)
 
     @staticmethod
-    def _bind(scope: _Scope, gate: Gate | None, symbol: DynSymbol, inputs: dict[str, int]) -> RelocInputs | str:
+    def _bind(scope: _Scope, gate: Gate | None, symbol: DynSymbol, inputs: dict[str, int]) -> RelocInputs | LinkError:
         """A reference bound to another compartment's gate (a call there is a crossing), recorded as a binding;
         without one, an undefined weak reference resolves to 0 (psABI) and a strong one is an error."""
         if gate is not None:
@@ -446,7 +447,8 @@ class Linker:
         if symbol.bind is SymbolBind.WEAK:
             return RelocInputs(**inputs)
         owner = scope.elsewhere.definer(symbol.name)
-        return f"undefined symbol {symbol.name}" + ("" if owner is None else f" (defined in {owner}, but not a gate)")
+        why = "" if owner is None else f" (defined in {owner}, but not a gate)"
+        return LinkError(f"undefined symbol {symbol.name}{why}", LinkErrorKind.UNDEFINED_SYMBOL)
 
     # 6. order -------------------------------------------------------------------------------------------
 
@@ -509,14 +511,17 @@ def _check(
 ) -> dict[str, dict[str, int]]:
     """Step 1's check (module docstring): every problem of every file, at once, before anything is placed; the
     result is each file's gates with the argument registers each takes."""
-    problems: list[str] = []
+    problems: list[LinkError] = []
     arities: dict[str, dict[str, int]] = {}
     for lib_name, image in files.items():
         declared = [record.name for record in records[lib_name]]
         taken = _reserved_names(infos[lib_name], declared)
         problems += [
-            f"{image.path}: {'declares gate' if n in declared else 'defines'} {n}: names beginning "
-            f"{MONITOR_PREFIX} are reserved for the monitor's services"
+            LinkError(
+                f"{image.path}: {'declares gate' if n in declared else 'defines'} {n}: names beginning "
+                f"{MONITOR_PREFIX} are reserved for the monitor's services",
+                LinkErrorKind.RESERVED_NAME,
+            )
             for n in taken
         ]
         gates = [n for n in dict.fromkeys(declared) if n not in taken]
@@ -524,7 +529,7 @@ def _check(
         exports = exported_symbols(infos[lib_name])
         arities[lib_name] = {gate: counts.get(gate, ARGUMENT_REGISTERS) for gate in gates}
         problems += [
-            f"{image.path}: gate {gate} {problem}"
+            LinkError(f"{image.path}: gate {gate} {problem}", LinkErrorKind.BAD_GATE)
             for gate in gates
             if (problem := _gate_problem(image, exports.get(gate), arities[lib_name][gate]))
         ]
@@ -580,9 +585,11 @@ def _tls_template(library: LinkedLibrary) -> TlsTemplate:
     return template
 
 
-def _problem(library: LinkedLibrary, reloc: DynReloc, what: str) -> str:
+def _problem(
+    library: LinkedLibrary, reloc: DynReloc, what: str, kind: LinkErrorKind = LinkErrorKind.RELOCATION
+) -> LinkError:
     """One line naming the file, the relocation and what is wrong (built only when something is)."""
-    return f"{library.loaded.image.path}: {reloc_name(reloc.r_type)} at {reloc.r_offset:#x}: {what}"
+    return LinkError(f"{library.loaded.image.path}: {reloc_name(reloc.r_type)} at {reloc.r_offset:#x}: {what}", kind)
 
 
 def _write(library: LinkedLibrary, r_offset: int, value: int, width: int) -> str | None:

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from enum import IntFlag
 
 from ..elf.dynamic import DynamicInfo, DynSymbol, SymbolBind, SymbolKind, SymbolVisibility
-from ..errors import LinkError
+from ..errors import LinkError, LinkErrorKind
 
 
 class LookupFlags(IntFlag):
@@ -140,7 +140,7 @@ class SymbolLookup:
             if needed not in self._index
         ]
         if missing:
-            raise LinkError(missing)
+            raise LinkError(missing, LinkErrorKind.UNDEFINED_SYMBOL)
         self._definers: dict[str, list[int]] = {}
         for position, library in enumerate(self._libraries):
             for name in library.exports:
@@ -190,7 +190,7 @@ class SymbolLookup:
                 missing.append(f"{reference.referrer}: undefined symbol {reference.name}")
             resolved[reference] = found
         if missing:
-            raise LinkError(missing)
+            raise LinkError(missing, LinkErrorKind.UNDEFINED_SYMBOL)
         return resolved
 
     def _position(self, name: str) -> int:

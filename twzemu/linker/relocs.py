@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..elf.relocs import RelocType, field_width, reloc_types
-from ..errors import LinkError
+from ..errors import LinkError, LinkErrorKind
 
 _BITS_PER_BYTE = 8
 
@@ -202,10 +202,10 @@ def recipe_for(r_type: int) -> Recipe:
     try:
         known = RelocType(r_type)
     except ValueError:
-        raise LinkError(f"unknown x86-64 relocation type {r_type}") from None
+        raise LinkError(f"unknown x86-64 relocation type {r_type}", LinkErrorKind.UNSUPPORTED) from None
     recipe = RECIPES.get(known)
     if recipe is None:
-        raise LinkError(f"{known.elf_name} {UNSUPPORTED[known]}")
+        raise LinkError(f"{known.elf_name} {UNSUPPORTED[known]}", LinkErrorKind.UNSUPPORTED)
     return recipe
 
 
