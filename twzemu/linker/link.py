@@ -81,7 +81,7 @@ class LinkedLibrary:
     """One loaded instance: its name as needed (the program: its path), its compartment, where it is."""
 
     name: str
-    compartment: int
+    compartment: CompartmentId
     info: DynamicInfo
     loaded: LoadedImage
     tls_module: int | None
@@ -97,13 +97,13 @@ class GateBinding:
     """Compartment ``caller`` has a relocation bound to gate ``gate`` of another compartment (the monitor's
     included): it may call it, and it is the only way it reaches that compartment."""
 
-    caller: int
+    caller: CompartmentId
     gate: str
 
 
 @dataclass(frozen=True, slots=True)
 class LinkedCompartment:
-    id: int
+    id: CompartmentId
     name: str
     libraries: tuple[LinkedLibrary, ...]  # breadth-first from the compartment's root
     tls: TlsLayout
@@ -156,7 +156,7 @@ class LinkedProgram:
 class _Instance:
     """One loaded instance of a library: a library is loaded once per compartment that uses it."""
 
-    compartment: int
+    compartment: CompartmentId
     library: str  # its name as needed (the program: its path)
 
 
@@ -245,7 +245,7 @@ class Linker:
         self._check_policy(files, records)
         base = Path(program).name
         runtime = self.search.runtime_name
-        isolated: dict[str, int] = {}
+        isolated: dict[str, CompartmentId] = {}
         members: dict[int, list[_Instance]] = {PROGRAM_COMPARTMENT: [_Instance(PROGRAM_COMPARTMENT, program)]}
         names = {PROGRAM_COMPARTMENT: base}
         queue = deque(members[PROGRAM_COMPARTMENT])
@@ -257,7 +257,7 @@ class Linker:
                 target = compartment
                 if needed != program and self._isolated(needed, records):
                     if needed not in isolated:
-                        isolated[needed] = len(members) + 1
+                        isolated[needed] = CompartmentId(len(members) + 1)
                         members[isolated[needed]] = []
                         names[isolated[needed]] = f"{base}::{infos[needed].soname or needed}"
                     target = isolated[needed]
@@ -476,7 +476,7 @@ class Linker:
 class _Scope:
     """What relocations in one compartment can bind to."""
 
-    compartment: int
+    compartment: CompartmentId
     libraries: dict[str, LinkedLibrary]
     lookup: SymbolLookup
     tls: TlsLayout

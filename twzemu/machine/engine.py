@@ -18,6 +18,7 @@ from ..errors import MachineError
 from ..mmu.pte import Pte
 from ..objects.layout import U64_MASK
 from ..security.gates import Gate
+from ..security.ids import CompartmentId
 from .fastpath import (
     NUM_LEVELS,
     CompartmentRecord,
@@ -46,7 +47,7 @@ class Context:
 class EngineCompartment:
     """What the engine needs of a compartment (addresses are virtual unless named physical)."""
 
-    id: int
+    id: CompartmentId
     base: Context  # its own page tables
     thread_pointer: int
     stack_base: int  # the lowest address a frame may use
@@ -62,10 +63,10 @@ class EngineCompartment:
 class Crossing:
     """One live crossing, as the engine recorded it."""
 
-    caller: int  # -1: the monitor's own call (an initialiser, a finaliser)
-    callee: int
+    caller: CompartmentId  # -1: the monitor's own call (an initialiser, a finaliser)
+    callee: CompartmentId
     gate: int  # index of the gate (-1 for the monitor's calls)
-    stack: int  # whose stack the caller ran on
+    stack: CompartmentId  # whose stack the caller ran on
     context: Context  # the page tables the caller ran in
     rsp: int
     return_address: int
@@ -73,14 +74,15 @@ class Crossing:
     @classmethod
     def of(cls, record: CrossingRecord) -> Crossing:
         context = Context(record.context.cr3, record.context.gate_pte)
-        return cls(record.caller, record.callee, record.gate, record.stack, context, record.rsp, record.return_address)
+        ids = CompartmentId(record.caller), CompartmentId(record.callee)
+        return cls(*ids, record.gate, CompartmentId(record.stack), context, record.rsp, record.return_address)
 
 
 @dataclass(frozen=True, slots=True)
 class SavedMessage:
     """A compartment's gate buffer, kept while the monitor runs something in the middle of its call."""
 
-    compartment: int
+    compartment: CompartmentId
     content: bytes
     stale: int
     empty: int
@@ -90,8 +92,8 @@ class SavedMessage:
 class EngineSnapshot:
     """What runs now, to come back to after the monitor ran something in between (an on-demand initialiser)."""
 
-    current: int
-    current_stack: int
+    current: CompartmentId
+    current_stack: CompartmentId
     context: Context
 
 

@@ -53,7 +53,7 @@ from ..machine.machine import KERNEL_BASE, Machine, SavedCpu
 from ..machine.x86 import Vector
 from ..mmu.space import Access, AddressSpace, FaultOutcome
 from ..security.gates import Gate, GateTable, IsolationLevel
-from ..security.ids import MONITOR, PROGRAM
+from ..security.ids import MONITOR, PROGRAM, CompartmentId
 from ..security.levels import crossing_rules
 from .hypercalls import Heap
 from .layout import GATE_BUFFER
@@ -68,7 +68,7 @@ _PASS = int(Status.PASS)
 class CompartmentState:
     """A compartment at run time: its own address space, stack, heap and thread pointer."""
 
-    id: int
+    id: CompartmentId
     name: str
     space: AddressSpace  # its own page tables
     stack_base: int
@@ -84,7 +84,7 @@ class CompartmentState:
 class Client:
     """Whom a monitor service serves: the compartment the crossing came from, in the page tables it ran in."""
 
-    id: int
+    id: CompartmentId
     name: str
     heap: Heap
     space: AddressSpace
@@ -107,7 +107,7 @@ class Crossings:
     """The crossings of one thread: the engine's tables, and what it leaves to Python."""
 
     machine: Machine
-    compartments: dict[int, CompartmentState]
+    compartments: dict[CompartmentId, CompartmentState]
     gates: GateTable  # every compartment's gates, by entry address
     stderr: BinaryIO  # where violation lines go
     report: Callable[[Fault, CompartmentState, Refusal | None], str]  # the line for a fault (or refused entry)

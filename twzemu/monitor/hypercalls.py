@@ -16,6 +16,7 @@ from ..errors import TwzEmuError
 from ..machine.cpustate import RAX, RDI, RDX, RSI
 from ..machine.machine import Machine
 from ..mmu.space import AddressSpace
+from ..security.ids import CompartmentId
 
 ENOSYS = -38
 EBADF = -9
@@ -54,7 +55,7 @@ class Heap:
 class Client(Protocol):
     """The compartment a hypercall serves: whose heap grows, whose memory a write reads, who asks."""
 
-    id: int
+    id: CompartmentId
     name: str
     heap: Heap
     space: AddressSpace

@@ -182,7 +182,7 @@ class Run:
         self.monitor_text = monitor_text
         self.symbols = Symbolizer()
         self.builder = CompartmentBuilder(machine, monitor.store)
-        self.states: dict[int, CompartmentState] = {}
+        self.states: dict[CompartmentId, CompartmentState] = {}
         self.gates = GateTable()
         self.crossings: Crossings | None = None
         self.early_stop: Stop | None = None  # an initialiser ended the run before the program started
