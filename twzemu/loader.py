@@ -81,10 +81,27 @@ def build_objects(store: ObjectStore, image: ElfImage) -> tuple[Object, Object]:
     return text, data
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectGrant:
+    """An object an address space maps: in which slot, with which rights."""
+
+    slot: int
+    backing: ObjectBacking
+    prot: Prot
+
+
+def image_grants(loaded: LoadedImage, text_prot: Prot = Prot.READ | Prot.EXEC) -> tuple[ObjectGrant, ObjectGrant]:
+    """Step 4's mappings: text R-X and data RW- (NX) at the image's slot pair."""
+    return (
+        ObjectGrant(loaded.text_slot, ObjectBacking(loaded.text), text_prot),
+        ObjectGrant(loaded.text_slot + 1, ObjectBacking(loaded.data), Prot.READ | Prot.WRITE),
+    )
+
+
 def map_image(space: AddressSpace, loaded: LoadedImage, text_prot: Prot = Prot.READ | Prot.EXEC) -> None:
-    """Step 4: text R-X and data RW- (NX) at the image's slot pair."""
-    space.map_object(loaded.text_slot, ObjectBacking(loaded.text), text_prot)
-    space.map_object(loaded.text_slot + 1, ObjectBacking(loaded.data), Prot.READ | Prot.WRITE)
+    """Step 4: map ``image_grants`` in ``space``."""
+    for grant in image_grants(loaded, text_prot):
+        space.map_object(grant.slot, grant.backing, grant.prot)
 
 
 def elf_object(store: ObjectStore, image: ElfImage) -> Object:

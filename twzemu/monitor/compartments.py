@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ..linker.link import LinkedCompartment
 from ..linker.symbols import Region
 from ..linker.tls import TlsLayout, layout_static_tls
-from ..loader import SLOT_SIZE, ObjectBacking, slot_base
+from ..loader import SLOT_SIZE, ObjectBacking, ObjectGrant, image_grants, slot_base
 from ..machine.machine import Machine
 from ..mmu.pte import Prot
 from ..mmu.space import NULL_PAGE_SIZE, AddressSpace, FrameCache
@@ -43,15 +43,6 @@ from .startup import build_thread_area
 
 _RW = Prot.READ | Prot.WRITE
 _RX = Prot.READ | Prot.EXEC
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectGrant:
-    """An object a compartment's page tables map: in which slot, with which rights."""
-
-    slot: int
-    backing: ObjectBacking
-    prot: Prot
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +84,7 @@ class CompartmentBuilder:
         own = []
         for library in linked.libraries:
             loaded = library.loaded
-            own.append(ObjectGrant(loaded.text_slot, ObjectBacking(loaded.text), _RX))
-            own.append(ObjectGrant(loaded.text_slot + 1, ObjectBacking(loaded.data), _RW))
+            own += image_grants(loaded)
             self.owners[loaded.text_slot] = self.owners[loaded.text_slot + 1] = linked.name
         return self._build(linked.id, linked.name, own, linked.tls, caller_level, return_sites, init)
 
