@@ -17,11 +17,9 @@ import subprocess
 
 import pytest
 from conftest import guest, twzemu
+from reports import EFAULT, HEX, KILLED, check, sym, violation
 
-HEX = r"0x[0-9a-f]+"
 ANY_SITE = rf"\S+\+{HEX}"  # `at` of a fetch fault: today the fetched address itself, not the call site
-KILLED = 139
-EFAULT = -14
 VICTIM = "0x5ec2e7"  # victim_value() while nobody has disturbed the victim (guests/attacks/attacks.h)
 
 
@@ -29,32 +27,8 @@ def attack(name: str, *args: str, options: tuple[str, ...] = ()):
     return twzemu("run", *options, str(guest(f"attacks/{name}")), *args)
 
 
-def sym(name: str, offset: int | None = None) -> str:
-    """`name+0xoff` as a regex (any offset unless given)."""
-    return rf"{re.escape(name)}\+{HEX if offset is None else hex(offset)}"
-
-
-def violation(kind: str, target: str, owner: str, executing: str, at: str) -> str:
-    """The security violation line of DESIGN.md "Guest ABI" as a regex; target and at are regexes (sym())."""
-    return (
-        rf"twzemu: security violation: {kind} {target} \({HEX}\) in {re.escape(owner)} "
-        rf"from {re.escape(executing)} at {at}"
-    )
-
-
 def still(pings: int) -> str:
     return f"victim still: {VICTIM}, evil still: {pings}\n"
-
-
-def check(done, status: int, stdout: str, reports: list[str]) -> None:
-    """Exit status, the whole stdout, and exactly these report lines on stderr, in order; no traceback."""
-    assert "Traceback" not in done.stderr, done.stderr
-    assert done.status == status, done.stderr
-    assert done.stdout == stdout
-    lines = [line for line in done.stderr.splitlines() if not line.startswith("twzemu: trace: ")]
-    assert len(lines) == len(reports), done.stderr
-    for line, pattern in zip(lines, reports, strict=True):
-        assert re.fullmatch(pattern, line), f"{line!r} does not match {pattern!r}"
 
 
 # -- 1, 2: read and write another compartment's data, heap and stack through leaked pointers -------------------

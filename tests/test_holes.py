@@ -9,32 +9,14 @@ level-none gate that killed the run (8). Gate records and reserved names (2, 3) 
 
 from __future__ import annotations
 
-import re
-
 from conftest import guest, twzemu
-
-HEX = r"0x[0-9a-f]+"
-KILLED = 139
+from reports import HEX, KILLED, check_lines, violation
 
 
 def run(name: str, *options: str):
     done = twzemu("run", *options, str(guest(f"holes/{name}")))
     assert "Traceback" not in done.stderr, done.stderr
     return done
-
-
-def violation(kind: str, target: str, owner: str, executing: str, at: str) -> str:
-    return (
-        rf"twzemu: security violation: {kind} {target} \({HEX}\) in {re.escape(owner)} "
-        rf"from {re.escape(executing)} at {at}"
-    )
-
-
-def check_lines(stderr: str, patterns: list[str]) -> None:
-    lines = stderr.splitlines()
-    assert len(lines) == len(patterns), stderr
-    for line, pattern in zip(lines, patterns, strict=True):
-        assert re.fullmatch(pattern, line), f"{line!r} does not match {pattern!r}"
 
 
 def test_memory_is_granted_per_crossing_and_per_binding_never_to_a_third_compartment():

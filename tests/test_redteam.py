@@ -19,10 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import CLI, ROOT, guest, twzemu
 from elftools.elf.elffile import ELFFile
+from reports import EFAULT, HEX, KILLED, check, sym, violation
 
-HEX = r"0x[0-9a-f]+"
-KILLED = 139
-EFAULT = -14
 SECRET = "0x5ec2e7"  # libgrnone's secret (guests/attacks/redteam/nonebuf_lib.c)
 
 
@@ -36,33 +34,9 @@ def variant(program: str, directory: str, *args: str, options: tuple[str, ...] =
     return run(program, *args, options=("-L", library_dir, *options), timeout=timeout)
 
 
-def sym(name: str, offset: int | None = None) -> str:
-    """`name+0xoff` as a regex (any offset unless given)."""
-    return rf"{re.escape(name)}\+{HEX if offset is None else hex(offset)}"
-
-
-def violation(kind: str, target: str, owner: str, executing: str, at: str) -> str:
-    """DESIGN.md's violation line as a regex; target and at are regexes (sym())."""
-    return (
-        rf"twzemu: security violation: {kind} {target} \({HEX}\) in {re.escape(owner)} "
-        rf"from {re.escape(executing)} at {at}"
-    )
-
-
 def refused_entry(gate: str, owner: str, executing: str) -> str:
     """The line of a refused gate entry (any reason the monitor may add after it)."""
     return violation("enter", sym(gate, 0), owner, executing, sym(gate, 0)) + r"(?:\W.*)?"
-
-
-def check(done, status: int, stdout: str, reports: list[str]) -> None:
-    """Exit status, the whole stdout, and exactly these report lines on stderr, in order; no traceback."""
-    assert "Traceback" not in done.stderr, done.stderr
-    assert done.status == status, done.stderr
-    assert done.stdout == stdout
-    lines = done.stderr.splitlines()
-    assert len(lines) == len(reports), done.stderr
-    for line, pattern in zip(lines, reports, strict=True):
-        assert re.fullmatch(pattern, line), f"{line!r} does not match {pattern!r}"
 
 
 def within(seconds: float, *args: str, **kwargs):
