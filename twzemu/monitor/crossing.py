@@ -30,9 +30,9 @@ page tables not built yet, a stack that is full, and ``--trace``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 from ..abi import TCB_CALLER_OFFSET, TWZ_EFAULT, TWZ_EPERM
 from ..errors import MonitorError
@@ -57,6 +57,7 @@ from ..security.ids import MONITOR, PROGRAM, CompartmentId
 from ..security.levels import crossing_rules
 from .hypercalls import Heap
 from .layout import GATE_BUFFER
+from .observe import CrossingEvent, CrossingObserver
 from .report import one_line
 
 RETURN_POINT = KERNEL_BASE + 0x800  # in the monitor's boot page: supervisor-only, so a user fetch faults
@@ -112,10 +113,11 @@ class Crossings:
     stderr: BinaryIO  # where violation lines go
     report: Callable[[Fault, CompartmentState, Refusal | None], str]  # the line for a fault (or refused entry)
     pair_space: Callable[[int, int], AddressSpace]  # the callee's page tables for a trusting caller (built once)
-    trace: TextIO | None = None
+    observers: Sequence[CrossingObserver] = ()  # while any watches, every crossing comes through Python
     _gate_list: list[Gate] = field(init=False)
     _pending: list[_PendingInit] = field(init=False)
     _refusal: Refusal = field(init=False)
+    _report: str | None = field(init=False)  # the violation line of the unwinding under way, for the observers
     _clients: dict[tuple[int, int], Client] = field(init=False)  # (compartment, page-table root) -> client
     fatal_refusal: Refusal | None = field(init=False)  # why the entry that stopped the program was refused
     engine: CrossingEngine = field(init=False)
@@ -133,7 +135,8 @@ class Crossings:
             for rules in (crossing_rules(caller, gate),)
         )
         self.engine.install(self._engine_compartments(), self._gate_list, rules)
-        self.engine.set_fast(self.trace is None)  # while tracing, every crossing comes through Python
+        self.engine.set_fast(not self.observers)  # while observed, every crossing comes through Python
+        self._report = None
 
     def _engine_compartments(self) -> Iterable[EngineCompartment]:
         for state in self.compartments.values():
@@ -214,7 +217,7 @@ class Crossings:
             self._refuse_entry(address, f"crossings nested {MAX_DEPTH} deep", TWZ_EFAULT)
         elif status is Status.NEED_INIT:
             self._initialise_first(address)
-        elif self.trace is not None:
+        elif self.observers:
             self._trace(status)
         return True
 
@@ -272,8 +275,10 @@ class Crossings:
         if self.engine.answer(value) is not Status.ANSWERED:
             self._refused(address, self.engine.refusal())
 
-    def _write_line(self, line: str) -> None:
+    def _write_line(self, line: str, compartment: str | None = None) -> None:
         self.stderr.write(one_line(line).encode() + b"\n")
+        for observer in self.observers:
+            observer.reported(line, compartment)
         self.stderr.flush()
 
     def _unwind(self, value: int, reply: bool) -> None:
@@ -281,14 +286,16 @@ class Crossings:
         status = self.engine.unwind(value, reply)
         if status is Status.FINISHED:
             self.machine.request_stop(Stop(StopReason.RETURNED, exit_code=value))
-        elif self.trace is not None:
+        elif self.observers:
             self._trace(status)
 
     def _violation(self, fault: Fault, refusal: Refusal | None) -> None:
         """Unwind the innermost crossing: report, and the caller's call returns TWZ_EFAULT."""
         executing = self.current
         assert executing is not None
-        self._write_line(self.report(fault, executing, refusal))
+        line = self.report(fault, executing, refusal)
+        self._write_line(line, executing.name)
+        self._report = line  # the return that ends the crossing says what unwound it
         self._unwind(TWZ_EFAULT, reply=False)
 
     # -- initialisers run on demand ----------------------------------------------------------------------
@@ -355,21 +362,25 @@ class Crossings:
     # -- tracing ---------------------------------------------------------------------------------------------
 
     def _trace(self, status: Status) -> None:
-        assert self.trace is not None
-        register = self.machine.register
+        """Tell the observers about an entry or a return (or the unwinding a violation made: ``_report``)."""
         if status is Status.ENTERED:
             crossing = self.engine.innermost()
             assert crossing is not None
             caller, callee, gate = self._describe(crossing.caller, crossing.callee, crossing.gate)
             registers = ARGUMENT_ORDER[: self._gate_list[crossing.gate].arity]
-            args = ", ".join(f"{register(r):#x}" for r in registers)
-            self.trace.write(one_line(f"twzemu: trace: enter T1 {caller} -> {callee} {gate}({args})") + "\n")
+            arguments = tuple(self.machine.register(r) for r in registers)
+            event = CrossingEvent(1, caller, callee, gate, arguments)
+            for observer in self.observers:
+                observer.entered(event)
         elif status is Status.RETURNED:
             last = self.engine.last
             caller, callee, gate = self._describe(last.caller, last.callee, last.gate)
-            value = register(RAX)
+            value = self.machine.register(RAX)
             result = value if value < 1 << 63 else value - (1 << 64)
-            self.trace.write(one_line(f"twzemu: trace: return T1 {callee} -> {caller} {gate} = {result}") + "\n")
+            event = CrossingEvent(1, caller, callee, gate, result=result, report=self._report)
+            for observer in self.observers:
+                observer.returned(event)
+        self._report = None
 
     def _describe(self, caller: int, callee: int, gate: int) -> tuple[str, str, str]:
         names = self.compartments

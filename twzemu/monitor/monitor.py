@@ -51,6 +51,7 @@ from .compartments import CompartmentBuilder
 from .crossing import CompartmentState, Crossings
 from .hypercalls import Hypercalls
 from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT
+from .observe import CrossingObserver, TextTrace
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, describe_fault, describe_verdict, one_line
 from .services import MonitorText, build_monitor_text
 from .startup import build_startup
@@ -85,6 +86,7 @@ class Monitor:
         policy: IsolationPolicy | None = None,
         caller_levels: Mapping[str, IsolationLevel] | None = None,
         trace: TextIO | None = None,
+        observers: Sequence[CrossingObserver] = (),
     ) -> None:
         self.store = store
         self.stdout = stdout or sys.stdout.buffer
@@ -93,7 +95,8 @@ class Monitor:
         self.verbose = verbose
         self.library_dirs = tuple(library_dirs)
         self.environment = dict(os.environ if environment is None else environment)
-        self.trace = trace
+        # who watches crossings: the text trace (--trace) and any other observer (--trace-json, --graph)
+        self.observers: tuple[CrossingObserver, ...] = (*([TextTrace(trace)] if trace else []), *observers)
         self.policy = policy or IsolationPolicy()
         self.caller_levels = dict(caller_levels or {})  # --caller-isolation NAME=LEVEL
         self._monitor_text: MonitorText | None = None
@@ -104,16 +107,22 @@ class Monitor:
         for warning in linked.warnings:
             self.stderr.write(f"twzemu: warning: {one_line(warning)}\n".encode())
         deadline = None if timeout is None else time.monotonic() + timeout  # one limit for init, main and fini
-        with Machine(self.ram_size) as machine:
-            run = self.start(machine, linked, [path, *argv], deadline)
-            stop = run.early_stop or machine.run(linked.entry, _remaining(deadline))
-            if stop.reason is StopReason.EXIT:
-                stop = run.finish(deadline) or stop
-            result = run.result(stop, timeout)
-        if result.message is not None:
-            self.stderr.write(one_line(result.message).encode() + b"\n")
-            self.stderr.flush()
-        return result
+        try:
+            with Machine(self.ram_size) as machine:
+                run = self.start(machine, linked, [path, *argv], deadline)
+                stop = run.early_stop or machine.run(linked.entry, _remaining(deadline))
+                if stop.reason is StopReason.EXIT:
+                    stop = run.finish(deadline) or stop
+                result = run.result(stop, timeout)
+            if result.message is not None:
+                self.stderr.write(one_line(result.message).encode() + b"\n")
+                self.stderr.flush()
+                for observer in self.observers:
+                    observer.reported(result.message, run.culprit(stop))
+            return result
+        finally:  # however the run ends (Ctrl-C between runs of the machine too), what observers write is whole
+            for observer in self.observers:
+                observer.finished()
 
     def link(self, path: str) -> LinkedProgram:
         cache = DerivedCache.beside(self.store.path)  # what is read from the images, kept for the next run
@@ -210,7 +219,13 @@ class Run:
         self._grant_bound_callers()
         monitor = self.monitor
         crossings = Crossings(
-            self.machine, self.states, self.gates, monitor.stderr, self.violation_line, self._pair_space, monitor.trace
+            self.machine,
+            self.states,
+            self.gates,
+            monitor.stderr,
+            self.violation_line,
+            self._pair_space,
+            monitor.observers,
         )
         self.crossings = crossings
         self.machine.on_hypercall = Hypercalls(
@@ -387,6 +402,13 @@ class Run:
 
     def _id_of(self, name: str) -> CompartmentId:
         return CompartmentId(next((s.id for s in self.states.values() if s.name == name), -1))
+
+    def culprit(self, stop: Stop) -> str | None:
+        """The compartment a stop happened in, if it was a fault."""
+        if stop.reason is not StopReason.FAULT or self.crossings is None:
+            return None
+        current = self.crossings.current or self.states[PROGRAM_COMPARTMENT]
+        return current.name
 
     def result(self, stop: Stop, timeout: float | None) -> RunResult:
         name = self.linked.program.loaded.name

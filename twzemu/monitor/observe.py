@@ -1,0 +1,62 @@
+"""Watching crossings: what the monitor tells an observer, and the text trace of ``twzemu run --trace``.
+
+While any observer watches, every crossing comes through Python (the crossing engine hands it over instead of
+completing it), so the observer sees each entry and each return in order; what the guest sees does not change
+(``tests/test_properties.py`` checks traced runs against untraced ones). With no observer nothing of this runs.
+Observers that write files (``debug.trace``: Chrome trace-event JSON, Graphviz DOT) get ``finished`` however the
+run ends — exit, violation, timeout, Ctrl-C — so what they write is always complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, TextIO
+
+from .report import one_line
+
+
+@dataclass(frozen=True, slots=True)
+class CrossingEvent:
+    """One entry into a gate, or the return (or unwinding) that ends it. Names are as reports write them."""
+
+    thread: int
+    caller: str
+    callee: str
+    gate: str
+    arguments: tuple[int, ...] = ()  # an entry's argument registers, as many as the gate takes
+    result: int | None = None  # a return's value (signed)
+    report: str | None = None  # the violation line that unwound the crossing, if one did
+
+
+class CrossingObserver(Protocol):
+    def entered(self, event: CrossingEvent) -> None: ...
+
+    def returned(self, event: CrossingEvent) -> None: ...
+
+    def reported(self, line: str, compartment: str | None) -> None:
+        """A fault or violation line (the one the run prints), and the compartment it happened in."""
+
+    def finished(self) -> None:
+        """The run is over (however it ended)."""
+
+
+class TextTrace:
+    """``--trace``: one line per entry and return, on a text stream (DESIGN.md "Guest ABI")."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def entered(self, event: CrossingEvent) -> None:
+        arguments = ", ".join(f"{value:#x}" for value in event.arguments)
+        line = f"twzemu: trace: enter T{event.thread} {event.caller} -> {event.callee} {event.gate}({arguments})"
+        self.stream.write(one_line(line) + "\n")
+
+    def returned(self, event: CrossingEvent) -> None:
+        line = f"twzemu: trace: return T{event.thread} {event.callee} -> {event.caller} {event.gate} = {event.result}"
+        self.stream.write(one_line(line) + "\n")
+
+    def reported(self, line: str, compartment: str | None) -> None:
+        pass  # the run prints the line itself
+
+    def finished(self) -> None:
+        pass
