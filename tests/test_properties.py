@@ -11,7 +11,10 @@ any gate (no crossing left behind).
 
 from __future__ import annotations
 
+import json
 import re
+import tempfile
+from pathlib import Path
 
 from conftest import guest, twzemu
 from hypothesis import given, settings
@@ -114,10 +117,17 @@ def test_traced_crossings_behave_exactly_as_the_engines(ops):
     each one comes through Python to be printed. The guest must see no difference, and every crossing but the
     final one into the monitor's exit returns."""
     fast = twzemu("run", str(guest("probe/probe")), *ops)
-    traced = twzemu("run", "--trace", str(guest("probe/probe")), *ops)
+    with tempfile.TemporaryDirectory() as files:  # the timeline and the call graph watch the same crossings
+        timeline, graph = Path(files, "trace.json"), Path(files, "graph.dot")
+        traced = twzemu("run", "--trace", "--trace-json", str(timeline), "--graph", str(graph),
+                        str(guest("probe/probe")), *ops)  # fmt: skip
+        crossings = [e for e in json.loads(timeline.read_text())["traceEvents"] if e["ph"] == "X"]
+        assert graph.read_text().startswith("digraph")
     assert (traced.status, traced.stdout) == (fast.status, fast.stdout)
     lines = traced.stderr.splitlines()
     assert [line for line in lines if not line.startswith("twzemu: trace: ")] == fast.stderr.splitlines()
     enters = sum(line.startswith("twzemu: trace: enter ") for line in lines)
     returns = sum(line.startswith("twzemu: trace: return ") for line in lines)
     assert enters == returns + 1 and lines[-1].startswith("twzemu: trace: enter T1 probe -> monitor __twz_monitor_exit")
+    assert len(crossings) == enters  # every crossing once, the exit's marked unfinished
+    assert [e["args"].get("unfinished") for e in crossings].count(True) == 1

@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..debug.trace import CallGraph, TimelineTrace
 from ..elf.image import ElfImage
 from ..errors import ElfError, UsageError
 from ..linker.link import IsolationPolicy
 from ..machine.machine import DEFAULT_RAM, MIN_RAM
 from ..mmu.physmem import MAX_PHYS_SIZE, PAGE_SIZE, OutOfFrames, size_text
 from ..monitor.monitor import Monitor
+from ..monitor.observe import CrossingObserver
 from ..objects.store import store_from_env
 from ..security.gates import IsolationLevel
 from .common import add_debug_option
@@ -101,6 +103,20 @@ def add_run_parser(commands: Any) -> None:
         help="print each gate crossing (thread, caller -> callee, gate, arguments, result) to stderr",
     )
     parser.add_argument(
+        "--trace-json",
+        type=Path,
+        metavar="FILE",
+        help="write the crossings as a Chrome trace-event timeline to FILE (open it in ui.perfetto.dev or "
+        "chrome://tracing): compartments as processes, one event per crossing, faults and violations as instants",
+    )
+    parser.add_argument(
+        "--graph",
+        type=Path,
+        metavar="FILE.dot",
+        help="write a Graphviz call graph to FILE.dot: compartments, and per caller -> callee the gates called and "
+        "how often (`dot -Tsvg FILE.dot > graph.svg` draws it)",
+    )
+    parser.add_argument(
         "--isolate",
         action="append",
         default=[],
@@ -178,6 +194,7 @@ def run_command(args: argparse.Namespace) -> int:
         policy=policy,
         caller_levels=dict(args.caller_isolation),
         trace=sys.stderr if args.trace else None,
+        observers=_file_observers(args.trace_json, args.graph),
     )
     try:
         return monitor.run(args.prog, args.args, timeout=args.timeout).status
@@ -185,6 +202,18 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError(
             f"twzemu run: --memory {size_text(args.memory)} is too small to load {args.prog} and its libraries"
         ) from None
+
+
+def _file_observers(timeline: Path | None, graph: Path | None) -> list[CrossingObserver]:
+    """The observers that write files, each checked writable before anything runs (a usage error names it)."""
+    observers: list[CrossingObserver] = []
+    for path, make in ((timeline, TimelineTrace), (graph, CallGraph)):
+        if path is None:
+            continue
+        if not path.parent.is_dir() or not os.access(path.parent, os.W_OK) or path.is_dir():
+            raise UsageError(f"twzemu run: cannot write {path}: no such writable directory or it is a directory")
+        observers.append(make(path))
+    return observers
 
 
 def _check_program(path: str) -> None:

@@ -175,6 +175,8 @@ class Crossings:
         """Forget every crossing (an exit left its crossing into the monitor behind)."""
         self.engine.reset()
         self._pending.clear()
+        for observer in self.observers:
+            observer.abandoned()
 
     def lifecycle(self, state: CompartmentState) -> Lifecycle:
         return self.engine.lifecycle(state.id)
@@ -268,14 +270,15 @@ class Crossings:
         caller = self.current
         assert gate is not None and caller is not None
         callee = self.compartments[gate.owner].name
-        self._write_line(
+        self.write_line(
             f"twzemu: fault: {why}: {caller.name} calling gate {gate.name} of {callee} refused "
             f"({'TWZ_EFAULT' if value == TWZ_EFAULT else 'TWZ_EPERM'})"
         )
         if self.engine.answer(value) is not Status.ANSWERED:
             self._refused(address, self.engine.refusal())
 
-    def _write_line(self, line: str, compartment: str | None = None) -> None:
+    def write_line(self, line: str, compartment: str | None = None) -> None:
+        """A report line on stderr, which the observers see too."""
         self.stderr.write(one_line(line).encode() + b"\n")
         for observer in self.observers:
             observer.reported(line, compartment)
@@ -294,7 +297,7 @@ class Crossings:
         executing = self.current
         assert executing is not None
         line = self.report(fault, executing, refusal)
-        self._write_line(line, executing.name)
+        self.write_line(line, executing.name)
         self._report = line  # the return that ends the crossing says what unwound it
         self._unwind(TWZ_EFAULT, reply=False)
 
@@ -345,8 +348,8 @@ class Crossings:
 
     def _init_failed(self, pending: _PendingInit, fault: Fault, refusal: Refusal | None) -> None:
         state = pending.compartment
-        self._write_line(self.report(fault, state, refusal))
-        self._write_line(f"twzemu: compartment {state.name} failed to initialise: its gates answer TWZ_EPERM")
+        self.write_line(self.report(fault, state, refusal))
+        self.write_line(f"twzemu: compartment {state.name} failed to initialise: its gates answer TWZ_EPERM")
         self.engine.unwind(TWZ_EFAULT, reply=False)
         self.engine.set_lifecycle(state.id, Lifecycle.FAILED)
         self._resume_interrupted(pending)

@@ -300,11 +300,8 @@ class Run:
             crossings.reset()
             if stop.fault is None:
                 return stop
-            line = self.violation_line(stop.fault, state)
-            self.monitor.stderr.write(
-                f"{one_line(line)}\ntwzemu: compartment {one_line(state.name)} failed to "
-                "initialise: its gates answer TWZ_EPERM\n".encode()
-            )
+            crossings.write_line(self.violation_line(stop.fault, state), state.name)
+            crossings.write_line(f"twzemu: compartment {state.name} failed to initialise: its gates answer TWZ_EPERM")
             crossings.set_lifecycle(state, Lifecycle.FAILED)
             return None
         crossings.set_lifecycle(state, Lifecycle.READY)
@@ -328,7 +325,7 @@ class Run:
                 crossings.reset()
                 if stop.reason is not StopReason.FAULT:
                     return stop
-                self.monitor.stderr.write(f"{one_line(self.violation_line(stop.fault, state))}\n".encode())
+                crossings.write_line(self.violation_line(stop.fault, state), state.name)
         return None
 
     # -- reports ----------------------------------------------------------------------------------------

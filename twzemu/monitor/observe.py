@@ -36,6 +36,9 @@ class CrossingObserver(Protocol):
     def reported(self, line: str, compartment: str | None) -> None:
         """A fault or violation line (the one the run prints), and the compartment it happened in."""
 
+    def abandoned(self) -> None:
+        """Every crossing entered and not returned is over without a return (an exit, a failed initialiser)."""
+
     def finished(self) -> None:
         """The run is over (however it ended)."""
 
@@ -57,6 +60,9 @@ class TextTrace:
 
     def reported(self, line: str, compartment: str | None) -> None:
         pass  # the run prints the line itself
+
+    def abandoned(self) -> None:
+        pass
 
     def finished(self) -> None:
         pass
