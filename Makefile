@@ -32,7 +32,11 @@ DEMO_FAULTS := null_read write_text exec_data exec_stack bad_insn move_tp
 demo: guests
 	@echo "== RFC 0008's example: an untrusted program, an isolated password service, a malicious plugin"
 	@echo "   (each library that declares gates runs in its own compartment: its own page tables, stack, heap)"
-	$(BIN)/twzemu run --trace guests/build/passwd/passwd_demo; echo "   (exit status $$?)"
+	$(BIN)/twzemu run --trace --trace-json guests/build/passwd.json --graph guests/build/passwd.dot \
+	    guests/build/passwd/passwd_demo; echo "   (exit status $$?)"
+	@echo "== who called whom, how often (guests/build/passwd.dot; the timeline guests/build/passwd.json opens in ui.perfetto.dev)"
+	@if command -v dot >/dev/null; then dot -Tsvg guests/build/passwd.dot -o guests/build/passwd.svg && \
+	    echo "   rendered guests/build/passwd.svg"; else cat guests/build/passwd.dot; fi
 	@echo "== the same plugin without isolation (--no-isolate): it reads and wipes the database"
 	$(BIN)/twzemu run --no-isolate libplugin.so --no-isolate libpasswd.so guests/build/passwd/passwd_demo \
 	    no-jumps; echo "   (exit status $$?)"
