@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pydot
 import pytest
-from conftest import guest, twzemu
+from conftest import CLI, ROOT, guest, twzemu
 
 
 def timeline(path: Path) -> list[dict]:
@@ -101,3 +103,14 @@ def test_an_unwritable_trace_file_is_a_usage_error(tmp_path):
     done = twzemu("run", "--trace-json", str(tmp_path / "no" / "such" / "trace.json"), str(guest("hello")))
     assert done.status == 2 and done.stdout == ""
     assert done.stderr.startswith("twzemu: twzemu run: cannot write ") or "cannot write" in done.stderr
+
+
+def test_the_file_is_complete_after_ctrl_c(tmp_path):
+    path = tmp_path / "trace.json"
+    command = [*CLI, "run", "--trace-json", str(path), str(guest("spin"))]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        time.sleep(1.5)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 130, stderr
+    assert [e["name"] for e in timeline(path) if e["ph"] == "i"] == ["interrupted"]
