@@ -37,6 +37,10 @@ demo: guests
 	@echo "== who called whom, how often (guests/build/passwd.dot; the timeline guests/build/passwd.json opens in ui.perfetto.dev)"
 	@if command -v dot >/dev/null; then dot -Tsvg guests/build/passwd.dot -o guests/build/passwd.svg && \
 	    echo "   rendered guests/build/passwd.svg"; else cat guests/build/passwd.dot; fi
+	@echo "== the password service's gates called from the command line (twzemu call: a real crossing each)"
+	$(BIN)/twzemu call -L guests/build/passwd libpasswd.so passwd_set 1
+	$(BIN)/twzemu call -L guests/build/passwd libpasswd.so passwd_check 1
+	$(BIN)/twzemu call -L guests/build/passwd libpasswd.so passwd_check many; echo "   (exit status $$?)"
 	@echo "== the same plugin without isolation (--no-isolate): it reads and wipes the database"
 	$(BIN)/twzemu run --no-isolate libplugin.so --no-isolate libpasswd.so guests/build/passwd/passwd_demo \
 	    no-jumps; echo "   (exit status $$?)"

@@ -15,6 +15,7 @@ class TwzEmuError(Exception):
     """Root of every twzemu error; ``exit_status`` is what the CLI exits with."""
 
     exit_status = 127
+    prefix = "twzemu: "  # what the CLI puts before each line
 
     def lines(self) -> list[str]:
         """What the CLI prints, one line each."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import TwzEmuError, UsageError
 from ..monitor.report import STATUS_INTERRUPTED
+from .call import add_call_parser
 from .cc import add_cc_parser, cc_command, parse_cc
 from .common import DEBUG, DEBUG_HELP
 from .run import add_run_parser
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(commands)
     add_cc_parser(commands)
     add_store_parser(commands)
+    add_call_parser(commands)
     return parser
 
 
@@ -79,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         for line in error.lines():  # one line each; a link failure has one per problem
-            print(line if line.startswith("twzemu") else f"twzemu: {line}", file=sys.stderr)
+            print(line if line.startswith("twzemu") else f"{error.prefix}{line}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:
         print("twzemu: interrupted", file=sys.stderr)

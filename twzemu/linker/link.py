@@ -172,13 +172,21 @@ class Linker:
         store: ObjectStore,
         policy: IsolationPolicy | None = None,
         monitor_gates: Mapping[str, Gate] | None = None,
+        preload: Sequence[str] = (),
     ) -> None:
         self.search = search
         self.store = store
         self.policy = policy or IsolationPolicy()
         self.monitor_gates = dict(monitor_gates or {})  # compartment 0's services, bound like any gate
+        self.preload = tuple(preload)  # libraries loaded as if the program needed them (``twzemu call``)
+        self._program = ""
+
+    def _needed(self, user: str, info: DynamicInfo) -> tuple[str, ...]:
+        """A file's ``DT_NEEDED`` names; the program's also name the libraries preloaded for it."""
+        return (*info.needed, *self.preload) if user == self._program else info.needed
 
     def link(self, program: ElfImage, name: str) -> LinkedProgram:
+        self._program = name
         files, infos = self._find(program, name)
         records = {lib_name: read_gate_records(image) for lib_name, image in files.items()}
         arities = _check(files, infos, records)
@@ -212,7 +220,7 @@ class Linker:
             if user not in files:
                 return ()  # not found: nothing to follow
             infos[user] = DynamicInfo.read(files[user])
-            needed = (*infos[user].needed, *([runtime] if runtime and user == name else []))
+            needed = (*self._needed(user, infos[user]), *([runtime] if runtime and user == name else []))
             for library in needed:
                 if library in missing:
                     missing[library].append(user)
@@ -253,7 +261,7 @@ class Linker:
         while queue:
             instance = queue.popleft()
             compartment, user = instance.compartment, instance.library
-            for needed in infos[user].needed:
+            for needed in self._needed(user, infos[user]):
                 target = compartment
                 if needed != program and self._isolated(needed, records):
                     if needed not in isolated:
@@ -459,7 +467,7 @@ class Linker:
         root = by_name[keys[0].library]
         init = _array(root, root.info.preinit_array_at, root.info.preinit_array_count) if with_preinit else []
         fini: list[int] = []
-        for lib_name in init_order(root.name, lambda n: [m for m in by_name[n].info.needed if m in by_name]):
+        for lib_name in init_order(root.name, lambda n: [m for m in self._needed(n, by_name[n].info) if m in by_name]):
             library = by_name[lib_name]
             info = library.info
             if info.init is not None:

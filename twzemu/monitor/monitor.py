@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -103,7 +103,12 @@ class Monitor:
         self.last_run: Run | None = None  # the latest run's state, for tests that look inside
 
     def run(self, path: str, argv: Sequence[str] = (), timeout: float | None = None) -> RunResult:
-        linked = self.link(path)
+        return self.run_linked(self.link(path), path, argv, timeout)
+
+    def run_linked(self, linked: LinkedProgram, path: str, argv: Sequence[str] = (), timeout: float | None = None,
+                   inspect: Callable[[Run], None] | None = None) -> RunResult:  # fmt: skip
+        """Run ``linked`` (``link``'s result) as ``path`` with ``argv``; ``inspect`` sees the run once it stopped,
+        before its machine goes."""
         for warning in linked.warnings:
             self.stderr.write(f"twzemu: warning: {one_line(warning)}\n".encode())
         deadline = None if timeout is None else time.monotonic() + timeout  # one limit for init, main and fini
@@ -114,6 +119,8 @@ class Monitor:
                 if stop.reason is StopReason.EXIT:
                     stop = run.finish(deadline) or stop
                 result = run.result(stop, timeout)
+                if inspect is not None:
+                    inspect(run)
             if result.message is not None:
                 self.stderr.write(one_line(result.message).encode() + b"\n")
                 self.stderr.flush()
@@ -124,14 +131,16 @@ class Monitor:
             for observer in self.observers:
                 observer.finished()
 
-    def link(self, path: str) -> LinkedProgram:
+    def link(self, path: str, preload: Sequence[str] = ()) -> LinkedProgram:
+        """Link the program at ``path`` (and ``preload``: libraries loaded as if it needed them)."""
         cache = DerivedCache.beside(self.store.path)  # what is read from the images, kept for the next run
         program = ElfImage.open(path, cache)
         search = LibrarySearch.for_program(
             Path(path), self.library_dirs, self._runtime_dir(), self.store, RUNTIME_LIBRARY, cache
         )
         self._monitor_text = build_monitor_text(self.store)
-        linked = Linker(search, self.store, self.policy, self._monitor_text.gates).link(program, path)
+        linker = Linker(search, self.store, self.policy, self._monitor_text.gates, preload)
+        linked = linker.link(program, path)
         self._check_caller_levels(linked)
         return linked
 

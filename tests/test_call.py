@@ -1,0 +1,113 @@
+"""``twzemu call LIBRARY FUNCTION ARG…`` (issue 13): a gate called from a compartment of its own, a nando inside
+its library's compartment, arguments by their C types from DWARF, results on stdout, RFC 0008's typed errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import cc, guest, twzemu
+
+GREET = """
+#include <stdio.h>
+#include <string.h>
+#include <twz.h>
+const char *greet(const char *name)
+{
+    char copy[64];
+    strncpy(copy, name, sizeof copy - 1);
+    copy[sizeof copy - 1] = 0;
+    char *buffer = twz_gate_buffer();
+    strcpy(buffer, "hello ");
+    strcat(buffer, copy);
+    return buffer;
+}
+TWZ_GATE(greet);
+long twice(long x) { return 2 * x; }
+long who(void) { return twz_caller_compartment(); }
+TWZ_GATE(who);
+long shout(long x) { printf("the library prints %ld\\n", x); return x + 1; }
+TWZ_GATE(shout);
+void nothing(void) {}
+TWZ_GATE(nothing);
+unsigned long all_ones(void) { return -1; }
+TWZ_GATE(all_ones);
+long peek(long address) { return *(long *)address; }
+TWZ_GATE(peek);
+"""
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("call")
+    (directory / "greet.c").write_text(GREET)
+    cc("-g", "-shared", "-o", "libgreet.so", "greet.c", cwd=directory)
+    (directory / "nodebug").mkdir()
+    cc("-shared", "-o", "nodebug/libgreet.so", "greet.c", cwd=directory)
+    return directory
+
+
+def call(library: Path, *args: str, directory: str = ""):
+    return twzemu("call", "-L", str(library / directory), "libgreet.so", *args)
+
+
+@pytest.mark.parametrize(
+    ("args", "stdout"),
+    [
+        (("twice", "21"), "42\n"),  # a nando, in its library's compartment
+        (("twice", "0x10"), "32\n"),
+        (("twice", "-4"), "-8\n"),
+        (("greet", "world"), "hello world\n"),  # a char * through the gate buffer, both ways
+        (("who",), "1\n"),  # a real crossing: the callee sees its caller's compartment
+        (("nothing",), ""),
+        (("all_ones",), "-1\n"),  # integer types print as signed decimal
+    ],
+)
+def test_a_call_prints_only_its_result(library, args, stdout):
+    done = call(library, *args)
+    assert (done.status, done.stdout, done.stderr) == (0, stdout, "")
+
+
+def test_what_the_library_prints_goes_to_stderr(library):
+    done = call(library, "shout", "6")
+    assert (done.status, done.stdout, done.stderr) == (0, "7\n", "the library prints 6\n")
+
+
+def test_a_library_is_found_by_path_too(library):
+    done = twzemu("call", str(library / "libgreet.so"), "twice", "5")
+    assert (done.status, done.stdout) == (0, "10\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "directory", "line"),
+    [
+        (("twice", "many"), "", "Type Error: twice: parameter x has C type long int: 'many' is not an integer "
+         "(decimal or 0x hex)"),
+        (("twice",), "", "Type Error: twice(long int x) takes 1 argument, not 0"),
+        (("greet", "world"), "nodebug", "Type Error: greet: argument 1 'world' is not an integer, and "),
+        (("nope",), "", "Name Error: no function nope exported by libgreet.so"),
+    ],
+)  # fmt: skip
+def test_typed_errors_are_one_line_and_status_1(library, args, directory, line):
+    done = call(library, *args, directory=directory)
+    assert done.status == 1 and done.stdout == ""
+    assert done.stderr.startswith(line) and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_missing_library_is_a_name_error(tmp_path):
+    done = twzemu("call", "-L", str(tmp_path), "libnope.so", "f")
+    assert (done.status, done.stdout) == (1, "")
+    assert done.stderr.startswith("Name Error: no library libnope.so")
+
+
+def test_a_callee_that_faults_is_a_security_error_with_the_report(library):
+    done = call(library, "peek", "0x10")
+    assert (done.status, done.stdout) == (1, "")
+    first, report = done.stderr.split(": twzemu: ", 1)
+    assert first == "Security Error: Failed to call peek in libgreet.so"
+    assert report.startswith("fault: read 0x10 (0x10) in no object from ") and done.stderr.count("\n") == 1
+
+
+def test_the_password_service_answers_from_the_command_line():
+    done = twzemu("call", "-L", str(guest("passwd")), "libpasswd.so", "passwd_check", "1")
+    assert (done.status, done.stdout, done.stderr) == (0, "0\n", "")

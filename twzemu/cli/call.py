@@ -1,0 +1,53 @@
+"""``twzemu call [-L DIR] [--store DIR] LIBRARY FUNCTION [ARG…]``: call one function of a library and print its
+result (``monitor.call``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..monitor.call import call
+from ..monitor.monitor import Monitor
+from ..objects.store import store_from_env
+from .common import add_debug_option
+
+CALL_HELP = """Load LIBRARY (a path, or a name searched like a DT_NEEDED name: -L directories, the store's names,
+the runtime) and call FUNCTION with ARGs converted by its parameters' C types from the library's DWARF (build
+it with -g): integers in decimal or 0x hex, char * from a string. A gate is called from a compartment of its
+own (a real crossing); any other exported function runs inside the library's compartment.
+
+stdout carries only the result: signed decimal for integer types, 0x hex for pointers, the text of a char *,
+nothing for void. What the library prints goes to stderr.
+
+Errors are one line on stderr, status 1: `Type Error: ...` (a bad argument), `Name Error: ...` (no such library
+or function), `Security Error: Failed to call FUNCTION in LIBRARY: ...` (refused, or the callee faulted or
+violated isolation). Bad options: status 2."""
+
+
+def add_call_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "call",
+        help="call a function (a gate or a nando) of a library",
+        description=CALL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_debug_option(parser)
+    parser.add_argument("-L", dest="library_dirs", action="append", default=[], metavar="DIR",
+                        help="look for LIBRARY and its dependencies in DIR first (repeatable)")  # fmt: skip
+    parser.add_argument("--store", metavar="DIR", help="an object store whose names are searched too")
+    parser.add_argument("library", metavar="LIBRARY")
+    parser.add_argument("function", metavar="FUNCTION")
+    parser.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER)
+    parser.set_defaults(func=call_command)
+
+
+def call_command(args: argparse.Namespace) -> int:
+    monitor = Monitor(store_from_env(args.store), library_dirs=[Path(d) for d in args.library_dirs])
+    result = call(monitor, args.library, args.function, list(args.args))
+    sys.stderr.buffer.write(result.output)
+    sys.stderr.flush()
+    if result.line is not None:
+        print(result.line)
+    return 0
