@@ -111,3 +111,44 @@ def test_a_callee_that_faults_is_a_security_error_with_the_report(library):
 def test_the_password_service_answers_from_the_command_line():
     done = twzemu("call", "-L", str(guest("passwd")), "libpasswd.so", "passwd_check", "1")
     assert (done.status, done.stdout, done.stderr) == (0, "0\n", "")
+
+
+COUNTER = """
+#include <twz.h>
+static long total;
+long bump(long by) { total += by; return total; }
+TWZ_GATE(bump);
+long peek_total(void) { return total; }
+"""
+
+
+def test_a_session_keeps_one_machine_so_state_persists(library, tmp_path):
+    from twzemu import GateNameError, GateSecurityError, GateTypeError, Session
+
+    (tmp_path / "counter.c").write_text(COUNTER)
+    cc("-g", "-shared", "-o", "libcount.so", "counter.c", cwd=tmp_path)
+    with Session(library_dirs=[str(tmp_path), str(library)]) as session:
+        count = session.load("libcount.so")
+        greet = session.load("libgreet.so")
+        assert [count.call("bump", 2), count.call("bump", 40)] == [2, 42]  # one machine: the total persists
+        assert count.call("peek_total") == 42  # a nando, inside the library's compartment
+        assert greet.call("greet", "session") == "hello session"
+        assert greet.call("greet", b"bytes") == "hello bytes"
+        assert greet.call("nothing") is None and greet.call("all_ones") == -1
+        with pytest.raises(GateTypeError, match="parameter x has C type long int"):
+            greet.call("twice", "many")
+        with pytest.raises(GateNameError, match="no function nope"):
+            greet.call("nope")
+        with pytest.raises(GateSecurityError, match=r"Failed to call peek in libgreet.so: twzemu: fault: read 0x10"):
+            greet.call("peek", 0x10)
+        assert count.call("bump", 1) == 43  # the session survives a callee's fault
+        ran = session.run(str(guest("hello")))
+    assert (ran.status, ran.stdout, ran.stderr) == (0, "hello\n", "")
+
+
+def test_importing_twzemu_loads_no_api():
+    import subprocess
+    import sys
+
+    code = "import sys, twzemu; print('twzemu.monitor.call' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "False\n"

@@ -18,3 +18,23 @@ Pure layers (objects, elf, security, mmu encoding, linker planning) never import
 """
 
 __version__ = "0.1.0"
+
+# The Python API (README "Python API"), exported lazily: ``twzemu run`` does not pay for importing it.
+_API = {
+    "Session": "twzemu.monitor.call",
+    "Library": "twzemu.monitor.call",
+    "RunOutput": "twzemu.monitor.call",
+    "CallError": "twzemu.monitor.call",
+    "GateTypeError": "twzemu.monitor.call",
+    "GateNameError": "twzemu.monitor.call",
+    "GateSecurityError": "twzemu.monitor.call",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'twzemu' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

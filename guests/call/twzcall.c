@@ -13,6 +13,17 @@ char twz_call_line[TWZ_GATE_BUFFER_SIZE];
 
 typedef long function(long, long, long, long, long, long);
 
+/* For twzemu.Session, which keeps one machine for many calls: the monitor sets twz_call_target and calls this
+ * with the six argument registers; the call from here into a gate is a crossing. */
+function *twz_call_target;
+long twz_call_result;
+
+long twz_call_now(long a, long b, long c, long d, long e, long f)
+{
+    twz_call_result = twz_call_target(a, b, c, d, e, f); /* stored, so that the call is no tail call */
+    return twz_call_result;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3 || argc > 9)

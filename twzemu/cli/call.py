@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..monitor.call import call
-from ..monitor.monitor import Monitor
 from ..objects.store import store_from_env
 from .common import add_debug_option
 
@@ -44,10 +42,9 @@ def add_call_parser(commands: Any) -> None:
 
 
 def call_command(args: argparse.Namespace) -> int:
-    monitor = Monitor(store_from_env(args.store), library_dirs=[Path(d) for d in args.library_dirs])
-    result = call(monitor, args.library, args.function, list(args.args))
-    sys.stderr.buffer.write(result.output)
+    line, output = call(args.library, args.function, list(args.args), args.library_dirs, store_from_env(args.store))
+    sys.stderr.buffer.write(output)
     sys.stderr.flush()
-    if result.line is not None:
-        print(result.line)
+    if line is not None:
+        print(line)
     return 0

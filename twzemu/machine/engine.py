@@ -295,8 +295,9 @@ class CrossingEngine:
         ``reply`` and it wrote one)."""
         return Status(self._lib.twz_unwind(self._ref, value & U64_MASK, int(reply)))
 
-    def call(self, compartment: int, entry: int) -> Status:
-        return Status(self._lib.twz_call(self._ref, compartment, entry))
+    def call(self, compartment: int, entry: int, arity: int = 0) -> Status:
+        """Enter ``entry`` in ``compartment`` for the monitor, passing the first ``arity`` argument registers."""
+        return Status(self._lib.twz_call(self._ref, compartment, entry, arity))
 
     def answer(self, value: int) -> Status:
         """Answer the call that is entering a gate now with ``value``, without entering."""

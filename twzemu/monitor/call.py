@@ -1,40 +1,48 @@
-"""Calling one function of a library: ``twzemu call LIBRARY FUNCTION ARG…`` (RFC 0008 "Interaction").
+"""Calling functions of libraries: ``twzemu call LIBRARY FUNCTION ARG…`` and ``twzemu.Session`` (RFC 0008
+"Interaction").
 
-1. **link** the runtime's caller program (``twzcall``, built with the runtime) with LIBRARY preloaded. A gate of
-   LIBRARY is called from the caller's own compartment, so the call is a real crossing; a nando (a plain exported
-   function) runs inside LIBRARY's compartment, as a library call would (LIBRARY is then loaded into the
-   caller's compartment);
-2. **convert** each argument by the parameter's C type from LIBRARY's DWARF (``elf.signatures``): integers from
-   decimal or ``0x`` hex, ``char *`` from a string, copied into the caller's gate buffer (a gate receives it as its
-   message). Without DWARF every argument must be an integer;
-3. **run**: the caller passes the arguments in registers, calls, and leaves the result as text (signed, unsigned,
-   pointer, string, or nothing for ``void``), which is read back from its memory after the run.
+A ``Session`` is one machine for many calls, so a library's state persists from call to call:
 
-Errors are typed as RFC 0008 types them (``CallError``: ``Type Error``, ``Name Error``, ``Security Error``).
+1. **link** the runtime's caller program (``twzcall``, built with the runtime) with every loaded library
+   preloaded, boot a machine, build the compartments and run the libraries' initialisers;
+2. **convert** each argument by its parameter's C type from the library's DWARF (``elf.signatures``): integers
+   from decimal or ``0x`` hex, ``char *`` from a string, copied into the calling compartment's gate buffer (a gate
+   receives it as its message). Without DWARF every argument must be an integer;
+3. **call**: a gate is called by the caller program's ``twz_call_now``, from a compartment of its own, so the
+   call is a real crossing (the caller counts as bound to that gate); a nando (a plain exported function) is
+   called by the monitor inside its library's compartment, as a library call would run. The result is read by
+   the function's return type: an integer, a pointer, the string it points to (read as the calling compartment
+   may read it), or nothing for ``void``.
+
+Errors are typed as RFC 0008 types them (``CallError``: ``GateTypeError``, ``GateNameError``,
+``GateSecurityError``); a callee that faults or violates isolation is reported and the session goes on.
 """
 
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import TracebackType
 
+from ..abi import GATE_BUFFER_SIZE
 from ..elf.dynamic import SymbolKind
-from ..elf.image import ElfImage
-from ..elf.signatures import CKind, CType, Signature, signatures
+from ..elf.signatures import CKind, Signature, signatures
 from ..errors import LinkError, LinkErrorKind, TwzEmuError
-from ..linker.link import GateBinding, LinkedProgram
+from ..linker.link import GateBinding, LinkedLibrary, LinkedProgram
 from ..linker.lookup import exports_of
+from ..machine.events import StopReason
+from ..machine.machine import Machine
+from ..mmu.pte import Prot
 from ..objects.layout import U64_MASK
+from ..objects.store import ObjectStore
 from ..security.ids import PROGRAM
 from ..toolchain import Toolchain
-from .monitor import Monitor, Run
+from .crossing import CompartmentState
+from .layout import GATE_BUFFER
+from .monitor import Monitor, Run, RunResult
 
 CALLER = "twzcall"  # the caller program, in the runtime's directory
-# how the caller reads the result: integer types as signed decimal (RFC 0008's CLI), pointers in hex, strings
-_READ = {CKind.SIGNED: "i", CKind.UNSIGNED: "i", CKind.POINTER: "p", CKind.STRING: "s", CKind.VOID: "v"}
-_INTEGER = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)")
 
 
 class CallError(TwzEmuError):
@@ -61,112 +69,258 @@ class GateSecurityError(CallError):
 
 
 @dataclass(frozen=True, slots=True)
-class CallResult:
-    line: str | None  # the result as text; None for void
-    output: bytes  # what the library printed (stdout and stderr, in order)
+class RunOutput:
+    """What ``Session.run`` gives back: the exit status and the program's output."""
+
+    status: int
+    stdout: str
+    stderr: str
 
 
-def call(monitor: Monitor, library: str, function: str, arguments: list[str]) -> CallResult:
-    """Call ``function`` of ``library`` with ``arguments`` (module docstring); a ``CallError`` if it cannot."""
-    caller = str(Toolchain.locate().runtime_dir / CALLER)
-    output = io.BytesIO()
-    monitor.stdout = monitor.stderr = output
-    linked = _link(monitor, caller, library)
-    owner, target = _find(linked, library, function)
-    gate = owner is not None
-    if not gate:  # a nando runs in its library's compartment: load the library into the caller's
-        monitor.policy = replace(monitor.policy, no_isolate=monitor.policy.no_isolate | {library})
-        linked = _link(monitor, caller, library)
-        _, target = _find(linked, library, function)
-    else:  # the caller is bound to the gate it calls: it may see the callee's memory as the gate's level allows
-        linked = replace(linked, bindings=linked.bindings | {GateBinding(PROGRAM, function)})
-    image = _image(linked, library)
-    signature = signatures(image, [function]).get(function)
-    argv = [f"{target:#x}", _READ.get(signature.result.kind, "i") if signature else "i"]
-    argv += _convert(function, signature, arguments, image.path)
-    line: list[str | None] = [None]
+class Library:
+    """A library loaded into a ``Session``: call its functions with ``call``."""
 
-    def read_result(run: Run) -> None:
-        symbol = linked.program.loaded.image.symbol_named("twz_call_line")
-        if symbol is not None:
-            data = run.states[PROGRAM].space.read_virtual(linked.program.base + symbol.st_value, 4096)
-            line[0] = data.split(b"\0", 1)[0].decode("utf-8", "replace")
+    def __init__(self, session: Session, name: str) -> None:
+        self.session = session
+        self.name = name
 
-    result = monitor.run_linked(linked, caller, argv, inspect=read_result)
-    reports = [
-        text for text in output.getvalue().decode("utf-8", "replace").splitlines() if text.startswith("twzemu: ")
-    ]
-    if result.status != 0 or any(" violation: " in text or " fault: " in text for text in reports):
-        what = reports[-1] if reports else f"the call ended with status {result.status}"
-        raise GateSecurityError(f"Failed to call {function} in {Path(library).name}: {what}")
-    void = signature is not None and signature.result.kind is CKind.VOID
-    return CallResult(None if void else line[0], output.getvalue())
+    def call(self, function: str, *arguments: int | str | bytes) -> int | str | None:
+        """Call ``function`` with ``arguments`` (ints; ``str`` or ``bytes`` for ``char *``): its result (an int,
+        a ``str`` for ``char *``, None for ``void``)."""
+        return self.session.call(self.name, function, list(arguments))
+
+    def __repr__(self) -> str:
+        return f"<Library {self.name}>"
 
 
-def _link(monitor: Monitor, caller: str, library: str) -> LinkedProgram:
+@dataclass(slots=True)
+class _Booted:
+    """The session's machine, and the run of the caller program on it."""
+
+    machine: Machine
+    linked: LinkedProgram
+    run: Run
+
+
+class Session:
+    """One machine on which libraries are loaded and their functions called (module docstring).
+
+    ``with Session(library_dirs=["."]) as s: s.load("libfoo.so").call("foo_add", 2, 40)``. Loading a library after
+    a call starts a new machine (what was called before is gone)."""
+
+    def __init__(self, library_dirs: list[str] | tuple[str, ...] = (), store: ObjectStore | None = None) -> None:
+        self.library_dirs = [Path(d) for d in library_dirs]
+        self.store = store if store is not None else ObjectStore.in_memory()
+        self.output = io.BytesIO()  # what the libraries print
+        self._loaded: list[str] = []
+        self._booted: _Booted | None = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:  # fmt: skip
+        self.close()
+
+    def close(self) -> None:
+        if self._booted is not None:
+            self._booted.machine.close()
+            self._booted = None
+
+    def load(self, library: str) -> Library:
+        """Load ``library`` (a path, or a name searched like a ``DT_NEEDED`` name)."""
+        if library not in self._loaded:
+            self._loaded.append(library)
+            self.close()
+        return Library(self, library)
+
+    def run(self, program: str, argv: list[str] | tuple[str, ...] = (), timeout: float | None = None) -> RunOutput:
+        """Run ``program`` on a machine of its own, as ``twzemu run`` does."""
+        out, err = io.BytesIO(), io.BytesIO()
+        monitor = Monitor(self.store, out, err, library_dirs=self.library_dirs)
+        result: RunResult = monitor.run(program, list(argv), timeout)
+        return RunOutput(
+            result.status, out.getvalue().decode(errors="replace"), err.getvalue().decode(errors="replace")
+        )
+
+    # -- calls ------------------------------------------------------------------------------------------
+
+    def call(self, library: str, function: str, arguments: list[int | str | bytes]) -> int | str | None:
+        self.load(library)
+        booted = self._boot()
+        instance = next(lib for lib in booted.linked.libraries if lib.name == library)
+        gate = next((g for g in booted.linked.gates if g.name == function and g.owner == instance.compartment), None)
+        if gate is not None:
+            where, entry = booted.run.states[PROGRAM], _symbol(booted.linked.program, "twz_call_now")
+            booted.run.program.space.write_virtual(
+                booted.linked.program.base + _symbol_offset(booted.linked.program, "twz_call_target"),
+                gate.entry.to_bytes(8, "little"),
+            )
+        else:
+            where, entry = booted.run.states[instance.compartment], _nando(booted.linked, library, function)
+        signature = signatures(instance.loaded.image, [function]).get(function)
+        registers = self._arguments(function, signature, arguments, instance.loaded.image.path, where)
+        mark = self.output.tell()
+        crossings = booted.run.crossings
+        assert crossings is not None
+        stop = crossings.call(where, entry, arguments=registers)
+        reports = [line for line in self.output.getvalue()[mark:].decode(errors="replace").splitlines()
+                   if line.startswith("twzemu: ")]  # fmt: skip
+        if stop.reason is not StopReason.RETURNED:
+            crossings.reset()
+            if stop.fault is not None:
+                reports.append(booted.run.violation_line(stop.fault, crossings.current or where))
+            what = reports[-1] if reports else f"it did not return ({stop.reason.value})"
+            raise GateSecurityError(f"Failed to call {function} in {Path(library).name}: {what}")
+        if any(" violation: " in line or " fault: " in line for line in reports):
+            raise GateSecurityError(f"Failed to call {function} in {Path(library).name}: {reports[-1]}")
+        return self._result(stop.exit_code or 0, signature, where, function, library)
+
+    def _boot(self) -> _Booted:
+        if self._booted is not None:
+            return self._booted
+        caller = str(Toolchain.locate().runtime_dir / CALLER)
+        monitor = Monitor(self.store, self.output, self.output, library_dirs=self.library_dirs)
+        try:
+            linked = monitor.link(caller, self._loaded)
+        except LinkError as error:
+            if error.kind is LinkErrorKind.LIBRARY_NOT_FOUND:
+                missing = ", ".join(self._loaded)
+                raise GateNameError(f"no library {missing} (searched -L, the store's names and the runtime)") from None
+            raise
+        # the caller is bound to every gate it may call: it sees a callee's memory as that gate's level allows
+        bindings = {GateBinding(PROGRAM, g.name) for g in linked.gates if g.owner > PROGRAM}
+        linked = replace(linked, bindings=linked.bindings | bindings)
+        machine = Machine(monitor.ram_size)
+        machine.boot()
+        try:
+            run = monitor.start(machine, linked, [caller])
+            if run.early_stop is not None:
+                raise GateSecurityError(f"the libraries did not initialise ({run.early_stop.reason.value})")
+        except BaseException:
+            machine.close()
+            raise
+        self._booted = _Booted(machine, linked, run)
+        return self._booted
+
+    def _arguments(self, function: str, signature: Signature | None, arguments: list[int | str | bytes],
+                   path: str, where: CompartmentState) -> list[int]:  # fmt: skip
+        """Each argument as a register value, by its parameter's type; strings into ``where``'s gate buffer."""
+        if signature is not None and not signature.variadic and len(arguments) != len(signature.parameters):
+            count = len(signature.parameters)
+            raise GateTypeError(f"{function}({_parameters(signature)}) takes {count} argument{'s' * (count != 1)}, "
+                                f"not {len(arguments)}")  # fmt: skip
+        if len(arguments) > 6:
+            raise GateTypeError(f"{function} takes at most 6 arguments (in registers)")
+        registers, strings = [], b""
+        for index, value in enumerate(arguments):
+            parameter = signature.parameters[index] if signature and index < len(signature.parameters) else None
+            kind = parameter.type.kind if parameter else CKind.SIGNED
+            if kind is CKind.STRING:
+                text = value.encode() if isinstance(value, str) else bytes(value) if isinstance(value, bytes) else None
+                if text is None:
+                    raise GateTypeError(f"{function}: parameter {parameter.name} has C type {parameter.type.text}: "
+                                        f"{value!r} is not a string")  # fmt: skip
+                registers.append(GATE_BUFFER + len(strings))
+                strings += text + b"\0"
+                continue
+            if kind is CKind.OTHER:
+                assert parameter is not None
+                raise GateTypeError(f"{function}: parameter {parameter.name} has C type {parameter.type.text}, "
+                                    "which twzemu cannot pass")  # fmt: skip
+            number = _integer(value)
+            if number is None:
+                if parameter is None:
+                    raise GateTypeError(f"{function}: argument {index + 1} {value!r} is not an integer, and {path} "
+                                        "lacks -g debug information to say it takes a string")  # fmt: skip
+                raise GateTypeError(f"{function}: parameter {parameter.name} has C type {parameter.type.text}: "
+                                    f"{value!r} is not an integer (decimal or 0x hex)")  # fmt: skip
+            registers.append(number & U64_MASK)
+        if strings:
+            if len(strings) > GATE_BUFFER_SIZE:
+                raise GateTypeError(f"{function}: its strings take {len(strings)} bytes, more than the gate buffer")
+            crossings = self._booted.run.crossings if self._booted else None
+            assert crossings is not None
+            crossings.engine.reply(where.id, strings)  # the calling compartment's message
+        return registers
+
+    def _result(self, value: int, signature: Signature | None, where: CompartmentState, function: str,
+                library: str) -> int | str | None:  # fmt: skip
+        kind = signature.result.kind if signature else CKind.SIGNED
+        if kind is CKind.VOID:
+            return None
+        if kind is CKind.STRING:
+            return None if value == 0 else self._string(value & U64_MASK, where, function, library)
+        value &= U64_MASK
+        if kind is CKind.POINTER:
+            return value
+        return value - (1 << 64) if value >> 63 else value
+
+    def _string(self, address: int, where: CompartmentState, function: str, library: str) -> str:
+        """The string at ``address`` as the calling compartment may read it (in the page tables it called from)."""
+        assert self._booted is not None
+        space = where.space
+        mapping = space.mapping_at(address)
+        if mapping is None or not mapping.prot & Prot.READ:
+            raise GateSecurityError(f"Failed to call {function} in {Path(library).name}: its result {address:#x} "
+                                    f"is not readable by {where.name}")  # fmt: skip
+        data = space.read_virtual(address, min(GATE_BUFFER_SIZE, ((address | 0xFFF) + 1) - address))
+        return data.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _integer(value: int | str | bytes) -> int | None:
+    if isinstance(value, int):
+        return value
+    text = value.decode() if isinstance(value, bytes) else value
+    sign, digits = (-1, text[1:]) if text[:1] == "-" else (1, text.removeprefix("+"))
     try:
-        return monitor.link(caller, [library])
-    except LinkError as error:
-        if error.kind is LinkErrorKind.LIBRARY_NOT_FOUND:
-            raise GateNameError(f"no library {library} (searched -L, the store's names and the runtime)") from None
-        raise
+        return sign * (int(digits[2:], 16) if digits[:2].lower() == "0x" else int(digits, 10))
+    except ValueError:
+        return None
 
 
-def _image(linked: LinkedProgram, library: str) -> ElfImage:
-    return next(lib.loaded.image for lib in linked.libraries if lib.name == library)
+def _parameters(signature: Signature) -> str:
+    return str(signature).split("(", 1)[1].rstrip(")")
 
 
-def _find(linked: LinkedProgram, library: str, function: str) -> tuple[int | None, int]:
-    """(the gate's compartment, its entry) for a gate of ``library``; (None, address) for a nando."""
-    instances = [lib for lib in linked.libraries if lib.name == library]
-    owner = instances[0].compartment
-    for gate in linked.gates:
-        if gate.name == function and gate.owner == owner:
-            return gate.owner, gate.entry
-    for lib in instances:
-        symbol = exports_of(lib.info).get(function)
-        if symbol is not None and symbol.kind is SymbolKind.FUNC:
-            return None, lib.base + symbol.value
+def _symbol_offset(program: LinkedLibrary, name: str) -> int:
+    symbol = program.loaded.image.symbol_named(name)
+    if symbol is None:
+        raise TwzEmuError(f"{program.loaded.image.path}: no symbol {name} (rebuild the runtime with make)")
+    return symbol.st_value
+
+
+def _symbol(program: LinkedLibrary, name: str) -> int:
+    return program.base + _symbol_offset(program, name)
+
+
+def _nando(linked: LinkedProgram, library: str, function: str) -> int:
+    for instance in linked.libraries:
+        if instance.name == library:
+            symbol = exports_of(instance.info).get(function)
+            if symbol is not None and symbol.kind is SymbolKind.FUNC:
+                return instance.base + symbol.value
     raise GateNameError(f"no function {function} exported by {Path(library).name}")
 
 
-def _convert(function: str, signature: Signature | None, arguments: list[str], path: str) -> list[str]:
-    """Each argument as the caller program takes it (``i<number>`` or ``s<text>``), by its parameter's type."""
-    if signature is not None and not signature.variadic and len(arguments) != len(signature.parameters):
-        count = len(signature.parameters)
-        raise GateTypeError(f"{function}{_plain(signature)} takes {count} argument{'s' * (count != 1)}, "
-                            f"not {len(arguments)}")  # fmt: skip
-    if len(arguments) > 6:
-        raise GateTypeError(f"{function} takes at most 6 arguments (in registers)")
-    converted = []
-    for index, text in enumerate(arguments):
-        parameter = signature.parameters[index] if signature and index < len(signature.parameters) else None
-        kind = parameter.type.kind if parameter else CKind.SIGNED
-        if kind is CKind.STRING:
-            converted.append("s" + text)
-            continue
-        if kind is CKind.OTHER:
-            assert parameter is not None
-            raise GateTypeError(f"{function}: parameter {parameter.name} has C type {parameter.type.text}, which "
-                                "twzemu call cannot pass")  # fmt: skip
-        if not _INTEGER.fullmatch(text):
-            if parameter is None:
-                raise GateTypeError(f"{function}: argument {index + 1} {text!r} is not an integer, and {path} lacks -g "
-                                    "debug information to say it takes a string")  # fmt: skip
-            raise GateTypeError(f"{function}: parameter {parameter.name} has C type {_spelled(parameter.type)}: "
-                                f"{text!r} is not an integer (decimal or 0x hex)")  # fmt: skip
-        sign, digits = (-1, text[1:]) if text[0] == "-" else (1, text.lstrip("+"))
-        value = int(digits, 16) if digits[:2].lower() == "0x" else int(digits, 10)
-        converted.append(f"i{sign * value & U64_MASK}")
-    return converted
+def call(library: str, function: str, arguments: list[str], library_dirs: list[str] | tuple[str, ...] = (),
+         store: ObjectStore | None = None) -> tuple[str | None, bytes]:  # fmt: skip
+    """``twzemu call``: the result as the CLI prints it (None: nothing) and what the library printed."""
+    with Session(library_dirs, store) as session:
+        signature_kind: CKind | None = None
+        result = session.load(library).call(function, *arguments)
+        booted = session._booted
+        if booted is not None:
+            instance = next(lib for lib in booted.linked.libraries if lib.name == library)
+            signature = signatures(instance.loaded.image, [function]).get(function)
+            signature_kind = signature.result.kind if signature else None
+        output = session.output.getvalue()
+    if result is None:
+        return None, output
+    if signature_kind is CKind.POINTER and isinstance(result, int):
+        return f"{result:#x}", output
+    return str(result), output
 
 
-def _spelled(ctype: CType) -> str:
-    return ctype.text
-
-
-def _plain(signature: Signature) -> str:
-    return "(" + str(signature).split("(", 1)[1]
-
-
-__all__ = ["CallError", "CallResult", "GateNameError", "GateSecurityError", "GateTypeError", "call"]
+__all__ = ["CallError", "GateNameError", "GateSecurityError", "GateTypeError", "Library", "RunOutput", "Session",
+           "call"]  # fmt: skip

@@ -391,16 +391,20 @@ class Crossings:
 
     # -- the monitor calling into a compartment (init and fini) ------------------------------------------
 
-    def _enter_call(self, compartment: CompartmentState, entry: int) -> Status:
+    def _enter_call(self, compartment: CompartmentState, entry: int, arguments: Sequence[int] = ()) -> Status:
+        for register, value in zip(ARGUMENT_ORDER, arguments, strict=False):
+            self.machine.set_register(register, value)
+
         def enter() -> Status:
-            return self.engine.call(compartment.id, entry)
+            return self.engine.call(compartment.id, entry, len(arguments))
 
         return self._complete(enter(), enter)
 
-    def call(self, compartment: CompartmentState, entry: int, timeout: float | None = None) -> Stop:
-        """Run ``entry`` in ``compartment`` until it returns (``RETURNED``), or faults, exits, times out or is
-        interrupted."""
-        status = self._enter_call(compartment, entry)
+    def call(self, compartment: CompartmentState, entry: int, timeout: float | None = None,
+             arguments: Sequence[int] = ()) -> Stop:  # fmt: skip
+        """Run ``entry`` in ``compartment`` (with ``arguments``, at most six) until it returns (``RETURNED``), or
+        faults, exits, times out or is interrupted."""
+        status = self._enter_call(compartment, entry, arguments)
         if status is not Status.ENTERED:
             raise MonitorError(f"cannot call {entry:#x} in compartment {compartment.name}: {status.name}")
         return self.machine.run(timeout=timeout)

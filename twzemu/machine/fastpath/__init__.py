@@ -288,7 +288,7 @@ def load() -> ctypes.CDLL:
     for name, args in (
         ("twz_transfer", [state, _u64]),
         ("twz_unwind", [state, _u64, ctypes.c_int]),
-        ("twz_call", [state, _i32, _u64]),
+        ("twz_call", [state, _i32, _u64, _i32]),
         ("twz_answer", [state, _u64]),
     ):
         function = getattr(lib, name)

@@ -668,9 +668,10 @@ int twz_transfer(struct twz_state *st, uint64_t address)
     return enter(st, gate);
 }
 
-/* The monitor calls entry in compartment id (an initialiser, a finaliser); it returns through the return point.
- * Its frame goes below every live frame on id's stack. */
-int twz_call(struct twz_state *st, int32_t id, uint64_t entry)
+/* The monitor calls entry in compartment id (an initialiser, a finaliser, a function `twzemu call` names) with the
+ * first arity argument registers as they are now; it returns through the return point. Its frame goes below
+ * every live frame on id's stack. */
+int twz_call(struct twz_state *st, int32_t id, uint64_t entry, int32_t arity)
 {
     if (!valid(st, id))
         return refuse(st, REFUSED_NO_COMPARTMENT);
@@ -678,7 +679,7 @@ int twz_call(struct twz_state *st, int32_t id, uint64_t entry)
     int interrupted = valid(st, st->current);
     struct twz_crossing c = {-1, id, -1, interrupted ? st->current_stack : -1, {st->cr3, st->gate_pte},
                              interrupted ? st->gpr[RSP] : 0, 0, {0}, 0, 0, 0};
-    return switch_into(st, &c, entry, 0, RULE_FRESH_STACK); /* initialisers and finalisers take no arguments */
+    return switch_into(st, &c, entry, arity < 0 || arity > 6 ? 0 : arity, RULE_FRESH_STACK);
 }
 
 /* A write fault on the gate buffer while it is stale: the write starts a new message. */
