@@ -25,6 +25,7 @@ Each figure is the median of 5 interleaved rounds (one round runs every measurem
   types it): interpreter start, imports, boot, link, run, exit. An absolute time (note the machine's load with
   it), after one unmeasured run, so every sample is a repeated run: what twzemu derived from the files is in the
   user's cache. ``run_hello_cold_process_s`` is the first run instead: each sample with an empty cache.
+* ``call_process_s`` — ``twzemu call libcounter.so counter_add 5`` as a whole process, likewise (budget 0.2 s).
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ def main() -> int:
     time_process(hello)  # the first run fills the user's cache: the samples below are repeated runs
     measurements["process"] = lambda: time_process(hello)
     measurements["process_cold"] = lambda: time_process(hello, cold=True)
+    counter = ["call", str(ROOT / "guests" / "build" / "isolation" / "libcounter.so"), "counter_add", "5"]
+    time_process(counter)
+    measurements["call_process"] = lambda: time_process(counter)
     medians = median_of_rounds(measurements)
     per_iteration = instructions_per_iteration(compute, "compute_loop")
     figures: list[tuple[str, float, str]] = [
@@ -137,6 +141,7 @@ def main() -> int:
     figures += [
         ("run_hello_process_s", medians["process"], "s"),
         ("run_hello_cold_process_s", medians["process_cold"], "s"),
+        ("call_process_s", medians["call_process"], "s"),
     ]
     for name, value, unit in figures:
         print(f"{name}: {value:.3g} {unit}" if unit == "s" or value < 0.1 else f"{name}: {value:.2f} {unit}")

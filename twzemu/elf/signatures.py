@@ -15,6 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..cache import Json, json_str
 from .image import ElfImage, elf_errors
 
 if TYPE_CHECKING:
@@ -58,8 +59,35 @@ _MODIFIERS = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile"}
 
 
 def signatures(image: ElfImage, names: Collection[str]) -> dict[str, Signature]:
-    """The signature of each function in ``names`` that ``image`` defines and describes; others are absent."""
+    """The signature of each function in ``names`` that ``image`` defines and describes; others are absent. The
+    answer for this set of names is kept in the image's cache (a repeated call reads no DWARF)."""
     wanted = frozenset(names)
+    field = "signatures " + " ".join(sorted(wanted))
+    return image.derived(field, lambda: _read(image, wanted), _encode, _decode)
+
+
+def _ctype(value: Json) -> CType:
+    text, kind = value
+    return CType(json_str(text), CKind(json_str(kind)))
+
+
+def _encode(found: dict[str, Signature]) -> Json:
+    return {
+        name: [[s.result.text, s.result.kind.value], [[p.name, p.type.text, p.type.kind.value] for p in s.parameters],
+               s.variadic]
+        for name, s in found.items()
+    }  # fmt: skip
+
+
+def _decode(value: Json) -> dict[str, Signature]:
+    return {
+        json_str(name): Signature(_ctype(result), tuple(CParameter(json_str(p[0]), _ctype(p[1:])) for p in params),
+                                  bool(variadic))
+        for name, (result, params, variadic) in value.items()
+    }  # fmt: skip
+
+
+def _read(image: ElfImage, wanted: frozenset[str]) -> dict[str, Signature]:
     found: dict[str, Signature] = {}
     elf = image.elf
     if not wanted or not elf.has_dwarf_info():
