@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from conftest import guest, twzemu
+from reports import check
 
 # == Holes: each test states the secure outcome; it fails while the hole is open =================================
 
@@ -48,3 +49,22 @@ def test_an_undefined_symbol_name_cannot_forge_link_error_lines(tmp_path):
     program = _patched(tmp_path, "inject", b"inject_read", b"i\ntwzem\x1b[2J")
     shutil.copy(guest("redteam/libgrinject.so"), tmp_path / "libgrinject.so")
     _one_printable_line(twzemu("run", str(program), timeout=30))
+
+
+def test_an_on_demand_initialiser_at_the_crossing_stacks_end_fails_that_crossing_only():
+    """Hole: libgr2e's constructor makes libgr2f and libgr2g call each other until 4,096 crossings are live, then
+    calls libgr2h's gate; libgr2h is not initialised yet, and the monitor's call of its initialiser finds the
+    crossing stack full (TOO_DEEP). monitor/crossing.py `_next_initialiser` raises MonitorError for any status
+    but ENTERED: the whole run ends with 139 and `twzemu: cannot call 0x... in compartment deep::libgr2h.so:
+    TOO_DEEP`, main never runs. Any compartment can do this to everyone (docs/security.md: nesting deeper than
+    the crossing stack fails that crossing only, with TWZ_EFAULT and one line). Secure: the call of h_ping is
+    answered TWZ_EFAULT with one line, libgr2h stays uninitialised, and the next attempt (one crossing less)
+    initialises it."""
+    done = twzemu("run", str(guest("redteam2/deep")), timeout=30)
+    nested = r"twzemu: fault: crossings nested 4096 deep: .* refused \(TWZ_EFAULT\)"
+    check(
+        done,
+        0,
+        "".join(f"attempt {i}: {-14 if i < 4 else 7}\n" for i in range(8)) + "h_ping: 7\n",
+        [nested] * 4,
+    )
