@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from conftest import guest, twzemu
-from reports import check
+from reports import check, sym, violation
 
 # == Holes: each test states the secure outcome; it fails while the hole is open =================================
 
@@ -68,3 +68,22 @@ def test_an_on_demand_initialiser_at_the_crossing_stacks_end_fails_that_crossing
         "".join(f"attempt {i}: {-14 if i < 4 else 7}\n" for i in range(8)) + "h_ping: 7\n",
         [nested] * 4,
     )
+
+
+# == Attempts that held ===========================================================================================
+
+
+def test_a_callees_view_of_its_caller_ends_with_the_crossing_and_a_pushed_call_starts_a_new_message():
+    """libgr2c reads the program's word through its level-none gate (page tables for that pair) and not through
+    its level-full gate, alternately (a CR3 switch each time: no stale translation carries the pair's view
+    over). The program then calls with rsp in its stale gate buffer (holding libgr2c's reply): the call's push
+    is the first write, so it starts a new message; libgr2c receives zeros, not its reply back. Tracing changes
+    nothing."""
+    stdout = (
+        "none reads my word: 0x600d\nfull reads it after: -14\nnone reads it again: 0x600d\n"
+        "full reads it again: -14\nreply: 0x5ec2e7\nc receives with my stack in the buffer: 0\n"
+        "again: 0; my buffer after: 0\n"
+    )
+    read = violation("read", sym("word", 0), "pair", "pair::libgr2c.so", sym("c_full_read", 0))
+    for options in ((), ("--trace",)):
+        check(twzemu("run", *options, str(guest("redteam2/pair")), timeout=30), 0, stdout, [read, read])

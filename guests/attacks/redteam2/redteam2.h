@@ -12,4 +12,12 @@ long f_rec(long n, long next, long self, long last); /* n > 0: next(n - 1, self,
 long g_rec(long n, long next, long self, long last);
 long h_ping(void);                                    /* 7 once its constructor ran */
 
+/* pair: libgr2c has a gate at level none and one at level full that read a word at an address; the program is
+ * bound to both (so it sees nothing of libgr2c). c_reply writes word into its gate buffer as its reply;
+ * c_first returns the first word of the message it received, c_word the word at an offset of it. */
+long c_none_read(long address);
+long c_full_read(long address);
+long c_reply(long word);
+long c_first(void);
+long c_word(long offset);
 #endif
