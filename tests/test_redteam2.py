@@ -87,3 +87,16 @@ def test_a_callees_view_of_its_caller_ends_with_the_crossing_and_a_pushed_call_s
     read = violation("read", sym("word", 0), "pair", "pair::libgr2c.so", sym("c_full_read", 0))
     for options in ((), ("--trace",)):
         check(twzemu("run", *options, str(guest("redteam2/pair")), timeout=30), 0, stdout, [read, read])
+
+
+def test_a_caller_bound_to_a_laxer_and_a_stricter_gate_is_granted_nothing():
+    """grantlax is bound only to libgr2c's level-none c_secret_address and reads libgr2c's word; grantstrict is
+    also bound to the level-full c_full_read (never called: the binding is what counts) and is killed reading
+    it."""
+    check(twzemu("run", str(guest("redteam2/grantlax")), timeout=30), 0, "libgr2c's word: 0x5ec2e7\n", [])
+    check(
+        twzemu("run", str(guest("redteam2/grantstrict")), timeout=30),
+        139,
+        "",
+        [violation("read", sym("secret", 0), "grantstrict::libgr2c.so", "grantstrict", sym("main"))],
+    )

@@ -20,4 +20,5 @@ long c_full_read(long address);
 long c_reply(long word);
 long c_first(void);
 long c_word(long offset);
+long c_secret_address(void); /* level none */
 #endif
