@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..debug.stub import GdbStub, parse_address
 from ..debug.trace import CallGraph, TimelineTrace
 from ..elf.image import ElfImage
 from ..errors import ElfError, UsageError
@@ -153,6 +154,15 @@ def add_run_parser(commands: Any) -> None:
         help="set NAME to VALUE in the guest's environment (repeatable; VALUE may be empty); applied after the "
         "inherited environment or --clear-env, wherever it stands among the options",
     )
+    parser.add_argument(
+        "--gdb",
+        metavar="[HOST:]PORT",
+        help="wait for gdb (`target remote HOST:PORT`) before any guest instruction runs; HOST defaults to "
+        "127.0.0.1, PORT 0 picks a free port; the port is printed on stderr",
+    )
+    parser.add_argument(
+        "--gdb-allow-remote", action="store_true", help="let --gdb listen on an address that is not local"
+    )
     parser.add_argument("prog", metavar="PROG", help="the program to run")
     parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments for the guest")
     parser.set_defaults(func=run_command)
@@ -196,12 +206,28 @@ def run_command(args: argparse.Namespace) -> int:
         trace=sys.stderr if args.trace else None,
         observers=_file_observers(args.trace_json, args.graph),
     )
+    stub = _gdb_stub(args, monitor)
     try:
-        return monitor.run(args.prog, args.args, timeout=args.timeout).status
+        status = monitor.run(args.prog, args.args, timeout=args.timeout).status
+        if stub is not None:
+            stub.finish(status)
+        return status
     except OutOfFrames:  # a guest that runs out gets a fault; this is the monitor itself, loading the program
         raise UsageError(
             f"twzemu run: --memory {size_text(args.memory)} is too small to load {args.prog} and its libraries"
         ) from None
+
+
+def _gdb_stub(args: argparse.Namespace, monitor: Monitor) -> GdbStub | None:
+    """``--gdb``: listen, say where (flushed: a script waits for the line), and take control of the run."""
+    if args.gdb is None:
+        return None
+    stub = GdbStub(*parse_address(args.gdb, args.gdb_allow_remote))
+    host, port = stub.listen()
+    sys.stderr.write(f"twzemu: waiting for gdb on {host}:{port}\n")
+    sys.stderr.flush()
+    stub.attach_to(monitor)
+    return stub
 
 
 def _file_observers(timeline: Path | None, graph: Path | None) -> list[CrossingObserver]:

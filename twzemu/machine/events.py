@@ -62,6 +62,7 @@ class StopReason(Enum):
     INTERRUPTED = "interrupted"  # Ctrl-C
     STEP = "step"  # one instruction ran (Machine.step)
     RETURNED = "returned"  # a function the monitor called in a compartment returned (exit_code: its rax)
+    BREAKPOINT = "breakpoint"  # a debugger's breakpoint (Machine.break_at): only a debugger sees it
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,11 +27,12 @@ and ``run`` acts between ``emu_start`` calls (zelos' ``stop_and_exec`` pattern).
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 import unicorn
 from unicorn import unicorn_const as UC
@@ -213,6 +214,8 @@ class Machine:
         self._last_backed = -1
         self._last_root = -1
         self._repeats = 0
+        # A debugger (``twzemu.debug``) attached before the run: ``run`` hands it control; None keeps ``run`` as is.
+        self.debugger: Debugger | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -462,11 +465,14 @@ class Machine:
 
     # -- hooks -----------------------------------------------------------------------------------------
 
-    def _add_hook(self, kind: int, callback: object, *extra: object, data: object = None) -> int:
+    def _add_hook(
+        self, kind: int, callback: object, *extra: object, data: object = None, begin: int = 1, end: int = 0
+    ) -> int:
         handle = ctypes.c_size_t()
         status = uclib.uc_hook_add(
-            self._handle, ctypes.byref(handle), kind, callback, data, ctypes.c_uint64(1), ctypes.c_uint64(0), *extra
-        )
+            self._handle, ctypes.byref(handle), kind, callback, data, ctypes.c_uint64(begin), ctypes.c_uint64(end),
+            *extra,
+        )  # fmt: skip
         if status != UC.UC_ERR_OK:
             raise MachineError(f"unicorn refused a hook: {unicorn.UcError(status)}")
         self._callbacks.append(callback)
@@ -637,6 +643,11 @@ class Machine:
         assert self.cpu is not None
         return self.cpu.rip[0]
 
+    @rip.setter
+    def rip(self, value: int) -> None:
+        assert self.cpu is not None
+        self.cpu.rip[0] = value & U64_MASK
+
     def exit(self, code: int) -> None:
         """Called from a hypercall handler: stop the run with the guest's exit code."""
         self.request_stop(Stop(StopReason.EXIT, exit_code=code))
@@ -700,7 +711,14 @@ class Machine:
 
     def run(self, rip: int | None = None, timeout: float | None = None) -> Stop:
         """Run the guest from ``rip`` (default: where it stopped) until it exits, faults, times out or is
-        interrupted with Ctrl-C. Errors raised in hooks are re-raised here."""
+        interrupted with Ctrl-C. Errors raised in hooks are re-raised here. With a ``debugger`` attached, it
+        decides when the guest runs (``run_free``, ``step``) and returns the stop the monitor sees."""
+        if self.debugger is not None:
+            return self.debugger.run(rip, timeout)
+        return self.run_free(rip, timeout)
+
+    def run_free(self, rip: int | None = None, timeout: float | None = None) -> Stop:
+        """``run`` without asking the debugger: what it calls to let the guest go."""
         cpu = self.cpu
         if cpu is None:
             raise MachineError("the machine is not booted")
@@ -787,6 +805,46 @@ class Machine:
         if self._deliver_deferred():
             return Stop(StopReason.STEP)
         return self._stop or self._stop_after(status, cpu) or Stop(StopReason.STEP)
+
+    # -- for a debugger: breakpoints without a Python call anywhere else, registers by name ----------------
+
+    def break_at(self, addresses: Iterable[int]) -> Callable[[], None]:
+        """Stop before the instruction at each of ``addresses`` (``StopReason.BREAKPOINT``), through code hooks on
+        one-byte ranges: Unicorn instruments only those instructions, so the rest runs at full speed. Nothing is
+        written into text (text objects are read-only and shared). Returns the function that removes them."""
+        installed = []
+
+        def on_code(_uc: int, _address: int, _size: int, _data: int) -> None:
+            self.request_stop(Stop(StopReason.BREAKPOINT))
+
+        callback = _HOOK_CODE(on_code)
+        for address in addresses:
+            installed.append(self._add_hook(UC.UC_HOOK_CODE, callback, begin=address, end=address))
+        self.uc.ctl_flush_tb()  # code translated before the hooks existed has no call-outs to them
+
+        def remove() -> None:
+            for handle in installed:
+                uclib.uc_hook_del(self._handle, handle)
+                self._hooks.remove(handle)
+            for _ in installed:
+                self._callbacks.remove(callback)
+            self.uc.ctl_flush_tb()
+
+        return remove
+
+    def named_register(self, name: str) -> int:
+        """Any register by its Unicorn name (``eflags``, ``cs``, ``fs_base``…): the binding's slow path, for a
+        debugger, which reads a few per stop."""
+        return int(self.uc.reg_read(getattr(X, f"UC_X86_REG_{name.upper()}")))
+
+    def set_named_register(self, name: str, value: int) -> None:
+        self.uc.reg_write(getattr(X, f"UC_X86_REG_{name.upper()}"), value)
+
+
+class Debugger(Protocol):
+    """What ``Machine.run`` hands control to when a debugger is attached (``twzemu.debug.session``)."""
+
+    def run(self, rip: int | None, timeout: float | None) -> Stop: ...
 
 
 __all__ = ["DEFAULT_RAM", "KERNEL_BASE", "MIN_RAM", "CpuMode", "Machine", "assemble"]

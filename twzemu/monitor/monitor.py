@@ -101,6 +101,8 @@ class Monitor:
         self.caller_levels = dict(caller_levels or {})  # --caller-isolation NAME=LEVEL
         self._monitor_text: MonitorText | None = None
         self.last_run: Run | None = None  # the latest run's state, for tests that look inside
+        # Called with each run's machine and program before anything runs on it (a debugger attaches here).
+        self.on_machine: Callable[[Machine, LinkedProgram], None] | None = None
 
     def run(self, path: str, argv: Sequence[str] = (), timeout: float | None = None) -> RunResult:
         return self.run_linked(self.link(path), path, argv, timeout)
@@ -114,6 +116,8 @@ class Monitor:
         deadline = None if timeout is None else time.monotonic() + timeout  # one limit for init, main and fini
         try:
             with Machine(self.ram_size) as machine:
+                if self.on_machine is not None:
+                    self.on_machine(machine, linked)
                 run = self.start(machine, linked, [path, *argv], deadline)
                 stop = run.early_stop or machine.run(linked.entry, _remaining(deadline))
                 if stop.reason is StopReason.EXIT:

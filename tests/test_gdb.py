@@ -1,0 +1,64 @@
+"""The gdb stub (issue 10) driven by the machine's real gdb in batch mode, against guests built by the Makefile."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "guests" / "build"
+TWZEMU = [sys.executable, "-m", "twzemu.cli"]
+GDB = shutil.which("gdb")
+
+if GDB is None and not os.environ.get("CI"):
+    pytest.skip("gdb is not installed: the gdb stub tests need it (in CI they fail instead)", allow_module_level=True)
+
+
+def debug(program: Path, *commands: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """Run ``program`` under ``twzemu run --gdb 0``, attach gdb with ``commands``; gdb's output and twzemu's end."""
+    assert GDB is not None, "gdb is required in CI"
+    twzemu = subprocess.Popen(
+        [*TWZEMU, "run", "--gdb", "0", str(program)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert twzemu.stderr is not None
+    line = twzemu.stderr.readline()
+    match = re.fullmatch(r"twzemu: waiting for gdb on 127\.0\.0\.1:(\d+)\n", line)
+    assert match, line
+    arguments = [GDB, "-nx", "-batch", "-ex", f"target remote 127.0.0.1:{match[1]}"]
+    for command in commands:
+        arguments += ["-ex", command]
+    gdb = subprocess.run(arguments, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    stdout, stderr = twzemu.communicate(timeout=60)
+    return gdb.stdout + gdb.stderr, subprocess.CompletedProcess(twzemu.args, twzemu.returncode, stdout, stderr)
+
+
+def test_break_on_main_stepi_and_continue_to_the_exit() -> None:
+    out, run = debug(BUILD / "hello", "break main", "continue", "stepi", "print $pc == main + 4", "continue")
+    assert "Breakpoint 1, main () at hello.c" in out
+    assert "$1 = 1" in out
+    assert "exited normally" in out
+    assert run.stdout == "hello\n" and run.returncode == 0
+
+
+def test_gdb_finds_the_program_and_libraries_itself_and_memory_errors_are_errors() -> None:
+    out, run = debug(BUILD / "passwd" / "passwd_demo", "info sharedlibrary", "x/x 0x10", "kill")
+    assert re.search(r"0x0*280001000 +0x[0-9a-f]+ +Yes +\S*/libpasswd\.so", out), out
+    assert "Cannot access memory at address 0x10" in out
+    assert "_start () at rt/crt0.S" in out
+
+
+def test_break_in_a_gate_shows_the_callee() -> None:
+    out, run = debug(BUILD / "passwd" / "passwd_demo", "break passwd_check", "continue", "bt 1", "detach")
+    assert "Breakpoint 1, passwd_check" in out, out
+    assert run.returncode == 0
+    assert "check alice/correct horse: 1" in run.stdout

@@ -1,0 +1,365 @@
+"""The gdb remote stub: a thin protocol layer over a ``DebugSession``.
+
+Data flow: ``GdbStub.listen`` binds before the program loads and the CLI prints the real port; the session asks
+``stopped`` whenever the guest stops for the debugger (first before any guest instruction), which accepts gdb on
+the first call, sends the stop reply and serves packets — each through ``HANDLERS``, keyed by ``rsp.Command`` —
+until one resumes the guest (``c``, ``s``, ``D``, ``k``). ``finish`` sends the exit status when the run ends.
+
+Registers use gdb's built-in amd64 layout (no target description): rax rbx rcx rdx rsi rdi rbp rsp r8-r15, rip,
+eflags, then cs ss ds es fs gs (32 bits each); a ``g`` reply shorter than gdb's full layout leaves the x87 and
+SSE registers unavailable, which gdb accepts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from xml.sax.saxutils import quoteattr
+
+from ..errors import TwzEmuError, UsageError
+from ..linker.link import LinkedProgram
+from ..machine.events import Stop
+from ..machine.machine import Machine
+from ..monitor.monitor import Monitor
+from . import rsp
+from .session import GENERAL, DebugSession, Resume
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSlot:
+    """One register of gdb's amd64 layout: its name and width in bytes."""
+
+    name: str
+    size: int
+
+
+REGISTERS: tuple[RegisterSlot, ...] = (
+    *(RegisterSlot(name, 8) for name in GENERAL),
+    RegisterSlot("rip", 8),
+    RegisterSlot("eflags", 4),
+    *(RegisterSlot(name, 4) for name in ("cs", "ss", "ds", "es", "fs", "gs")),
+)
+
+EFAULT = 14  # the errno gdb shows for an m/M error reply of an unmapped address
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+SUPPORTED = b"PacketSize=4000;QStartNoAckMode+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;swbreak+;hwbreak+"
+
+
+def parse_address(text: str, allow_remote: bool) -> tuple[str, int]:
+    """``--gdb [HOST:]PORT``: host defaults to 127.0.0.1; a non-local host needs ``--gdb-allow-remote``."""
+    host, colon, port = text.rpartition(":")
+    host = host.strip("[]") if colon else "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        raise UsageError(f"twzemu run: --gdb {text}: PORT must be a number") from None
+    if not 0 <= number < 65536:
+        raise UsageError(f"twzemu run: --gdb {text}: PORT must be 0 to 65535")
+    if host not in LOCAL_HOSTS and not allow_remote:
+        raise UsageError(f"twzemu run: --gdb {text}: {host} is not local; add --gdb-allow-remote to listen there")
+    return host or "127.0.0.1", number
+
+
+class GdbStub:
+    """Serves one gdb connection for one run."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.session = DebugSession(self)
+        self._listener: socket.socket | None = None
+        self._conn: socket.socket | None = None
+        self._reader = rsp.PacketReader()
+        self._ack = True
+        self._resume: Resume | None = None
+        self._running = False  # gdb waits for a stop reply
+
+    def listen(self) -> tuple[str, int]:
+        """Bind and listen; the address actually bound (port 0 picks a free one)."""
+        listener = socket.create_server((self.host, self.port))
+        self._listener = listener
+        host, port = listener.getsockname()[:2]
+        return host, port
+
+    def attach_to(self, monitor: Monitor) -> None:
+        """Take control of ``monitor``'s next run before any guest instruction runs on its machine."""
+
+        def on_machine(machine: Machine, linked: LinkedProgram) -> None:
+            self.session.attach(machine)
+            self.session.linked = linked
+            self.session.spaces = lambda: (
+                state.space for state in (monitor.last_run.states.values() if monitor.last_run else ())
+            )
+
+        monitor.on_machine = on_machine
+
+    def close(self) -> None:
+        for sock in (self._conn, self._listener):
+            if sock is not None:
+                sock.close()
+        self._conn = self._listener = None
+
+    # -- the session's controller ------------------------------------------------------------------------
+
+    def stopped(self, stop: Stop | None) -> Resume:
+        if self._conn is None:
+            self._accept()  # gdb asks why the target stopped ('?') itself
+        elif self._running:
+            self._send(rsp.stop_reply(rsp.Signal.SIGTRAP))
+        self._resume = None
+        while self._resume is None:
+            packet = self._next_packet()
+            if packet is None:  # gdb went away: the program runs on as if detached
+                return Resume.DETACH
+            self._send_reply(self._dispatch(packet))
+        self._running = True
+        return self._resume
+
+    def finish(self, status: int) -> None:
+        """The run ended with ``status``: tell gdb (when it is still there), then close."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._send(rsp.exit_reply(status))
+        self.close()
+
+    # -- the connection ------------------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        if self._listener is None:
+            raise TwzEmuError("the gdb stub is not listening")
+        conn, _ = self._listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._conn = conn
+
+    def _next_packet(self) -> rsp.Packet | None:
+        assert self._conn is not None
+        while True:
+            data = self._conn.recv(4096)
+            if not data:
+                self._conn.close()
+                self._conn = None
+                return None
+            for event in self._reader.feed(data):
+                if isinstance(event, rsp.BadPacket):
+                    self._raw(b"-")
+                elif isinstance(event, rsp.Packet):
+                    if self._ack:
+                        self._raw(b"+")
+                    return event
+
+    def _raw(self, data: bytes) -> None:
+        if self._conn is not None:
+            self._conn.sendall(data)
+
+    def _send(self, payload: bytes) -> None:
+        self._raw(rsp.frame(payload))
+
+    def _send_reply(self, reply: bytes | None) -> None:
+        if reply is not None:
+            self._send(reply)
+
+    def _dispatch(self, packet: rsp.Packet) -> bytes | None:
+        try:
+            handler = HANDLERS.get(packet.command)
+        except rsp.ProtocolError:
+            return rsp.UNSUPPORTED
+        if handler is None:
+            return rsp.UNSUPPORTED
+        try:
+            return handler(self, packet.args)
+        except rsp.ProtocolError:
+            return rsp.error_reply(1)
+
+    # -- handlers ------------------------------------------------------------------------------------------
+
+    def halt_reason(self, _args: bytes) -> bytes:
+        return rsp.stop_reply(rsp.Signal.SIGTRAP)
+
+    def read_registers(self, _args: bytes) -> bytes:
+        return b"".join(rsp.encode_le(self.session.register(slot.name), slot.size) for slot in REGISTERS)
+
+    def write_registers(self, args: bytes) -> bytes:
+        offset = 0
+        for slot in REGISTERS:
+            text = args[offset : offset + 2 * slot.size]
+            if len(text) < 2 * slot.size:
+                break
+            if not text.startswith(b"xx"):
+                self.session.set_register(slot.name, rsp.decode_le(text))
+            offset += 2 * slot.size
+        return rsp.OK
+
+    def read_register(self, args: bytes) -> bytes:
+        index = rsp.parse_int(args)
+        if index >= len(REGISTERS):
+            return rsp.error_reply(1)
+        slot = REGISTERS[index]
+        return rsp.encode_le(self.session.register(slot.name), slot.size)
+
+    def write_register(self, args: bytes) -> bytes:
+        number, _, value = args.partition(b"=")
+        index = rsp.parse_int(number)
+        if index >= len(REGISTERS):
+            return rsp.error_reply(1)
+        self.session.set_register(REGISTERS[index].name, rsp.decode_le(value))
+        return rsp.OK
+
+    def read_memory(self, args: bytes) -> bytes:
+        wanted = rsp.parse_memory(args, with_data=False)
+        try:
+            return rsp.to_hex(self.session.read_memory(wanted.address, wanted.length))
+        except TwzEmuError:
+            return rsp.error_reply(EFAULT)
+
+    def write_memory(self, args: bytes) -> bytes:
+        wanted = rsp.parse_memory(args, with_data=True)
+        try:
+            self.session.write_memory(wanted.address, wanted.data)
+        except TwzEmuError:
+            return rsp.error_reply(EFAULT)
+        return rsp.OK
+
+    def write_binary(self, args: bytes) -> bytes:
+        head, _, data = args.partition(b":")
+        address, _, length = head.partition(b",")
+        if rsp.parse_int(length) == 0:
+            return rsp.OK  # gdb's probe for X support
+        try:
+            self.session.write_memory(rsp.parse_int(address), data)
+        except TwzEmuError:
+            return rsp.error_reply(EFAULT)
+        return rsp.OK
+
+    def cont(self, _args: bytes) -> None:
+        self._resume = Resume.CONTINUE
+
+    def step(self, _args: bytes) -> None:
+        self._resume = Resume.STEP
+
+    def detach(self, _args: bytes) -> bytes | None:
+        self._resume = Resume.DETACH
+        self._send(rsp.OK)
+        self.close()
+        return None
+
+    def kill(self, _args: bytes) -> None:
+        self._resume = Resume.KILL
+        self.close()
+
+    def insert_point(self, args: bytes) -> bytes:
+        point = rsp.parse_point(args)
+        if point.kind not in (rsp.PointKind.SOFTWARE, rsp.PointKind.HARDWARE):
+            return rsp.UNSUPPORTED
+        self.session.breakpoints.add(point.address)
+        return rsp.OK
+
+    def remove_point(self, args: bytes) -> bytes:
+        point = rsp.parse_point(args)
+        if point.kind not in (rsp.PointKind.SOFTWARE, rsp.PointKind.HARDWARE):
+            return rsp.UNSUPPORTED
+        self.session.breakpoints.discard(point.address)
+        return rsp.OK
+
+    def ok(self, _args: bytes) -> bytes:
+        return rsp.OK
+
+    def set(self, args: bytes) -> bytes | None:
+        if args == b"StartNoAckMode":
+            self._send(rsp.OK)  # acknowledged once more, then no acks either way
+            self._ack = False
+            return None
+        return rsp.UNSUPPORTED
+
+    def query(self, args: bytes) -> bytes:
+        name = args.split(b":", 1)[0].split(b",", 1)[0]
+        handler = QUERIES.get(name)
+        return handler(self, args) if handler is not None else rsp.UNSUPPORTED
+
+    def verbose(self, args: bytes) -> bytes:
+        return rsp.UNSUPPORTED  # vCont? and vMustReplyEmpty: gdb falls back to c and s
+
+    # -- queries -------------------------------------------------------------------------------------------
+
+    def supported(self, _args: bytes) -> bytes:
+        return SUPPORTED
+
+    def offsets(self, _args: bytes) -> bytes:
+        program = self.session.program()
+        base = program.loaded.base if program is not None else 0
+        # Text and data of an image share one load bias (the linker script puts data a slot above text).
+        return b"Text=%x;Data=%x;Bss=%x" % (base, base, base)
+
+    def attached(self, _args: bytes) -> bytes:
+        return b"1"
+
+    def current_thread(self, _args: bytes) -> bytes:
+        return b"QC1"
+
+    def first_thread(self, _args: bytes) -> bytes:
+        return b"m1"
+
+    def next_thread(self, _args: bytes) -> bytes:
+        return b"l"
+
+    def xfer(self, args: bytes) -> bytes:
+        obj, op, _annex, offset, length = rsp.parse_xfer(args)
+        if op != "read" or obj not in DOCUMENTS:
+            return rsp.UNSUPPORTED
+        return rsp.xfer_slice(DOCUMENTS[obj](self), offset, length)
+
+    # -- documents -----------------------------------------------------------------------------------------
+
+    def exec_file(self) -> bytes:
+        program = self.session.program()
+        return os.path.abspath(program.loaded.image.path).encode() if program is not None else b""
+
+    def libraries_svr4(self) -> bytes:
+        # gdb's "Library List Format for SVR4 Targets": every image but the program, with its load bias and
+        # its dynamic section's run-time address (gdb checks l_ld against the file's .dynamic).
+        entries = "".join(
+            f'<library name={quoteattr(lib.path)} lm="{0x1000 + n:#x}" lmid="0x0" l_addr="{lib.base:#x}" '
+            f'l_ld="{lib.dynamic:#x}"/>'
+            for n, lib in enumerate(self.session.libraries())
+        )
+        return f'<library-list-svr4 version="1.0">{entries}</library-list-svr4>'.encode()
+
+
+HANDLERS: dict[rsp.Command, Callable[[GdbStub, bytes], bytes | None]] = {
+    rsp.Command.HALT_REASON: GdbStub.halt_reason,
+    rsp.Command.READ_REGISTERS: GdbStub.read_registers,
+    rsp.Command.WRITE_REGISTERS: GdbStub.write_registers,
+    rsp.Command.READ_REGISTER: GdbStub.read_register,
+    rsp.Command.WRITE_REGISTER: GdbStub.write_register,
+    rsp.Command.READ_MEMORY: GdbStub.read_memory,
+    rsp.Command.WRITE_MEMORY: GdbStub.write_memory,
+    rsp.Command.WRITE_BINARY: GdbStub.write_binary,
+    rsp.Command.CONTINUE: GdbStub.cont,
+    rsp.Command.STEP: GdbStub.step,
+    rsp.Command.DETACH: GdbStub.detach,
+    rsp.Command.KILL: GdbStub.kill,
+    rsp.Command.INSERT_POINT: GdbStub.insert_point,
+    rsp.Command.REMOVE_POINT: GdbStub.remove_point,
+    rsp.Command.SET_THREAD: GdbStub.ok,
+    rsp.Command.THREAD_ALIVE: GdbStub.ok,
+    rsp.Command.QUERY: GdbStub.query,
+    rsp.Command.SET: GdbStub.set,
+    rsp.Command.VERBOSE: GdbStub.verbose,
+}
+
+QUERIES: dict[bytes, Callable[[GdbStub, bytes], bytes]] = {
+    b"Supported": GdbStub.supported,
+    b"Offsets": GdbStub.offsets,
+    b"Attached": GdbStub.attached,
+    b"C": GdbStub.current_thread,
+    b"fThreadInfo": GdbStub.first_thread,
+    b"sThreadInfo": GdbStub.next_thread,
+    b"Xfer": GdbStub.xfer,
+}
+
+DOCUMENTS: dict[str, Callable[[GdbStub], bytes]] = {
+    "exec-file": GdbStub.exec_file,
+    "libraries-svr4": GdbStub.libraries_svr4,
+}
