@@ -55,6 +55,7 @@ def test_gdb_finds_the_program_and_libraries_itself_and_memory_errors_are_errors
     assert re.search(r"0x0*280001000 +0x[0-9a-f]+ +Yes +\S*/libpasswd\.so", out), out
     assert "Cannot access memory at address 0x10" in out
     assert "_start () at rt/crt0.S" in out
+    assert run.returncode == 130  # kill ends the run as Ctrl-C does
 
 
 def test_break_in_a_gate_shows_the_callee() -> None:
@@ -62,3 +63,13 @@ def test_break_in_a_gate_shows_the_callee() -> None:
     assert "Breakpoint 1, passwd_check" in out, out
     assert run.returncode == 0
     assert "check alice/correct horse: 1" in run.stdout
+
+
+def test_twzemu_debug_starts_gdb_attached() -> None:
+    commands = "break main\ncontinue\nprint $pc == main\ncontinue\nquit\n"
+    run = subprocess.run(
+        [*TWZEMU, "debug", str(BUILD / "hello")], input=commands, capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert "Breakpoint 1, main () at hello.c" in run.stdout
+    assert "$1 = 1" in run.stdout and "exited normally" in run.stdout
+    assert run.returncode == 0

@@ -14,6 +14,7 @@ from ..monitor.report import STATUS_INTERRUPTED
 from .call import add_call_parser
 from .cc import add_cc_parser, cc_command, parse_cc
 from .common import DEBUG, DEBUG_HELP
+from .debug import add_debug_parser
 from .run import add_run_parser
 from .store import add_store_parser
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(DEBUG, action="store_true", help=DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_run_parser(commands)
+    add_debug_parser(commands)
     add_cc_parser(commands)
     add_store_parser(commands)
     add_call_parser(commands)

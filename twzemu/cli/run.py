@@ -211,6 +211,9 @@ def run_command(args: argparse.Namespace) -> int:
         status = monitor.run(args.prog, args.args, timeout=args.timeout).status
         if stub is not None:
             stub.finish(status)
+        gdb = getattr(args, "gdb_process", None)  # started by `twzemu debug`: the session ends when gdb quits
+        if gdb is not None:
+            gdb.wait()
         return status
     except OutOfFrames:  # a guest that runs out gets a fault; this is the monitor itself, loading the program
         raise UsageError(
@@ -227,6 +230,9 @@ def _gdb_stub(args: argparse.Namespace, monitor: Monitor) -> GdbStub | None:
     sys.stderr.write(f"twzemu: waiting for gdb on {host}:{port}\n")
     sys.stderr.flush()
     stub.attach_to(monitor)
+    on_listen = getattr(args, "on_listen", None)  # `twzemu debug` starts gdb here
+    if on_listen is not None:
+        on_listen(host, port)
     return stub
 
 
