@@ -73,3 +73,19 @@ def test_twzemu_debug_starts_gdb_attached() -> None:
     assert "Breakpoint 1, main () at hello.c" in run.stdout
     assert "$1 = 1" in run.stdout and "exited normally" in run.stdout
     assert run.returncode == 0
+
+
+def test_stepi_across_a_gate_entry_lands_on_the_gate_in_the_callee() -> None:
+    out, _run = debug(
+        BUILD / "passwd" / "passwd_demo",
+        "break passwd_check@plt",
+        "continue",
+        "set $caller_rsp = (long) $rsp",
+        "stepi",
+        "print $pc == passwd_check",
+        "print ((long) $rsp >> 30) != ($caller_rsp >> 30)",  # the callee's fresh stack, in another slot
+        "print $rdi",
+        "kill",
+    )
+    assert "Breakpoint 1, 0x" in out and "in passwd_check@plt" in out, out
+    assert "$1 = 1" in out and "$2 = 1" in out and "$3 = 1" in out, out
