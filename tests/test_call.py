@@ -3,10 +3,15 @@ its library's compartment, arguments by their C types from DWARF, results on std
 
 from __future__ import annotations
 
+import os
+import pty
+import select
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from conftest import cc, guest, twzemu
+from conftest import CLI, ROOT, cc, guest, twzemu
 
 GREET = """
 #include <stdio.h>
@@ -152,3 +157,51 @@ def test_importing_twzemu_loads_no_api():
 
     code = "import sys, twzemu; print('twzemu.monitor.call' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "False\n"
+
+
+def test_the_repl_keeps_results_and_survives_errors(library):
+    lines = "load libgreet.so\ntwice 21\ntwice $1\n? greet\ngreet world\npeek 0x10\ntwice x\nnope\ntwice 1\n"
+    done = subprocess.run([*CLI, "repl", "-L", str(library)], input=lines, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert out[:4] == [
+        "loaded libgreet.so: 7 functions",
+        "$1 = 42",
+        "$2 = 84",
+        "greet(const char *name) -> const char *",
+    ]
+    assert out[4] == "$3 = 'hello world'"
+    assert out[5].startswith("Security Error: Failed to call peek in libgreet.so: twzemu: fault: read 0x10")
+    assert out[6].startswith("Type Error: twice: parameter x has C type long int")
+    assert out[7] == "Name Error: nope: no loaded library has it"
+    assert out[8] == "$4 = 2"  # the session went on after every error
+
+
+def test_the_repl_prompts_completes_and_answers_on_a_terminal(library):
+    controller, terminal = pty.openpty()
+    command = [*CLI, "repl", "-L", str(library), "libgreet.so"]
+    environment = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1"}
+    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal, cwd=ROOT, env=environment)
+    os.close(terminal)
+    seen = b""
+
+    def read_until(text: str) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while text.encode() not in seen and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                seen += os.read(controller, 4096)
+        assert text.encode() in seen, seen
+
+    try:
+        read_until("twz>")
+        os.write(controller, b"twi\t")  # tab completes the function's name
+        read_until("twice")
+        os.write(controller, b" 21\r")
+        read_until("$1 = 42")
+        os.write(controller, b"quit\r")
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
+        os.close(controller)

@@ -15,6 +15,7 @@ from .call import add_call_parser
 from .cc import add_cc_parser, cc_command, parse_cc
 from .common import DEBUG, DEBUG_HELP
 from .debug import add_debug_parser
+from .repl import add_repl_parser
 from .run import add_run_parser
 from .store import add_store_parser
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cc_parser(commands)
     add_store_parser(commands)
     add_call_parser(commands)
+    add_repl_parser(commands)
     return parser
 
 

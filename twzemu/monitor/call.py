@@ -130,6 +130,7 @@ class Session:
     def load(self, library: str) -> Library:
         """Load ``library`` (a path, or a name searched like a ``DT_NEEDED`` name)."""
         if library not in self._loaded:
+            self._link([*self._loaded, library])  # a library that cannot be loaded changes nothing
             self._loaded.append(library)
             self.close()
         return Library(self, library)
@@ -142,6 +143,15 @@ class Session:
         return RunOutput(
             result.status, out.getvalue().decode(errors="replace"), err.getvalue().decode(errors="replace")
         )
+
+    def functions(self, library: str) -> dict[str, Signature | None]:
+        """Every function ``library`` exports (its gates among them), with its signature where DWARF says it."""
+        self.load(library)
+        booted = self._boot()
+        instance = next(lib for lib in booted.linked.libraries if lib.name == library)
+        names = sorted(name for name, symbol in exports_of(instance.info).items() if symbol.kind is SymbolKind.FUNC)
+        known = signatures(instance.loaded.image, names)
+        return {name: known.get(name) for name in names}
 
     # -- calls ------------------------------------------------------------------------------------------
 
@@ -179,15 +189,8 @@ class Session:
     def _boot(self) -> _Booted:
         if self._booted is not None:
             return self._booted
-        caller = str(Toolchain.locate().runtime_dir / CALLER)
-        monitor = Monitor(self.store, self.output, self.output, library_dirs=self.library_dirs)
-        try:
-            linked = monitor.link(caller, self._loaded)
-        except LinkError as error:
-            if error.kind is LinkErrorKind.LIBRARY_NOT_FOUND:
-                missing = ", ".join(self._loaded)
-                raise GateNameError(f"no library {missing} (searched -L, the store's names and the runtime)") from None
-            raise
+        monitor, linked = self._link(self._loaded)
+        caller = linked.program.name
         # the caller is bound to every gate it may call: it sees a callee's memory as that gate's level allows
         bindings = {GateBinding(PROGRAM, g.name) for g in linked.gates if g.owner > PROGRAM}
         linked = replace(linked, bindings=linked.bindings | bindings)
@@ -202,6 +205,19 @@ class Session:
             raise
         self._booted = _Booted(machine, linked, run)
         return self._booted
+
+    def _link(self, libraries: list[str]) -> tuple[Monitor, LinkedProgram]:
+        """The caller program linked with ``libraries`` preloaded, by a monitor of this session."""
+        caller = str(Toolchain.locate().runtime_dir / CALLER)
+        monitor = Monitor(self.store, self.output, self.output, library_dirs=self.library_dirs)
+        try:
+            return monitor, monitor.link(caller, libraries)
+        except LinkError as error:
+            if error.kind is LinkErrorKind.LIBRARY_NOT_FOUND:
+                raise GateNameError(
+                    f"no library {libraries[-1]} (searched -L, the store's names and the runtime)"
+                ) from None
+            raise
 
     def _arguments(self, function: str, signature: Signature | None, arguments: list[int | str | bytes],
                    path: str, where: CompartmentState) -> list[int]:  # fmt: skip
