@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import TwzEmuError, UsageError
-from ..monitor.report import STATUS_INTERRUPTED
+from ..monitor.report import STATUS_INTERRUPTED, one_line
 from .call import add_call_parser
 from .cc import add_cc_parser, cc_command, parse_cc
 from .common import DEBUG, DEBUG_HELP
@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         for line in error.lines():  # one line each; a link failure has one per problem
+            line = one_line(line)  # names in it came from ELF files: no forged second line, no terminal escape
             print(line if line.startswith("twzemu") else f"{error.prefix}{line}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:
@@ -96,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if debug:
             traceback.print_exc()
-        print(f"twzemu: internal error: {type(error).__name__}: {error} (rerun with --debug)", file=sys.stderr)
+        line = f"twzemu: internal error: {type(error).__name__}: {error} (rerun with --debug)"
+        print(one_line(line), file=sys.stderr)
         return INTERNAL_ERROR
 
 

@@ -101,6 +101,7 @@ class _PendingInit:
     saved_cpu: SavedCpu  # the interrupted code's CPU state (``Machine.save_cpu``)
     engine: EngineSnapshot
     message: SavedMessage  # the interrupted caller's gate buffer: its message still goes to the callee
+    address: int  # the gate entry the interrupted call is entering
 
 
 @dataclass
@@ -315,6 +316,9 @@ class Crossings:
                 why = f"initialisation cycle: {callee.name} is still initialising"
             self._refuse_entry(address, why, TWZ_EPERM)
             return
+        if self.engine.depth >= MAX_DEPTH:  # no room for the initialiser's own crossing: refuse this one alone
+            self._refuse_entry(address, f"crossings nested {MAX_DEPTH} deep", TWZ_EFAULT)
+            return
         caller = self.engine.current
         pending = _PendingInit(
             callee,
@@ -323,6 +327,7 @@ class Crossings:
             self.machine.save_cpu(),
             self.engine.snapshot(),
             self.engine.save_message(caller),
+            address,
         )
         self.engine.set_lifecycle(callee_id, Lifecycle.INITIALISING)
         self._pending.append(pending)
@@ -335,8 +340,12 @@ class Crossings:
             return
         function = pending.left.pop(0)
         status = self._enter_call(pending.compartment, function)
-        if status is not Status.ENTERED:
-            raise MonitorError(f"cannot call {function:#x} in compartment {pending.compartment.name}: {status.name}")
+        if status is not Status.ENTERED:  # the initialiser cannot start (no frame, no room): refuse the call only
+            self.engine.set_lifecycle(pending.compartment.id, Lifecycle.UNINITIALISED)
+            self._resume_interrupted(pending)
+            why = f"{pending.compartment.name}'s initialiser cannot start ({status.name.lower().replace('_', ' ')})"
+            self._refuse_entry(pending.address, why, TWZ_EFAULT)
+            return
         pending.depth = self.engine.depth
 
     def _resume_interrupted(self, pending: _PendingInit) -> None:
