@@ -89,3 +89,19 @@ def test_stepi_across_a_gate_entry_lands_on_the_gate_in_the_callee() -> None:
     )
     assert "Breakpoint 1, 0x" in out and "in passwd_check@plt" in out, out
     assert "$1 = 1" in out and "$2 = 1" in out and "$3 = 1" in out, out
+
+
+def test_monitor_compartment_names_the_callee_inside_a_gate() -> None:
+    out, _run = debug(
+        BUILD / "passwd" / "passwd_demo",
+        "monitor compartment",
+        "break passwd_check",
+        "continue",
+        "monitor compartment",
+        "monitor compartments",
+        "kill",
+    )
+    first, inside = re.findall(r"^compartment (\S+) \(id (\d+)\) cr3 0x[0-9a-f]+$", out, re.MULTILINE)
+    assert first == ("passwd_demo", "1") and inside == ("passwd_demo::libpasswd.so", "3"), out
+    assert re.search(r"^  slot 0xa 0x280000000 r-x libpasswd.so text$", out, re.MULTILINE), out
+    assert re.search(r"^\* 3 passwd_demo::libpasswd.so cr3 0x", out, re.MULTILINE), out

@@ -11,7 +11,7 @@ monitor, and the session takes control again at the next ``Machine.run``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -21,7 +21,8 @@ from ..linker.link import LinkedLibrary, LinkedProgram
 from ..machine.cpustate import GPR_IDS
 from ..machine.events import Stop, StopReason
 from ..machine.machine import Machine
-from ..mmu.space import AddressSpace
+from ..mmu.space import AddressSpace, SlotMapping
+from ..monitor.crossing import CompartmentState
 
 GENERAL = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", *(f"r{n}" for n in range(8, 16)))
 _GPR_INDEX = {name: index for index, name in enumerate(
@@ -62,7 +63,7 @@ class DebugSession:
         self.controller = controller
         self.machine: Machine | None = None
         self.linked: LinkedProgram | None = None
-        self.spaces: Callable[[], Iterator[AddressSpace]] = lambda: iter(())
+        self.states: Callable[[], Iterable[CompartmentState]] = tuple  # the run's compartments, once built
         self.breakpoints: set[int] = set()
         self._pending: Resume | None = None  # a resume a monitor-level stop interrupted
         self._first = True
@@ -139,7 +140,7 @@ class DebugSession:
         machine = self._machine()
         current = machine.current_space()
         spaces = [current] if current is not None else []
-        spaces += [space for space in self.spaces() if space is not current]
+        spaces += [state.space for state in self.states() if state.space is not current]
         for index, space in enumerate(spaces):
             try:
                 data = space.read_virtual(address, length)
@@ -162,6 +163,27 @@ class DebugSession:
         return any(
             library.loaded.base <= address < library.loaded.base + (1 << 30) for library in self._libraries_linked()
         )
+
+    # -- compartments -------------------------------------------------------------------------------------
+
+    def compartment(self) -> CompartmentState | None:
+        """The compartment whose address space is loaded now."""
+        current = self._machine().current_space()
+        return next((state for state in self.states() if state.space is current), None)
+
+    def maps(self, space: AddressSpace) -> list[SlotMapping]:
+        return sorted(space.iter_mappings(), key=lambda mapping: mapping.slot)
+
+    def object_names(self) -> dict[object, str]:
+        """Object key -> ``IMAGE text`` / ``IMAGE data``, for the images of the run."""
+        names: dict[object, str] = {}
+        for library in self._libraries_linked():
+            loaded = library.loaded
+            for obj, part in ((loaded.text, "text"), (loaded.data, "data")):
+                key = getattr(obj, "id", None)
+                if key is not None:
+                    names.setdefault(key, f"{os.path.basename(loaded.name)} {part}")
+        return names
 
     # -- images -------------------------------------------------------------------------------------------
 

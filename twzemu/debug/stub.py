@@ -23,7 +23,10 @@ from ..errors import TwzEmuError, UsageError
 from ..linker.link import LinkedProgram
 from ..machine.events import Stop
 from ..machine.machine import Machine
+from ..mmu.pte import Prot
+from ..mmu.space import SlotMapping
 from ..monitor.monitor import Monitor
+from ..monitor.report import STATUS_KILLED
 from . import rsp
 from .session import GENERAL, DebugSession, Resume
 
@@ -90,9 +93,7 @@ class GdbStub:
         def on_machine(machine: Machine, linked: LinkedProgram) -> None:
             self.session.attach(machine)
             self.session.linked = linked
-            self.session.spaces = lambda: (
-                state.space for state in (monitor.last_run.states.values() if monitor.last_run else ())
-            )
+            self.session.states = lambda: monitor.last_run.states.values() if monitor.last_run else ()
 
         monitor.on_machine = on_machine
 
@@ -121,8 +122,10 @@ class GdbStub:
     def finish(self, status: int) -> None:
         """The run ended with ``status``: tell gdb (when it is still there), then close."""
         if self._conn is not None:
+            # A program the monitor killed (139) ends in gdb as killed by SIGSEGV; any other end is its exit code.
+            reply = rsp.kill_reply(rsp.Signal.SIGSEGV) if status == STATUS_KILLED else rsp.exit_reply(status)
             with contextlib.suppress(OSError):
-                self._send(rsp.exit_reply(status))
+                self._send(reply)
         self.close()
 
     # -- the connection ------------------------------------------------------------------------------------
@@ -304,6 +307,40 @@ class GdbStub:
     def next_thread(self, _args: bytes) -> bytes:
         return b"l"
 
+    def command(self, args: bytes) -> bytes:
+        """``monitor WORDS`` in gdb: ``qRcmd,HEX``; the answer goes to gdb's console as ``O`` packets."""
+        words = rsp.from_hex(args.partition(b",")[2]).decode("utf-8", "replace").split()
+        handler = MONITOR_COMMANDS.get(words[0] if words else "help")
+        text = handler(self) if handler is not None else f"unknown monitor command {' '.join(words)!r}\n"
+        self._send(b"O" + rsp.to_hex(text.encode()))
+        return rsp.OK
+
+    def monitor_help(self) -> str:
+        return "".join(f"monitor {name}: {doc}\n" for name, doc in MONITOR_HELP.items())
+
+    def monitor_compartment(self) -> str:
+        state = self.session.compartment()
+        if state is None:
+            return "compartment monitor (id 0)\n"
+        lines = [f"compartment {state.name} (id {state.id}) cr3 {state.space.cr3:#x}"]
+        lines += [_mapping_line(mapping, self.session.object_names()) for mapping in self.session.maps(state.space)]
+        return "\n".join(lines) + "\n"
+
+    def monitor_compartments(self) -> str:
+        current = self.session.compartment()
+        return "".join(
+            f"{'*' if state is current else ' '} {state.id} {state.name} cr3 {state.space.cr3:#x}\n"
+            for state in self.session.states()
+        )
+
+    def monitor_maps(self) -> str:
+        space = self.session.machine.current_space() if self.session.machine else None
+        if space is None:
+            return "no address space is loaded\n"
+        return "".join(
+            _mapping_line(mapping, self.session.object_names()) + "\n" for mapping in self.session.maps(space)
+        )
+
     def xfer(self, args: bytes) -> bytes:
         obj, op, _annex, offset, length = rsp.parse_xfer(args)
         if op != "read" or obj not in DOCUMENTS:
@@ -357,7 +394,29 @@ QUERIES: dict[bytes, Callable[[GdbStub, bytes], bytes]] = {
     b"fThreadInfo": GdbStub.first_thread,
     b"sThreadInfo": GdbStub.next_thread,
     b"Xfer": GdbStub.xfer,
+    b"Rcmd": GdbStub.command,
 }
+
+MONITOR_COMMANDS: dict[str, Callable[[GdbStub], str]] = {
+    "help": GdbStub.monitor_help,
+    "compartment": GdbStub.monitor_compartment,
+    "compartments": GdbStub.monitor_compartments,
+    "maps": GdbStub.monitor_maps,
+}
+
+MONITOR_HELP = {
+    "compartment": "the compartment the thread is in: name, id, cr3, then each object its context maps",
+    "compartments": "every compartment (* marks the current one)",
+    "maps": "slots, objects and permissions of the current address space",
+    "help": "this list",
+}
+
+
+def _mapping_line(mapping: SlotMapping, names: dict[object, str]) -> str:
+    name = names.get(mapping.backing.key) or str(mapping.backing.key)
+    rights = "".join(c if mapping.prot & p else "-" for c, p in (("r", Prot.READ), ("w", Prot.WRITE), ("x", Prot.EXEC)))
+    return f"  slot {mapping.slot:#x} {mapping.base:#x} {rights} {name}"
+
 
 DOCUMENTS: dict[str, Callable[[GdbStub], bytes]] = {
     "exec-file": GdbStub.exec_file,
