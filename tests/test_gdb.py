@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,31 @@ def test_monitor_compartment_names_the_callee_inside_a_gate() -> None:
     assert first == ("passwd_demo", "1") and inside == ("passwd_demo::libpasswd.so", "3"), out
     assert re.search(r"^  slot 0xa 0x280000000 r-x libpasswd.so text$", out, re.MULTILINE), out
     assert re.search(r"^\* 3 passwd_demo::libpasswd.so cr3 0x", out, re.MULTILINE), out
+
+
+def test_ctrl_c_stops_a_spinning_guest_with_sigint() -> None:
+    """gdb's Ctrl-C is a 0x03 byte while the guest runs (the same bytes gdb sends, without gdb's terminal)."""
+    from twzemu.debug import rsp
+
+    twzemu = subprocess.Popen(
+        [*TWZEMU, "run", "--gdb", "0", str(BUILD / "spin")], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
+    assert twzemu.stderr is not None
+    port = int(twzemu.stderr.readline().rsplit(":", 1)[1])
+    reader = rsp.PacketReader()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as gdb:
+
+        def reply() -> bytes:
+            while True:
+                packets = [event for event in reader.feed(gdb.recv(4096)) if isinstance(event, rsp.Packet)]
+                if packets:
+                    return packets[0].data
+
+        gdb.sendall(rsp.frame(b"?"))
+        assert reply() == b"S05"
+        gdb.sendall(rsp.frame(b"c"))
+        time.sleep(0.3)
+        gdb.sendall(bytes([rsp.INTERRUPT_BYTE]))
+        assert reply() == b"S02"
+        gdb.sendall(rsp.frame(b"k"))
+    assert twzemu.wait(timeout=30) == 130

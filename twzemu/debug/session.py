@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -44,6 +45,10 @@ class Controller(Protocol):
     """Who decides (the gdb stub): ``stopped`` is told each debugger stop and answers how to resume."""
 
     def stopped(self, stop: Stop | None) -> Resume: ...
+
+    def running(self, interrupt: Callable[[], None]) -> AbstractContextManager[None]:
+        """While the guest runs freely: call ``interrupt`` when the user asks to stop it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +110,15 @@ class DebugSession:
                 return stop
         remove = machine.break_at(sorted(self.breakpoints)) if self.breakpoints else None
         try:
-            return machine.run_free(timeout=timeout)
+            with self.controller.running(self.interrupt):
+                return machine.run_free(timeout=timeout)
         finally:
             if remove is not None:
                 remove()
+
+    def interrupt(self) -> None:
+        """Stop the running guest for the debugger (gdb's Ctrl-C); callable from another thread."""
+        self._machine().request_stop(Stop(StopReason.BREAKPOINT))
 
     def _machine(self) -> Machine:
         if self.machine is None:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
@@ -79,6 +81,8 @@ class GdbStub:
         self._ack = True
         self._resume: Resume | None = None
         self._running = False  # gdb waits for a stop reply
+        self._interrupted = False  # the last stop was gdb's Ctrl-C
+        self._backlog: list[rsp.Packet] = []  # packets that arrived while the guest ran
 
     def listen(self) -> tuple[str, int]:
         """Bind and listen; the address actually bound (port 0 picks a free one)."""
@@ -109,7 +113,9 @@ class GdbStub:
         if self._conn is None:
             self._accept()  # gdb asks why the target stopped ('?') itself
         elif self._running:
-            self._send(rsp.stop_reply(rsp.Signal.SIGTRAP))
+            signal = rsp.Signal.SIGINT if self._interrupted else rsp.Signal.SIGTRAP
+            self._send(rsp.stop_reply(signal))
+        self._interrupted = False
         self._resume = None
         while self._resume is None:
             packet = self._next_packet()
@@ -137,10 +143,49 @@ class GdbStub:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._conn = conn
 
+    @contextlib.contextmanager
+    def running(self, interrupt: Callable[[], None]) -> Iterator[None]:
+        """Watch the connection from a thread while the guest runs: 0x03 (Ctrl-C in gdb) interrupts it."""
+        conn = self._conn
+        if conn is None:
+            yield
+            return
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                if not select.select([conn], [], [], 0.05)[0]:
+                    continue
+                try:
+                    data = conn.recv(4096)
+                except OSError:
+                    return
+                if not data:
+                    return
+                for event in self._reader.feed(data):
+                    if isinstance(event, rsp.Interrupt):
+                        self._interrupted = True
+                        interrupt()
+                    elif isinstance(event, rsp.Packet):
+                        self._backlog.append(event)
+
+        watcher = threading.Thread(target=watch, name="twzemu-gdb-interrupt", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
+
     def _next_packet(self) -> rsp.Packet | None:
         assert self._conn is not None
+        if self._backlog:
+            return self._backlog.pop(0)
         while True:
-            data = self._conn.recv(4096)
+            try:
+                data = self._conn.recv(4096)
+            except OSError:  # gdb died: as if it had gone away cleanly
+                data = b""
             if not data:
                 self._conn.close()
                 self._conn = None
