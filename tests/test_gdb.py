@@ -135,3 +135,21 @@ def test_ctrl_c_stops_a_spinning_guest_with_sigint() -> None:
         assert reply() == b"S02"
         gdb.sendall(rsp.frame(b"k"))
     assert twzemu.wait(timeout=30) == 130
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        (
+            "10.0.0.1:1234",
+            "twzemu run: --gdb 10.0.0.1:1234: 10.0.0.1 is not local; add --gdb-allow-remote to listen there",
+        ),
+        ("abc", "twzemu run: --gdb abc: PORT must be a number"),
+        ("70000", "twzemu run: --gdb 70000: PORT must be 0 to 65535"),
+    ],
+)
+def test_a_bad_or_remote_gdb_address_is_a_usage_error(address: str, message: str) -> None:
+    run = subprocess.run(
+        [*TWZEMU, "run", "--gdb", address, str(BUILD / "hello")], capture_output=True, text=True, cwd=ROOT
+    )
+    assert (run.returncode, run.stderr, run.stdout) == (2, message + "\n", "")
