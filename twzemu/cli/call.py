@@ -7,7 +7,6 @@ import argparse
 import sys
 from typing import Any
 
-from ..monitor.call import call
 from ..objects.store import store_from_env
 from .common import add_debug_option
 
@@ -42,6 +41,8 @@ def add_call_parser(commands: Any) -> None:
 
 
 def call_command(args: argparse.Namespace) -> int:
+    from ..monitor.call import call  # imported here: `twzemu run` does not pay for it
+
     line, output = call(args.library, args.function, list(args.args), args.library_dirs, store_from_env(args.store))
     sys.stderr.buffer.write(output)
     sys.stderr.flush()

@@ -14,12 +14,14 @@ import argparse
 import shlex
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TwzEmuError
-from ..monitor.call import CallError, GateNameError, GateTypeError, Session
 from ..objects.store import store_from_env
 from .common import add_debug_option
+
+if TYPE_CHECKING:  # the session is imported when the REPL starts: `twzemu run` does not pay for it
+    from ..monitor.call import Session
 
 PROMPT = "twz> "
 HELP = """commands:
@@ -62,6 +64,8 @@ class Repl:
 
     def execute(self, line: str) -> str | None:
         """The output of ``line`` (None: nothing to print); raises ``EOFError`` for ``quit``."""
+        from ..monitor.call import GateTypeError
+
         words = shlex.split(line)
         if not words:
             return None
@@ -102,6 +106,8 @@ class Repl:
 
     def _resolve(self, text: str) -> tuple[str, str]:
         """``LIBRARY::FUNCTION``, or a function of the one loaded library that has it."""
+        from ..monitor.call import GateNameError
+
         if "::" in text:
             library, function = text.rsplit("::", 1)
             if library not in self.libraries:
@@ -114,6 +120,8 @@ class Repl:
         return owners[0], text
 
     def _value(self, argument: str) -> int | str:
+        from ..monitor.call import GateNameError
+
         if argument.startswith("$") and argument[1:].isdigit():
             index = int(argument[1:])
             if not 1 <= index <= len(self.results):
@@ -142,6 +150,8 @@ def _after(signature: str) -> str:
 
 def run_repl(repl: Repl, read: Callable[[], str], write: Callable[[str], None]) -> int:
     """Read, execute, print until the end of input or ``quit``; every error is one line and the session goes on."""
+    from ..monitor.call import CallError
+
     while True:
         try:
             line = read()
@@ -162,6 +172,8 @@ def run_repl(repl: Repl, read: Callable[[], str], write: Callable[[str], None]) 
 
 
 def repl_command(args: argparse.Namespace) -> int:
+    from ..monitor.call import Session
+
     with Session(args.library_dirs, store_from_env(args.store)) as session:
         repl = Repl(session)
         for library in args.libraries:

@@ -8,20 +8,21 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..debug.stub import GdbStub, parse_address
-from ..debug.trace import CallGraph, TimelineTrace
 from ..elf.image import ElfImage
 from ..errors import ElfError, UsageError
 from ..linker.link import IsolationPolicy
 from ..machine.machine import DEFAULT_RAM, MIN_RAM
 from ..mmu.physmem import MAX_PHYS_SIZE, PAGE_SIZE, OutOfFrames, size_text
 from ..monitor.monitor import Monitor
-from ..monitor.observe import CrossingObserver
 from ..objects.store import store_from_env
 from ..security.gates import IsolationLevel
 from .common import add_debug_option
+
+if TYPE_CHECKING:  # what only --gdb, --trace-json and --graph need is imported when asked for (start-up time)
+    from ..debug.stub import GdbStub
+    from ..monitor.observe import CrossingObserver
 
 
 def _seconds(text: str) -> float:
@@ -225,6 +226,8 @@ def _gdb_stub(args: argparse.Namespace, monitor: Monitor) -> GdbStub | None:
     """``--gdb``: listen, say where (flushed: a script waits for the line), and take control of the run."""
     if args.gdb is None:
         return None
+    from ..debug.stub import GdbStub, parse_address
+
     stub = GdbStub(*parse_address(args.gdb, args.gdb_allow_remote))
     host, port = stub.listen()
     sys.stderr.write(f"twzemu: waiting for gdb on {host}:{port}\n")
@@ -238,6 +241,10 @@ def _gdb_stub(args: argparse.Namespace, monitor: Monitor) -> GdbStub | None:
 
 def _file_observers(timeline: Path | None, graph: Path | None) -> list[CrossingObserver]:
     """The observers that write files, each checked writable before anything runs (a usage error names it)."""
+    if timeline is None and graph is None:
+        return []
+    from ..debug.trace import CallGraph, TimelineTrace
+
     observers: list[CrossingObserver] = []
     for path, make in ((timeline, TimelineTrace), (graph, CallGraph)):
         if path is None:
