@@ -39,6 +39,9 @@ unsigned long all_ones(void) { return -1; }
 TWZ_GATE(all_ones);
 long peek(long address) { return *(long *)address; }
 TWZ_GATE(peek);
+static char secret[] = "the callee's secret";
+const char *leak(void) { return secret; }
+TWZ_GATE(leak);
 """
 
 
@@ -165,7 +168,7 @@ def test_the_repl_keeps_results_and_survives_errors(library):
     assert done.returncode == 0, done.stderr
     out = done.stdout.splitlines()
     assert out[:4] == [
-        "loaded libgreet.so: 7 functions",
+        "loaded libgreet.so: 8 functions",
         "$1 = 42",
         "$2 = 84",
         "greet(const char *name) -> const char *",
@@ -205,3 +208,12 @@ def test_the_repl_prompts_completes_and_answers_on_a_terminal(library):
         process.kill()
         process.wait()
         os.close(controller)
+
+
+def test_a_string_result_is_read_only_as_the_caller_may_read_it(library):
+    """A gate at level full returns a pointer into its own data: the caller (the CLI's compartment) may not read
+    it, so the call is a Security Error and the secret is never printed (attacker's idea: make the monitor read
+    for the caller what the caller's page tables refuse)."""
+    done = call(library, "leak")
+    assert done.status == 1 and done.stdout == "" and "callee's secret" not in done.stderr
+    assert done.stderr.startswith("Security Error: Failed to call leak in libgreet.so: its result 0x")
