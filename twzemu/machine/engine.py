@@ -70,12 +70,23 @@ class Crossing:
     context: Context  # the page tables the caller ran in
     rsp: int
     return_address: int
+    saved: tuple[int, ...] = ()  # the caller's rbx, rbp, r12-r15, given back on return
+    callee_rsp: int = 0  # the callee's rsp at its first instruction, where the return point is its return address
 
     @classmethod
     def of(cls, record: CrossingRecord) -> Crossing:
         context = Context(record.context.cr3, record.context.gate_pte)
         ids = CompartmentId(record.caller), CompartmentId(record.callee)
-        return cls(*ids, record.gate, CompartmentId(record.stack), context, record.rsp, record.return_address)
+        return cls(
+            *ids,
+            record.gate,
+            CompartmentId(record.stack),
+            context,
+            record.rsp,
+            record.return_address,
+            tuple(record.saved),
+            record.callee_rsp,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +243,11 @@ class CrossingEngine:
     def innermost(self) -> Crossing | None:
         depth = self._fast.depth
         return Crossing.of(self._stack[depth - 1]) if depth else None
+
+    def live(self) -> list[Crossing]:
+        """Every live crossing, innermost first."""
+        depth = min(self._fast.depth, self.capacity)
+        return [Crossing.of(self._stack[index]) for index in reversed(range(depth))]
 
     @property
     def last(self) -> Crossing:

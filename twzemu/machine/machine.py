@@ -832,13 +832,16 @@ class Machine:
 
         return remove
 
-    def named_register(self, name: str) -> int:
-        """Any register by its Unicorn name (``eflags``, ``cs``, ``fs_base``…): the binding's slow path, for a
-        debugger, which reads a few per stop."""
-        return int(self.uc.reg_read(getattr(X, f"UC_X86_REG_{name.upper()}")))
+    def named_register(self, name: str) -> int | tuple[int, int]:
+        """Any register by its Unicorn name (``EFLAGS``, ``FS_BASE``, ``XMM0``…; ``FP0``-``FP7`` as mantissa and
+        exponent): the binding's slow path, for a debugger, which reads a few per stop."""
+        value = self.uc.reg_read(getattr(X, f"UC_X86_REG_{name.upper()}"))
+        return (int(value[0]), int(value[1])) if isinstance(value, tuple) else int(value)
 
-    def set_named_register(self, name: str, value: int) -> None:
+    def set_named_register(self, name: str, value: int | tuple[int, int]) -> None:
         self.uc.reg_write(getattr(X, f"UC_X86_REG_{name.upper()}"), value)
+        if name.upper() == "FS_BASE":
+            self.flush_tlb()  # nothing cached may keep the old base
 
 
 class Debugger(Protocol):

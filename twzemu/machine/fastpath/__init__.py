@@ -113,6 +113,7 @@ class CrossingRecord(ctypes.Structure):
         ("rsp", _u64),
         ("return_address", _u64),
         ("saved", _u64 * 6),
+        ("callee_rsp", _u64),
         ("fpcw", _u16),
         ("reserved", _u16),
         ("mxcsr", _u32),

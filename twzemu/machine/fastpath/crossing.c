@@ -100,6 +100,7 @@ struct twz_crossing {
     uint64_t rsp;
     uint64_t return_address;
     uint64_t saved[6]; /* rbx, rbp, r12-r15 */
+    uint64_t callee_rsp; /* the callee's rsp at its first instruction (its return address there: the return point) */
     uint16_t fpcw;     /* the caller's x87 control word and MXCSR: callee-saved (psABI 3.2.1) */
     uint16_t reserved;
     uint32_t mxcsr;
@@ -191,7 +192,8 @@ static const struct twz_field fields[] = {
     FIELD(twz_gate, level),
     FIELD(twz_crossing, caller), FIELD(twz_crossing, callee), FIELD(twz_crossing, gate), FIELD(twz_crossing, stack),
     FIELD(twz_crossing, context), FIELD(twz_crossing, rsp), FIELD(twz_crossing, return_address),
-    FIELD(twz_crossing, saved), FIELD(twz_crossing, fpcw), FIELD(twz_crossing, reserved), FIELD(twz_crossing, mxcsr),
+    FIELD(twz_crossing, saved), FIELD(twz_crossing, callee_rsp), FIELD(twz_crossing, fpcw),
+    FIELD(twz_crossing, reserved), FIELD(twz_crossing, mxcsr),
     FIELD(twz_state, uc), FIELD(twz_state, reg_write), FIELD(twz_state, reg_read), FIELD(twz_state, reg_write_batch),
     FIELD(twz_state, fpu_registers), FIELD(twz_state, cr3_register), FIELD(twz_state, eflags_register),
     FIELD(twz_state, python_hook), FIELD(twz_state, gpr), FIELD(twz_state, rip), FIELD(twz_state, cr2),
@@ -521,6 +523,7 @@ static int switch_into(struct twz_state *st, struct twz_crossing *c, uint64_t en
         send_message(st, &st->compartments[c->caller], callee);
     struct twz_crossing *pushed = &st->stack[st->depth++];
     *pushed = *c;
+    pushed->callee_rsp = top;
     st->reg_read(st->uc, st->fpu_registers[FPU_CW], &pushed->fpcw);
     st->reg_read(st->uc, st->fpu_registers[FPU_MXCSR], &pushed->mxcsr);
     load(st, c->callee, ctx, owner);
@@ -589,7 +592,7 @@ static int enter(struct twz_state *st, const struct twz_gate *gate)
     uint64_t *r = st->gpr;
     struct twz_crossing c = {st->current, gate->owner, gate->index, st->current_stack,
                              {st->cr3, st->gate_pte}, r[RSP], return_address,
-                             {r[RBX], r[RBP], r[R12], r[R13], r[R14], r[R15]}, 0, 0, 0};
+                             {r[RBX], r[RBP], r[R12], r[R13], r[R14], r[R15]}, 0, 0, 0, 0};
     return switch_into(st, &c, gate->entry, gate->arity, st->rules[level][gate->level]);
 }
 
@@ -678,7 +681,7 @@ int twz_call(struct twz_state *st, int32_t id, uint64_t entry, int32_t arity)
     /* In the middle of someone's code (an on-demand initialiser), that code's frames stay live: record them. */
     int interrupted = valid(st, st->current);
     struct twz_crossing c = {-1, id, -1, interrupted ? st->current_stack : -1, {st->cr3, st->gate_pte},
-                             interrupted ? st->gpr[RSP] : 0, 0, {0}, 0, 0, 0};
+                             interrupted ? st->gpr[RSP] : 0, 0, {0}, 0, 0, 0, 0};
     return switch_into(st, &c, entry, arity < 0 || arity > 6 ? 0 : arity, RULE_FRESH_STACK);
 }
 
