@@ -278,11 +278,11 @@ class Crossings:
         if self.engine.answer(value) is not Status.ANSWERED:
             self._refused(address, self.engine.refusal())
 
-    def write_line(self, line: str, compartment: str | None = None) -> None:
-        """A report line on stderr, which the observers see too."""
+    def write_line(self, line: str, compartment: str | None = None, fault: Fault | None = None) -> None:
+        """A report line on stderr, which the observers see too (with the fault it reports, if any)."""
         self.stderr.write(one_line(line).encode() + b"\n")
         for observer in self.observers:
-            observer.reported(line, compartment)
+            observer.reported(line, compartment, fault)
         self.stderr.flush()
 
     def _unwind(self, value: int, reply: bool) -> None:
@@ -298,7 +298,7 @@ class Crossings:
         executing = self.current
         assert executing is not None
         line = self.report(fault, executing, refusal)
-        self.write_line(line, executing.name)
+        self.write_line(line, executing.name, fault)
         self._report = line  # the return that ends the crossing says what unwound it
         self._unwind(TWZ_EFAULT, reply=False)
 
@@ -357,7 +357,7 @@ class Crossings:
 
     def _init_failed(self, pending: _PendingInit, fault: Fault, refusal: Refusal | None) -> None:
         state = pending.compartment
-        self.write_line(self.report(fault, state, refusal))
+        self.write_line(self.report(fault, state, refusal), None, fault)
         self.write_line(f"twzemu: compartment {state.name} failed to initialise: its gates answer TWZ_EPERM")
         self.engine.unwind(TWZ_EFAULT, reply=False)
         self.engine.set_lifecycle(state.id, Lifecycle.FAILED)

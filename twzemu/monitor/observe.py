@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
+from ..machine.events import Fault
 from .report import one_line
 
 
@@ -33,8 +34,9 @@ class CrossingObserver(Protocol):
 
     def returned(self, event: CrossingEvent) -> None: ...
 
-    def reported(self, line: str, compartment: str | None) -> None:
-        """A fault or violation line (the one the run prints), and the compartment it happened in."""
+    def reported(self, line: str, compartment: str | None, fault: Fault | None = None) -> None:
+        """A fault or violation line (the one the run prints), the compartment it happened in, and the fault while
+        the machine still stands at it (before the monitor unwinds a crossing or initialiser over it)."""
 
     def abandoned(self) -> None:
         """Every crossing entered and not returned is over without a return (an exit, a failed initialiser)."""
@@ -50,15 +52,12 @@ class TextTrace:
         self.stream = stream
 
     def entered(self, event: CrossingEvent) -> None:
-        arguments = ", ".join(f"{value:#x}" for value in event.arguments)
-        line = f"twzemu: trace: enter T{event.thread} {event.caller} -> {event.callee} {event.gate}({arguments})"
-        self.stream.write(one_line(line) + "\n")
+        self.stream.write(enter_line(event) + "\n")
 
     def returned(self, event: CrossingEvent) -> None:
-        line = f"twzemu: trace: return T{event.thread} {event.callee} -> {event.caller} {event.gate} = {event.result}"
-        self.stream.write(one_line(line) + "\n")
+        self.stream.write(return_line(event) + "\n")
 
-    def reported(self, line: str, compartment: str | None) -> None:
+    def reported(self, line: str, compartment: str | None, fault: Fault | None = None) -> None:
         pass  # the run prints the line itself
 
     def abandoned(self) -> None:
@@ -66,3 +65,14 @@ class TextTrace:
 
     def finished(self) -> None:
         pass
+
+
+def enter_line(event: CrossingEvent) -> str:
+    """The words ``--trace`` prints for an entry (the debugger prints them at a crossing stop too)."""
+    arguments = ", ".join(f"{value:#x}" for value in event.arguments)
+    return one_line(f"twzemu: trace: enter T{event.thread} {event.caller} -> {event.callee} {event.gate}({arguments})")
+
+
+def return_line(event: CrossingEvent) -> str:
+    words = f"T{event.thread} {event.callee} -> {event.caller} {event.gate} = {event.result}"
+    return one_line(f"twzemu: trace: return {words}")
