@@ -81,6 +81,7 @@ class Signal(enum.IntEnum):
     SIGINT = 2
     SIGILL = 4
     SIGTRAP = 5
+    SIGFPE = 8
     SIGKILL = 9
     SIGSEGV = 11
 
@@ -319,6 +320,11 @@ def xfer_slice(document: bytes, offset: int, length: int) -> bytes:
 
 def stop_reply(signal: Signal) -> bytes:
     return b"S%02x" % signal
+
+
+def console_output(text: str) -> bytes:
+    """An ``O`` packet: ``text`` on gdb's console (while gdb waits for a stop reply, or answering ``qRcmd``)."""
+    return b"O" + to_hex(text.encode())
 
 
 def exit_reply(status: int) -> bytes:

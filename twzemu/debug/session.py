@@ -10,8 +10,9 @@ monitor, and the session takes control again at the next ``Machine.run``.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import Enum
@@ -20,12 +21,15 @@ from typing import Protocol
 from ..errors import TwzEmuError
 from ..linker.link import LinkedLibrary, LinkedProgram
 from ..machine.cpustate import GPR_IDS
-from ..machine.events import Stop, StopReason
+from ..machine.engine import Crossing
+from ..machine.events import Fault, Stop, StopReason
 from ..machine.machine import Machine
 from ..mmu.space import AddressSpace, SlotMapping
 from ..monitor.crossing import CompartmentState
+from ..monitor.observe import CrossingEvent, enter_line, return_line
+from . import registers
+from .unwind import GateCode, ShadowRecord, is_shadow, shadow_read
 
-GENERAL = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", *(f"r{n}" for n in range(8, 16)))
 _GPR_INDEX = {name: index for index, name in enumerate(
     ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", *(f"r{n}" for n in range(8, 16)))
 )}  # fmt: skip
@@ -42,9 +46,10 @@ class Resume(Enum):
 
 
 class Controller(Protocol):
-    """Who decides (the gdb stub): ``stopped`` is told each debugger stop and answers how to resume."""
+    """Who decides (the gdb stub): ``stopped`` is told each debugger stop, with the lines to show the user (the
+    crossings a step made, a violation's report), and answers how to resume."""
 
-    def stopped(self, stop: Stop | None) -> Resume: ...
+    def stopped(self, stop: Stop | None, messages: Sequence[str] = ()) -> Resume: ...
 
     def running(self, interrupt: Callable[[], None]) -> AbstractContextManager[None]:
         """While the guest runs freely: call ``interrupt`` when the user asks to stop it."""
@@ -69,9 +74,14 @@ class DebugSession:
         self.machine: Machine | None = None
         self.linked: LinkedProgram | None = None
         self.states: Callable[[], Iterable[CompartmentState]] = tuple  # the run's compartments, once built
+        self.crossings: Callable[[], list[Crossing]] = list  # the live crossings, innermost first
+        self.describe: Callable[[Stop], str | None] = lambda _stop: None  # the report line of a fatal stop
         self.breakpoints: set[int] = set()
+        self.break_crossings = False  # stop at every gate entry and return (``monitor break-crossings on``)
         self._pending: Resume | None = None  # a resume a monitor-level stop interrupted
-        self._first = True
+        self._resumed: Resume | None = None  # how the controller resumed from a stop inside a fault's handling
+        self._stepping = False
+        self._crossed: list[str] = []  # the trace words of the crossings the current step made
 
     def attach(self, machine: Machine) -> None:
         self.machine = machine
@@ -86,7 +96,7 @@ class DebugSession:
         how = self._pending
         self._pending = None
         if how is None or how is Resume.STEP:  # a step that ended in the monitor stops where the guest is now
-            how = self.controller.stopped(None)
+            how = self._stopped(None)
         while True:
             if how is Resume.DETACH:
                 machine.debugger = None
@@ -95,15 +105,71 @@ class DebugSession:
                 machine.debugger = None
                 return Stop(StopReason.INTERRUPTED)
             stop = self._go(how, timeout)
+            resumed, self._resumed = self._resumed, None
+            paused = stop.reason in (StopReason.STEP, StopReason.BREAKPOINT)
+            if (resumed is Resume.DETACH and paused) or (resumed is Resume.CONTINUE and stop.reason is StopReason.STEP):
+                how = resumed  # stopped at a fault on the way and resumed from there: as the controller said then
+                continue
+            if stop.reason is StopReason.FAULT:  # nobody resolves it: the monitor ends the program next
+                line = self.describe(stop)
+                how = self._stopped(stop, [line] if line else [])
+                if how is Resume.KILL:
+                    machine.debugger = None
+                    return Stop(StopReason.INTERRUPTED)
+                return stop
             if stop.reason not in (StopReason.STEP, StopReason.BREAKPOINT):
                 self._pending = how
                 return stop
-            how = self.controller.stopped(stop)
+            how = self._stopped(stop)
+
+    def _stopped(self, stop: Stop | None, messages: Sequence[str] = ()) -> Resume:
+        crossed, self._crossed = self._crossed, []
+        return self.controller.stopped(stop, [*crossed, *messages])
+
+    # -- what the monitor tells it as a crossing observer (``monitor.observe``) ---------------------------------
+
+    def entered(self, event: CrossingEvent) -> None:
+        self._crossing(enter_line(event))
+
+    def returned(self, event: CrossingEvent) -> None:
+        self._crossing(return_line(event))
+
+    def _crossing(self, line: str) -> None:
+        if self._stepping or self.break_crossings:
+            self._crossed.append(line)
+        if self.break_crossings and self.machine is not None and self.machine.debugger is self:
+            self.machine.request_stop(Stop(StopReason.BREAKPOINT))
+
+    def reported(self, line: str, compartment: str | None, fault: Fault | None = None) -> None:
+        """A violation or fault the monitor is about to unwind: stop there first, the machine at the faulting
+        instruction, so the user can look around; then the monitor carries on as it would without a debugger."""
+        machine = self.machine
+        if fault is None or machine is None or machine.debugger is not self:
+            return
+        how = self._stopped(Stop(StopReason.FAULT, fault=fault), [line])
+        if how in (Resume.KILL, Resume.DETACH):
+            machine.debugger = None
+        if how is Resume.KILL:
+            machine.request_stop(Stop(StopReason.INTERRUPTED))
+        elif how is Resume.STEP:  # the step ends where the monitor's handling leaves the guest (e.g. the caller)
+            machine.request_stop(Stop(StopReason.STEP))
+        else:
+            self._resumed = how
+
+    def abandoned(self) -> None:
+        pass
+
+    def finished(self) -> None:
+        pass
 
     def _go(self, how: Resume, timeout: float | None) -> Stop:
         machine = self._machine()
         if how is Resume.STEP:
-            return machine.step()
+            self._stepping = True
+            try:
+                return machine.step()
+            finally:
+                self._stepping = False
         if machine.rip in self.breakpoints:  # leave the breakpoint before its hook is armed
             stop = machine.step()
             if stop.reason is not StopReason.STEP:
@@ -128,10 +194,13 @@ class DebugSession:
     # -- registers ----------------------------------------------------------------------------------------
 
     def register(self, name: str) -> int:
+        """Register ``name`` as gdb names it (``registers.REGISTERS``)."""
         machine = self._machine()
         if name in _GPR_INDEX:
             return machine.register(_GPR_INDEX[name])
-        return machine.named_register(name)
+        if name == "rip":
+            return machine.rip
+        return registers.read(name, machine.named_register)
 
     def set_register(self, name: str, value: int) -> None:
         machine = self._machine()
@@ -140,25 +209,42 @@ class DebugSession:
         elif name == "rip":
             machine.rip = value
         else:
-            machine.set_named_register(name, value)
+            registers.write(name, value, machine.named_register, machine.set_named_register)
 
     # -- memory -------------------------------------------------------------------------------------------
 
     def read_memory(self, address: int, length: int) -> bytes:
-        """As the current compartment sees it; code of other compartments is readable too (for disassembly and
-        breakpoints), through the first space that maps it."""
+        """As the current compartment sees it. Also readable: code of every image (for disassembly and breakpoints,
+        through the first space that maps it), and the stacks of the callers of live crossings as each caller saw
+        them (their frames, for gdb to unwind across a crossing)."""
+        if is_shadow(address):
+            return shadow_read(address, length, self.shadow_records())
         machine = self._machine()
         current = machine.current_space()
-        spaces = [current] if current is not None else []
-        spaces += [state.space for state in self.states() if state.space is not current]
-        for index, space in enumerate(spaces):
-            try:
-                data = space.read_virtual(address, length)
-            except TwzEmuError:
-                continue
-            if index == 0 or self._is_text(address):
-                return data
+        if current is not None:
+            with contextlib.suppress(TwzEmuError):
+                return current.read_virtual(address, length)
+        caller_stack = self._caller_stack_space(address, length)
+        if caller_stack is not None:
+            return caller_stack.read_virtual(address, length)
+        if self._is_text(address):
+            for state in self.states():
+                with contextlib.suppress(TwzEmuError):
+                    return state.space.read_virtual(address, length)
         raise TwzEmuError(f"address {address:#x} is not mapped in the current compartment")
+
+    def _caller_stack_space(self, address: int, length: int) -> AddressSpace | None:
+        """The page tables of the innermost caller whose stack holds ``address`` (None: no caller's stack)."""
+        machine = self._machine()
+        states = {state.id: state for state in self.states()}
+        for crossing in self.crossings():
+            lender = states.get(crossing.stack)
+            space = machine.space_of(crossing.context.cr3)
+            if lender is None or space is None:
+                continue
+            if lender.stack_base <= address and address + length <= lender.stack_top:
+                return space
+        return None
 
     def write_memory(self, address: int, data: bytes) -> None:
         machine = self._machine()
@@ -202,6 +288,34 @@ class DebugSession:
             return
         for compartment in self.linked.compartments:
             yield from compartment.libraries
+
+    def gate_code(self) -> list[GateCode]:
+        """Each gate of the run with the image that holds its code (for the unwind rules of ``unwind``)."""
+        found = []
+        if self.linked is None:
+            return found
+        images = list(self._libraries_linked())
+        for gate in self.linked.gates:
+            for library in images:
+                base = library.loaded.base
+                if base <= gate.entry < base + (1 << 30):
+                    found.append(GateCode(os.path.abspath(library.loaded.image.path), base, gate.entry))
+                    break
+        return found
+
+    def shadow_records(self) -> list[ShadowRecord]:
+        """The live crossings as the unwind rules read them: what each caller gets back, by the gate's CFA."""
+        return [
+            ShadowRecord(
+                crossing.callee_rsp + 8,
+                crossing.return_address if crossing.caller >= 0 else 0,
+                crossing.rsp + 8,
+                crossing.saved[1],
+                crossing.saved[0],
+                (crossing.saved[2], crossing.saved[3], crossing.saved[4], crossing.saved[5]),
+            )
+            for crossing in self.crossings()
+        ]
 
     def libraries(self) -> list[Library]:
         """Every loaded image but the program, once per compartment it is loaded in."""

@@ -5,9 +5,8 @@ Data flow: ``GdbStub.listen`` binds before the program loads and the CLI prints 
 the first call, sends the stop reply and serves packets — each through ``HANDLERS``, keyed by ``rsp.Command`` —
 until one resumes the guest (``c``, ``s``, ``D``, ``k``). ``finish`` sends the exit status when the run ends.
 
-Registers use gdb's built-in amd64 layout (no target description): rax rbx rcx rdx rsi rdi rbp rsp r8-r15, rip,
-eflags, then cs ss ds es fs gs (32 bits each); a ``g`` reply shorter than gdb's full layout leaves the x87 and
-SSE registers unavailable, which gdb accepts.
+Registers follow the target description of ``registers`` (gdb's amd64 layout with x87, SSE, fs_base and gs_base).
+gdb unwinds across crossings with the rules of ``unwind``, listed to it as the first library.
 """
 
 from __future__ import annotations
@@ -15,42 +14,42 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import socket
+import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from xml.sax.saxutils import quoteattr
 
 from ..errors import TwzEmuError, UsageError
 from ..linker.link import LinkedProgram
+from ..machine.engine import Crossing
 from ..machine.events import Stop
 from ..machine.machine import Machine
+from ..machine.x86 import Vector
 from ..mmu.pte import Prot
 from ..mmu.space import SlotMapping
+from ..monitor.crossing import RETURN_POINT
 from ..monitor.monitor import Monitor
 from ..monitor.report import STATUS_KILLED
-from . import rsp
-from .session import GENERAL, DebugSession, Resume
+from . import rsp, unwind
+from .registers import REGISTERS, target_xml
+from .session import DebugSession, Library, Resume
 
-
-@dataclass(frozen=True, slots=True)
-class RegisterSlot:
-    """One register of gdb's amd64 layout: its name and width in bytes."""
-
-    name: str
-    size: int
-
-
-REGISTERS: tuple[RegisterSlot, ...] = (
-    *(RegisterSlot(name, 8) for name in GENERAL),
-    RegisterSlot("rip", 8),
-    RegisterSlot("eflags", 4),
-    *(RegisterSlot(name, 4) for name in ("cs", "ss", "ds", "es", "fs", "gs")),
-)
-
+GATE_FRAMES = "twzemu-gate-frames.so"  # the file of the gates' unwind rules, listed to gdb as a library
 EFAULT = 14  # the errno gdb shows for an m/M error reply of an unmapped address
+# The signal gdb is told for a fault, as a Linux process would get it (a violation is a memory fault: SIGSEGV).
+FAULT_SIGNALS = {
+    Vector.INVALID_OPCODE: rsp.Signal.SIGILL,
+    Vector.DIVIDE_ERROR: rsp.Signal.SIGFPE,
+    Vector.X87_FPU: rsp.Signal.SIGFPE,
+    Vector.SIMD_FP: rsp.Signal.SIGFPE,
+}
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-SUPPORTED = b"PacketSize=4000;QStartNoAckMode+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;swbreak+;hwbreak+"
+SUPPORTED = (
+    b"PacketSize=4000;QStartNoAckMode+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;qXfer:features:read+;"
+    b"swbreak+;hwbreak+"
+)
 
 
 def parse_address(text: str, allow_remote: bool) -> tuple[str, int]:
@@ -83,6 +82,9 @@ class GdbStub:
         self._running = False  # gdb waits for a stop reply
         self._interrupted = False  # the last stop was gdb's Ctrl-C
         self._backlog: list[rsp.Packet] = []  # packets that arrived while the guest ran
+        self._frames_dir: str | None = None  # where the gates' unwind rules are written for gdb
+        self._interrupt: Callable[[], None] | None = None  # what Ctrl-C calls while the guest runs
+        self._watcher: tuple[threading.Event, threading.Thread] | None = None  # reads gdb while the guest runs
 
     def listen(self) -> tuple[str, int]:
         """Bind and listen; the address actually bound (port 0 picks a free one)."""
@@ -93,28 +95,56 @@ class GdbStub:
 
     def attach_to(self, monitor: Monitor) -> None:
         """Take control of ``monitor``'s next run before any guest instruction runs on its machine."""
+        session = self.session
 
         def on_machine(machine: Machine, linked: LinkedProgram) -> None:
-            self.session.attach(machine)
-            self.session.linked = linked
-            self.session.states = lambda: monitor.last_run.states.values() if monitor.last_run else ()
+            session.attach(machine)
+            session.linked = linked
+            session.states = lambda: monitor.last_run.states.values() if monitor.last_run else ()
+            session.crossings = lambda: run_crossings(monitor)
+            session.describe = lambda stop: monitor.last_run.result(stop, None).message if monitor.last_run else None
 
         monitor.on_machine = on_machine
+        monitor.observers = (*monitor.observers, session)  # crossings come through it, for their trace words
 
     def close(self) -> None:
         for sock in (self._conn, self._listener):
             if sock is not None:
                 sock.close()
         self._conn = self._listener = None
+        if self._frames_dir is not None:
+            shutil.rmtree(self._frames_dir, ignore_errors=True)
+            self._frames_dir = None
+
+    def gate_frames(self) -> str:
+        """The file of the gates' unwind rules (``unwind``), written once per run for gdb to load."""
+        if self._frames_dir is None:
+            self._frames_dir = tempfile.mkdtemp(prefix="twzemu-gdb-")
+        path = os.path.join(self._frames_dir, GATE_FRAMES)
+        if not os.path.exists(path):
+            frames = unwind.debug_frame(list(unwind.gate_fdes(self.session.gate_code())))
+            with open(path, "wb") as stream:
+                stream.write(unwind.elf_file(frames, "twz_gate_return", RETURN_POINT))
+        return path
 
     # -- the session's controller ------------------------------------------------------------------------
 
-    def stopped(self, stop: Stop | None) -> Resume:
+    def stopped(self, stop: Stop | None, messages: Sequence[str] = ()) -> Resume:
+        # A stop inside a free run (a violation, before the monitor unwinds it) pauses the Ctrl-C watcher: the
+        # packets are the stub's to read until the guest runs on.
+        was_watching = self._unwatch()
+        resume = self._serve(stop, messages)
+        if was_watching and resume is Resume.CONTINUE:
+            self._watch()
+        return resume
+
+    def _serve(self, stop: Stop | None, messages: Sequence[str]) -> Resume:
         if self._conn is None:
             self._accept()  # gdb asks why the target stopped ('?') itself
         elif self._running:
-            signal = rsp.Signal.SIGINT if self._interrupted else rsp.Signal.SIGTRAP
-            self._send(rsp.stop_reply(signal))
+            for message in messages:  # on gdb's console, before the stop itself
+                self._send(rsp.console_output(message + "\n"))
+            self._send(rsp.stop_reply(self._signal_of(stop)))
         self._interrupted = False
         self._resume = None
         while self._resume is None:
@@ -124,6 +154,11 @@ class GdbStub:
             self._send_reply(self._dispatch(packet))
         self._running = True
         return self._resume
+
+    def _signal_of(self, stop: Stop | None) -> rsp.Signal:
+        if stop is not None and stop.fault is not None:
+            return FAULT_SIGNALS.get(stop.fault.vector, rsp.Signal.SIGSEGV)
+        return rsp.Signal.SIGINT if self._interrupted else rsp.Signal.SIGTRAP
 
     def finish(self, status: int) -> None:
         """The run ended with ``status``: tell gdb (when it is still there), then close."""
@@ -146,11 +181,20 @@ class GdbStub:
     @contextlib.contextmanager
     def running(self, interrupt: Callable[[], None]) -> Iterator[None]:
         """Watch the connection from a thread while the guest runs: 0x03 (Ctrl-C in gdb) interrupts it."""
-        conn = self._conn
-        if conn is None:
+        self._interrupt = interrupt
+        self._watch()
+        try:
             yield
+        finally:
+            self._unwatch()
+            self._interrupt = None
+
+    def _watch(self) -> None:
+        conn = self._conn
+        if conn is None or self._watcher is not None:
             return
         done = threading.Event()
+        interrupt = self._interrupt
 
         def watch() -> None:
             while not done.is_set():
@@ -163,19 +207,25 @@ class GdbStub:
                 if not data:
                     return
                 for event in self._reader.feed(data):
-                    if isinstance(event, rsp.Interrupt):
+                    if isinstance(event, rsp.Interrupt) and interrupt is not None:
                         self._interrupted = True
                         interrupt()
                     elif isinstance(event, rsp.Packet):
                         self._backlog.append(event)
 
-        watcher = threading.Thread(target=watch, name="twzemu-gdb-interrupt", daemon=True)
-        watcher.start()
-        try:
-            yield
-        finally:
-            done.set()
-            watcher.join()
+        thread = threading.Thread(target=watch, name="twzemu-gdb-interrupt", daemon=True)
+        self._watcher = (done, thread)
+        thread.start()
+
+    def _unwatch(self) -> bool:
+        """Stop watching (the stub reads gdb's packets itself again); whether a watcher was running."""
+        if self._watcher is None:
+            return False
+        done, thread = self._watcher
+        self._watcher = None
+        done.set()
+        thread.join()
+        return True
 
     def _next_packet(self) -> rsp.Packet | None:
         assert self._conn is not None
@@ -357,7 +407,7 @@ class GdbStub:
         words = rsp.from_hex(args.partition(b",")[2]).decode("utf-8", "replace").split()
         handler = MONITOR_COMMANDS.get(words[0] if words else "help")
         text = handler(self) if handler is not None else f"unknown monitor command {' '.join(words)!r}\n"
-        self._send(b"O" + rsp.to_hex(text.encode()))
+        self._send(rsp.console_output(text))
         return rsp.OK
 
     def monitor_help(self) -> str:
@@ -401,10 +451,12 @@ class GdbStub:
     def libraries_svr4(self) -> bytes:
         # gdb's "Library List Format for SVR4 Targets": every image but the program, with its load bias and
         # its dynamic section's run-time address (gdb checks l_ld against the file's .dynamic).
+        # The gates' unwind rules come first: gdb takes a frame's rules from the first file that has some.
+        libraries = [Library(self.gate_frames(), 0, 0, ""), *self.session.libraries()]
         entries = "".join(
             f'<library name={quoteattr(lib.path)} lm="{0x1000 + n:#x}" lmid="0x0" l_addr="{lib.base:#x}" '
             f'l_ld="{lib.dynamic:#x}"/>'
-            for n, lib in enumerate(self.session.libraries())
+            for n, lib in enumerate(libraries)
         )
         return f'<library-list-svr4 version="1.0">{entries}</library-list-svr4>'.encode()
 
@@ -419,7 +471,9 @@ HANDLERS: dict[rsp.Command, Callable[[GdbStub, bytes], bytes | None]] = {
     rsp.Command.WRITE_MEMORY: GdbStub.write_memory,
     rsp.Command.WRITE_BINARY: GdbStub.write_binary,
     rsp.Command.CONTINUE: GdbStub.cont,
+    rsp.Command.CONTINUE_SIGNAL: GdbStub.cont,  # the signal is the fault's: the monitor handles it as it would
     rsp.Command.STEP: GdbStub.step,
+    rsp.Command.STEP_SIGNAL: GdbStub.step,
     rsp.Command.DETACH: GdbStub.detach,
     rsp.Command.KILL: GdbStub.kill,
     rsp.Command.INSERT_POINT: GdbStub.insert_point,
@@ -457,6 +511,11 @@ MONITOR_HELP = {
 }
 
 
+def run_crossings(monitor: Monitor) -> list[Crossing]:
+    run = monitor.last_run
+    return run.crossings.engine.live() if run is not None and run.crossings is not None else []
+
+
 def _mapping_line(mapping: SlotMapping, names: dict[object, str]) -> str:
     name = names.get(mapping.backing.key) or str(mapping.backing.key)
     rights = "".join(c if mapping.prot & p else "-" for c, p in (("r", Prot.READ), ("w", Prot.WRITE), ("x", Prot.EXEC)))
@@ -464,6 +523,7 @@ def _mapping_line(mapping: SlotMapping, names: dict[object, str]) -> str:
 
 
 DOCUMENTS: dict[str, Callable[[GdbStub], bytes]] = {
+    "features": lambda _stub: target_xml(),
     "exec-file": GdbStub.exec_file,
     "libraries-svr4": GdbStub.libraries_svr4,
 }

@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..machine.events import Fault
 from ..monitor.observe import CrossingEvent
 
 
@@ -98,7 +99,7 @@ class TimelineTrace:
             "args": {"caller": entry.caller, "arguments": [hex(value) for value in entry.arguments], **outcome},
         })  # fmt: skip
 
-    def reported(self, line: str, compartment: str | None) -> None:
+    def reported(self, line: str, compartment: str | None, fault: Fault | None = None) -> None:
         pid = self._pid(compartment) if compartment is not None else 0
         self._events.append({"ph": "i", "s": "p" if pid else "g", "name": line.split(":", 2)[1].strip(),
                              "pid": pid, "tid": 1, "ts": round(self._now(), 3), "args": {"report": line}})  # fmt: skip
@@ -129,7 +130,7 @@ class CallGraph:
     def returned(self, event: CrossingEvent) -> None:
         pass
 
-    def reported(self, line: str, compartment: str | None) -> None:
+    def reported(self, line: str, compartment: str | None, fault: Fault | None = None) -> None:
         pass
 
     def abandoned(self) -> None:
