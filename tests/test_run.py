@@ -35,7 +35,7 @@ FAULTS = {
     "null_read": r"twzemu: fault: read 0x0 \(0x0\) in no object from null_read at main\+0x0$",
     "write_text": r"twzemu: security violation: write main\+0x0 \(0x80001\w+\) in write_text from write_text at main",
     "exec_data": r"twzemu: security violation: execute payload\+0x0 \(0xc00\w+\) in exec_data from exec_data at pay",
-    "exec_stack": r"twzemu: security violation: execute exec_stack:stack\+0x\w+ \(0x1\w+\) in exec_stack from exec_st",
+    "exec_stack": r"twzemu: security violation: execute exec_stack:stack\+0x\w+ \(0x\w+\) in exec_stack from exec_st",
     "bad_insn": r"twzemu: fault: invalid opcode \(ud2\) at main\+0x0 \(0x8000\w+\) in bad_insn$",
     "move_tp": r"twzemu: fault: invalid opcode \(wrfsbase rax\) at main\+0x\w+ \(0x8000\w+\) in move_tp$",
     "divide": r"twzemu: fault: divide error \(i?div .*\) at main\+0x\w+ \(0x8000\w+\) in divide$",

@@ -318,8 +318,11 @@ def xfer_slice(document: bytes, offset: int, length: int) -> bytes:
     return (b"m" if more else b"l") + chunk  # ``frame`` escapes it
 
 
-def stop_reply(signal: Signal) -> bytes:
-    return b"S%02x" % signal
+def stop_reply(signal: Signal, watch: tuple[str, int] | None = None) -> bytes:
+    """``S05``; with a watchpoint hit (``watch``/``rwatch``/``awatch``, data address) ``T05watch:ADDR;``."""
+    if watch is None:
+        return b"S%02x" % signal
+    return b"T%02x%s:%x;" % (signal, watch[0].encode(), watch[1])
 
 
 def console_output(text: str) -> bytes:

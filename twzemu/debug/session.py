@@ -22,12 +22,14 @@ from ..errors import TwzEmuError
 from ..linker.link import LinkedLibrary, LinkedProgram
 from ..machine.cpustate import GPR_IDS
 from ..machine.engine import Crossing
-from ..machine.events import Fault, Stop, StopReason
+from ..machine.events import Fault, Stop, StopReason, Watch
 from ..machine.machine import Machine
+from ..mmu.physmem import PAGE_SIZE
 from ..mmu.space import AddressSpace, SlotMapping
-from ..monitor.crossing import CompartmentState
+from ..monitor.crossing import RETURN_POINT, CompartmentState
 from ..monitor.observe import CrossingEvent, enter_line, return_line
 from . import registers
+from .backtrace import Frame, FrameRules, Image, frames, registers_by_dwarf
 from .unwind import GateCode, ShadowRecord, is_shadow, shadow_read
 
 _GPR_INDEX = {name: index for index, name in enumerate(
@@ -76,7 +78,11 @@ class DebugSession:
         self.states: Callable[[], Iterable[CompartmentState]] = tuple  # the run's compartments, once built
         self.crossings: Callable[[], list[Crossing]] = list  # the live crossings, innermost first
         self.describe: Callable[[Stop], str | None] = lambda _stop: None  # the report line of a fatal stop
+        self.symbolize: Callable[[int], str] = hex  # an address as SYMBOL+0xOFF
+        self.object_labels: Callable[[], dict[object, str]] = dict  # the monitor's objects: id -> label
+        self.entries: list[CrossingEvent] = []  # the entries of the live crossings of guest callers, outermost first
         self.breakpoints: set[int] = set()
+        self.watchpoints: dict[Watch, tuple[range, ...]] = {}  # each with the physical memory behind it
         self.break_crossings = False  # stop at every gate entry and return (``monitor break-crossings on``)
         self._pending: Resume | None = None  # a resume a monitor-level stop interrupted
         self._resumed: Resume | None = None  # how the controller resumed from a stop inside a fault's handling
@@ -117,7 +123,7 @@ class DebugSession:
                     machine.debugger = None
                     return Stop(StopReason.INTERRUPTED)
                 return stop
-            if stop.reason not in (StopReason.STEP, StopReason.BREAKPOINT):
+            if stop.reason not in (StopReason.STEP, StopReason.BREAKPOINT, StopReason.WATCHPOINT):
                 self._pending = how
                 return stop
             how = self._stopped(stop)
@@ -129,9 +135,12 @@ class DebugSession:
     # -- what the monitor tells it as a crossing observer (``monitor.observe``) ---------------------------------
 
     def entered(self, event: CrossingEvent) -> None:
+        self.entries.append(event)
         self._crossing(enter_line(event))
 
     def returned(self, event: CrossingEvent) -> None:
+        if self.entries:
+            self.entries.pop()
         self._crossing(return_line(event))
 
     def _crossing(self, line: str) -> None:
@@ -174,12 +183,16 @@ class DebugSession:
             stop = machine.step()
             if stop.reason is not StopReason.STEP:
                 return stop
-        remove = machine.break_at(sorted(self.breakpoints)) if self.breakpoints else None
+        removers = []
+        if self.breakpoints:
+            removers.append(machine.break_at(sorted(self.breakpoints)))
+        if self.watchpoints:
+            removers.append(machine.watch(self.watchpoints))
         try:
             with self.controller.running(self.interrupt):
                 return machine.run_free(timeout=timeout)
         finally:
-            if remove is not None:
+            for remove in removers:
                 remove()
 
     def interrupt(self) -> None:
@@ -210,6 +223,21 @@ class DebugSession:
             machine.rip = value
         else:
             registers.write(name, value, machine.named_register, machine.set_named_register)
+
+    def add_watchpoint(self, watch: Watch) -> None:
+        """Watch memory the current compartment maps (else the first compartment that does): whichever compartment
+        touches that memory later, through whatever address, stops the guest."""
+        machine = self._machine()
+        spaces = [machine.current_space(), *(state.space for state in self.states())]
+        for space in spaces:
+            if space is None:
+                continue
+            try:
+                self.watchpoints[watch] = _physical_ranges(space, watch.address, max(watch.length, 1))
+                return
+            except TwzEmuError:
+                continue
+        raise TwzEmuError(f"address {watch.address:#x} is not mapped in any compartment")
 
     # -- memory -------------------------------------------------------------------------------------------
 
@@ -270,16 +298,15 @@ class DebugSession:
     def maps(self, space: AddressSpace) -> list[SlotMapping]:
         return sorted(space.iter_mappings(), key=lambda mapping: mapping.slot)
 
-    def object_names(self) -> dict[object, str]:
-        """Object key -> ``IMAGE text`` / ``IMAGE data``, for the images of the run."""
-        names: dict[object, str] = {}
+    def mapping_name(self, mapping: SlotMapping) -> str:
+        """What a slot of an address space holds, as a user names it: ``IMAGE text``/``IMAGE data``, or the monitor's
+        label of the object (``COMPARTMENT:stack``, ``:heap``, ``:thread``, ``:gate buffer``); else its id."""
         for library in self._libraries_linked():
             loaded = library.loaded
             for obj, part in ((loaded.text, "text"), (loaded.data, "data")):
-                key = getattr(obj, "id", None)
-                if key is not None:
-                    names.setdefault(key, f"{os.path.basename(loaded.name)} {part}")
-        return names
+                if getattr(obj, "id", None) == mapping.backing.key:
+                    return f"{os.path.basename(loaded.name)} {part}"
+        return self.object_labels().get(mapping.backing.key, str(mapping.backing.key))
 
     # -- images -------------------------------------------------------------------------------------------
 
@@ -317,6 +344,21 @@ class DebugSession:
             for crossing in self.crossings()
         ]
 
+    def backtrace(self) -> list[Frame]:
+        """The current thread's frames across crossings, innermost first (``backtrace``)."""
+        machine = self._machine()
+        images = [
+            Image(os.path.abspath(library.loaded.image.path), library.loaded.base, library.loaded.base + (1 << 30))
+            for library in self._libraries_linked()
+        ]
+        gprs = [machine.register(index) for index in range(len(GPR_IDS))]
+
+        def read_word(address: int) -> int:
+            return int.from_bytes(self.read_memory(address, 8), "little")
+
+        rules = FrameRules(images)
+        return list(frames(machine.rip, registers_by_dwarf(gprs), read_word, rules, self.crossings(), RETURN_POINT))
+
     def libraries(self) -> list[Library]:
         """Every loaded image but the program, once per compartment it is loaded in."""
         found = []
@@ -336,6 +378,18 @@ class DebugSession:
         if self.linked is None:
             return None
         return self.linked.compartments[0].libraries[0]
+
+
+def _physical_ranges(space: AddressSpace, address: int, length: int) -> tuple[range, ...]:
+    """The physical memory behind ``[address, address + length)`` in ``space``, one range per page."""
+    pieces = []
+    while length > 0:
+        chunk = min(length, PAGE_SIZE - (address & (PAGE_SIZE - 1)))
+        start = space.physical(address)
+        pieces.append(range(start, start + chunk))
+        address += chunk
+        length -= chunk
+    return tuple(pieces)
 
 
 _PT_DYNAMIC = 2  # gABI: the program header of the dynamic section

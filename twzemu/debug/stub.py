@@ -24,13 +24,14 @@ from xml.sax.saxutils import quoteattr
 from ..errors import TwzEmuError, UsageError
 from ..linker.link import LinkedProgram
 from ..machine.engine import Crossing
-from ..machine.events import Stop
+from ..machine.events import Stop, Watch
 from ..machine.machine import Machine
 from ..machine.x86 import Vector
 from ..mmu.pte import Prot
 from ..mmu.space import SlotMapping
 from ..monitor.crossing import RETURN_POINT
 from ..monitor.monitor import Monitor
+from ..monitor.observe import enter_words
 from ..monitor.report import STATUS_KILLED
 from . import rsp, unwind
 from .registers import REGISTERS, target_xml
@@ -103,6 +104,10 @@ class GdbStub:
             session.states = lambda: monitor.last_run.states.values() if monitor.last_run else ()
             session.crossings = lambda: run_crossings(monitor)
             session.describe = lambda stop: monitor.last_run.result(stop, None).message if monitor.last_run else None
+            session.object_labels = lambda: run_object_labels(monitor)
+            session.symbolize = lambda address: (
+                monitor.last_run.symbols.name(address) if monitor.last_run else hex(address)
+            )
 
         monitor.on_machine = on_machine
         monitor.observers = (*monitor.observers, session)  # crossings come through it, for their trace words
@@ -144,7 +149,7 @@ class GdbStub:
         elif self._running:
             for message in messages:  # on gdb's console, before the stop itself
                 self._send(rsp.console_output(message + "\n"))
-            self._send(rsp.stop_reply(self._signal_of(stop)))
+            self._send(rsp.stop_reply(self._signal_of(stop), _watch_hit(stop)))
         self._interrupted = False
         self._resume = None
         while self._resume is None:
@@ -349,16 +354,21 @@ class GdbStub:
 
     def insert_point(self, args: bytes) -> bytes:
         point = rsp.parse_point(args)
-        if point.kind not in (rsp.PointKind.SOFTWARE, rsp.PointKind.HARDWARE):
-            return rsp.UNSUPPORTED
-        self.session.breakpoints.add(point.address)
+        if point.kind in (rsp.PointKind.SOFTWARE, rsp.PointKind.HARDWARE):
+            self.session.breakpoints.add(point.address)
+            return rsp.OK
+        try:
+            self.session.add_watchpoint(_watch_of(point))
+        except TwzEmuError:
+            return rsp.error_reply(EFAULT)
         return rsp.OK
 
     def remove_point(self, args: bytes) -> bytes:
         point = rsp.parse_point(args)
-        if point.kind not in (rsp.PointKind.SOFTWARE, rsp.PointKind.HARDWARE):
-            return rsp.UNSUPPORTED
-        self.session.breakpoints.discard(point.address)
+        if point.kind in (rsp.PointKind.SOFTWARE, rsp.PointKind.HARDWARE):
+            self.session.breakpoints.discard(point.address)
+        else:
+            self.session.watchpoints.pop(_watch_of(point), None)
         return rsp.OK
 
     def ok(self, _args: bytes) -> bytes:
@@ -405,36 +415,91 @@ class GdbStub:
     def command(self, args: bytes) -> bytes:
         """``monitor WORDS`` in gdb: ``qRcmd,HEX``; the answer goes to gdb's console as ``O`` packets."""
         words = rsp.from_hex(args.partition(b",")[2]).decode("utf-8", "replace").split()
-        handler = MONITOR_COMMANDS.get(words[0] if words else "help")
-        text = handler(self) if handler is not None else f"unknown monitor command {' '.join(words)!r}\n"
+        name, arguments = (words[0], words[1:]) if words else ("help", [])
+        handler = MONITOR_COMMANDS.get(name)
+        if handler is None:
+            text = f"unknown monitor command {' '.join(words)!r}; monitor help lists them\n"
+        else:
+            text = handler(self, arguments)
         self._send(rsp.console_output(text))
         return rsp.OK
 
-    def monitor_help(self) -> str:
+    def monitor_help(self, _arguments: list[str]) -> str:
         return "".join(f"monitor {name}: {doc}\n" for name, doc in MONITOR_HELP.items())
 
-    def monitor_compartment(self) -> str:
+    def monitor_compartment(self, _arguments: list[str]) -> str:
         state = self.session.compartment()
         if state is None:
             return "compartment monitor (id 0)\n"
         lines = [f"compartment {state.name} (id {state.id}) cr3 {state.space.cr3:#x}"]
-        lines += [_mapping_line(mapping, self.session.object_names()) for mapping in self.session.maps(state.space)]
+        lines += [self._mapping_line(mapping) for mapping in self.session.maps(state.space)]
         return "\n".join(lines) + "\n"
 
-    def monitor_compartments(self) -> str:
+    def monitor_compartments(self, _arguments: list[str]) -> str:
         current = self.session.compartment()
         return "".join(
             f"{'*' if state is current else ' '} {state.id} {state.name} cr3 {state.space.cr3:#x}\n"
             for state in self.session.states()
         )
 
-    def monitor_maps(self) -> str:
+    def monitor_maps(self, _arguments: list[str]) -> str:
         space = self.session.machine.current_space() if self.session.machine else None
         if space is None:
             return "no address space is loaded\n"
-        return "".join(
-            _mapping_line(mapping, self.session.object_names()) + "\n" for mapping in self.session.maps(space)
+        return "".join(self._mapping_line(mapping) + "\n" for mapping in self.session.maps(space))
+
+    def monitor_gates(self, _arguments: list[str]) -> str:
+        session = self.session
+        if session.linked is None:
+            return "no program is linked\n"
+        names = {state.id: state.name for state in session.states()}
+        callers: dict[str, list[str]] = {}
+        for binding in session.linked.bindings:
+            callers.setdefault(binding.gate, []).append(names.get(binding.caller, f"compartment {binding.caller}"))
+        lines = []
+        for gate in session.linked.gates:
+            owner = names.get(gate.owner, f"compartment {gate.owner}")
+            bound = ", ".join(sorted(callers.get(gate.name, []))) or "none"
+            lines.append(
+                f"{gate.name} at {gate.entry:#x} in {owner} ({gate.library}), {gate.arity} arguments, "
+                f"level {gate.level.name.lower()}; bound from: {bound}\n"
+            )
+        return "".join(lines) or "no gates\n"
+
+    def monitor_crossings(self, _arguments: list[str]) -> str:
+        entries = self.session.entries
+        if not entries:
+            return "no crossing is live\n"
+        return "".join(enter_words(event) + "\n" for event in reversed(entries))
+
+    def monitor_backtrace(self, _arguments: list[str]) -> str:
+        session = self.session
+        names = {state.id: state.name for state in session.states()}
+        current = session.compartment()
+        where = current.name if current is not None else "the monitor"
+        entries = list(reversed(session.entries))
+        lines = []
+        for number, frame in enumerate(session.backtrace()):
+            if frame.crossing is not None:
+                caller = names.get(frame.crossing.caller, f"compartment {frame.crossing.caller}")
+                words = enter_words(entries.pop(0)) if entries else f"from {caller}"
+                lines.append(f"    crossing: {words}")
+                where = caller
+            lines.append(f"#{number:<3}{frame.pc:#x} {session.symbolize(frame.pc)} in {where}")
+        return "\n".join(lines) + "\n"
+
+    def monitor_break_crossings(self, arguments: list[str]) -> str:
+        if arguments not in (["on"], ["off"]):
+            return f"break-crossings is {'on' if self.session.break_crossings else 'off'}; say on or off\n"
+        self.session.break_crossings = arguments == ["on"]
+        effect = "every gate entry and return stops" if arguments == ["on"] else "only breakpoints stop"
+        return f"break-crossings {arguments[0]}: {effect}\n"
+
+    def _mapping_line(self, mapping: SlotMapping) -> str:
+        rights = "".join(
+            c if mapping.prot & p else "-" for c, p in (("r", Prot.READ), ("w", Prot.WRITE), ("x", Prot.EXEC))
         )
+        return f"  slot {mapping.slot:#x} {mapping.base:#x} {rights} {self.session.mapping_name(mapping)}"
 
     def xfer(self, args: bytes) -> bytes:
         obj, op, _annex, offset, length = rsp.parse_xfer(args)
@@ -496,19 +561,48 @@ QUERIES: dict[bytes, Callable[[GdbStub, bytes], bytes]] = {
     b"Rcmd": GdbStub.command,
 }
 
-MONITOR_COMMANDS: dict[str, Callable[[GdbStub], str]] = {
+MONITOR_COMMANDS: dict[str, Callable[[GdbStub, list[str]], str]] = {
     "help": GdbStub.monitor_help,
     "compartment": GdbStub.monitor_compartment,
     "compartments": GdbStub.monitor_compartments,
+    "gates": GdbStub.monitor_gates,
+    "crossings": GdbStub.monitor_crossings,
     "maps": GdbStub.monitor_maps,
+    "backtrace": GdbStub.monitor_backtrace,
+    "break-crossings": GdbStub.monitor_break_crossings,
 }
 
 MONITOR_HELP = {
     "compartment": "the compartment the thread is in: name, id, cr3, then each object its context maps",
     "compartments": "every compartment (* marks the current one)",
+    "gates": "every gate: entry, compartment, library, arguments, isolation level, and who is bound to it",
+    "crossings": "the live crossings, innermost first, as --trace words them",
     "maps": "slots, objects and permissions of the current address space",
+    "backtrace": "frames across crossings: the callee's frames, each crossing, the caller's frames",
+    "break-crossings on|off": "stop at every gate entry and return (the --trace line shows on the console)",
     "help": "this list",
 }
+
+
+def _watch_of(point: rsp.Point) -> Watch:
+    kind = point.kind
+    on_write = kind in (rsp.PointKind.WRITE_WATCH, rsp.PointKind.ACCESS_WATCH)
+    on_read = kind in (rsp.PointKind.READ_WATCH, rsp.PointKind.ACCESS_WATCH)
+    return Watch(point.address, point.size, on_write, on_read)
+
+
+def _watch_hit(stop: Stop | None) -> tuple[str, int] | None:
+    """The stop reply's watchpoint word and address, as gdb's Z2/Z3/Z4 name them."""
+    if stop is None or stop.watch is None:
+        return None
+    watch = stop.watch
+    word = "awatch" if watch.on_read and watch.on_write else "watch" if watch.on_write else "rwatch"
+    return word, watch.address
+
+
+def run_object_labels(monitor: Monitor) -> dict[object, str]:
+    run = monitor.last_run
+    return {obj.id: label for label, obj in run.builder.objects.items()} if run is not None else {}
 
 
 def run_crossings(monitor: Monitor) -> list[Crossing]:

@@ -169,7 +169,7 @@ def _rows(fde: FDE, base: int) -> bytes | None:
     return bytes(instructions)
 
 
-def _frame_entries(path: str) -> list[FDE]:
+def frame_entries(path: str) -> list[FDE]:
     with open(path, "rb") as stream:
         dwarf = ELFFile(stream).get_dwarf_info(follow_links=False)
         entries = list(dwarf.CFI_entries()) if dwarf.has_CFI() else []
@@ -187,7 +187,7 @@ def gate_fdes(gates: Iterable[GateCode]) -> Iterator[tuple[int, int, bytes]]:
     for gate in gates:
         if gate.path not in by_path:
             try:
-                by_path[gate.path] = _frame_entries(gate.path)
+                by_path[gate.path] = frame_entries(gate.path)
             except (OSError, TwzEmuError, ValueError, KeyError):  # a library without readable CFI: ordinary frames
                 by_path[gate.path] = []
         offset = gate.entry - gate.base

@@ -63,6 +63,18 @@ class StopReason(Enum):
     STEP = "step"  # one instruction ran (Machine.step)
     RETURNED = "returned"  # a function the monitor called in a compartment returned (exit_code: its rax)
     BREAKPOINT = "breakpoint"  # a debugger's breakpoint (Machine.break_at): only a debugger sees it
+    WATCHPOINT = "watchpoint"  # an instruction touched a debugger's watched range (Machine.watch); it has run
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A debugger's watchpoint: the instruction that writes (``on_write``), reads (``on_read``) or does either to
+    ``[address, address + length)`` stops the guest once it has run."""
+
+    address: int
+    length: int
+    on_write: bool
+    on_read: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +84,4 @@ class Stop:
     reason: StopReason
     exit_code: int | None = None
     fault: Fault | None = None
+    watch: Watch | None = None  # the watchpoint that fired (WATCHPOINT)

@@ -27,7 +27,7 @@ and ``run`` acts between ``emu_start`` calls (zelos' ``stop_and_exec`` pattern).
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -57,7 +57,7 @@ from .cpustate import (
     find_vectors,
     locate_cpu_state,
 )
-from .events import Fault, Stop, StopReason
+from .events import Fault, Stop, StopReason, Watch
 from .watchdog import Watchdog
 from .x86 import (
     FPCW_DEFAULT,
@@ -125,6 +125,9 @@ _HOOK_INSN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _HOOK_IO_IN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p)
 _HOOK_IO_OUT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 _HOOK_CODE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
+_HOOK_MEM = ctypes.CFUNCTYPE(
+    None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
+)
 
 SavedCpu = UcContext  # what ``Machine.save_cpu`` returns: opaque outside machine/
 
@@ -210,6 +213,8 @@ class Machine:
         self._error: BaseException | None = None
         self._steps = 0
         self._deferred: Fault | None = None  # a fault from an instruction hook, delivered by the run loop
+        self._undo: list[tuple[int, bytes]] = []  # what a watched write overwrote (``watch``)
+        self._unwatched = False  # watch hooks ignore accesses (while the watched instruction runs again)
         # The address the last fault backed, in which address space, and how often it faulted again since.
         self._last_backed = -1
         self._last_root = -1
@@ -738,6 +743,8 @@ class Machine:
             if self._deliver_deferred():
                 continue  # the monitor resolved it (e.g. unwound a crossing): run on
             stop = self._stop or watchdog.stop or self._stop_after(status, cpu)
+            if stop is not None and stop.reason is StopReason.WATCHPOINT:
+                return self._run_watched(stop)
             if stop is not None:
                 return stop
         return watchdog.stop
@@ -831,6 +838,54 @@ class Machine:
             self.uc.ctl_flush_tb()
 
         return remove
+
+    def watch(self, points: Mapping[Watch, Sequence[range]]) -> Callable[[], None]:
+        """Stop after each instruction that touches a watched range (``StopReason.WATCHPOINT``), through memory hooks
+        on those ranges only. Unicorn's memory hooks see physical addresses once paging is on (measured), so each
+        point comes with the physical ranges behind it: an access through any address space that maps them fires.
+        Returns the function that removes the hooks.
+
+        Unicorn stops a read at its instruction before any effect, and a write at its instruction after the store
+        (measured); ``_run_watched`` undoes the store and runs the instruction again unwatched, so the stop comes
+        after it, once."""
+        watched = list(points)
+        installed = []
+
+        def on_access(_uc: int, access: int, address: int, size: int, _value: int, index: int | None) -> None:
+            if self._unwatched or self._stop is not None:
+                return
+            if access == UC.UC_MEM_WRITE:
+                self._undo.append((address, self.mem.read(address, size)))
+            self.request_stop(Stop(StopReason.WATCHPOINT, watch=watched[index or 0]))
+
+        callback = _HOOK_MEM(on_access)
+        for index, point in enumerate(watched):
+            kinds = (UC.UC_HOOK_MEM_WRITE if point.on_write else 0) | (UC.UC_HOOK_MEM_READ if point.on_read else 0)
+            for piece in points[point]:
+                data = ctypes.c_void_p(index)
+                installed.append(self._add_hook(kinds, callback, data=data, begin=piece.start, end=piece.stop - 1))
+        self.uc.ctl_flush_tb()
+
+        def remove() -> None:
+            for handle in installed:
+                uclib.uc_hook_del(self._handle, handle)
+                self._hooks.remove(handle)
+                self._callbacks.remove(callback)
+            self.uc.ctl_flush_tb()
+
+        return remove
+
+    def _run_watched(self, stop: Stop) -> Stop:
+        """The watched instruction stopped at itself: undo its store, run it once more unwatched."""
+        for address, old in reversed(self._undo):
+            self.mem.write(address, old)
+        self._undo.clear()
+        self._unwatched = True
+        try:
+            after = self.step()
+        finally:
+            self._unwatched = False
+        return stop if after.reason is StopReason.STEP else after
 
     def named_register(self, name: str) -> int | tuple[int, int]:
         """Any register by its Unicorn name (``EFLAGS``, ``FS_BASE``, ``XMM0``…; ``FP0``-``FP7`` as mantissa and

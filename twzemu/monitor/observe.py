@@ -67,10 +67,15 @@ class TextTrace:
         pass
 
 
-def enter_line(event: CrossingEvent) -> str:
-    """The words ``--trace`` prints for an entry (the debugger prints them at a crossing stop too)."""
+def enter_words(event: CrossingEvent) -> str:
+    """An entry as ``--trace`` words it: ``enter T1 CALLER -> CALLEE GATE(ARGUMENTS)``."""
     arguments = ", ".join(f"{value:#x}" for value in event.arguments)
-    return one_line(f"twzemu: trace: enter T{event.thread} {event.caller} -> {event.callee} {event.gate}({arguments})")
+    return f"enter T{event.thread} {event.caller} -> {event.callee} {event.gate}({arguments})"
+
+
+def enter_line(event: CrossingEvent) -> str:
+    """The line ``--trace`` prints for an entry (the debugger prints it at a crossing stop too)."""
+    return one_line(f"twzemu: trace: {enter_words(event)}")
 
 
 def return_line(event: CrossingEvent) -> str:
