@@ -153,3 +153,159 @@ def test_a_bad_or_remote_gdb_address_is_a_usage_error(address: str, message: str
         [*TWZEMU, "run", "--gdb", address, str(BUILD / "hello")], capture_output=True, text=True, cwd=ROOT
     )
     assert (run.returncode, run.stderr, run.stdout) == (2, message + "\n", "")
+
+
+PASSWD = BUILD / "passwd" / "passwd_demo"
+COMPARTMENT_LINE = re.compile(r"^compartment (\S+) \(id (\d+)\) cr3 0x[0-9a-f]+$", re.MULTILINE)
+
+
+def test_bt_up_and_finish_inside_a_gate_reach_the_callers_frame() -> None:
+    out, run = debug(
+        PASSWD,
+        "break passwd_check",
+        "continue",
+        "bt",
+        "up",
+        "info frame",
+        "down",
+        "finish",
+        "monitor compartment",
+        "detach",
+    )
+    frames = re.findall(r"^#(\d)\s+(?:0x[0-9a-f]+ in )?(\w+) \(", out, re.MULTILINE)
+    assert [name for _n, name in frames[:3]] == ["passwd_check", "check", "main"], out
+    assert re.search(r"^#1 .* in check \(.*main\.c:22", out, re.MULTILINE), out  # up: the caller, across the crossing
+    assert "Value returned is $1 = 1" in out, out
+    assert [name for name, _id in COMPARTMENT_LINE.findall(out)] == ["passwd_demo"], out  # finish: back in the caller
+    assert run.returncode == 0 and "check alice/correct horse: 1" in run.stdout
+
+
+def gate_returns(gate: str) -> list[str]:
+    """The addresses of the ``ret`` instructions of ``gate`` in the password service, from gdb's disassembly."""
+    out, _run = debug(PASSWD, f"disassemble {gate}", "kill")
+    return re.findall(r"^\s+(0x[0-9a-f]+) <\+\d+>:\s+ret", out, re.MULTILINE)
+
+
+def test_stepi_on_the_gates_return_lands_after_the_call_in_the_caller() -> None:
+    returns = gate_returns("passwd_check")
+    assert returns
+    commands = [f"break *{address}" for address in returns]
+    out, _run = debug(
+        PASSWD, *commands, "continue", "monitor compartment", "stepi", "monitor compartment", "bt 1", "kill"
+    )
+    inside, after = COMPARTMENT_LINE.findall(out)
+    assert inside[0] == "passwd_demo::libpasswd.so" and after[0] == "passwd_demo", out
+    assert "twzemu: trace: return T1 passwd_demo::libpasswd.so -> passwd_demo passwd_check = 1" in out, out
+    assert re.search(r"^#0 +0x[0-9a-f]+ in (check|main) \(", out, re.MULTILINE), out  # just after the call
+
+
+def test_next_over_a_gate_call_steps_over_the_whole_crossing() -> None:
+    out, _run = debug(PASSWD, "break main.c:37", "continue", "next", "monitor compartment", "kill")
+    assert re.search(r"^38\s+show\(\"plugin reads the database\"", out, re.MULTILINE), out
+    assert [name for name, _id in COMPARTMENT_LINE.findall(out)] == ["passwd_demo"], out
+    assert "twzemu: trace: enter" not in out  # next does not stop inside, nor print the crossing
+
+
+def test_a_violation_stops_in_gdb_before_the_unwinding_and_continuing_carries_on_as_without_gdb() -> None:
+    out, run = debug(PASSWD, "continue", "bt 1", "monitor compartment", *["continue"] * 5)
+    violation = "twzemu: security violation: read database+0x8 (0x2c0002148) in passwd_demo::libpasswd.so from "
+    assert violation in out, out
+    assert "Program received signal SIGSEGV" in out, out
+    assert re.search(r"^#0 +plugin_run \(attack=1", out, re.MULTILINE), out  # at the faulting instruction
+    assert COMPARTMENT_LINE.findall(out)[0][0] == "passwd_demo::libplugin.so", out
+    assert "exited normally" in out, out
+    plain = subprocess.run([*TWZEMU, "run", str(PASSWD)], capture_output=True, text=True, cwd=ROOT)
+    assert (run.returncode, run.stdout) == (plain.returncode, plain.stdout)
+    assert run.stderr == plain.stderr  # after the "waiting for gdb" line, which debug() reads
+
+
+def test_a_fatal_fault_ends_as_killed_by_sigsegv_with_the_same_status() -> None:
+    out, run = debug(BUILD / "faults" / "null_read", "continue", "print $pc == main", "continue")
+    assert "twzemu: fault: read 0x0" in out and "Program received signal SIGSEGV" in out, out
+    assert "$1 = 1" in out, out
+    assert "Program terminated with signal SIGSEGV" in out, out
+    assert run.returncode == 139 and "twzemu: fault: read 0x0" in run.stderr
+
+
+def test_an_invalid_instruction_is_sigill() -> None:
+    out, run = debug(BUILD / "faults" / "bad_insn", "continue", "kill")
+    assert "Program received signal SIGILL" in out, out
+    assert run.returncode == 130
+
+
+def test_watchpoints_fire_on_the_callees_accesses_after_the_instruction() -> None:
+    out, _run = debug(
+        PASSWD,
+        "break passwd_set",
+        "continue",
+        "watch -l database[0].hash",
+        "continue",
+        "print database[0].user",
+        "delete",
+        "rwatch -l database[0].hash",
+        "continue",
+        "monitor compartment",
+        "kill",
+    )
+    assert re.search(r"Old value = 0\nNew value = \d+", out), out
+    assert "$1 = 1" in out, out  # stopped after the store: the entry is written
+    assert re.search(r"Hardware read watchpoint 3: -location database\[0\]\.hash\n\nValue = \d+", out), out
+    assert re.search(r"passwd_check \(user=user@entry=1\) at passwd/passwd\.c", out), out
+    assert COMPARTMENT_LINE.findall(out)[-1][0] == "passwd_demo::libpasswd.so", out
+
+
+def test_registers_beyond_the_general_ones_read_and_write() -> None:
+    out, _run = debug(
+        BUILD / "hello",
+        "break main",
+        "continue",
+        "print $fs_base != 0",
+        "print $mxcsr",
+        "print $fctrl",
+        "set $rax = 0x1234",
+        "print/x $rax",
+        "set $xmm1.v2_int64[0] = 77",
+        "print $xmm1.v2_int64[0]",
+        "print $st0",
+        "kill",
+    )
+    assert "$1 = 1" in out, out
+    assert re.search(r"\$2 = \[ IM DM ZM OM UM PM \]", out), out
+    assert "$3 = 895" in out, out  # 0x37f: the psABI's x87 control word
+    assert "$4 = 0x1234" in out and "$5 = 77" in out and "$6 = 0" in out, out
+
+
+def test_memory_the_current_compartment_does_not_map_is_an_error() -> None:
+    out, _run = debug(PASSWD, "break main", "continue", "print 'passwd.c'::database", "x/i passwd_check", "kill")
+    assert "Cannot access memory at address 0x2c0002140" in out, out  # the service's data: not the program's
+    assert re.search(r"<passwd_check>:\s+\w+", out), out  # its code is readable from anywhere, to disassemble
+
+
+def test_monitor_commands_show_the_crossing_stack_and_gates() -> None:
+    out, _run = debug(
+        PASSWD,
+        "break find",
+        "continue",
+        "monitor crossings",
+        "monitor backtrace",
+        "monitor gates",
+        "monitor help",
+        "monitor break-crossings on",
+        "delete",
+        "continue",
+        "monitor break-crossings off",
+        "monitor nonsense",
+        "info threads",
+        "kill",
+    )
+    assert "enter T1 passwd_demo -> passwd_demo::libpasswd.so passwd_set(0x1)\n" in out, out
+    assert re.search(r"^#0 +0x[0-9a-f]+ passwd_set\+0x\w+ in passwd_demo::libpasswd.so$", out, re.MULTILINE), out
+    assert "    crossing: enter T1 passwd_demo -> passwd_demo::libpasswd.so passwd_set(0x1)" in out, out
+    assert re.search(r"^#1 +0x[0-9a-f]+ main\+0x\w+ in passwd_demo$", out, re.MULTILINE), out
+    assert re.search(
+        r"^passwd_check at 0x280001000 in passwd_demo::libpasswd.so \(libpasswd.so\), 1 arguments", out, re.M
+    )
+    assert "monitor break-crossings on|off: " in out, out
+    assert "twzemu: trace: return T1 passwd_demo::libpasswd.so -> passwd_demo passwd_set = 0" in out, out
+    assert "unknown monitor command 'nonsense'" in out, out
+    assert 'Thread 1 "T1 (passwd_demo)"' in out, out

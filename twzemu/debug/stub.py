@@ -48,7 +48,7 @@ FAULT_SIGNALS = {
 }
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SUPPORTED = (
-    b"PacketSize=4000;QStartNoAckMode+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;qXfer:features:read+;"
+    b"PacketSize=4000;QStartNoAckMode+;qXfer:exec-file:read+;qXfer:libraries-svr4:read+;qXfer:features:read+;qXfer:threads:read+;"
     b"swbreak+;hwbreak+"
 )
 
@@ -513,6 +513,12 @@ class GdbStub:
         program = self.session.program()
         return os.path.abspath(program.loaded.image.path).encode() if program is not None else b""
 
+    def threads(self) -> bytes:
+        """gdb's thread list: each guest thread named ``T<n> (COMPARTMENT)`` after the compartment it is in now."""
+        state = self.session.compartment()
+        name = f"T1 ({state.name if state is not None else 'monitor'})"
+        return f'<?xml version="1.0"?><threads><thread id="1" name={quoteattr(name)}/></threads>'.encode()
+
     def libraries_svr4(self) -> bytes:
         # gdb's "Library List Format for SVR4 Targets": every image but the program, with its load bias and
         # its dynamic section's run-time address (gdb checks l_ld against the file's .dynamic).
@@ -620,4 +626,5 @@ DOCUMENTS: dict[str, Callable[[GdbStub], bytes]] = {
     "features": lambda _stub: target_xml(),
     "exec-file": GdbStub.exec_file,
     "libraries-svr4": GdbStub.libraries_svr4,
+    "threads": GdbStub.threads,
 }
