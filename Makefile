@@ -25,6 +25,7 @@ guests: $(INSTALLED) bytecode
 	$(MAKE) --no-print-directory -C guests
 
 test: guests
+	@command -v gdb >/dev/null || echo "twzemu: gdb is not installed: the debugger tests skip (in CI they fail)"
 	$(BIN)/pytest
 
 DEMO_FAULTS := null_read write_text exec_data exec_stack bad_insn move_tp
@@ -44,6 +45,13 @@ demo: guests
 	@echo "== the same plugin without isolation (--no-isolate): it reads and wipes the database"
 	$(BIN)/twzemu run --no-isolate libplugin.so --no-isolate libpasswd.so guests/build/passwd/passwd_demo \
 	    no-jumps; echo "   (exit status $$?)"
+	@echo "== step-debugging a crossing with the system's gdb (twzemu debug; a scripted session: break in the gate,"
+	@echo "   which compartment, the caller's frames across the crossing, finish back into the caller)"
+	@if command -v gdb >/dev/null; then \
+	    printf '%s\n' 'break passwd_check' continue 'monitor compartment' bt finish 'monitor compartment' detach | \
+	    $(BIN)/twzemu debug guests/build/passwd/passwd_demo no-jumps 2>&1 | \
+	    grep -v -e '^Reading symbols' -e '^warning: remote target' -e 'No debugging symbols'; \
+	else echo "   gdb is not installed: skipped"; fi
 	@echo "== a program and three shared libraries in one compartment, linked by twzemu's monitor"
 	$(BIN)/twzemu run --verbose guests/build/demo/demo one two three; echo "   (exit status $$?)"
 	@echo "== unchanged third-party C (public-domain crypto-algorithms) built with twzemu cc"

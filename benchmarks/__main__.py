@@ -25,6 +25,7 @@ Each figure is the median of 5 interleaved rounds (one round runs every measurem
   types it): interpreter start, imports, boot, link, run, exit. An absolute time (note the machine's load with
   it), after one unmeasured run, so every sample is a repeated run: what twzemu derived from the files is in the
   user's cache. ``run_hello_cold_process_s`` is the first run instead: each sample with an empty cache.
+* ``debug_continue_vs_run``, ``debug_stepi_ms`` — the gdb stub (``debug``).
 * ``call_process_s`` — ``twzemu call libcounter.so counter_add 5`` as a whole process, likewise (budget 0.2 s).
 """
 
@@ -45,7 +46,7 @@ from pathlib import Path
 from twzemu.monitor.monitor import Monitor
 from twzemu.objects.store import ObjectStore
 
-from . import gates, linkgen
+from . import debug, gates, linkgen
 from .raw import RawUnicorn, instructions_per_iteration
 from .twz import TwzemuGuest
 
@@ -117,6 +118,7 @@ def main() -> int:
     for count, program in link_programs.items():
         measurements[f"link_{count}"] = lambda program=program: time_link(program)
     measurements.update(gates.measurements())
+    measurements.update(debug.measurements(compute, sink))
     hello = ["run", str(ROOT / "guests" / "build" / "hello")]
     time_process(hello)  # the first run fills the user's cache: the samples below are repeated runs
     measurements["process"] = lambda: time_process(hello)
@@ -137,6 +139,7 @@ def main() -> int:
         ("monitor_service_us", medians["services"] * 1e6, "us"),
     ]
     figures += gates.figures(medians)
+    figures += debug.figures(medians)
     figures += [(f"link_{count}_libs_s", medians[f"link_{count}"], "s") for count in LINK_COUNTS]
     figures += [
         ("run_hello_process_s", medians["process"], "s"),

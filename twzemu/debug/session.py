@@ -27,6 +27,7 @@ from ..machine.machine import Machine
 from ..mmu.physmem import PAGE_SIZE
 from ..mmu.space import AddressSpace, SlotMapping
 from ..monitor.crossing import RETURN_POINT, CompartmentState
+from ..monitor.monitor import Monitor, Run
 from ..monitor.observe import CrossingEvent, enter_line, return_line
 from . import registers
 from .backtrace import Frame, FrameRules, Image, frames, registers_by_dwarf
@@ -75,11 +76,7 @@ class DebugSession:
         self.controller = controller
         self.machine: Machine | None = None
         self.linked: LinkedProgram | None = None
-        self.states: Callable[[], Iterable[CompartmentState]] = tuple  # the run's compartments, once built
-        self.crossings: Callable[[], list[Crossing]] = list  # the live crossings, innermost first
-        self.describe: Callable[[Stop], str | None] = lambda _stop: None  # the report line of a fatal stop
-        self.symbolize: Callable[[int], str] = hex  # an address as SYMBOL+0xOFF
-        self.object_labels: Callable[[], dict[object, str]] = dict  # the monitor's objects: id -> label
+        self.monitor: Monitor | None = None  # whose run it debugs (``attach_to``)
         self.entries: list[CrossingEvent] = []  # the entries of the live crossings of guest callers, outermost first
         self.breakpoints: set[int] = set()
         self.watchpoints: dict[Watch, tuple[range, ...]] = {}  # each with the physical memory behind it
@@ -92,6 +89,48 @@ class DebugSession:
     def attach(self, machine: Machine) -> None:
         self.machine = machine
         machine.debugger = self
+
+    def attach_to(self, monitor: Monitor) -> None:
+        """Take control of ``monitor``'s next run: the session attaches to its machine before any compartment is
+        built, and sees its compartments, crossings, symbols and reports."""
+
+        def on_machine(machine: Machine, linked: LinkedProgram) -> None:
+            self.attach(machine)
+            self.linked = linked
+
+        self.monitor = monitor
+        monitor.on_machine = on_machine
+        monitor.observers = (*monitor.observers, self)  # crossings come through it, for their trace words
+
+    # -- what the run tells it -----------------------------------------------------------------------------
+
+    def _run(self) -> Run | None:
+        return self.monitor.last_run if self.monitor is not None else None
+
+    def states(self) -> Iterable[CompartmentState]:
+        """The run's compartments, once built."""
+        run = self._run()
+        return run.states.values() if run is not None else ()
+
+    def crossings(self) -> list[Crossing]:
+        """The live crossings, innermost first."""
+        run = self._run()
+        return run.crossings.engine.live() if run is not None and run.crossings is not None else []
+
+    def describe(self, stop: Stop) -> str | None:
+        """The report line of a fatal stop, as the run prints it."""
+        run = self._run()
+        return run.result(stop, None).message if run is not None else None
+
+    def symbolize(self, address: int) -> str:
+        """``address`` as ``SYMBOL+0xOFF``."""
+        run = self._run()
+        return run.symbols.name(address) if run is not None else hex(address)
+
+    def object_labels(self) -> dict[object, str]:
+        """The monitor's objects of the run (stacks, heaps, thread areas, gate buffers): id -> label."""
+        run = self._run()
+        return {obj.id: label for label, obj in run.builder.objects.items()} if run is not None else {}
 
     # -- what Machine.run calls ---------------------------------------------------------------------------
 
@@ -241,10 +280,13 @@ class DebugSession:
 
     # -- memory -------------------------------------------------------------------------------------------
 
-    def read_memory(self, address: int, length: int) -> bytes:
-        """As the current compartment sees it. Also readable: code of every image (for disassembly and breakpoints,
-        through the first space that maps it), and the stacks of the callers of live crossings as each caller saw
-        them (their frames, for gdb to unwind across a crossing)."""
+    def read_memory(self, address: int, length: int, compartment: str | None = None) -> bytes:
+        """As the current compartment sees it, or only as ``compartment`` (a name of ``monitor compartments``) does.
+        Also readable from the current one: code of every image (for disassembly and breakpoints, through the first
+        space that maps it), and the stacks of the callers of live crossings as each caller saw them (their frames,
+        for gdb to unwind across a crossing)."""
+        if compartment is not None:
+            return self._compartment_named(compartment).space.read_virtual(address, length)
         if is_shadow(address):
             return shadow_read(address, length, self.shadow_records())
         machine = self._machine()
@@ -294,6 +336,21 @@ class DebugSession:
         """The compartment whose address space is loaded now."""
         current = self._machine().current_space()
         return next((state for state in self.states() if state.space is current), None)
+
+    def _compartment_named(self, name: str) -> CompartmentState:
+        state = next((state for state in self.states() if state.name == name), None)
+        if state is None:
+            known = ", ".join(state.name for state in self.states())
+            raise TwzEmuError(f"no compartment is named {name!r} (there are: {known})")
+        return state
+
+    def address_of(self, symbol: str) -> int:
+        """The run-time address of ``symbol``, in the first image (in load order) that defines it."""
+        for library in self._libraries_linked():
+            for entry in library.loaded.image.symbols:
+                if entry.st_name == symbol and entry.st_value:
+                    return library.loaded.base + entry.st_value
+        raise TwzEmuError(f"no loaded image defines {symbol}")
 
     def maps(self, space: AddressSpace) -> list[SlotMapping]:
         return sorted(space.iter_mappings(), key=lambda mapping: mapping.slot)

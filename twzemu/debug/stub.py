@@ -22,10 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from xml.sax.saxutils import quoteattr
 
 from ..errors import TwzEmuError, UsageError
-from ..linker.link import LinkedProgram
-from ..machine.engine import Crossing
 from ..machine.events import Stop, Watch
-from ..machine.machine import Machine
 from ..machine.x86 import Vector
 from ..mmu.pte import Prot
 from ..mmu.space import SlotMapping
@@ -96,21 +93,7 @@ class GdbStub:
 
     def attach_to(self, monitor: Monitor) -> None:
         """Take control of ``monitor``'s next run before any guest instruction runs on its machine."""
-        session = self.session
-
-        def on_machine(machine: Machine, linked: LinkedProgram) -> None:
-            session.attach(machine)
-            session.linked = linked
-            session.states = lambda: monitor.last_run.states.values() if monitor.last_run else ()
-            session.crossings = lambda: run_crossings(monitor)
-            session.describe = lambda stop: monitor.last_run.result(stop, None).message if monitor.last_run else None
-            session.object_labels = lambda: run_object_labels(monitor)
-            session.symbolize = lambda address: (
-                monitor.last_run.symbols.name(address) if monitor.last_run else hex(address)
-            )
-
-        monitor.on_machine = on_machine
-        monitor.observers = (*monitor.observers, session)  # crossings come through it, for their trace words
+        self.session.attach_to(monitor)
 
     def close(self) -> None:
         for sock in (self._conn, self._listener):
@@ -604,16 +587,6 @@ def _watch_hit(stop: Stop | None) -> tuple[str, int] | None:
     watch = stop.watch
     word = "awatch" if watch.on_read and watch.on_write else "watch" if watch.on_write else "rwatch"
     return word, watch.address
-
-
-def run_object_labels(monitor: Monitor) -> dict[object, str]:
-    run = monitor.last_run
-    return {obj.id: label for label, obj in run.builder.objects.items()} if run is not None else {}
-
-
-def run_crossings(monitor: Monitor) -> list[Crossing]:
-    run = monitor.last_run
-    return run.crossings.engine.live() if run is not None and run.crossings is not None else []
 
 
 def _mapping_line(mapping: SlotMapping, names: dict[object, str]) -> str:
