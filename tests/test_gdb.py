@@ -309,3 +309,25 @@ def test_monitor_commands_show_the_crossing_stack_and_gates() -> None:
     assert "twzemu: trace: return T1 passwd_demo::libpasswd.so -> passwd_demo passwd_set = 0" in out, out
     assert "unknown monitor command 'nonsense'" in out, out
     assert 'Thread 1 "T1 (passwd_demo)"' in out, out
+
+
+def test_a_library_with_garbage_unwind_information_is_debugged_with_ordinary_frames(tmp_path: Path) -> None:
+    """A library's ELF contents are hostile: a corrupt .eh_frame must not take the stub down."""
+    from elftools.elf.elffile import ELFFile
+
+    for name in ("passwd_demo", "libpasswd.so", "libplugin.so"):
+        shutil.copy(BUILD / "passwd" / name, tmp_path / name)
+    library = tmp_path / "libpasswd.so"
+    data = bytearray(library.read_bytes())
+    cie = b"\x30\x00\x00\x00\xff\xff\xff\xff\x07\x41"  # CIEs of an unknown augmentation: pyelftools asserts
+    with open(library, "rb") as stream:
+        elf = ELFFile(stream)
+        for name in (".eh_frame", ".debug_frame"):
+            section = elf.get_section_by_name(name)
+            offset, size = section["sh_offset"], section["sh_size"]
+            data[offset : offset + size] = (cie * (size // len(cie) + 1))[:size]
+    library.write_bytes(data)
+    out, run = debug(tmp_path / "passwd_demo", "break passwd_check", "continue", "bt", "monitor backtrace", "kill")
+    assert "Breakpoint 1, passwd_check" in out, out
+    assert re.search(r"^#0 +0x[0-9a-f]+ passwd_check\+0x0 in passwd_demo::libpasswd.so$", out, re.MULTILINE), out
+    assert "Traceback" not in run.stderr and run.returncode == 130, run.stderr

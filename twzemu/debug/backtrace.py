@@ -61,10 +61,7 @@ class FrameRules:
 
     def _table(self, path: str) -> tuple[list[int], list[FDE]]:
         if path not in self._fdes:
-            try:
-                fdes = sorted(unwind.frame_entries(path), key=lambda fde: fde.header["initial_location"])
-            except (OSError, TwzEmuError, ValueError, KeyError):
-                fdes = []
+            fdes = sorted(unwind.frame_entries(path), key=lambda fde: fde.header["initial_location"])
             self._fdes[path] = ([fde.header["initial_location"] for fde in fdes], fdes)
         return self._fdes[path]
 

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from elftools.dwarf.callframe import FDE, CFARule, RegisterRule
 from elftools.elf.elffile import ELFFile
 
-from ..errors import TwzEmuError
-
 SHADOW_BASE = 1 << 63
 SHADOW_SCALE = 128  # bytes of shadow per byte of stack: room for the fields of one record
 
@@ -170,15 +168,21 @@ def _rows(fde: FDE, base: int) -> bytes | None:
 
 
 def frame_entries(path: str) -> list[FDE]:
-    with open(path, "rb") as stream:
-        dwarf = ELFFile(stream).get_dwarf_info(follow_links=False)
-        entries = list(dwarf.CFI_entries()) if dwarf.has_CFI() else []
-        if not entries and dwarf.has_EH_CFI():
-            entries = list(dwarf.EH_CFI_entries())
-        fdes = [entry for entry in entries if isinstance(entry, FDE)]
-        for fde in fdes:
-            fde.get_decoded()  # while the file is open
-        return fdes
+    """The FDEs of an image, decoded; none for an image whose call frame information cannot be read (a library's
+    ELF contents are hostile: pyelftools fails on them in many ways, each means "ordinary frames")."""
+    try:
+        with open(path, "rb") as stream:
+            dwarf = ELFFile(stream).get_dwarf_info(follow_links=False)
+            entries = list(dwarf.CFI_entries()) if dwarf.has_CFI() else []
+            if not entries and dwarf.has_EH_CFI():
+                entries = list(dwarf.EH_CFI_entries())
+            fdes = [entry for entry in entries if isinstance(entry, FDE)]
+            for fde in fdes:
+                fde.get_decoded()  # while the file is open
+                int(fde.header["initial_location"]) + int(fde.header["address_range"])
+            return fdes
+    except Exception:  # any parse failure of untrusted input (see above)
+        return []
 
 
 def gate_fdes(gates: Iterable[GateCode]) -> Iterator[tuple[int, int, bytes]]:
@@ -186,15 +190,15 @@ def gate_fdes(gates: Iterable[GateCode]) -> Iterator[tuple[int, int, bytes]]:
     by_path: dict[str, list[FDE]] = {}
     for gate in gates:
         if gate.path not in by_path:
-            try:
-                by_path[gate.path] = frame_entries(gate.path)
-            except (OSError, TwzEmuError, ValueError, KeyError):  # a library without readable CFI: ordinary frames
-                by_path[gate.path] = []
+            by_path[gate.path] = frame_entries(gate.path)
         offset = gate.entry - gate.base
         for fde in by_path[gate.path]:
             start, length = fde.header["initial_location"], fde.header["address_range"]
             if start <= offset < start + length:
-                rows = _rows(fde, gate.base)
+                try:
+                    rows = _rows(fde, gate.base)
+                except (KeyError, TypeError, AttributeError, ValueError):  # a row this file cannot express
+                    rows = None
                 if rows is not None:
                     yield gate.base + start, length, rows
                 break
