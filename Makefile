@@ -54,8 +54,6 @@ demo: guests
 	else echo "   gdb is not installed: skipped"; fi
 	@echo "== a program and three shared libraries in one compartment, linked by twzemu's monitor"
 	$(BIN)/twzemu run --verbose guests/build/demo/demo one two three; echo "   (exit status $$?)"
-	@echo "== unchanged third-party C (public-domain crypto-algorithms) built with twzemu cc"
-	@for t in sha256 aes md5; do $(BIN)/twzemu run guests/build/thirdparty/$${t}_test; done
 	@echo "== guests that fault on purpose: one line each, exit status 139"
 	@for g in $(DEMO_FAULTS); do $(BIN)/twzemu run guests/build/faults/$$g; echo "   (exit status $$?)"; done
 	@echo "== a guest that never stops, stopped by --timeout"

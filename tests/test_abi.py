@@ -11,6 +11,7 @@ from twzemu import abi
 from twzemu.abi import Hypercall, IsolationLevel
 from twzemu.elf.gates import read_gate_records
 from twzemu.elf.image import ElfImage
+from twzemu.monitor.layout import GATE_BUFFER, THREAD_INFO
 
 INCLUDE = ROOT / "guests" / "include"
 HEADERS = ("twz.h", "twz_startup.h", "twz_hypercall.h")
@@ -27,10 +28,15 @@ MIRROR: dict[str, int] = {
     "sizeof(((struct twz_gate_record *)0)->level)": abi.GATE_RECORD.size - abi.GATE_NAME_SIZE,
     "_Alignof(struct twz_gate_record)": abi.GATE_RECORD_ALIGN,
     "sizeof(long)": abi.WORD,
-    "sizeof(struct twz_tcb)": abi.TCB_SIZE,
-    **{f"offsetof(struct twz_tcb, {field})": abi.WORD * index for index, field in enumerate(abi.TCB_FIELDS)},
-    **{f"sizeof(((struct twz_tcb *)0)->{field})": abi.WORD for field in abi.TCB_FIELDS},
-    "offsetof(struct twz_tcb, caller_compartment)": abi.TCB_CALLER_OFFSET,
+    "TWZ_TCB_SIZE": abi.TCB_SIZE,
+    "TWZ_GATE_BUFFER": GATE_BUFFER,
+    "TWZ_THREAD_INFO": THREAD_INFO,
+    "sizeof(struct twz_thread_info)": abi.WORD * len(abi.THREAD_INFO_FIELDS),
+    **{
+        f"offsetof(struct twz_thread_info, {field})": abi.WORD * index
+        for index, field in enumerate(abi.THREAD_INFO_FIELDS)
+    },
+    "offsetof(struct twz_thread_info, caller_compartment)": abi.THREAD_INFO_CALLER_OFFSET,
     **{f"TWZ_HC_{hypercall.name}": hypercall for hypercall in Hypercall},
 }
 

@@ -23,7 +23,7 @@ from twzemu.objects.store import ObjectStore
 
 LINK_ERROR = 127
 RESERVED = "names beginning __twz_monitor_ are reserved for the monitor's services"
-SERVICES = ("write", "heap_grow", "exit", "nop", "compartment_info")
+SERVICES = ("write", "heap_grow", "exit", "nop", "compartment_info", "syscall")
 
 
 def refused(program: str, variant: str) -> str:

@@ -65,15 +65,6 @@ def test_a_dependency_cycle_loads_and_runs():
     assert done.stdout == "init cycleb\ninit cyclea\ncycle sums 3 3\n"
 
 
-@pytest.mark.parametrize(
-    "name", ["aes", "arcfour", "base64", "blowfish", "des", "md2", "md5", "rot-13", "sha1", "sha256"]
-)
-def test_ordinary_c_code_builds_unchanged_and_passes_its_own_tests(name):
-    done = twzemu("run", str(guest(f"thirdparty/{name}_test")))
-    assert done.status == 0, done.stderr
-    assert re.fullmatch(r"[\w-]+ [Tt]ests?: (SUCCEEDED|PASSED)\n", done.stdout), done.stdout
-
-
 # -- bad input ------------------------------------------------------------------------------------------
 
 
@@ -229,7 +220,7 @@ def readelf_definitions(path) -> dict[str, int]:
 
 def _built_programs() -> list[str]:
     build = ROOT / "guests" / "build"
-    skip = {"rt", "linkbench", "gatebench", "prop"}  # bench: not in every checkout; prop: needs its -L per run
+    skip = {"rt", "libc", "linkbench", "gatebench", "prop"}  # bench: not in every checkout; prop: needs its -L per run
     return sorted(
         str(path.relative_to(build))
         for path in build.rglob("*")

@@ -52,7 +52,7 @@ tls_modules = st.lists(
 def test_static_tls_blocks_are_aligned_disjoint_and_below_the_thread_pointer(templates):
     layout = layout_static_tls(templates)
     base = 0x100_8000_1000
-    area = build_thread_area(base, layout, thread_id=7, gate_buffer=0x7FF_0000_1000)
+    area = build_thread_area(base, layout)
     tp = area.thread_pointer
     assert tp % layout.align == 0
     spans = []
@@ -65,7 +65,8 @@ def test_static_tls_blocks_are_aligned_disjoint_and_below_the_thread_pointer(tem
         spans.append((start, start + memsz))
     spans.sort()
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
-    self_pointer, dtv, gate_buffer, thread_id, caller = struct.unpack_from("<4Qq", area.data, tp - base)
-    assert (self_pointer, dtv, gate_buffer, thread_id, caller) == (tp, tp + TCB_SIZE, 0x7FF_0000_1000, 7, -1)
+    self_pointer, dtv = struct.unpack_from("<2Q", area.data, tp - base)
+    assert (self_pointer, dtv) == (tp, tp + TCB_SIZE)
+    assert not any(area.data[tp - base + 16 : tp - base + TCB_SIZE])  # the rest of musl's descriptor: musl's
     dtv_entries = struct.unpack_from(f"<{1 + len(templates)}Q", area.data, dtv - base)
     assert list(dtv_entries[1:]) == [tp - block.tp_offset for block in layout.blocks]

@@ -83,12 +83,14 @@ GATE_RECORD_ALIGN = WORD
 
 # -- twz_startup.h ------------------------------------------------------------------------------------------
 
-#: ``struct twz_tcb``, at the thread pointer (fs base): one word per field, in this order. ``self`` is fs:0 as
-#: the x86-64 TLS ABI requires, ``dtv`` fs:8; ``caller_compartment`` is what ``twz_caller_compartment()``
-#: reads, written by the monitor on every crossing.
-TCB_FIELDS = ("self", "dtv", "gate_buffer", "thread_id", "caller_compartment")
-TCB_SIZE = WORD * len(TCB_FIELDS)
-TCB_CALLER_OFFSET = WORD * TCB_FIELDS.index("caller_compartment")
+#: The thread pointer (fs base) points at ``TCB_SIZE`` bytes for musl's ``struct pthread``: the monitor writes
+#: ``self`` (fs:0, as the x86-64 TLS ABI requires) and ``dtv`` (fs:8); musl the rest.
+TCB_SIZE = 512
+TCB_FIELDS = ("self", "dtv")
+#: ``struct twz_thread_info`` at ``TWZ_THREAD_INFO``: one word per field, on a page each compartment maps
+#: read-only; ``caller_compartment`` is what ``twz_caller_compartment()`` reads, written on every crossing.
+THREAD_INFO_FIELDS = ("thread_id", "caller_compartment")
+THREAD_INFO_CALLER_OFFSET = WORD * THREAD_INFO_FIELDS.index("caller_compartment")
 NOT_IN_A_GATE = -1  # caller_compartment outside a gate (twz.h: twz_caller_compartment)
 
 # -- twz_hypercall.h ----------------------------------------------------------------------------------------
@@ -102,3 +104,4 @@ class Hypercall(enum.IntEnum):
     NOP = 3  # () -> 0: the cost of a round trip
     HEAP_GROW = 4  # (bytes) -> address of that much more zeroed heap, contiguous, or 0 when exhausted
     COMPARTMENT_INFO = 5  # (what) -> 0: the caller's compartment id; 1: its gate buffer, holding its name
+    SYSCALL = 6  # (n, a, b, c, d, e) -> a Linux system call served for the caller (monitor/syscalls.py)

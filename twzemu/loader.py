@@ -28,11 +28,12 @@ STACK_SIZE = 1 << 20
 class ObjectBacking:
     """Adapts an ``Object`` to the MMU's ``Backing`` protocol: frames are filled from its pages on first touch."""
 
-    __slots__ = ("key", "obj")
+    __slots__ = ("essential", "key", "obj")
 
-    def __init__(self, obj: Object) -> None:
+    def __init__(self, obj: Object, essential: bool = True) -> None:
         self.obj = obj
         self.key = obj.id
+        self.essential = essential  # False for a compartment's heap and stack: they may not take kept frames
 
     def initial_page(self, index: int) -> bytes | None:
         return self.obj.page(index)

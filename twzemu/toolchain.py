@@ -1,9 +1,11 @@
 """``twzemu cc``: gcc with the flags, headers, runtime and linker script of twzemu guests.
 
 Every guest is position-independent code (``-fPIC``, programs too: globals shared across libraries then go
-through the GOT and ``R_X86_64_COPY`` never appears), compiled as hosted C against twzemu's own C library
-(``-nostdinc -nostdlib`` with ``guests/include`` and gcc's compiler headers — hosted, so ``main`` returns 0 when
-it falls off its end, as C99 says), linked with ``guests/twz.ld`` into Twizzler's slot-pair layout.
+through the GOT and ``R_X86_64_COPY`` never appears), compiled as hosted C against musl (``-nostdinc -nostdlib``
+with ``guests/include`` for twzemu's own headers, musl's built by ``guests/libc/build.py``, then gcc's compiler
+headers — hosted, so ``main`` returns 0 when it falls off its end, as C99 says), linked with ``guests/twz.ld``
+into Twizzler's slot-pair layout. ``-lm``, ``-lpthread`` and ``-ldl`` find empty archives, as with musl: it is
+all in ``libtwzrt.so``.
 Programs are ``ET_DYN`` without an interpreter, start in ``crt0.o`` and need ``libtwzrt.so``; libraries
 (``-shared``) need ``libtwzrt.so`` too, so the runtime every compartment gets is an ordinary ``DT_NEEDED``.
 Each ``-L`` directory is also the linker's ``-rpath-link``, as twzemu's own search uses it at run time: a
@@ -63,6 +65,11 @@ class Toolchain:
         return self.guests / "include"
 
     @property
+    def libc_include(self) -> Path:
+        """musl's headers, installed by ``guests/libc/build.py``."""
+        return self.guests / "build" / "libc" / "include"
+
+    @property
     def linker_script(self) -> Path:
         return self.guests / "twz.ld"
 
@@ -86,7 +93,10 @@ class Toolchain:
             return [self.gcc(), *args]  # --version, -print-file-name=...: gcc answers, nothing is built
         mode = mode_of(args)
         gcc = self.gcc()
-        command = [gcc, *compile_flags(gcc, self.include)]
+        if not (self.libc_include / "stdio.h").exists():
+            missing = self.libc_include / "stdio.h"
+            raise ToolchainError(f"the guest C library is not built ({missing} is missing): run `make guests`")
+        command = [gcc, *compile_flags(gcc, self.include, self.libc_include)]
         if not any(a.startswith("-O") for a in args):
             command.append("-O2")
         command += args
@@ -110,19 +120,23 @@ class Toolchain:
                 *link,
                 f"-L{runtime}",
                 "-ltwzrt",
+                "-lgcc",
             ]
-        return [*command, *link, f"-L{runtime}", "-ltwzrt"]
+        return [*command, *link, f"-L{runtime}", "-ltwzrt", "-lgcc"]
 
 
-def compile_flags(gcc: str, include: Path) -> list[str]:
-    freestanding = subprocess.run([gcc, "-print-file-name=include"], capture_output=True, text=True, check=False)
+def compile_flags(gcc: str, include: Path, libc_include: Path) -> list[str]:
+    """twzemu's headers, then musl's, then gcc's own (intrinsics); position-independent, no stack protector."""
+    compiler = subprocess.run([gcc, "-print-file-name=include"], capture_output=True, text=True, check=False)
     return [
         "-nostdlib",
         "-nostdinc",
-        "-isystem",
-        freestanding.stdout.strip(),
         "-I",
         str(include),
+        "-isystem",
+        str(libc_include),
+        "-isystem",
+        compiler.stdout.strip(),
         "-fPIC",
         "-fno-stack-protector",
         "-fcf-protection=none",

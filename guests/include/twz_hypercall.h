@@ -12,6 +12,7 @@ enum twz_hypercall {
                            * (16-byte aligned, contiguous with the previous growth) or 0 when exhausted */
     TWZ_HC_COMPARTMENT_INFO = 5, /* (what) -> what 0: the calling compartment's id; what 1: the address of its
                                   * gate buffer, into which its name was written (NUL-terminated) */
+    TWZ_HC_SYSCALL = 6, /* (n, a, b, c, d, e) -> a Linux system call served for the calling compartment */
 };
 
 static inline long twz_hypercall3(long nr, long a, long b, long c)

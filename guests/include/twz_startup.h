@@ -2,8 +2,7 @@
  *
  * The monitor enters `_start` with rsp 16-byte aligned, every general register zero except
  * rdi = a pointer to `struct twz_startup` (in the program's stack object, above the initial rsp),
- * and fs = the thread pointer of the first thread (x86-64 TLS variant II: `fs:0` holds the thread pointer
- * itself, `fs:8` the DTV; static TLS blocks lie below it).
+ * and fs = the thread pointer of the first thread (x86-64 TLS variant II: static TLS blocks lie below it).
  *
  * crt0 then: runs `init[0..init_count)` in order, each as init(argc, argv, envp) — the monitor has already
  * ordered DT_PREINIT_ARRAY, then per object (depth-first post-order over DT_NEEDED) DT_INIT and DT_INIT_ARRAY;
@@ -27,11 +26,18 @@ struct twz_startup {
     long compartment;       /* this compartment's id: 1 = the program's, 0 = the monitor */
 };
 
-/* The thread control block at the thread pointer (fs base). */
-struct twz_tcb {
-    struct twz_tcb *self;   /* fs:0, as the x86-64 TLS ABI requires */
-    void **dtv;             /* fs:8: dtv[0] = generation, dtv[m] = address of module m's TLS block */
-    void *gate_buffer;      /* this thread's gate buffer: the same address in every compartment */
+/* The thread pointer (fs base) points at TWZ_TCB_SIZE bytes the monitor reserves for musl's thread descriptor
+ * (struct pthread): fs:0 holds the thread pointer itself (the x86-64 TLS ABI), fs:8 the DTV (dtv[0] = its
+ * generation, dtv[m] = the address of module m's static TLS block); musl fills in the rest and may write it.
+ * What the monitor keeps per thread lives elsewhere, out of the compartment's reach (below). */
+#define TWZ_TCB_SIZE 512
+
+/* The calling thread's gate buffer (twz.h): the same address in every compartment, each its own object. */
+#define TWZ_GATE_BUFFER 0xffc0001000UL
+
+/* Per thread and compartment, on a page the monitor maps read-only at the same address in every compartment. */
+#define TWZ_THREAD_INFO 0xff40001000UL
+struct twz_thread_info {
     long thread_id;
     long caller_compartment; /* inside a gate: the calling compartment (0 = the monitor); -1 otherwise.
                               * Written by the monitor on every crossing, from the crossing itself. */

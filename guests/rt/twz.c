@@ -1,49 +1,56 @@
-/* <twz.h> services and the TLS entry point gcc calls, both read from the thread control block at fs:0. */
+/* <twz.h> and <twz_rt.h>: what the monitor tells a compartment, and the first guests' calls. */
+#include <stdlib.h>
+#include <string.h>
 #include <twz.h>
+#include <twz_rt.h>
 
-#include "rt.h"
-#include "sys.h"
-#include "twz_startup.h"
+#include "twz_runtime.h"
 
-/* fs:0 holds the thread pointer itself (x86-64 TLS variant II), which is where the TCB starts. */
-static struct twz_tcb *tcb(void)
-{
-    struct twz_tcb *t;
-
-    __asm__("mov %%fs:0, %0" : "=r"(t));
-    return t;
-}
-
-/* The monitor writes the caller into this compartment's TCB on every crossing (and restores it on return),
- * from the crossing itself: a caller cannot claim to be someone else. */
+/* The monitor writes the caller into this compartment's thread information on every crossing (and restores
+ * it on return), from the crossing itself, on a page the compartment cannot write. */
 long twz_caller_compartment(void)
 {
-    return tcb()->caller_compartment;
+    return __twz_thread_info()->caller_compartment;
 }
 
 void *twz_gate_buffer(void)
 {
-    return tcb()->gate_buffer;
-}
-
-void *__tls_get_addr(struct twz_tls_index *index)
-{
-    return (char *)tcb()->dtv[index->module] + index->offset;
+    return (void *)TWZ_GATE_BUFFER;
 }
 
 /* Who this code runs as: the monitor answers for the compartment the crossing into it came from. */
 long twz_compartment_id(void)
 {
-    return twz_sys_compartment_info(0);
+    return __twz_monitor_compartment_info(0);
 }
 
 const char *twz_compartment_name(void)
 {
-    return (const char *)twz_sys_compartment_info(1);
+    return (const char *)__twz_monitor_compartment_info(1);
 }
 
 /* A monitor service that does nothing: what one call into the monitor costs (benchmarks). */
 long twz_monitor_nop(void)
 {
-    return twz_sys_nop();
+    return __twz_monitor_nop();
+}
+
+long twz_write(int fd, const void *buf, unsigned long len)
+{
+    return __twz_monitor_write(fd, buf, len);
+}
+
+unsigned long twz_strlen(const char *s)
+{
+    return strlen(s);
+}
+
+long twz_puts(const char *s)
+{
+    return twz_write(1, s, strlen(s));
+}
+
+void twz_exit(int status)
+{
+    exit(status);
 }

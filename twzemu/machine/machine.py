@@ -129,6 +129,7 @@ _HOOK_MEM = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
 )
 
+KEEP_FRAMES = 256
 SavedCpu = UcContext  # what ``Machine.save_cpu`` returns: opaque outside machine/
 
 
@@ -235,7 +236,9 @@ class Machine:
         """Bring the CPU up in user mode (module docstring, steps 1-5)."""
         self.engine = fastpath.load()
         self.mem = PhysicalMemory(self.ram_size)
-        self.frames = FrameAllocator(self.mem, RESERVED_PHYS)
+        # Frames kept for images and page tables: 1 MiB, or an eighth of a small RAM (FrameAllocator.alloc).
+        keep = min(KEEP_FRAMES, (self.ram_size - RESERVED_PHYS) // PAGE_SIZE // 8)
+        self.frames = FrameAllocator(self.mem, RESERVED_PHYS, keep)
         uc = unicorn.Uc(UC.UC_ARCH_X86, UC.UC_MODE_64)
         self._uc = uc
         # With exits enabled and none set, emu_start has no end address to probe: a probe of a supervisor

@@ -83,7 +83,7 @@ class PageTables:
         self._mem = mem
         self._view = mem.view
         self._frames = frames
-        self.root = frames.alloc()
+        self.root = frames.alloc(reserve=True)
         self._owned: set[int] = {self.root}  # table frames this tree allocated and may write or free
         self._pinned: set[int] = set()  # owned tables shared with other trees: never freed by pruning
         # (vaddr & VA_MASK) >> PT_SPAN_SHIFT -> the owned PT frame mapping that 2 MiB. Read-only for others
@@ -138,7 +138,7 @@ class PageTables:
         return table
 
     def _new_table(self, entry_pa: int, vaddr: int) -> int:
-        table = self._frames.alloc()
+        table = self._frames.alloc(reserve=True)
         self._owned.add(table)
         self._set(entry_pa, table | table_entry_flags(vaddr < USER_TOP))
         return table

@@ -132,13 +132,14 @@ class FrameAllocator:
     or address space - ``alloc`` therefore never has to clear anything.
     """
 
-    __slots__ = ("_free", "_free_set", "_next", "mem", "reserved")
+    __slots__ = ("_free", "_free_set", "_next", "keep", "mem", "reserved")
 
-    def __init__(self, mem: PhysicalMemory, reserved: int) -> None:
+    def __init__(self, mem: PhysicalMemory, reserved: int, keep: int = 0) -> None:
         if reserved < 0 or reserved & PAGE_MASK or reserved > mem.size:
             raise PhysMemError(f"reserved size {reserved:#x} must be 4 KiB aligned and within RAM (size {mem.size:#x})")
         self.mem = mem
         self.reserved = reserved
+        self.keep = keep  # frames only ``alloc(reserve=True)`` may take
         self._next = reserved
         self._free: list[int] = []
         self._free_set: set[int] = set()
@@ -148,8 +149,12 @@ class FrameAllocator:
         """How many frames ``alloc`` can still return."""
         return len(self._free) + (self.mem.size - self._next) // PAGE_SIZE
 
-    def alloc(self) -> int:
-        """The physical address of a zeroed frame now owned by the caller."""
+    def alloc(self, reserve: bool = False) -> int:
+        """The physical address of a zeroed frame now owned by the caller. The last ``keep`` frames are only for
+        ``reserve`` requests: pages of images and page tables, which the guest needs to go on (to unwind, to
+        exit) even after some compartment's heap or stack used up the rest."""
+        if not reserve and self.available <= self.keep:
+            raise OutOfFrames(self.mem.size)
         if self._free:
             pa = self._free.pop()
             self._free_set.discard(pa)

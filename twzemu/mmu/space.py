@@ -111,7 +111,7 @@ class ObjectFrames:
             raise MappingError(
                 f"object {self.backing.key!r}: initial page {index} is {len(data)} bytes (max {PAGE_SIZE})"
             )
-        frame = self._frames_alloc.alloc()
+        frame = self._frames_alloc.alloc(reserve=getattr(self.backing, "essential", True))
         if data:
             self._mem.write(frame, data)
         self.frames[index] = frame
@@ -331,6 +331,23 @@ class AddressSpace:
             self._mem.write(self._frame_of(vaddr) | (vaddr & PAGE_MASK), view[done : done + chunk])
             vaddr += chunk
             done += chunk
+
+    def user_may(self, vaddr: int, n: int, access: Access) -> bool:
+        """Whether code of this address space, at CPL3, may make ``access`` to all of ``[vaddr, vaddr + n)``: the
+        slot allows it, and a page present in the tables is not narrower (the crossing engine write-protects a
+        gate buffer holding a received message). What a service does on a guest's behalf is checked with this."""
+        if n <= 0:
+            return n == 0
+        page = vaddr & ~PAGE_MASK
+        while page < vaddr + n:
+            record = self._slots.get(page >> SLOT_SHIFT)
+            if record is None or (page & SLOT_OFFSET_MASK) < NULL_PAGE_SIZE or not access & record.allowed:
+                return False
+            found = self.tables.walk(page)
+            if found is not None and found.present and not (found.user and access & found.prot):
+                return False
+            page += PAGE_SIZE
+        return True
 
     def physical(self, vaddr: int) -> int:
         """The physical address behind ``vaddr`` (backing its page if needed); stable while the slot is mapped."""

@@ -38,8 +38,17 @@ from ..security.gates import IsolationLevel
 from ..security.ids import CompartmentId
 from .crossing import CompartmentState
 from .hypercalls import Heap
-from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT, heap_slot, stack_bounds, stack_slot, thread_slot
-from .startup import build_thread_area
+from .layout import (
+    GATE_BUFFER_SLOT,
+    MONITOR_TEXT_SLOT,
+    THREAD_INFO,
+    THREAD_INFO_SLOT,
+    heap_slot,
+    stack_bounds,
+    stack_slot,
+    thread_slot,
+)
+from .startup import build_thread_area, thread_info
 
 _RW = Prot.READ | Prot.WRITE
 _RX = Prot.READ | Prot.EXEC
@@ -107,16 +116,19 @@ class CompartmentBuilder:
         """Add the stack, heap, thread area and gate buffer to ``own`` and map them all in a new space."""
         memory = [grant for grant in own if grant.prot & Prot.WRITE]
         heap = Heap(slot_base(heap_slot(compartment)) + NULL_PAGE_SIZE, SLOT_SIZE - 2 * NULL_PAGE_SIZE)
-        thread = build_thread_area(slot_base(thread_slot(compartment)) + NULL_PAGE_SIZE, tls, 1, GATE_BUFFER)
+        thread = build_thread_area(slot_base(thread_slot(compartment)) + NULL_PAGE_SIZE, tls)
         for slot, label, content in (
             (stack_slot(compartment), f"{name}:stack", None),
             (heap_slot(compartment), f"{name}:heap", None),
             (thread_slot(compartment), f"{name}:thread", (thread.base, thread.data)),
         ):
-            memory.append(ObjectGrant(slot, self._fresh(slot, label, content), _RW))
+            essential = slot == thread_slot(compartment)
+            memory.append(ObjectGrant(slot, self._fresh(slot, label, content, essential), _RW))
             self.owners[slot] = name
         buffer = ObjectGrant(GATE_BUFFER_SLOT, self._fresh(GATE_BUFFER_SLOT, f"{name}:gate buffer", None), _RW)
-        objects = CompartmentObjects(tuple(own) + tuple(g for g in memory if g not in own) + (buffer,), tuple(memory))
+        info = self._fresh(THREAD_INFO_SLOT, f"{name}:thread info", (THREAD_INFO, thread_info(1)))
+        private = (buffer, ObjectGrant(THREAD_INFO_SLOT, info, Prot.READ))
+        objects = CompartmentObjects(tuple(own) + tuple(g for g in memory if g not in own) + private, tuple(memory))
         self._owned[compartment] = objects
         self._names[compartment] = name
         self._granted[compartment] = []
@@ -126,16 +138,17 @@ class CompartmentBuilder:
             compartment, name, space, base, top, heap, thread.thread_pointer, return_sites, caller_level, init
         )
 
-    def _fresh(self, slot: int, label: str, content: tuple[int, bytes] | None) -> ObjectBacking:
-        """A new volatile object for ``slot``, with ``content`` (virtual address, bytes) written into it."""
+    def _fresh(self, slot: int, label: str, content: tuple[int, bytes] | None, essential: bool = True) -> ObjectBacking:
+        """A new volatile object for ``slot``, with ``content`` (virtual address, bytes) written into it;
+        a stack's or a heap's is not ``essential`` (it may not take the frames kept for images)."""
         obj = self.store.create(lifetime=Lifetime.VOLATILE)
         if content is not None:
             at, data = content
             obj.write(at - slot_base(slot), data)
-        if slot != GATE_BUFFER_SLOT:
+        if slot not in (GATE_BUFFER_SLOT, THREAD_INFO_SLOT):
             self.regions.append(Region(label, slot_base(slot), slot_base(slot + 1)))
         self.objects[label] = obj
-        return ObjectBacking(obj)
+        return ObjectBacking(obj, essential)
 
     def _space(self, name: str, grants: Iterable[ObjectGrant]) -> AddressSpace:
         """A new address space holding exactly ``grants``, its security context in step; the gate buffer's page

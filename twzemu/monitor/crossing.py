@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from ..abi import TCB_CALLER_OFFSET, TWZ_EFAULT, TWZ_EPERM
+from ..abi import THREAD_INFO_CALLER_OFFSET, TWZ_EFAULT, TWZ_EPERM
 from ..errors import MonitorError
 from ..machine.cpustate import ARGUMENT_ORDER, RAX
 from ..machine.engine import (
@@ -56,7 +56,7 @@ from ..security.gates import Gate, GateTable, IsolationLevel
 from ..security.ids import MONITOR, PROGRAM, CompartmentId
 from ..security.levels import crossing_rules
 from .hypercalls import Heap
-from .layout import GATE_BUFFER
+from .layout import GATE_BUFFER, THREAD_INFO
 from .observe import CrossingEvent, CrossingObserver
 from .report import one_line
 
@@ -89,6 +89,7 @@ class Client:
     name: str
     heap: Heap
     space: AddressSpace
+    thread_pointer: int
 
 
 @dataclass(slots=True)
@@ -152,7 +153,7 @@ class Crossings:
                 state.thread_pointer,
                 state.stack_base,
                 state.stack_top,
-                space.physical(state.thread_pointer + TCB_CALLER_OFFSET),
+                space.physical(THREAD_INFO + THREAD_INFO_CALLER_OFFSET),
                 space.physical(GATE_BUFFER),
                 state.return_sites,
                 int(state.caller_level),
@@ -195,7 +196,7 @@ class Crossings:
             space = self.machine.space_of(key[1])
             if state is None or space is None:
                 return None
-            client = self._clients[key] = Client(state.id, state.name, state.heap, space)
+            client = self._clients[key] = Client(state.id, state.name, state.heap, space, state.thread_pointer)
         return client
 
     def reply(self, data: bytes) -> None:

@@ -13,10 +13,11 @@ from typing import BinaryIO, Protocol
 
 from ..abi import GATE_BUFFER_SIZE, Hypercall
 from ..errors import TwzEmuError
-from ..machine.cpustate import RAX, RDI, RDX, RSI
+from ..machine.cpustate import R8, R9, R10, RAX, RDI, RDX, RSI
 from ..machine.machine import Machine
 from ..mmu.space import AddressSpace
 from ..security.ids import CompartmentId
+from .syscalls import SystemCalls
 
 ENOSYS = -38
 EBADF = -9
@@ -59,6 +60,7 @@ class Client(Protocol):
     name: str
     heap: Heap
     space: AddressSpace
+    thread_pointer: int
 
 
 class Hypercalls:
@@ -71,17 +73,20 @@ class Hypercalls:
         client: Callable[[], Client | None],
         gate_buffer: int,
         reply: Callable[[bytes], None],
+        system_calls: SystemCalls,
     ) -> None:
         self._streams = {1: stdout, 2: stderr}
         self.client = client  # the compartment served: the caller of the crossing into the monitor
         self.gate_buffer = gate_buffer  # its address, the same in every compartment
         self.reply = reply  # writes the monitor's answer into its gate buffer: the caller gets it on return
+        self.system_calls = system_calls
         self._table: dict[int, Callable[[Machine], int | None]] = {
             Hypercall.EXIT: self._exit,
             Hypercall.WRITE: self._write,
             Hypercall.NOP: self._nop,
             Hypercall.HEAP_GROW: self._heap_grow,
             Hypercall.COMPARTMENT_INFO: self._compartment_info,
+            Hypercall.SYSCALL: self._system_call,
         }
 
     def __call__(self, machine: Machine) -> None:
@@ -115,6 +120,16 @@ class Hypercalls:
     def _heap_grow(self, machine: Machine) -> int:
         client = self.client()
         return 0 if client is None else client.heap.grow(machine.register(RDI))
+
+    def _system_call(self, machine: Machine) -> int:
+        """``(n, a, b, c, d, e)`` in rdi, rsi, rdx, r10, r8, r9 (the service's code moved the fourth out of rcx,
+        which ``syscall`` overwrites)."""
+        client = self.client()
+        if client is None:
+            return -EFAULT
+        args = tuple(machine.register(r) for r in (RSI, RDX, R10, R8, R9))
+        number = machine.register(RDI)
+        return self.system_calls(client, number if number < 1 << 63 else -1, args)
 
     def _compartment_info(self, machine: Machine) -> int:
         client = self.client()

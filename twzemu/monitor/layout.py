@@ -7,6 +7,8 @@ A slot is 1 GiB (``slot n`` covers ``[n << 30, (n + 1) << 30)``); page 0 of ever
     2k+2, 2k+3        image k: text (R-X), data (RW-, NX)      its compartment; data also where the trust
                                                                 table grants it
     ...
+    0x3FD             thread information (R--: thread id,      every compartment: each its own object
+                      caller compartment; twz_startup.h)
     0x3FE             the monitor's generated gate code (R-X)  compartment 0 only
     0x3FF             the gate buffer (RW-, read-only while    every compartment: each its own object
                       it holds a received message)
@@ -26,6 +28,8 @@ from __future__ import annotations
 from ..loader import STACK_SIZE, slot_base
 from ..objects.layout import NULL_PAGE_SIZE
 
+THREAD_INFO_SLOT = 0x3FD
+THREAD_INFO = slot_base(THREAD_INFO_SLOT) + NULL_PAGE_SIZE  # TWZ_THREAD_INFO: the same in every compartment
 MONITOR_TEXT_SLOT = 0x3FE
 GATE_BUFFER_SLOT = 0x3FF
 GATE_BUFFER = slot_base(GATE_BUFFER_SLOT) + NULL_PAGE_SIZE  # twz_gate_buffer(): the same in every compartment

@@ -55,6 +55,7 @@ from .observe import CrossingObserver, TextTrace
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, describe_fault, describe_verdict, one_line
 from .services import MonitorText, build_monitor_text
 from .startup import build_startup
+from .syscalls import SystemCalls
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class Monitor:
         store: ObjectStore,
         stdout: BinaryIO | None = None,
         stderr: BinaryIO | None = None,
+        stdin: BinaryIO | None = None,
         ram_size: int = DEFAULT_RAM,
         verbose: bool = False,
         library_dirs: Sequence[Path] = (),
@@ -91,6 +93,7 @@ class Monitor:
         self.store = store
         self.stdout = stdout or sys.stdout.buffer
         self.stderr = stderr or sys.stderr.buffer
+        self.stdin = stdin if stdin is not None else sys.stdin.buffer  # what the guest reads from fd 0
         self.ram_size = ram_size
         self.verbose = verbose
         self.library_dirs = tuple(library_dirs)
@@ -241,8 +244,10 @@ class Run:
             monitor.observers,
         )
         self.crossings = crossings
+        note = self._note if monitor.verbose else None
+        system_calls = SystemCalls(monitor.stdin, note)
         self.machine.on_hypercall = Hypercalls(
-            monitor.stdout, monitor.stderr, crossings.client, GATE_BUFFER, crossings.reply
+            monitor.stdout, monitor.stderr, crossings.client, GATE_BUFFER, crossings.reply, system_calls
         )
         self.machine.on_fault = crossings.on_fault
         self.machine.on_control_transfer = crossings.on_control_transfer
@@ -381,6 +386,11 @@ class Run:
         elif null_page:
             owner = f"the null page of {owner}"
         return Verdict(rule, kind, address, owner, name, fault.rip)
+
+    def _note(self, line: str) -> None:
+        """A --verbose line on stderr."""
+        self.monitor.stderr.write(f"twzemu: {one_line(line)}\n".encode())
+        self.monitor.stderr.flush()
 
     def _describe(self) -> None:
         linked = self.linked

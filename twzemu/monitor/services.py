@@ -24,7 +24,7 @@ from .layout import MONITOR_TEXT_SLOT
 @dataclass(frozen=True, slots=True)
 class Service:
     hypercall: Hypercall  # what its code makes
-    arity: int  # the arguments it takes (their declarations: guests/rt/sys.h)
+    arity: int  # the arguments it takes (their declarations: guests/rt/twz_runtime.h)
 
 
 SERVICES: dict[str, Service] = {
@@ -33,6 +33,7 @@ SERVICES: dict[str, Service] = {
     "__twz_monitor_exit": Service(Hypercall.EXIT, 1),
     "__twz_monitor_nop": Service(Hypercall.NOP, 0),
     "__twz_monitor_compartment_info": Service(Hypercall.COMPARTMENT_INFO, 1),
+    "__twz_monitor_syscall": Service(Hypercall.SYSCALL, 6),
 }
 
 
@@ -48,7 +49,9 @@ def build_monitor_text(store: ObjectStore) -> MonitorText:
     gates: dict[str, Gate] = {}
     for name, service in SERVICES.items():
         code += b"\xcc" * (-len(code) % TRAMPOLINE_ALIGNMENT)  # int3 between gates: no way to slide into the next one
-        body = assemble(f"mov eax, {int(service.hypercall)}; syscall; ret", base + len(code))
+        # `syscall` overwrites rcx, where a call's fourth argument is: the hypercall ABI takes it in r10.
+        keep_fourth = "mov r10, rcx; " if service.arity > 3 else ""
+        body = assemble(f"{keep_fourth}mov eax, {int(service.hypercall)}; syscall; ret", base + len(code))
         gates[name] = Gate(
             name,
             MONITOR_COMPARTMENT,

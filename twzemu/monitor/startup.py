@@ -67,9 +67,9 @@ class ThreadArea:
     thread_pointer: int
 
 
-def build_thread_area(base: int, layout: TlsLayout, thread_id: int, gate_buffer: int) -> ThreadArea:
-    """Static TLS blocks, then the TCB at the thread pointer, then the DTV; ``gate_buffer`` lives elsewhere (an
-    object every compartment maps at the same address)."""
+def build_thread_area(base: int, layout: TlsLayout) -> ThreadArea:
+    """Static TLS blocks, then the thread descriptor at the thread pointer (``TCB_SIZE`` bytes for musl: the
+    monitor writes its self pointer and DTV), then the DTV."""
     tp = align_up(base + layout.static_size, layout.align)
     dtv = tp + TCB_SIZE
     dtv_words = 1 + len(layout.blocks)
@@ -77,7 +77,12 @@ def build_thread_area(base: int, layout: TlsLayout, thread_id: int, gate_buffer:
     for block in layout.blocks:
         start = tp - block.tp_offset - base
         data[start : start + len(block.image)] = block.image
-    struct.pack_into("<4Qq", data, tp - base, tp, dtv, gate_buffer, thread_id, NOT_IN_A_GATE)
+    struct.pack_into("<2Q", data, tp - base, tp, dtv)
     addresses = [tp - block.tp_offset for block in layout.blocks]
     struct.pack_into(f"<{dtv_words}Q", data, dtv - base, 1, *addresses)
     return ThreadArea(base, bytes(data), tp)
+
+
+def thread_info(thread_id: int) -> bytes:
+    """``struct twz_thread_info`` of a thread not inside a gate."""
+    return struct.pack("<qq", thread_id, NOT_IN_A_GATE)

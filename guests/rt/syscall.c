@@ -1,0 +1,117 @@
+/* __twz_syscall: every system call musl makes (guests/libc/build.py routes them all here), in the calling
+ * compartment. What the compartment can do alone is done here: anonymous memory in its heap slot, the signal
+ * table, the thread id. Everything else crosses into the monitor through one monitor gate,
+ * __twz_monitor_syscall, which serves the compartment the crossing came from, reading and writing its buffers
+ * through that compartment's own page tables: a compartment's libc never does more than its context allows. */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include "twz_runtime.h"
+
+#define PAGE_BYTES 4096UL
+
+long __twz_syscall(long n, long a, long b, long c, long d, long e, long f);
+
+/* Anonymous memory comes from the compartment's heap object, whose pages are backed (zeroed) on first touch:
+ * the monitor hands it out from the bottom up in whole pages, so every mapping is page-aligned and fresh.
+ * Unmapped memory is not reused. brk never grows (musl's allocator then maps instead). */
+static long do_mmap(unsigned long length, long flags, long fd)
+{
+    if (!(flags & MAP_ANONYMOUS) || fd != -1)
+        return -ENODEV; /* files are not mapped: musl's callers fall back to read() */
+    if (flags & MAP_FIXED)
+        return -EINVAL;
+    length = (length + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
+    if (!length)
+        return -EINVAL;
+    void *start = __twz_monitor_heap_grow(length);
+    return start ? (long)start : -ENOMEM;
+}
+
+static long do_writev(long fd, const struct iovec *iov, long count)
+{
+    long total = 0;
+    for (long i = 0; i < count; i++) {
+        if (!iov[i].iov_len)
+            continue;
+        long done = __twz_monitor_write(fd, iov[i].iov_base, iov[i].iov_len);
+        if (done < 0)
+            return total ? total : done;
+        total += done;
+        if ((size_t)done < iov[i].iov_len)
+            break;
+    }
+    return total;
+}
+
+static long do_readv(long fd, const struct iovec *iov, long count)
+{
+    long total = 0;
+    for (long i = 0; i < count; i++) {
+        if (!iov[i].iov_len)
+            continue;
+        long done = __twz_monitor_syscall(SYS_read, fd, (long)iov[i].iov_base, (long)iov[i].iov_len, 0, 0);
+        if (done < 0)
+            return total ? total : done;
+        total += done;
+        if ((size_t)done < iov[i].iov_len)
+            break;
+    }
+    return total;
+}
+
+long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
+{
+    (void)f;
+    switch (n) {
+    case SYS_write:
+        return __twz_monitor_write(a, (const void *)b, (unsigned long)c);
+    case SYS_writev:
+        return do_writev(a, (const struct iovec *)b, c);
+    case SYS_readv:
+        return do_readv(a, (const struct iovec *)b, c);
+    case SYS_brk:
+        return 0;
+    case SYS_mmap:
+        return do_mmap((unsigned long)b, d, e);
+    case SYS_munmap:
+    case SYS_madvise:
+    case SYS_mprotect:
+        return 0;
+    case SYS_mremap:
+        return -ENOMEM; /* musl's realloc then allocates and copies */
+    case SYS_exit:
+    case SYS_exit_group:
+        __twz_monitor_exit(a);
+    case SYS_set_tid_address:
+    case SYS_gettid:
+    case SYS_getpid:
+        return __twz_thread_info()->thread_id;
+    case SYS_getppid:
+        return 0;
+    case SYS_getuid:
+    case SYS_geteuid:
+    case SYS_getgid:
+    case SYS_getegid:
+        return 0;
+    case SYS_sched_yield:
+        return 0;
+    case SYS_rt_sigaction:
+        return __twz_sigaction(a, (const struct k_sigaction *)b, (struct k_sigaction *)c);
+    case SYS_rt_sigprocmask:
+        return __twz_sigprocmask(a, (const unsigned long *)b, (unsigned long *)c);
+    case SYS_kill:
+    case SYS_tkill:
+        return __twz_raise(n == SYS_kill ? b : b);
+    case SYS_tgkill:
+        return __twz_raise(c);
+    case SYS_futex:
+        return 0; /* one thread: nobody waits, nobody is woken */
+    default:
+        return __twz_monitor_syscall(n, a, b, c, d, e);
+    }
+}
