@@ -12,10 +12,9 @@ from enum import IntEnum
 from typing import BinaryIO, Protocol
 
 from ..abi import GATE_BUFFER_SIZE, Hypercall
-from ..errors import TwzEmuError
 from ..machine.cpustate import R8, R9, R10, RAX, RDI, RDX, RSI
 from ..machine.machine import Machine
-from ..mmu.space import AddressSpace
+from ..mmu.space import Access, AddressSpace
 from ..security.ids import CompartmentId
 from .syscalls import SystemCalls
 
@@ -106,10 +105,10 @@ class Hypercalls:
         client = self.client()
         if client is None:
             return EFAULT
-        try:
-            data = client.space.read_virtual(machine.register(RSI), length)
-        except TwzEmuError:
+        buffer = machine.register(RSI)
+        if not client.space.user_may(buffer, length, Access.READ):  # only what the caller itself may read
             return EFAULT
+        data = client.space.read_virtual(buffer, length)
         stream.write(data)
         stream.flush()
         return length

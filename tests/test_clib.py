@@ -1,0 +1,94 @@
+"""The guest C library (issue 12): ordinary C against musl under twzemu, checked against what the C standard and
+POSIX say (guests/clib/clib.c), and a compartment's libc held to its compartment's context."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, guest
+
+CLIB = guest("clib/clib")
+LIBRARY_DATA = "0x1c0001000"  # libatexit_lib.so's data slot (slot 7): the program's compartment does not map it
+
+
+def clib(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "twzemu.cli", "run", *args]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("check", "stdout"),
+    [
+        (
+            "stdlib",
+            "strtol -31 511\nstrtod 0.0025000000000000001 -inf\natoi 42 atol -9000000000\n"
+            "qsort 1 3 5 7 9 bsearch 3\ngetenv set-here null\nrand repeats 1\n",
+        ),
+        ("string", "hello, world 12 1 world world\nctype 1 0 1 Q q\n"),
+        ("math", "math 1.414214 0.841471 2.718282 1024.0 3\n"),
+        ("jump", "longjmp 42\n"),
+        ("unknown", "syscall 999: -1 Function not implemented\nagain: -1\n"),
+    ],
+)
+def test_ordinary_c_gets_what_the_standard_says(check: str, stdout: str) -> None:
+    done = clib(str(CLIB), check, env={"CLIB_VAR": "set-here", "PATH": "/usr/bin:/bin"})
+    assert (done.returncode, done.stdout, done.stderr) == (0, stdout, "")
+
+
+def test_errno_and_strerror() -> None:
+    done = clib(str(CLIB), "errno")
+    assert done.returncode == 0
+    assert done.stdout.startswith("errno ERANGE 1\nfopen null errno ")
+
+
+def test_time_comes_from_the_hosts_clocks() -> None:
+    import time
+
+    before = int(time.time())
+    done = clib(str(CLIB), "time")
+    after = int(time.time())
+    match = re.fullmatch(r"time (\d+) (\d+) 1 1\n", done.stdout)
+    assert match and before <= int(match[1]) <= after and before <= int(match[2]) <= after, done.stdout
+
+
+@pytest.mark.parametrize(
+    ("how", "status", "stderr"),
+    [
+        ("term", 143, ""),  # SIGTERM's default action: 128 + 15
+        ("abort", 134, ""),  # SIGABRT
+        ("assert", 134, "Assertion failed: 1 + 1 == 3 (clib/clib.c: check_signal: 120)\n"),
+    ],
+)
+def test_a_signal_whose_default_ends_the_program_ends_it_with_128_plus_its_number(how, status, stderr) -> None:
+    done = clib(str(CLIB), how)
+    assert (done.returncode, done.stdout, done.stderr) == (status, "handler got 10\nignored\n", stderr)
+
+
+def test_atexit_handlers_and_buffers_of_an_isolated_library_run_at_the_programs_end() -> None:
+    done = clib(str(CLIB), "atexit")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "library registered: 7\nprogram atexit\nlibrary buffered linelibrary atexit 7\n"
+
+
+def test_stdin_comes_from_the_hosts_stdin() -> None:
+    done = clib(str(CLIB), "stdin", stdin="one\ntwo\n")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "read [one]\nread [two]\n2 lines, eof 1\n", "to stderr\n")
+
+
+def test_verbose_names_an_unknown_system_call_once() -> None:
+    done = clib("--verbose", str(CLIB), "unknown")
+    assert done.stderr.count("twzemu: clib: system call 999 is not implemented (ENOSYS)\n") == 1, done.stderr
+
+
+def test_a_buffer_the_compartment_may_not_write_is_efault_not_written() -> None:
+    """read() into the compartment's own code, read() into another compartment's data, clock_gettime() into
+    code: the monitor serves each only as the caller's page tables allow."""
+    done = clib(str(CLIB), "efault", stdin="12345678", env={"CLIB_OTHER": LIBRARY_DATA, "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "read into code: -1 Bad address\nread into another compartment: -1 Bad address\n"
+        "clock_gettime into code: -1 Bad address\n"
+    )
