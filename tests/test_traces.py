@@ -107,9 +107,12 @@ def test_an_unwritable_trace_file_is_a_usage_error(tmp_path):
 
 def test_the_file_is_complete_after_ctrl_c(tmp_path):
     path = tmp_path / "trace.json"
-    command = [*CLI, "run", "--trace-json", str(path), str(guest("spin"))]
+    command = [*CLI, "run", "--verbose", "--trace-json", str(path), str(guest("spin"))]
     with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
-        time.sleep(1.5)
+        assert process.stderr is not None
+        while not process.stderr.readline().startswith("twzemu: cpu: "):  # the last line before the guest runs
+            pass
+        time.sleep(0.5)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 130, stderr

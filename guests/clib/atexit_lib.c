@@ -1,5 +1,6 @@
 /* An isolated library (it declares a gate) whose atexit handler and stdio buffer must survive to the program's
  * end: its compartment's copy of the C library runs them when the program exits. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <twz.h>
@@ -19,3 +20,14 @@ long atexit_lib_register(long value)
     return value;
 }
 TWZ_GATE(atexit_lib_register);
+
+/* Opens "owned.txt", which the program created: 0, or the errno (another compartment's file: EACCES). */
+long atexit_lib_open_owned(void)
+{
+    FILE *f = fopen("owned.txt", "r");
+    if (!f)
+        return errno;
+    fclose(f);
+    return 0;
+}
+TWZ_GATE(atexit_lib_open_owned);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 long atexit_lib_register(long value);
+long atexit_lib_open_owned(void);
 
 static int by_value(const void *a, const void *b)
 {
@@ -171,6 +172,81 @@ static int check_efault(void)
     return 0;
 }
 
+/* Files: write, read back, seek, tell, append; the bytes seen by the next run too when the store keeps them. */
+static int check_files(const char *name)
+{
+    FILE *f = fopen(name, "r");
+    if (f) {
+        char line[64] = "";
+        fgets(line, sizeof line, f);
+        printf("before: %s", line);
+        fclose(f);
+    }
+    f = fopen(name, "w");
+    if (!f) {
+        printf("fopen w: %s\n", strerror(errno));
+        return 1;
+    }
+    fprintf(f, "first line\nsecond line\n");
+    fclose(f);
+    f = fopen(name, "a");
+    fputs("appended\n", f);
+    fclose(f);
+    f = fopen(name, "r");
+    char line[64];
+    while (fgets(line, sizeof line, f))
+        printf("read: %s", line);
+    fseek(f, 6, SEEK_SET);
+    long at = ftell(f);
+    printf("at %ld: %c\n", at, fgetc(f));
+    fseek(f, 0, SEEK_END);
+    printf("size %ld\n", ftell(f));
+    fclose(f);
+    char buffer[256];
+    printf("cwd %s\n", getcwd(buffer, sizeof buffer));
+    return 0;
+}
+
+static int check_read_file(const char *name)
+{
+    FILE *f = fopen(name, "r");
+    if (!f) {
+        printf("fopen r %s: %s\n", name, strerror(errno));
+        return 1;
+    }
+    char buffer[256];
+    size_t n = fread(buffer, 1, sizeof buffer - 1, f);
+    buffer[n] = 0;
+    printf("%s: %zu bytes: %s", name, n, buffer);
+    fclose(f);
+    return 0;
+}
+
+static int check_write_file(const char *name)
+{
+    FILE *f = fopen(name, "w");
+    if (!f) {
+        printf("fopen w %s: %s\n", name, strerror(errno));
+        return 1;
+    }
+    fputs("written by the guest\n", f);
+    printf("fclose %d\n", fclose(f));
+    return 0;
+}
+
+/* A file belongs to the compartment that created it: the isolated library may not open the program's. */
+static int check_owner(void)
+{
+    FILE *f = fopen("owned.txt", "w");
+    fputs("mine\n", f);
+    fclose(f);
+    long error = atexit_lib_open_owned();
+    printf("library opens the program's file: %s\n", error ? strerror((int)error) : "opened");
+    f = fopen("owned.txt", "r");
+    printf("program opens it: %s\n", f ? "opened" : strerror(errno));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -198,5 +274,13 @@ int main(int argc, char **argv)
         return check_unknown();
     if (!strcmp(what, "efault"))
         return check_efault();
+    if (!strcmp(what, "owner"))
+        return check_owner();
+    if (!strcmp(what, "files") && argc > 2)
+        return check_files(argv[2]);
+    if (!strcmp(what, "cat") && argc > 2)
+        return check_read_file(argv[2]);
+    if (!strcmp(what, "create") && argc > 2)
+        return check_write_file(argv[2]);
     return 2;
 }

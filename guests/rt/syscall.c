@@ -32,13 +32,21 @@ static long do_mmap(unsigned long length, long flags, long fd)
     return start ? (long)start : -ENOMEM;
 }
 
+/* The standard streams have a monitor service of their own; files go through the system-call service. */
+static long do_write(long fd, const void *buffer, unsigned long length)
+{
+    if (fd == 1 || fd == 2)
+        return __twz_monitor_write(fd, buffer, length);
+    return __twz_monitor_syscall(SYS_write, fd, (long)buffer, (long)length, 0, 0);
+}
+
 static long do_writev(long fd, const struct iovec *iov, long count)
 {
     long total = 0;
     for (long i = 0; i < count; i++) {
         if (!iov[i].iov_len)
             continue;
-        long done = __twz_monitor_write(fd, iov[i].iov_base, iov[i].iov_len);
+        long done = do_write(fd, iov[i].iov_base, iov[i].iov_len);
         if (done < 0)
             return total ? total : done;
         total += done;
@@ -69,7 +77,7 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
     (void)f;
     switch (n) {
     case SYS_write:
-        return __twz_monitor_write(a, (const void *)b, (unsigned long)c);
+        return do_write(a, (const void *)b, (unsigned long)c);
     case SYS_writev:
         return do_writev(a, (const struct iovec *)b, c);
     case SYS_readv:

@@ -15,6 +15,7 @@ from ..errors import ElfError, UsageError
 from ..linker.link import IsolationPolicy
 from ..machine.machine import DEFAULT_RAM, MIN_RAM
 from ..mmu.physmem import MAX_PHYS_SIZE, PAGE_SIZE, OutOfFrames, size_text
+from ..monitor.files import Mount
 from ..monitor.monitor import Monitor
 from ..objects.store import store_from_env
 from ..security.gates import IsolationLevel
@@ -156,6 +157,18 @@ def add_run_parser(commands: Any) -> None:
         "inherited environment or --clear-env, wherever it stands among the options",
     )
     parser.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        metavar="DIR[:rw][:COMPARTMENT]",
+        help="let the guest read the files under host directory DIR by their paths relative to DIR, which becomes "
+        "its current directory (repeatable; the first is the current directory); :rw lets it create and replace "
+        "files there, each reaching DIR atomically on close (else EROFS); :COMPARTMENT (named as "
+        "--caller-isolation names it) restricts the mount to that compartment. Without --mount the current "
+        "directory is / of the run's object namespace: files the guest creates are objects of the store, "
+        "kept across runs with --store",
+    )
+    parser.add_argument(
         "--gdb",
         metavar="[HOST:]PORT",
         help="wait for gdb (`target remote HOST:PORT`) before any guest instruction runs; HOST defaults to "
@@ -206,6 +219,7 @@ def run_command(args: argparse.Namespace) -> int:
         caller_levels=dict(args.caller_isolation),
         trace=sys.stderr if args.trace else None,
         observers=_file_observers(args.trace_json, args.graph),
+        mounts=[Mount.parse(text) for text in args.mount],
     )
     stub = _gdb_stub(args, monitor)
     try:

@@ -83,13 +83,30 @@ class GdbStub:
         self._frames_dir: str | None = None  # where the gates' unwind rules are written for gdb
         self._interrupt: Callable[[], None] | None = None  # what Ctrl-C calls while the guest runs
         self._watcher: tuple[threading.Event, threading.Thread] | None = None  # reads gdb while the guest runs
+        self._greeter: threading.Thread | None = None  # accepts gdb (listen)
 
     def listen(self) -> tuple[str, int]:
         """Bind and listen; the address actually bound (port 0 picks a free one)."""
         listener = socket.create_server((self.host, self.port))
         self._listener = listener
         host, port = listener.getsockname()[:2]
+        # gdb may connect while the program is still being linked and loaded: a thread accepts it and
+        # acknowledges what it sends until the first stop serves it (unacknowledged, gdb would send it again).
+        self._greeter = threading.Thread(target=self._greet, name="twzemu-gdb-accept", daemon=True)
+        self._greeter.start()
         return host, port
+
+    def _greet(self) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        try:
+            conn, _ = listener.accept()
+        except OSError:  # closed before gdb came
+            return
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._conn = conn
+        self._watch()
 
     def attach_to(self, monitor: Monitor) -> None:
         """Take control of ``monitor``'s next run before any guest instruction runs on its machine."""
@@ -119,17 +136,19 @@ class GdbStub:
 
     def stopped(self, stop: Stop | None, messages: Sequence[str] = ()) -> Resume:
         # A stop inside a free run (a violation, before the monitor unwinds it) pauses the Ctrl-C watcher: the
-        # packets are the stub's to read until the guest runs on.
-        was_watching = self._unwatch()
+        # packets are the stub's to read until the guest runs on. The first stop waits for gdb.
+        if self._greeter is not None:
+            self._accept()
+            was_watching = False
+        else:
+            was_watching = self._unwatch()
         resume = self._serve(stop, messages)
         if was_watching and resume is Resume.CONTINUE:
             self._watch()
         return resume
 
     def _serve(self, stop: Stop | None, messages: Sequence[str]) -> Resume:
-        if self._conn is None:
-            self._accept()  # gdb asks why the target stopped ('?') itself
-        elif self._running:
+        if self._running:  # (at the first stop gdb asks why the target stopped itself: '?')
             for message in messages:  # on gdb's console, before the stop itself
                 self._send(rsp.console_output(message + "\n"))
             self._send(rsp.stop_reply(self._signal_of(stop), _watch_hit(stop)))
@@ -160,11 +179,13 @@ class GdbStub:
     # -- the connection ------------------------------------------------------------------------------------
 
     def _accept(self) -> None:
-        if self._listener is None:
-            raise TwzEmuError("the gdb stub is not listening")
-        conn, _ = self._listener.accept()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._conn = conn
+        """Wait for gdb (``_greet`` accepts it), then read its packets here."""
+        assert self._greeter is not None
+        self._greeter.join()
+        self._greeter = None
+        self._unwatch()
+        if self._conn is None:
+            raise TwzEmuError("the gdb stub stopped listening before gdb connected")
 
     @contextlib.contextmanager
     def running(self, interrupt: Callable[[], None]) -> Iterator[None]:
@@ -199,6 +220,8 @@ class GdbStub:
                         self._interrupted = True
                         interrupt()
                     elif isinstance(event, rsp.Packet):
+                        if self._ack:
+                            conn.sendall(b"+")
                         self._backlog.append(event)
 
         thread = threading.Thread(target=watch, name="twzemu-gdb-interrupt", daemon=True)

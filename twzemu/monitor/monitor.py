@@ -49,6 +49,7 @@ from ..security.levels import compartment_rules
 from ..toolchain import RUNTIME_LIBRARY, Toolchain
 from .compartments import CompartmentBuilder
 from .crossing import CompartmentState, Crossings
+from .files import Files, Mount
 from .hypercalls import Hypercalls
 from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT
 from .observe import CrossingObserver, TextTrace
@@ -89,6 +90,7 @@ class Monitor:
         caller_levels: Mapping[str, IsolationLevel] | None = None,
         trace: TextIO | None = None,
         observers: Sequence[CrossingObserver] = (),
+        mounts: Sequence[Mount] = (),
     ) -> None:
         self.store = store
         self.stdout = stdout or sys.stdout.buffer
@@ -101,6 +103,7 @@ class Monitor:
         # who watches crossings: the text trace (--trace) and any other observer (--trace-json, --graph)
         self.observers: tuple[CrossingObserver, ...] = (*([TextTrace(trace)] if trace else []), *observers)
         self.policy = policy or IsolationPolicy()
+        self.mounts = tuple(mounts)  # host directories the guest sees (--mount)
         self.caller_levels = dict(caller_levels or {})  # --caller-isolation NAME=LEVEL
         self._monitor_text: MonitorText | None = None
         self.last_run: Run | None = None  # the latest run's state, for tests that look inside
@@ -125,6 +128,7 @@ class Monitor:
                 stop = run.early_stop or machine.run(linked.entry, _remaining(deadline))
                 if stop.reason is StopReason.EXIT:
                     stop = run.finish(deadline) or stop
+                run.files.close_all()
                 result = run.result(stop, timeout)
                 if inspect is not None:
                     inspect(run)
@@ -211,6 +215,7 @@ class Run:
         self.gates = GateTable()
         self.crossings: Crossings | None = None
         self.early_stop: Stop | None = None  # an initialiser ended the run before the program started
+        self.files = Files(monitor.store, monitor.mounts)  # the guest's files (monitor/files.py)
 
     # -- steps ------------------------------------------------------------------------------------------
 
@@ -245,7 +250,7 @@ class Run:
         )
         self.crossings = crossings
         note = self._note if monitor.verbose else None
-        system_calls = SystemCalls(monitor.stdin, note)
+        system_calls = SystemCalls(monitor.stdin, self.files, note)
         self.machine.on_hypercall = Hypercalls(
             monitor.stdout, monitor.stderr, crossings.client, GATE_BUFFER, crossings.reply, system_calls
         )

@@ -18,9 +18,12 @@ from typing import BinaryIO, Protocol
 
 from ..errors import TwzEmuError
 from ..mmu.space import Access, AddressSpace
+from .files import S_IFREG, Files
 
 # errno values (Linux, asm-generic/errno-base.h)
-EPERM, ENOENT, EBADF, EFAULT, EINVAL, ENOTTY, ESPIPE, ENOSYS = 1, 2, 9, 14, 22, 25, 29, 38
+EPERM, ENOENT, EBADF, EFAULT, EINVAL, ENOTTY, ESPIPE, ERANGE, ENOSYS, ENAMETOOLONG = 1, 2, 9, 14, 22, 25, 29, 34, 38, 36
+AT_FDCWD = -100
+PATH_MAX = 4096
 MAX_IO = 1 << 20  # bytes one read or write moves at most
 STANDARD_STREAMS = (0, 1, 2)
 S_IFCHR = 0o020000
@@ -51,15 +54,29 @@ class Caller(Protocol):
 class SystemCalls:
     """``SystemCalls(...)(caller, n, args)`` -> the result a Linux kernel would give (``-errno`` on failure)."""
 
-    def __init__(self, stdin: BinaryIO | None, note: Callable[[str], None] | None = None) -> None:
+    def __init__(self, stdin: BinaryIO | None, files: Files, note: Callable[[str], None] | None = None) -> None:
         self.stdin = stdin
+        self.files = files
         self.note = note  # --verbose: told each unknown call once
         self._noted: set[int] = set()
         self._table: dict[int, Callable[[Caller, tuple[int, ...]], int]] = {
             0: self._read,
+            1: self._write,
+            2: self._open,
             3: self._close,
+            4: self._stat,
             5: self._fstat,
+            6: self._stat,
             8: self._lseek,
+            21: self._access,
+            74: self._sync,
+            75: self._sync,
+            79: self._getcwd,
+            87: self._unlink,
+            257: self._openat,
+            262: self._fstatat,
+            263: self._unlinkat,
+            269: self._faccessat,
             16: self._ioctl,
             63: self._uname,
             72: self._fcntl,
@@ -100,13 +117,33 @@ class SystemCalls:
 
     # -- calls ---------------------------------------------------------------------------------------------------
 
+    def _path(self, caller: Caller, address: int) -> str | int:
+        """A NUL-terminated path the caller may read (-errno otherwise)."""
+        text = b""
+        while len(text) < PATH_MAX:
+            chunk = 256 - (address + len(text)) % 256
+            part = self._get(caller, address + len(text), chunk)
+            if part is None:
+                return -EFAULT
+            end = part.find(b"\0")
+            if end >= 0:
+                return (text + part[:end]).decode("utf-8", "surrogateescape")
+            text += part
+        return -ENAMETOOLONG
+
     def _read(self, caller: Caller, args: tuple[int, ...]) -> int:
         fd, buffer, length = args[0], args[1], min(args[2], MAX_IO)
-        if fd != 0:
-            return -EBADF
         if not caller.space.user_may(buffer, length, Access.WRITE):
             return -EFAULT
-        data = self._read_stdin(length)
+        if fd == 0:
+            data: bytes | int = self._read_stdin(length)
+        else:
+            description = self.files.description(caller.name, fd)
+            if description is None:
+                return -EBADF
+            data = self.files.read(description, length)
+        if isinstance(data, int):
+            return data
         caller.space.write_virtual(buffer, data)
         return len(data)
 
@@ -116,23 +153,91 @@ class SystemCalls:
         read1 = getattr(self.stdin, "read1", None)
         return read1(length) if read1 is not None else self.stdin.read(length)
 
-    def _close(self, _caller: Caller, args: tuple[int, ...]) -> int:
-        return 0 if args[0] in STANDARD_STREAMS else -EBADF
+    def _write(self, caller: Caller, args: tuple[int, ...]) -> int:
+        description = self.files.description(caller.name, args[0])
+        if description is None:
+            return -EBADF
+        data = self._get(caller, args[1], min(args[2], MAX_IO))
+        return -EFAULT if data is None else self.files.write(description, data)
+
+    def _open(self, caller: Caller, args: tuple[int, ...]) -> int:
+        path = self._path(caller, args[0])
+        return path if isinstance(path, int) else self.files.open(caller.name, path, args[1])
+
+    def _openat(self, caller: Caller, args: tuple[int, ...]) -> int:
+        if _signed(args[0]) != AT_FDCWD:
+            return -EBADF
+        return self._open(caller, args[1:])
+
+    def _close(self, caller: Caller, args: tuple[int, ...]) -> int:
+        if args[0] in STANDARD_STREAMS:
+            return 0
+        return self.files.close(caller.name, args[0])
+
+    def _stat_into(self, caller: Caller, address: int, mode: int, size: int) -> int:
+        fields = [0, 0, 1, mode, 0, 0, 0, 0, size, 4096, (size + 511) // 512] + [0] * 9
+        return 0 if self._put(caller, address, STAT.pack(*fields)) else -EFAULT
 
     def _fstat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        if args[0] not in STANDARD_STREAMS:
+        if args[0] in STANDARD_STREAMS:
+            return self._stat_into(caller, args[1], S_IFCHR | 0o620, 0)
+        description = self.files.description(caller.name, args[0])
+        if description is None:
             return -EBADF
-        fields = [0, 0, 1, S_IFCHR | 0o620, 0, 0, 0, 0, 0, 4096, 0] + [0] * 9
-        return 0 if self._put(caller, args[1], STAT.pack(*fields)) else -EFAULT
+        return self._stat_into(caller, args[1], S_IFREG | 0o644, len(description.content.data))
 
-    def _lseek(self, _caller: Caller, args: tuple[int, ...]) -> int:
-        return -ESPIPE if args[0] in STANDARD_STREAMS else -EBADF
+    def _stat(self, caller: Caller, args: tuple[int, ...]) -> int:
+        path = self._path(caller, args[0])
+        if isinstance(path, int):
+            return path
+        size = self.files.size(caller.name, path)
+        return size if size < 0 else self._stat_into(caller, args[1], S_IFREG | 0o644, size)
 
-    def _ioctl(self, _caller: Caller, args: tuple[int, ...]) -> int:
-        return -ENOTTY if args[0] in STANDARD_STREAMS else -EBADF
+    def _fstatat(self, caller: Caller, args: tuple[int, ...]) -> int:
+        if _signed(args[0]) != AT_FDCWD:
+            return self._fstat(caller, (args[0], args[2])) if args[1] == 0 else -EBADF
+        return self._stat(caller, args[1:])
 
-    def _fcntl(self, _caller: Caller, args: tuple[int, ...]) -> int:
-        return 0 if args[0] in STANDARD_STREAMS else -EBADF
+    def _access(self, caller: Caller, args: tuple[int, ...]) -> int:
+        path = self._path(caller, args[0])
+        if isinstance(path, int):
+            return path
+        size = self.files.size(caller.name, path)
+        return size if size < 0 else 0
+
+    def _faccessat(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self._access(caller, args[1:]) if _signed(args[0]) == AT_FDCWD else -EBADF
+
+    def _unlink(self, caller: Caller, args: tuple[int, ...]) -> int:
+        path = self._path(caller, args[0])
+        return path if isinstance(path, int) else self.files.unlink(caller.name, path)
+
+    def _unlinkat(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self._unlink(caller, args[1:]) if _signed(args[0]) == AT_FDCWD else -EBADF
+
+    def _getcwd(self, caller: Caller, args: tuple[int, ...]) -> int:
+        cwd = self.files.cwd.encode() + b"\0"
+        if len(cwd) > args[1]:
+            return -ERANGE
+        return len(cwd) if self._put(caller, args[0], cwd) else -EFAULT
+
+    def _sync(self, caller: Caller, args: tuple[int, ...]) -> int:
+        ok = args[0] in STANDARD_STREAMS or self.files.description(caller.name, args[0]) is not None
+        return 0 if ok else -EBADF
+
+    def _lseek(self, caller: Caller, args: tuple[int, ...]) -> int:
+        if args[0] in STANDARD_STREAMS:
+            return -ESPIPE
+        description = self.files.description(caller.name, args[0])
+        if description is None:
+            return -EBADF
+        return self.files.seek(description, _signed(args[1]), args[2])
+
+    def _ioctl(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return -ENOTTY if self._sync(caller, args) == 0 else -EBADF
+
+    def _fcntl(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return 0 if self._sync(caller, args) == 0 else -EBADF
 
     def _uname(self, caller: Caller, args: tuple[int, ...]) -> int:
         fields = (b"Twizzler", b"twzemu", b"0.1", b"twzemu monitor", b"x86_64", b"")
@@ -175,3 +280,7 @@ class SystemCalls:
     def _getrandom(self, caller: Caller, args: tuple[int, ...]) -> int:
         length = min(args[1], 256)
         return length if self._put(caller, args[0], os.urandom(length)) else -EFAULT
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
