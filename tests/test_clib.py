@@ -147,7 +147,7 @@ def test_a_writable_mount_gets_the_file_on_close_and_a_mount_can_be_one_compartm
     ("mount", "message"),
     [
         ("/no/such/dir", "twzemu run: --mount /no/such/dir: /no/such/dir is not a directory"),
-        ("{tmp}:rw:a:b", "twzemu run: --mount {tmp}:rw:a:b: takes DIR[:rw][:COMPARTMENT]"),
+        ("{tmp}::x", "twzemu run: --mount {tmp}::x: takes DIR[:rw][:COMPARTMENT]"),
     ],
 )
 def test_a_bad_mount_is_a_usage_error(tmp_path, mount: str, message: str) -> None:

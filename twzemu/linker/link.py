@@ -267,7 +267,14 @@ class Linker:
                     if needed not in isolated:
                         isolated[needed] = CompartmentId(len(members) + 1)
                         members[isolated[needed]] = []
-                        names[isolated[needed]] = f"{base}::{infos[needed].soname or needed}"
+                        name = f"{base}::{infos[needed].soname or needed}"
+                        if name in names.values():  # names key reports, files and mounts: one each
+                            raise LinkError(
+                                f"{files[needed].path}: its soname {infos[needed].soname!r} names compartment "
+                                f"{name}, which another library's compartment is already called",
+                                LinkErrorKind.UNSUPPORTED,
+                            )
+                        names[isolated[needed]] = name
                     target = isolated[needed]
                 key = _Instance(target, needed)
                 if key not in seen:

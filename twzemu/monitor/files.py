@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 import struct
 import tempfile
 from dataclasses import dataclass, field
@@ -24,9 +25,10 @@ from pathlib import Path
 from ..errors import ObjectError, UsageError
 from ..objects.layout import NULL_PAGE_SIZE
 from ..objects.object import Lifetime, Object
-from ..objects.store import ObjectStore
+from ..objects.store import ObjectStore, check_name
 
-EACCES, EBADF, EEXIST, EINVAL, EISDIR, EMFILE, ENOENT, EROFS = 13, 9, 17, 22, 21, 24, 2, 30
+EACCES, EBADF, EEXIST, EINVAL, EISDIR, EMFILE, ENOENT, EROFS, EFBIG, EIO = 13, 9, 17, 22, 21, 24, 2, 30, 27, 5
+MAX_FILE_SIZE = 1 << 30  # bytes a file may hold (an object's data; offsets beyond are refused)
 O_ACCMODE, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 3, 1, 2, 0o100, 0o200, 0o1000, 0o2000
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
 FIRST_FD, MAX_FILES = 3, 256
@@ -47,20 +49,16 @@ class Mount:
 
     @classmethod
     def parse(cls, text: str) -> Mount:
-        directory, *options = text.split(":")
-        writable = False
-        compartment = None
-        for option in options:
-            if option == "rw" and not writable:
-                writable = True
-            elif option and compartment is None:
-                compartment = option
-            else:
-                raise UsageError(f"twzemu run: --mount {text}: takes DIR[:rw][:COMPARTMENT]")
+        """``DIR[:rw][:COMPARTMENT]``; COMPARTMENT may hold ``::`` (``prog::libfoo.so``)."""
+        directory, _, rest = text.partition(":")
+        writable = rest == "rw" or rest.startswith("rw:")
+        compartment = rest[3:] if writable else rest
+        if not directory or (rest and not compartment and not writable) or compartment.startswith(":"):
+            raise UsageError(f"twzemu run: --mount {text}: takes DIR[:rw][:COMPARTMENT]")
         path = Path(directory).resolve()
         if not path.is_dir():
             raise UsageError(f"twzemu run: --mount {text}: {directory} is not a directory")
-        return cls(path, writable, compartment)
+        return cls(path, writable, compartment or None)
 
     def contains(self, path: str) -> bool:
         root = str(self.directory)
@@ -85,6 +83,7 @@ class Description:
     readable: bool
     writable: bool
     append: bool
+    path: str = ""
     offset: int = 0
 
 
@@ -105,7 +104,9 @@ class Files:
         return posixpath.normpath(posixpath.join(self.cwd, path)).replace("//", "/")
 
     def _mount_of(self, path: str) -> Mount | None:
-        return next((mount for mount in self.mounts if mount.contains(path)), None)
+        """The innermost mount holding ``path``."""
+        holding = [mount for mount in self.mounts if mount.contains(path)]
+        return max(holding, key=lambda mount: len(str(mount.directory)), default=None)
 
     # -- open and close ----------------------------------------------------------------------------------------
 
@@ -119,46 +120,73 @@ class Files:
         if len(table) >= MAX_FILES:
             return -EMFILE
         mount = self._mount_of(full)
+        if mount is not None:  # every open is checked, whoever has the file open already
+            if mount.compartment is not None and mount.compartment != compartment:
+                return -EACCES
+            if (writable or flags & O_TRUNC) and not mount.writable:
+                return -EROFS
         content = self._open.get(full)
         if content is None:
-            found = self._host(compartment, mount, full, flags) if mount else self._object(compartment, full, flags)
+            found = self._host(mount, full, flags) if mount else self._object(compartment, full, flags)
             if isinstance(found, int):
                 return found
-            content = self._open[full] = found
+            content = found
         elif flags & O_CREAT and flags & O_EXCL:
             return -EEXIST
-        if mount is not None and (writable or flags & O_TRUNC) and not mount.writable:
-            return -EROFS
         if content.owner and content.owner != compartment:
             return -EACCES
+        self._open[full] = content
         if flags & O_TRUNC and writable:
             content.data.clear()
             content.dirty = True
         content.opened += 1
         fd = next(n for n in range(FIRST_FD, FIRST_FD + MAX_FILES + 1) if n not in table)
-        table[fd] = Description(content, readable, writable, bool(flags & O_APPEND))
+        table[fd] = Description(content, readable, writable, bool(flags & O_APPEND), path=full)
         return fd
 
-    def _host(self, compartment: str, mount: Mount, full: str, flags: int) -> Content | int:
-        if mount.compartment is not None and mount.compartment != compartment:
-            return -EACCES
+    def _inside(self, mount: Mount, full: str) -> Path | int:
+        """The host path of ``full``, if it lies in ``mount`` once every symbolic link is followed."""
         host = Path(full)
-        if not host.resolve().is_relative_to(mount.directory):  # a symbolic link out of the mount
+        try:
+            if not host.resolve(strict=False).is_relative_to(mount.directory):  # a link out of the mount
+                return -EACCES
+        except (OSError, RuntimeError):  # a name too long, a loop of links
             return -EACCES
-        if host.is_dir():
+        return host
+
+    def _host(self, mount: Mount, full: str, flags: int) -> Content | int:
+        host = self._inside(mount, full)
+        if isinstance(host, int):
+            return host
+        try:
+            status = host.stat()
+        except FileNotFoundError:
+            if not flags & O_CREAT:
+                return -ENOENT
+            if not mount.writable:
+                return -EROFS
+            return Content(bytearray(), host=host, dirty=True)
+        except OSError as error:
+            return -(error.errno or EACCES)
+        if stat.S_ISDIR(status.st_mode):
             return -EISDIR
-        if host.exists():
-            if flags & O_CREAT and flags & O_EXCL:
-                return -EEXIST
+        if not stat.S_ISREG(status.st_mode):  # a fifo or a device would block or never end
+            return -EACCES
+        if status.st_size > MAX_FILE_SIZE:
+            return -EFBIG
+        if flags & O_CREAT and flags & O_EXCL:
+            return -EEXIST
+        try:
             return Content(bytearray(host.read_bytes()), host=host)
-        if not flags & O_CREAT:
-            return -ENOENT
-        if not mount.writable:
-            return -EROFS
-        return Content(bytearray(), host=host, dirty=True)
+        except OSError as error:
+            return -(error.errno or EACCES)
 
     def _object(self, compartment: str, full: str, flags: int) -> Content | int:
         name = NAME_PREFIX + full
+        try:
+            check_name(name)
+        except ObjectError:
+            return -EINVAL  # a path the store cannot name (a space in it)
         try:
             obj = self.store.get(self.store.lookup(name))
         except ObjectError:
@@ -167,18 +195,15 @@ class Files:
             if flags & O_CREAT and flags & O_EXCL:
                 return -EEXIST
             size, length = HEADER.unpack(obj.read(HEADER_AT, HEADER.size))
-            owner = obj.read(HEADER_AT + HEADER.size, length).decode()
-            return Content(bytearray(obj.read(DATA_AT, size)), obj=obj, owner=owner)
+            owner = obj.read(HEADER_AT + HEADER.size, length).decode("utf-8", "surrogateescape")
+            return Content(bytearray(obj.read(DATA_AT, min(size, MAX_FILE_SIZE))), obj=obj, owner=owner)
         if not flags & O_CREAT:
             return -ENOENT
         lifetime = Lifetime.PERSISTENT if self.store.path is not None else Lifetime.VOLATILE
         obj = self.store.create(lifetime=lifetime)
         content = Content(bytearray(), obj=obj, owner=compartment, dirty=True)
         self._save(content)
-        try:
-            self.store.bind(name, obj.id)
-        except ObjectError:
-            return -EINVAL  # a path the store cannot name (a space in it)
+        self.store.bind(name, obj.id)
         return content
 
     def close(self, compartment: str, fd: int) -> int:
@@ -187,11 +212,10 @@ class Files:
             return -EBADF
         content = description.content
         content.opened -= 1
-        if content.dirty:
-            self._save(content)
-        if content.opened == 0:
-            self._open = {path: held for path, held in self._open.items() if held is not content}
-        return 0
+        result = self._save(content) if content.dirty else 0
+        if content.opened == 0 and self._open.get(description.path) is content:
+            del self._open[description.path]
+        return result
 
     def close_all(self) -> None:
         """The end of the run: what is still open is saved, as a process's files are at its exit."""
@@ -199,18 +223,23 @@ class Files:
             for fd in list(table):
                 self.close(compartment, fd)
 
-    def _save(self, content: Content) -> None:
+    def _save(self, content: Content) -> int:
+        """Write ``content`` back: 0, or -errno when the host refused it."""
         content.dirty = False
         if content.obj is not None:
-            owner = content.owner.encode()
+            owner = content.owner.encode("utf-8", "surrogateescape")
             content.obj.write(HEADER_AT, HEADER.pack(len(content.data), len(owner)) + owner)
             if content.data:
                 content.obj.write(DATA_AT, bytes(content.data))
             self.store.put(content.obj)
         elif content.host is not None:
-            with tempfile.NamedTemporaryFile(dir=content.host.parent, delete=False) as new:
-                new.write(content.data)
-            os.replace(new.name, content.host)
+            try:
+                with tempfile.NamedTemporaryFile(dir=content.host.parent, delete=False) as new:
+                    new.write(content.data)
+                os.replace(new.name, content.host)
+            except OSError as error:
+                return -(error.errno or EIO)
+        return 0
 
     # -- descriptors ----------------------------------------------------------------------------------------------
 
@@ -231,6 +260,8 @@ class Files:
         if description.append:
             description.offset = len(content.data)
         end = description.offset + len(data)
+        if end > MAX_FILE_SIZE:
+            return -EFBIG
         if description.offset > len(content.data):
             content.data.extend(bytes(description.offset - len(content.data)))
         content.data[description.offset : end] = data
@@ -240,7 +271,7 @@ class Files:
 
     def seek(self, description: Description, offset: int, whence: int) -> int:
         base = {SEEK_SET: 0, SEEK_CUR: description.offset, SEEK_END: len(description.content.data)}.get(whence)
-        if base is None or base + offset < 0:
+        if base is None or not 0 <= base + offset <= MAX_FILE_SIZE:
             return -EINVAL
         description.offset = base + offset
         return description.offset
@@ -260,18 +291,31 @@ class Files:
         full = self.absolute(path)
         mount = self._mount_of(full)
         if mount is not None:
-            if not mount.writable:
-                return -EROFS
             if mount.compartment is not None and mount.compartment != compartment:
                 return -EACCES
+            if not mount.writable:
+                return -EROFS
+            host = self._inside(mount, full)
+            if isinstance(host, int):
+                return host
             try:
-                Path(full).unlink()
-            except FileNotFoundError:
-                return -ENOENT
+                if host.is_dir() and not host.is_symlink():
+                    return -EISDIR
+                host.unlink()
+            except OSError as error:
+                return -(error.errno or EACCES)
+            self._forget(full)
             return 0
         fd = self.open(compartment, path, 0)
         if fd < 0:
             return fd
         self.close(compartment, fd)
         self.store.remove(self.store.lookup(NAME_PREFIX + full))
+        self._forget(full)
         return 0
+
+    def _forget(self, full: str) -> None:
+        """An unlinked file's bytes are no longer saved anywhere (descriptors still open read and write them)."""
+        content = self._open.pop(full, None)
+        if content is not None:
+            content.obj = content.host = None

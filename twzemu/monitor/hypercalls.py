@@ -138,6 +138,6 @@ class Hypercalls:
         if kind == InfoKind.ID:
             return client.id
         if kind == InfoKind.NAME:
-            self.reply(client.name.encode()[: GATE_BUFFER_SIZE - 1] + b"\0")
+            self.reply(client.name.encode("utf-8", "surrogateescape")[: GATE_BUFFER_SIZE - 1] + b"\0")
             return self.gate_buffer
         return EINVAL

@@ -263,9 +263,14 @@ class Run:
             if self.early_stop is not None:
                 return
         program = self.states[PROGRAM_COMPARTMENT]
-        env = [f"{k}={v}".encode() for k, v in monitor.environment.items()]
+        env = [f"{k}={v}".encode("utf-8", "surrogateescape") for k, v in monitor.environment.items()]
         startup = build_startup(
-            program.stack_top, [a.encode() for a in argv], env, linked.init, linked.fini, PROGRAM_COMPARTMENT
+            program.stack_top,
+            [a.encode("utf-8", "surrogateescape") for a in argv],
+            env,
+            linked.init,
+            linked.fini,
+            PROGRAM_COMPARTMENT,
         )
         program.space.write_virtual(startup.base, startup.data)
         crossings.resume(program)  # from now on only compartment 0's gate code may make hypercalls

@@ -1,0 +1,55 @@
+/* libfileevil: an isolated library that attacks the file services with raw system calls (tests/test_file_attacks.py).
+ * file_attack(op) takes its path from the gate buffer and prints "evil OP -> RESULT" (-errno on failure). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <twz.h>
+
+static long raw(long n, long a, long b, long c)
+{
+    long r = syscall(n, a, b, c);
+    return r < 0 ? -errno : r;
+}
+
+long file_attack(long op)
+{
+    static char path[1024];
+    static char buffer[256];
+    memcpy(path, twz_gate_buffer(), sizeof path - 1);
+    long fd, result = 0;
+    switch (op) {
+    case 0: /* read the file */
+        fd = raw(SYS_open, (long)path, O_RDONLY, 0);
+        result = fd < 0 ? fd : raw(SYS_read, fd, (long)buffer, sizeof buffer - 1);
+        break;
+    case 1: /* overwrite it */
+        fd = raw(SYS_open, (long)path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        result = fd < 0 ? fd : raw(SYS_write, fd, (long)"PWNED", 5);
+        if (fd >= 0)
+            raw(SYS_close, fd, 0, 0);
+        break;
+    case 2: /* delete it */
+        result = raw(SYS_unlink, (long)path, 0, 0);
+        break;
+    case 3: /* seek far beyond any file, then write */
+        fd = raw(SYS_open, (long)path, O_RDWR | O_CREAT, 0644);
+        result = raw(SYS_lseek, fd, 0x4000000000000000L, SEEK_SET);
+        printf("evil seek -> %ld, write -> %ld\n", result, raw(SYS_write, fd, (long)"x", 1));
+        break;
+    case 4: /* SEEK_CUR past 2^63 */
+        fd = raw(SYS_open, (long)path, O_RDWR | O_CREAT, 0644);
+        for (int i = 0; i < 4; i++)
+            result = raw(SYS_lseek, fd, 0x7fffffffffffffffL, SEEK_CUR);
+        break;
+    case 5: /* stat it */
+        result = raw(SYS_stat, (long)path, (long)buffer, 0);
+        break;
+    }
+    printf("evil %ld -> %ld\n", op, result);
+    fflush(stdout);
+    return result;
+}
+TWZ_GATE(file_attack);

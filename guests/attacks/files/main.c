@@ -1,0 +1,31 @@
+/* fileattack OP PATH [hold]: the program creates /mine.txt (its own file), then has the isolated libfileevil attack
+ * PATH with OP (evil.c); with "hold" it keeps PATH open for reading meanwhile. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <twz.h>
+#include <unistd.h>
+
+long file_attack(long op);
+
+int main(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    FILE *mine = fopen("/mine.txt", "w");
+    fputs("the program's own\n", mine);
+    fclose(mine);
+    int held = -1;
+    if (argc > 3) {
+        held = open(argv[2], argc > 4 ? O_WRONLY : O_RDONLY);
+        printf("program opens %s: %d\n", argv[2], held);
+    }
+    strncpy(twz_gate_buffer(), argv[2], 1023);
+    long result = file_attack(atol(argv[1]));
+    mine = fopen("/mine.txt", "r");
+    char line[64] = "";
+    fgets(line, sizeof line, mine);
+    printf("attack %ld; mine: %s", result, line);
+    return 0;
+}

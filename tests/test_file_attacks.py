@@ -1,0 +1,105 @@
+"""Attacks on the file services (issue 12), each kept as a test: a hostile isolated library (guests/attacks/files)
+against the program's files, a mount's limits and the monitor itself. Found by a review of the new system-call
+layer; every one was reproduced before its fix."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, guest
+
+ATTACK = guest("fileattacks/fileattack")
+READ, OVERWRITE, UNLINK, SEEK_FAR, SEEK_CUR, STAT = range(6)
+MINE = "mine: the program's own\n"
+
+
+def attack(op: int, path: str, *extra: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "twzemu.cli", "run", "--timeout", "20", *options, str(ATTACK), str(op), path]
+    return subprocess.run([*command, *extra], capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+
+@pytest.mark.parametrize("spelling", ["/mine.txt", "mine.txt", "//mine.txt", "/./mine.txt", "/x/../mine.txt"])
+@pytest.mark.parametrize("op", [READ, OVERWRITE, UNLINK, STAT])
+def test_another_compartments_file_is_eacces_however_it_is_spelled(spelling: str, op: int) -> None:
+    done = attack(op, spelling)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.endswith(f"evil {op} -> -13\nattack -13; {MINE}"), done.stdout
+
+
+def test_a_library_claiming_anothers_soname_is_refused_at_link_time() -> None:
+    """Compartments are named after sonames: a duplicate would share the victim's descriptors and files."""
+    done = subprocess.run(
+        [sys.executable, "-m", "twzemu.cli", "run", str(guest("fileattacks/impostor"))],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode != 0 and done.stdout == ""
+    assert "its soname 'libfilevictim.so' names compartment impostor::libfilevictim.so" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_unlink_cannot_follow_a_link_out_of_a_writable_mount(tmp_path: Path) -> None:
+    mount, outside = tmp_path / "mnt", tmp_path / "outside"
+    mount.mkdir()
+    outside.mkdir()
+    (outside / "victim.txt").write_text("outside\n")
+    (mount / "out").symlink_to(outside)
+    done = attack(UNLINK, "out/victim.txt", options=("--mount", f"{mount}:rw"))
+    assert "evil 2 -> -13" in done.stdout and (outside / "victim.txt").exists()
+
+
+@pytest.mark.parametrize("program_flags", [(), ("hold",), ("hold", "write")])
+def test_a_mount_of_one_compartment_stays_its_alone(tmp_path: Path, program_flags: tuple[str, ...]) -> None:
+    """Also while the program holds the file open, and after the program's own open was refused (EROFS)."""
+    (tmp_path / "a.txt").write_text("for the program\n")
+    done = attack(READ, "a.txt", *program_flags, options=("--mount", f"{tmp_path}:attack"))
+    assert "evil 0 -> -13" in done.stdout, done.stdout
+    written = attack(OVERWRITE, "a.txt", *program_flags, options=("--mount", f"{tmp_path}:rw:attack"))
+    assert "evil 1 -> -13" in written.stdout and (tmp_path / "a.txt").read_text() == "for the program\n"
+
+
+def test_the_innermost_mount_decides(tmp_path: Path) -> None:
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    (inner / "a.txt").write_text("inner\n")
+    options = ("--mount", str(tmp_path), "--mount", f"{inner}:attack")
+    assert "evil 0 -> -13" in attack(READ, str(inner / "a.txt"), options=options).stdout
+
+
+def test_offsets_beyond_a_file_are_einval_not_a_monitor_crash() -> None:
+    far = attack(SEEK_FAR, "/big")
+    assert (far.returncode, far.stderr) == (0, "")
+    assert "evil seek -> -22, write -> 1\n" in far.stdout
+    cur = attack(SEEK_CUR, "/seek")
+    assert (cur.returncode, cur.stderr) == (0, "") and "evil 4 -> -22\n" in cur.stdout
+
+
+def test_host_errors_under_a_mount_are_errno_values(tmp_path: Path) -> None:
+    """A name too long, a loop of links, a fifo (reading it would block the monitor), a directory."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "sub").mkdir()
+    for path, op, error in [
+        ("B" * 300, READ, -36),  # ENAMETOOLONG
+        ("loop", READ, -13),
+        ("fifo", READ, -13),
+        ("fifo", STAT, -13),
+        ("sub", UNLINK, -21),
+        ("nodir/x", OVERWRITE, 5),  # the open succeeds; the bytes cannot reach the host (close says ENOENT)
+    ]:
+        done = attack(op, path, options=("--mount", f"{tmp_path}:rw"))
+        assert (done.returncode, done.stderr) == (0, ""), (path, done.stderr)
+        assert f"evil {op} -> {error}\n" in done.stdout, (path, done.stdout)
+
+
+def test_a_name_the_store_cannot_hold_leaves_no_object_behind(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    done = attack(OVERWRITE, "/with space", options=("--store", str(store)))
+    assert "evil 1 -> -22\n" in done.stdout
+    objects = [p for p in store.iterdir() if p.suffix == ".obj"] if store.exists() else []
+    assert len(objects) == 1  # /mine.txt, the program's; nothing for the refused name
