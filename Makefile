@@ -54,6 +54,11 @@ demo: guests
 	else echo "   gdb is not installed: skipped"; fi
 	@echo "== a program and three shared libraries in one compartment, linked by twzemu's monitor"
 	$(BIN)/twzemu run --verbose guests/build/demo/demo one two three; echo "   (exit status $$?)"
+	@echo "== the unchanged Lua 5.4 interpreter on the guest C library (musl), and one of Lua's own test files"
+	@if [ -x guests/build/lua/lua ]; then \
+	    $(BIN)/twzemu run guests/build/lua/lua -e 'print(("hello from %s, %d"):format(_VERSION, 6 * 7))'; \
+	    $(BIN)/twzemu run --mount guests/build/lua/src/testes guests/build/lua/lua -e '_port=true' sort.lua | tail -1; \
+	else echo "   Lua was not fetched (make guests downloads the lupa 2.8 sdist): skipped"; fi
 	@echo "== guests that fault on purpose: one line each, exit status 139"
 	@for g in $(DEMO_FAULTS); do $(BIN)/twzemu run guests/build/faults/$$g; echo "   (exit status $$?)"; done
 	@echo "== a guest that never stops, stopped by --timeout"

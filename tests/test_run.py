@@ -58,14 +58,18 @@ def test_timeout_stops_a_spinning_guest_with_124():
     assert one_line(done.stderr) == "twzemu: timeout: spin still running after 0.5 s"
 
 
-def spawn_run(name: str) -> subprocess.Popen[bytes]:
+def spawn_run(name: str, *options: str) -> subprocess.Popen[bytes]:
     """``twzemu run <guest>`` in the background, its output on pipes, as a shell would start it."""
-    return subprocess.Popen([*CLI, "run", str(guest(name))], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command = [*CLI, "run", *options, str(guest(name))]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_ctrl_c_stops_a_spinning_guest_with_130():
-    process = spawn_run("spin")
-    time.sleep(1.5)  # interpreter start-up and boot, then the guest spins
+    process = spawn_run("spin", "--verbose")
+    assert process.stderr is not None
+    while not process.stderr.readline().startswith(b"twzemu: cpu: "):  # the last line before the guest runs
+        pass
+    time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 130

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -17,8 +18,33 @@
 long __twz_syscall(long n, long a, long b, long c, long d, long e, long f);
 
 /* Anonymous memory comes from the compartment's heap object, whose pages are backed (zeroed) on first touch:
- * the monitor hands it out from the bottom up in whole pages, so every mapping is page-aligned and fresh.
- * Unmapped memory is not reused. brk never grows (musl's allocator then maps instead). */
+ * the monitor hands it out from the bottom up in whole pages, so every mapping is page-aligned. Unmapped ranges
+ * are kept (up to FREED of them) and handed out again, cleared: musl's allocator maps and unmaps all the time,
+ * and fresh memory costs a crossing into the monitor and a fault per page. brk never grows (musl's allocator
+ * then maps instead). */
+#define FREED 512
+
+static struct {
+    unsigned long start, length;
+} freed[FREED];
+static int freed_count;
+
+static long reuse(unsigned long length)
+{
+    for (int i = 0; i < freed_count; i++) {
+        if (freed[i].length < length)
+            continue;
+        unsigned long start = freed[i].start;
+        freed[i].start += length;
+        freed[i].length -= length;
+        if (!freed[i].length)
+            freed[i] = freed[--freed_count];
+        memset((void *)start, 0, length);
+        return (long)start;
+    }
+    return 0;
+}
+
 static long do_mmap(unsigned long length, long flags, long fd)
 {
     if (!(flags & MAP_ANONYMOUS) || fd != -1)
@@ -28,8 +54,32 @@ static long do_mmap(unsigned long length, long flags, long fd)
     length = (length + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
     if (!length)
         return -EINVAL;
-    void *start = __twz_monitor_heap_grow(length);
-    return start ? (long)start : -ENOMEM;
+    long start = reuse(length);
+    if (start)
+        return start;
+    void *fresh = __twz_monitor_heap_grow(length);
+    return fresh ? (long)fresh : -ENOMEM;
+}
+
+static long do_munmap(unsigned long start, unsigned long length)
+{
+    length = (length + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
+    if (start & (PAGE_BYTES - 1))
+        return -EINVAL;
+    for (int i = 0; i < freed_count; i++) { /* join a neighbour: musl unmaps groups it mapped together */
+        if (freed[i].start + freed[i].length == start) {
+            freed[i].length += length;
+            return 0;
+        }
+        if (start + length == freed[i].start) {
+            freed[i].start = start;
+            freed[i].length += length;
+            return 0;
+        }
+    }
+    if (length && freed_count < FREED)
+        freed[freed_count++] = (typeof(freed[0])){start, length};
+    return 0;
 }
 
 /* The standard streams have a monitor service of their own; files go through the system-call service. */
@@ -87,6 +137,7 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
     case SYS_mmap:
         return do_mmap((unsigned long)b, d, e);
     case SYS_munmap:
+        return do_munmap((unsigned long)a, (unsigned long)b);
     case SYS_madvise:
     case SYS_mprotect:
         return 0;
