@@ -153,3 +153,13 @@ def test_a_writable_mount_gets_the_file_on_close_and_a_mount_can_be_one_compartm
 def test_a_bad_mount_is_a_usage_error(tmp_path, mount: str, message: str) -> None:
     done = clib("--mount", mount.format(tmp=tmp_path), str(CLIB), "cat", "x")
     assert (done.returncode, done.stderr) == (2, message.format(tmp=tmp_path) + "\n")
+
+
+RENAMED = "rename 0\nold name: No such file or directory\nrenamed.txt: 6 bytes: moved\n"
+
+
+def test_rename_in_the_object_namespace_and_in_a_writable_mount(tmp_path) -> None:
+    assert clib(str(CLIB), "rename", "a.txt").stdout == RENAMED
+    mounted = clib("--mount", f"{tmp_path}:rw", str(CLIB), "rename", "a.txt")
+    assert mounted.stdout == RENAMED
+    assert [p.name for p in tmp_path.iterdir()] == ["renamed.txt"]

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, guest
 
 ATTACK = guest("fileattacks/fileattack")
-READ, OVERWRITE, UNLINK, SEEK_FAR, SEEK_CUR, STAT = range(6)
+READ, OVERWRITE, UNLINK, SEEK_FAR, SEEK_CUR, STAT, RENAME_AWAY, RENAME_OVER = range(8)
 MINE = "mine: the program's own\n"
 
 
@@ -23,7 +23,7 @@ def attack(op: int, path: str, *extra: str, options: tuple[str, ...] = ()) -> su
 
 
 @pytest.mark.parametrize("spelling", ["/mine.txt", "mine.txt", "//mine.txt", "/./mine.txt", "/x/../mine.txt"])
-@pytest.mark.parametrize("op", [READ, OVERWRITE, UNLINK, STAT])
+@pytest.mark.parametrize("op", [READ, OVERWRITE, UNLINK, STAT, RENAME_AWAY, RENAME_OVER])
 def test_another_compartments_file_is_eacces_however_it_is_spelled(spelling: str, op: int) -> None:
     done = attack(op, spelling)
     assert (done.returncode, done.stderr) == (0, "")

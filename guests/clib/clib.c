@@ -222,6 +222,16 @@ static int check_read_file(const char *name)
     return 0;
 }
 
+static int check_rename(const char *name)
+{
+    FILE *f = fopen(name, "w");
+    fputs("moved\n", f);
+    fclose(f);
+    printf("rename %d\n", rename(name, "renamed.txt"));
+    printf("old name: %s\n", fopen(name, "r") ? "still there" : strerror(errno));
+    return check_read_file("renamed.txt");
+}
+
 static int check_write_file(const char *name)
 {
     FILE *f = fopen(name, "w");
@@ -280,6 +290,8 @@ int main(int argc, char **argv)
         return check_files(argv[2]);
     if (!strcmp(what, "cat") && argc > 2)
         return check_read_file(argv[2]);
+    if (!strcmp(what, "rename") && argc > 2)
+        return check_rename(argv[2]);
     if (!strcmp(what, "create") && argc > 2)
         return check_write_file(argv[2]);
     return 2;

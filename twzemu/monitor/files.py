@@ -28,6 +28,7 @@ from ..objects.object import Lifetime, Object
 from ..objects.store import ObjectStore, check_name
 
 EACCES, EBADF, EEXIST, EINVAL, EISDIR, EMFILE, ENOENT, EROFS, EFBIG, EIO = 13, 9, 17, 22, 21, 24, 2, 30, 27, 5
+EXDEV = 18
 MAX_FILE_SIZE = 1 << 30  # bytes a file may hold (an object's data; offsets beyond are refused)
 O_ACCMODE, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 3, 1, 2, 0o100, 0o200, 0o1000, 0o2000
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
@@ -312,6 +313,51 @@ class Files:
         self.close(compartment, fd)
         self.store.remove(self.store.lookup(NAME_PREFIX + full))
         self._forget(full)
+        return 0
+
+    def rename(self, compartment: str, old: str, new: str) -> int:
+        """Within the object namespace (both the caller's, or ``new`` free), or within one writable mount."""
+        old_full, new_full = self.absolute(old), self.absolute(new)
+        mount = self._mount_of(old_full)
+        if mount is not self._mount_of(new_full):
+            return -EXDEV
+        if mount is not None:
+            if mount.compartment is not None and mount.compartment != compartment:
+                return -EACCES
+            if not mount.writable:
+                return -EROFS
+            source = self._inside(mount, old_full)
+            if isinstance(source, int):
+                return source
+            target = self._inside(mount, new_full)
+            if isinstance(target, int):
+                return target
+            try:
+                source.replace(target)
+            except OSError as error:
+                return -(error.errno or EACCES)
+        else:
+            for path in (old_full, new_full) if old_full != new_full else (old_full,):
+                fd = self.open(compartment, path, 0)  # the caller's own, or (the new name) none yet
+                if fd >= 0:
+                    self.close(compartment, fd)
+                elif fd != -ENOENT or path == old_full:
+                    return fd
+            if old_full == new_full:
+                return 0
+            moved = self.store.lookup(NAME_PREFIX + old_full)
+            try:
+                replaced = self.store.lookup(NAME_PREFIX + new_full)
+            except ObjectError:
+                replaced = None
+            if replaced is not None:
+                self.store.remove(replaced)
+            self.store.bind(NAME_PREFIX + new_full, moved)
+            self.store.unbind(NAME_PREFIX + old_full)
+        self._forget(new_full)
+        content = self._open.pop(old_full, None)
+        if content is not None:
+            self._open[new_full] = content
         return 0
 
     def _forget(self, full: str) -> None:

@@ -76,6 +76,9 @@ class SystemCalls:
             257: self._openat,
             262: self._fstatat,
             263: self._unlinkat,
+            82: self._rename,
+            264: self._renameat,
+            316: self._renameat2,
             269: self._faccessat,
             16: self._ioctl,
             63: self._uname,
@@ -214,6 +217,20 @@ class SystemCalls:
 
     def _unlinkat(self, caller: Caller, args: tuple[int, ...]) -> int:
         return self._unlink(caller, args[1:]) if _signed(args[0]) == AT_FDCWD else -EBADF
+
+    def _rename(self, caller: Caller, args: tuple[int, ...]) -> int:
+        old, new = self._path(caller, args[0]), self._path(caller, args[1])
+        if isinstance(old, int):
+            return old
+        return new if isinstance(new, int) else self.files.rename(caller.name, old, new)
+
+    def _renameat(self, caller: Caller, args: tuple[int, ...]) -> int:
+        if _signed(args[0]) != AT_FDCWD or _signed(args[2]) != AT_FDCWD:
+            return -EBADF
+        return self._rename(caller, (args[1], args[3]))
+
+    def _renameat2(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self._renameat(caller, args) if args[4] == 0 else -EINVAL
 
     def _getcwd(self, caller: Caller, args: tuple[int, ...]) -> int:
         cwd = self.files.cwd.encode() + b"\0"

@@ -47,6 +47,14 @@ long file_attack(long op)
     case 5: /* stat it */
         result = raw(SYS_stat, (long)path, (long)buffer, 0);
         break;
+    case 6: /* take it under a name of its own */
+        result = raw(SYS_rename, (long)path, (long)"/stolen.txt", 0);
+        break;
+    case 7: /* put a file of its own over it */
+        fd = raw(SYS_open, (long)"/decoy.txt", O_WRONLY | O_CREAT, 0644);
+        raw(SYS_close, fd, 0, 0);
+        result = raw(SYS_rename, (long)"/decoy.txt", (long)path, 0);
+        break;
     }
     printf("evil %ld -> %ld\n", op, result);
     fflush(stdout);
