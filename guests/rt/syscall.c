@@ -90,29 +90,20 @@ static long do_write(long fd, const void *buffer, unsigned long length)
     return __twz_monitor_syscall(SYS_write, fd, (long)buffer, (long)length, 0, 0);
 }
 
-static long do_writev(long fd, const struct iovec *iov, long count)
+static long do_read(long fd, const void *buffer, unsigned long length)
 {
-    long total = 0;
-    for (long i = 0; i < count; i++) {
-        if (!iov[i].iov_len)
-            continue;
-        long done = do_write(fd, iov[i].iov_base, iov[i].iov_len);
-        if (done < 0)
-            return total ? total : done;
-        total += done;
-        if ((size_t)done < iov[i].iov_len)
-            break;
-    }
-    return total;
+    return __twz_monitor_syscall(SYS_read, fd, (long)buffer, (long)length, 0, 0);
 }
 
-static long do_readv(long fd, const struct iovec *iov, long count)
+/* readv and writev: one transfer per buffer, until one comes up short. */
+static long each_buffer(long (*transfer)(long, const void *, unsigned long), long fd, const struct iovec *iov,
+                        long count)
 {
     long total = 0;
     for (long i = 0; i < count; i++) {
         if (!iov[i].iov_len)
             continue;
-        long done = __twz_monitor_syscall(SYS_read, fd, (long)iov[i].iov_base, (long)iov[i].iov_len, 0, 0);
+        long done = transfer(fd, iov[i].iov_base, iov[i].iov_len);
         if (done < 0)
             return total ? total : done;
         total += done;
@@ -129,9 +120,9 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
     case SYS_write:
         return do_write(a, (const void *)b, (unsigned long)c);
     case SYS_writev:
-        return do_writev(a, (const struct iovec *)b, c);
+        return each_buffer(do_write, a, (const struct iovec *)b, c);
     case SYS_readv:
-        return do_readv(a, (const struct iovec *)b, c);
+        return each_buffer(do_read, a, (const struct iovec *)b, c);
     case SYS_brk:
         return 0;
     case SYS_mmap:

@@ -61,6 +61,12 @@ class Mount:
             raise UsageError(f"twzemu run: --mount {text}: {directory} is not a directory")
         return cls(path, writable, compartment or None)
 
+    def refuses(self, compartment: str, writing: bool) -> int:
+        """0 if ``compartment`` may use this mount so (-EACCES: another's mount; -EROFS: read-only)."""
+        if self.compartment is not None and self.compartment != compartment:
+            return -EACCES
+        return -EROFS if writing and not self.writable else 0
+
     def contains(self, path: str) -> bool:
         root = str(self.directory)
         return path == root or path.startswith(root.rstrip("/") + "/")
@@ -121,11 +127,9 @@ class Files:
         if len(table) >= MAX_FILES:
             return -EMFILE
         mount = self._mount_of(full)
-        if mount is not None:  # every open is checked, whoever has the file open already
-            if mount.compartment is not None and mount.compartment != compartment:
-                return -EACCES
-            if (writable or flags & O_TRUNC) and not mount.writable:
-                return -EROFS
+        refused = mount.refuses(compartment, writable or bool(flags & O_TRUNC)) if mount else 0
+        if refused:  # every open is checked, whoever has the file open already
+            return refused
         content = self._open.get(full)
         if content is None:
             found = self._host(mount, full, flags) if mount else self._object(compartment, full, flags)
@@ -292,10 +296,8 @@ class Files:
         full = self.absolute(path)
         mount = self._mount_of(full)
         if mount is not None:
-            if mount.compartment is not None and mount.compartment != compartment:
-                return -EACCES
-            if not mount.writable:
-                return -EROFS
+            if refused := mount.refuses(compartment, writing=True):
+                return refused
             host = self._inside(mount, full)
             if isinstance(host, int):
                 return host
@@ -322,10 +324,8 @@ class Files:
         if mount is not self._mount_of(new_full):
             return -EXDEV
         if mount is not None:
-            if mount.compartment is not None and mount.compartment != compartment:
-                return -EACCES
-            if not mount.writable:
-                return -EROFS
+            if refused := mount.refuses(compartment, writing=True):
+                return refused
             source = self._inside(mount, old_full)
             if isinstance(source, int):
                 return source
