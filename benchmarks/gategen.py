@@ -20,7 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from twzemu.toolchain import RUNTIME_LIBRARY, Toolchain
+from twzemu.sdk import RUNTIME_LIBRARY
+from twzemu.toolchain import Toolchain
 
 CFLAGS = ("-O2", "-Wall", "-Werror")
 HOT_GATE = "gate_inc"

@@ -23,7 +23,8 @@ from twzemu.mmu.physmem import FrameAllocator, PhysicalMemory
 from twzemu.mmu.pte import Prot
 from twzemu.mmu.space import Access, AddressSpace, FrameCache
 from twzemu.objects.store import ObjectStore
-from twzemu.toolchain import RUNTIME_LIBRARY, Toolchain
+from twzemu.sdk import RUNTIME_LIBRARY
+from twzemu.toolchain import Toolchain
 
 RAM = 128 << 20  # both sides use the same RAM size: host memory placement shows in the timings
 STACK_SLOT = 0x400

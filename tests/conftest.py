@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from twzemu import sdk
+
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "guests" / "build"
 CLI = [sys.executable, "-m", "twzemu.cli"]  # the real command line, as `twzemu` runs it
@@ -25,6 +27,8 @@ settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHES
 
 
 _CACHE_HOME = "XDG_CACHE_HOME"
+# The user's cache before the tests' own replaces it (twzemu.cache.user_cache_dir).
+USER_CACHE = Path(os.environ.get(_CACHE_HOME) or Path.home() / ".cache") / "twzemu"
 _saved_cache_home: list[str | None] = []
 
 
@@ -34,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
     cache, and the mutated files of the property tests leave nothing there."""
     _saved_cache_home.append(os.environ.get(_CACHE_HOME))
     os.environ[_CACHE_HOME] = tempfile.mkdtemp(prefix="twzemu-tests-cache-")
+    sdk.share_built(Path(os.environ[_CACHE_HOME]) / "twzemu", USER_CACHE)  # the runtime `make` built
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 
-from conftest import ROOT
-
-from twzemu import abi
+from twzemu import abi, sdk
 from twzemu.abi import Hypercall, IsolationLevel
 from twzemu.elf.gates import read_gate_records
 from twzemu.elf.image import ElfImage
 from twzemu.monitor.layout import GATE_BUFFER, THREAD_INFO
 
-INCLUDE = ROOT / "guests" / "include"
+INCLUDE = sdk.INCLUDE
 HEADERS = ("twz.h", "twz_startup.h", "twz_hypercall.h")
 
 #: C expression (over the headers) -> the value abi.py holds for it.

@@ -8,13 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, cc, guest, twzemu
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twzemu import cache
+from twzemu import cache, sdk
 from twzemu.cache import FORMAT, DerivedCache, Entry, json_int
 from twzemu.elf.callsites import return_sites
 from twzemu.elf.gates import read_gate_records
@@ -170,8 +171,16 @@ PROBE = (
 )
 
 
+def _cache_home(path: Path) -> Path:
+    """A new user cache directory holding nothing derived, with the built guest runtime linked in."""
+    if not (path / "twzemu").exists():
+        sdk.share_built(path / "twzemu")
+    return path
+
+
 def _probe(*args: str, cache_home) -> tuple[str, str]:
     """Run the CLI's main in a fresh interpreter; its stdout, and what it reported on stderr (last line)."""
+    _cache_home(cache_home)
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args],
         capture_output=True,
@@ -201,7 +210,7 @@ def test_with_a_store_the_cache_is_kept_in_it_and_is_no_object_or_name(tmp_path)
 
 
 def _run(program: str, cache_home) -> tuple[int, str, str]:
-    done = twzemu("run", program, env={"XDG_CACHE_HOME": str(cache_home)})
+    done = twzemu("run", program, env={"XDG_CACHE_HOME": str(_cache_home(cache_home))})
     return done.status, done.stdout, done.stderr
 
 

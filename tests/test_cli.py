@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import cc, guest, one_line, twzemu
 
+from twzemu.toolchain import Toolchain
+
 USAGE = 2
 BAD_FILE = 127
 
@@ -180,13 +182,14 @@ def test_caller_isolation_takes_every_name_of_a_compartment():
 # -- a library is not a program -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("library", ["rt/libtwzrt.so", "isolation/libcounter.so", "levels/liblevel_full.so"])
+@pytest.mark.parametrize("library", ["runtime", "isolation/libcounter.so", "levels/liblevel_full.so"])
 def test_running_a_library_says_so(library, tmp_path):
-    done = twzemu("run", str(guest(library)))
+    path = Toolchain.locate().runtime_dir / "libtwzrt.so" if library == "runtime" else guest(library)
+    done = twzemu("run", str(path))
     assert (done.status, done.stdout) == (BAD_FILE, "")
-    assert one_line(done.stderr) == f"twzemu: {guest(library)}: a shared library, not a program"
+    assert one_line(done.stderr) == f"twzemu: {path}: a shared library, not a program"
     renamed = tmp_path / "tool"  # the name does not matter: the file has no entry point
-    renamed.write_bytes(guest(library).read_bytes())
+    renamed.write_bytes(path.read_bytes())
     done = twzemu("run", "tool", cwd=tmp_path)
     assert (done.status, one_line(done.stderr)) == (BAD_FILE, "twzemu: tool: a shared library, not a program")
 

@@ -12,7 +12,7 @@ PACKAGE = ROOT / "twzemu"
 
 #: Bottom to top; a module may import its own floor and the ones below it.
 FLOORS = (
-    ("errors", "abi", "cache", "toolchain"),
+    ("errors", "abi", "cache", "sdk", "toolchain"),
     ("objects",),
     ("elf",),
     ("security",),

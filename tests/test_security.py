@@ -21,6 +21,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from twzemu import sdk
 from twzemu.errors import SecurityError, UsageError
 from twzemu.objects import MAX_OBJECT_SIZE, NULL_PAGE_SIZE, ObjId, Prot
 from twzemu.security import (
@@ -393,7 +394,7 @@ def test_records_are_frozen_and_slotted() -> None:
 
 
 def test_isolation_levels_equal_the_c_macros_of_twz_h() -> None:
-    header = (ROOT / "guests" / "include" / "twz.h").read_text()
+    header = (sdk.INCLUDE / "twz.h").read_text()
     macros = dict(re.findall(r"#define TWZ_ISOLATE_(\w+) (\d+)", header))
     assert {name: int(value) for name, value in macros.items()} == {level.name: level.value for level in LEVELS}
 

@@ -1,4 +1,4 @@
-"""The startup block and the TLS area decode back to what the runtime reads (guests/include/twz_startup.h)."""
+"""The startup block and the TLS area decode back to what the runtime reads (twzemu/sdk/include/twz_startup.h)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What the guest headers say, mirrored once: the numbers and layouts guests and the monitor share.
 
-``guests/include/twz.h`` is the contract with programs and libraries (DESIGN.md "Guest ABI"): the isolation
+``twzemu/sdk/include/twz.h`` is the contract with programs and libraries (DESIGN.md "Guest ABI"): the isolation
 levels of ``TWZ_GATE_LEVEL``, what a refused gate call returns, the gate buffer's size and the record
 ``TWZ_GATE`` leaves in ``.twz_secgate_info``. ``twz_startup.h`` and ``twz_hypercall.h`` are the runtime's
 private contract with the monitor: the thread control block at the thread pointer and the hypercall numbers.

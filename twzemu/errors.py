@@ -35,6 +35,10 @@ class UsageError(TwzEmuError):
         return list(self.problems)
 
 
+class ToolchainError(TwzEmuError):
+    """gcc is missing, or the guest runtime (musl and the glue) cannot be built."""
+
+
 class ElfError(TwzEmuError):
     """A file that is not a loadable x86-64 ELF (missing, truncated, wrong class or machine)."""
 

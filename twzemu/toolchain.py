@@ -2,10 +2,10 @@
 
 Every guest is position-independent code (``-fPIC``, programs too: globals shared across libraries then go
 through the GOT and ``R_X86_64_COPY`` never appears), compiled as hosted C against musl (``-nostdinc -nostdlib``
-with ``guests/include`` for twzemu's own headers, musl's built by ``guests/libc/build.py``, then gcc's compiler
-headers — hosted, so ``main`` returns 0 when it falls off its end, as C99 says), linked with ``guests/twz.ld``
-into Twizzler's slot-pair layout. ``-lm``, ``-lpthread`` and ``-ldl`` find empty archives, as with musl: it is
-all in ``libtwzrt.so``.
+with twzemu's own headers, musl's, then gcc's compiler headers — hosted, so ``main`` returns 0 when it falls off
+its end, as C99 says), linked with ``twz.ld`` into Twizzler's slot-pair layout. All of that ships in the package
+and the runtime is built from it on first use (``twzemu.sdk``). ``-lm``, ``-lpthread`` and ``-ldl`` find empty
+archives, as with musl: it is all in ``libtwzrt.so``.
 Programs are ``ET_DYN`` without an interpreter, start in ``crt0.o`` and need ``libtwzrt.so``; libraries
 (``-shared``) need ``libtwzrt.so`` too, so the runtime every compartment gets is an ordinary ``DT_NEEDED``.
 Each ``-L`` directory is also the linker's ``-rpath-link``, as twzemu's own search uses it at run time: a
@@ -19,21 +19,17 @@ the input files and the ``-L`` directories from everything else.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from .errors import TwzEmuError, UsageError
+from . import sdk
+from .errors import ToolchainError, UsageError
 
-GUESTS_ENV = "TWZEMU_GUESTS"
-RUNTIME_LIBRARY = "libtwzrt.so"
-
-
-class ToolchainError(TwzEmuError):
-    """gcc is missing, or the guest runtime has not been built."""
+CALLER = "twzcall"  # the caller program of `twzemu call`, built beside the runtime on first use
 
 
 class ToolchainUsage(UsageError):
@@ -48,40 +44,46 @@ class Mode(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Toolchain:
-    """Where the guest headers, linker script and runtime are."""
+    """gcc, and the runtime guests are built with (``twzemu.sdk``)."""
 
-    guests: Path
+    runtime: sdk.Runtime
 
     @classmethod
     def locate(cls) -> Toolchain:
-        configured = os.environ.get(GUESTS_ENV)
-        guests = Path(configured) if configured else Path(__file__).resolve().parent.parent / "guests"
-        if not (guests / "twz.ld").exists():
-            raise ToolchainError(f"cannot find the twzemu guest tree at {guests} (set {GUESTS_ENV})")
-        return cls(guests)
+        """The runtime of this package, built first if it is not."""
+        return cls(sdk.runtime())
 
     @property
     def include(self) -> Path:
-        return self.guests / "include"
+        return sdk.INCLUDE
 
     @property
     def libc_include(self) -> Path:
-        """musl's headers, installed by ``guests/libc/build.py``."""
-        return self.guests / "build" / "libc" / "include"
+        return self.runtime.libc_include
 
     @property
     def linker_script(self) -> Path:
-        return self.guests / "twz.ld"
+        return sdk.LINKER_SCRIPT
 
     @property
     def runtime_dir(self) -> Path:
-        return self.guests / "build" / "rt"
+        return self.runtime.directory
 
     def gcc(self) -> str:
-        gcc = os.environ.get("CC") or shutil.which("gcc")
-        if not gcc:
-            raise ToolchainError("gcc not found: twzemu cc needs gcc on PATH (or CC set)")
-        return gcc
+        return sdk.compiler()
+
+    def caller_program(self) -> Path:
+        """``twzcall``, the program ``twzemu call`` links the called library with: built on first use."""
+        caller = self.runtime_dir / CALLER
+        if not caller.exists():
+            fd, temporary = tempfile.mkstemp(prefix=f".{CALLER}-", dir=self.runtime_dir)
+            os.close(fd)
+            try:
+                sdk.run(self.command(["-O2", "-o", temporary, str(sdk.CALLER_SOURCE)]), f"building {CALLER}")
+                os.replace(temporary, caller)  # atomic: concurrent first uses write the same program
+            finally:
+                Path(temporary).unlink(missing_ok=True)
+        return caller
 
     def command(self, args: Sequence[str]) -> list[str]:
         """The gcc command line for ``twzemu cc ARGS``; ``ARGS`` must name an input file or only ask gcc
@@ -93,9 +95,6 @@ class Toolchain:
             return [self.gcc(), *args]  # --version, -print-file-name=...: gcc answers, nothing is built
         mode = mode_of(args)
         gcc = self.gcc()
-        if not (self.libc_include / "stdio.h").exists():
-            missing = self.libc_include / "stdio.h"
-            raise ToolchainError(f"the guest C library is not built ({missing} is missing): run `make guests`")
         command = [gcc, *compile_flags(gcc, self.include, self.libc_include)]
         if not any(a.startswith("-O") for a in args):
             command.append("-O2")
@@ -103,9 +102,6 @@ class Toolchain:
         if mode is Mode.COMPILE:
             return command
         runtime = self.runtime_dir
-        for needed in (runtime / "crt0.o", runtime / RUNTIME_LIBRARY):
-            if not needed.exists():
-                raise ToolchainError(f"the guest runtime is not built ({needed} is missing): run `make guests`")
         link = [f"-Wl,-T,{self.linker_script}", "-Wl,-z,norelro", "-Wl,--build-id=none", "-Wl,-z,nocopyreloc"]
         for directory in scanned.library_dirs:  # -Xlinker, not -Wl: a directory may contain a comma
             link += ["-Xlinker", f"-rpath-link={directory}"]
@@ -127,7 +123,6 @@ class Toolchain:
 
 def compile_flags(gcc: str, include: Path, libc_include: Path) -> list[str]:
     """twzemu's headers, then musl's, then gcc's own (intrinsics); position-independent, no stack protector."""
-    compiler = subprocess.run([gcc, "-print-file-name=include"], capture_output=True, text=True, check=False)
     return [
         "-nostdlib",
         "-nostdinc",
@@ -136,7 +131,7 @@ def compile_flags(gcc: str, include: Path, libc_include: Path) -> list[str]:
         "-isystem",
         str(libc_include),
         "-isystem",
-        compiler.stdout.strip(),
+        sdk.compiler_include(gcc),
         "-fPIC",
         "-fno-stack-protector",
         "-fcf-protection=none",

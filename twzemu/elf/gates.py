@@ -1,6 +1,6 @@
 """Secure-gate declarations: the records ``TWZ_GATE(fn)`` puts in section ``.twz_secgate_info``.
 
-A record is ``struct twz_gate_record`` (``abi.GATE_RECORD``, mirroring ``guests/include/twz.h``): the gate
+A record is ``struct twz_gate_record`` (``abi.GATE_RECORD``, mirroring ``twzemu/sdk/include/twz.h``): the gate
 function's name, NUL-terminated, then its isolation level as a little-endian int64; no pointers, so it needs no
 relocation and can live with the read-only text. The linker binds the name to the library's dynamic symbol to get
 the entry, and refuses a record whose symbol is not a function in the library's own executable segment, or whose

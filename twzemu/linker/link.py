@@ -65,8 +65,9 @@ from .search import LibrarySearch
 from .tls import TlsLayout, layout_static_tls
 
 FIRST_SLOT = 2
-#: The monitor's services (``monitor.services``, declared in ``guests/rt/sys.h``) are named so; no file may define
-#: or declare a gate of such a name, and references to them bind only to the monitor's gates (issue 8, hole 2).
+#: The monitor's services (``monitor.services``, declared in ``twzemu/sdk/rt/twz_runtime.h``) are named so; no
+#: file may define or declare a gate of such a name, and references to them bind only to the monitor's gates
+#: (issue 8, hole 2).
 MONITOR_PREFIX = "__twz_monitor_"
 _U64 = struct.Struct("<Q")
 

@@ -3,7 +3,7 @@
 
 A ``Session`` is one machine for many calls, so a library's state persists from call to call:
 
-1. **link** the runtime's caller program (``twzcall``, built with the runtime) with every loaded library
+1. **link** the runtime's caller program (``twzcall``, built beside the runtime on first use) with every loaded library
    preloaded, boot a machine, build the compartments and run the libraries' initialisers;
 2. **convert** each argument by its parameter's C type from the library's DWARF (``elf.signatures``): integers
    from decimal or ``0x`` hex, ``char *`` from a string, copied into the calling compartment's gate buffer (a gate
@@ -41,8 +41,6 @@ from ..toolchain import Toolchain
 from .crossing import CompartmentState
 from .layout import GATE_BUFFER
 from .monitor import Monitor, Run, RunResult
-
-CALLER = "twzcall"  # the caller program, in the runtime's directory
 
 
 class CallError(TwzEmuError):
@@ -208,7 +206,7 @@ class Session:
 
     def _link(self, libraries: list[str]) -> tuple[Monitor, LinkedProgram]:
         """The caller program linked with ``libraries`` preloaded, by a monitor of this session."""
-        caller = str(Toolchain.locate().runtime_dir / CALLER)
+        caller = str(Toolchain.locate().caller_program())
         monitor = Monitor(self.store, self.output, self.output, library_dirs=self.library_dirs)
         try:
             return monitor, monitor.link(caller, libraries)

@@ -1,4 +1,4 @@
-"""The runtime's private hypercall ABI (``guests/include/twz_hypercall.h``), dispatched through a table.
+"""The runtime's private hypercall ABI (``twzemu/sdk/include/twz_hypercall.h``), dispatched through a table.
 
 ``syscall`` with the number in rax, arguments in rdi, rsi, rdx, r10, r8, r9 and the result in rax. The
 handlers run inside the machine's syscall hook, so they read and write registers through the CPU views and

@@ -40,13 +40,14 @@ from ..machine.x86 import Vector
 from ..mmu.pte import Prot
 from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, SLOT_SHIFT, AddressSpace
 from ..objects.store import ObjectStore
+from ..sdk import RUNTIME_LIBRARY
 from ..security.check import AccessKind, Verdict, ViolationRule, decide
 from ..security.gates import GateTable, IsolationLevel
 from ..security.ids import MONITOR as MONITOR_COMPARTMENT
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from ..security.ids import CompartmentId
 from ..security.levels import compartment_rules
-from ..toolchain import RUNTIME_LIBRARY, Toolchain
+from ..toolchain import Toolchain
 from .compartments import CompartmentBuilder
 from .crossing import CompartmentState, Crossings
 from .files import Files, Mount

@@ -24,7 +24,7 @@ from .layout import MONITOR_TEXT_SLOT
 @dataclass(frozen=True, slots=True)
 class Service:
     hypercall: Hypercall  # what its code makes
-    arity: int  # the arguments it takes (their declarations: guests/rt/twz_runtime.h)
+    arity: int  # the arguments it takes (their declarations: twzemu/sdk/rt/twz_runtime.h)
 
 
 SERVICES: dict[str, Service] = {

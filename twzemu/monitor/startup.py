@@ -2,7 +2,7 @@
 
 Both are laid out here as bytes at known virtual addresses (pure functions, no CPU), then written into the
 stack and thread objects before they are mapped. The layouts are the contract in
-``guests/include/twz_startup.h``.
+``twzemu/sdk/include/twz_startup.h``.
 """
 
 from __future__ import annotations

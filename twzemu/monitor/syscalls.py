@@ -1,7 +1,7 @@
 """The Linux system calls the monitor serves for a compartment's C library: what Twizzler's "twix" does for its
 musl, here behind one monitor gate, ``__twz_monitor_syscall(n, a, b, c, d, e)``.
 
-The runtime (``guests/rt/syscall.c``) handles in the compartment what needs nobody else (anonymous memory, the
+The runtime (``twzemu/sdk/rt/syscall.c``) handles in the compartment what needs nobody else (anonymous memory, the
 signal table, its thread id) and sends the rest here. Each call serves the compartment the crossing came from and
 touches its buffers only as that compartment may (``AddressSpace.user_may`` on its own page tables): a buffer in
 memory it cannot write is ``EFAULT``, never a write on its behalf. An unknown call answers ``ENOSYS``; with

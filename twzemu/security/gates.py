@@ -1,6 +1,6 @@
 """Secure gates: the only ways into a compartment, and the table the monitor finds them in.
 
-Data flow: a library declares a gate with ``TWZ_GATE(fn)`` / ``TWZ_GATE_LEVEL(fn, level)`` (``guests/include/
+Data flow: a library declares a gate with ``TWZ_GATE(fn)`` / ``TWZ_GATE_LEVEL(fn, level)`` (``twzemu/sdk/include/
 twz.h``); the linker turns each record of ``.twz_secgate_info`` into a ``Gate`` (the function's absolute entry
 address and size once the library is placed); the monitor adds every gate to one ``GateTable`` and the owning
 compartment's ``SecurityContext`` exposes it. When code of compartment A fetches an instruction from B's text,

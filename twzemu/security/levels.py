@@ -46,7 +46,7 @@ grant is a read grant (``CrossingRules`` refuses a write without a read).
 At every level, outside the table: text objects are never writable and are executable only in their own
 compartment, so a call into another compartment always faults and becomes a crossing; each compartment has a
 gate buffer of its own (``twz_gate_buffer``), and the crossing carries one message between the two sides'
-buffers (``guests/include/twz.h``); ``rsp``, the callee-saved registers and the thread pointer of the caller
+buffers (``twzemu/sdk/include/twz.h``); ``rsp``, the callee-saved registers and the thread pointer of the caller
 come back from the crossing record (DESIGN.md "Gate crossing").
 
 When the rules apply (``twzemu/monitor/compartments.py`` builds the page tables):

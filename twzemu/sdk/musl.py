@@ -1,6 +1,5 @@
-#!/usr/bin/env python3
-"""Builds musl 1.2.5 for twzemu guests: ``libc.a`` (position-independent, every system call one call of
-``__twz_syscall``, which the runtime provides) and its headers. Nothing of musl is committed.
+"""musl 1.2.5 for twzemu guests: ``libc.a`` (position-independent, every system call one call of
+``__twz_syscall``, which the runtime provides) and its headers, built by ``build``. Nothing of musl is committed.
 
 Steps:
   1. fetch    ``pip download ziglang==0.13.0`` into the user's cache: musl 1.2.5's sources ship inside that wheel
@@ -17,21 +16,22 @@ Steps:
   7. check    no ``syscall``/``sysenter``/``int $0x80`` instruction is left in ``libc.a``.
 
 ``ldso/`` (musl's dynamic linker) and musl's ``crt/`` are not built: twzemu's monitor links and starts guests.
-Usage: ``python3 build.py --out DIR [--cache DIR] [--jobs N]``; ``$CC`` is the compiler (default gcc).
+The output directory keeps the patched tree (``src/``) and the generated headers (``obj/``): the runtime's glue
+is compiled against musl's internal headers.
 """
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
+
+from ..errors import ToolchainError
 
 MUSL_VERSION = "1.2.5"
 WHEEL = "ziglang==0.13.0"
@@ -193,15 +193,13 @@ def fetch(cache: Path) -> Path:
     if found:
         return found[0]
     cache.mkdir(parents=True, exist_ok=True)
-    print(f"libc: downloading {WHEEL} (musl {MUSL_VERSION}'s sources, about 80 MB) into {cache}", flush=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", WHEEL, "--no-deps", "--only-binary=:all:",
-         "--platform", "manylinux2010_x86_64", "-d", str(cache)],
-        check=True,
-    )  # fmt: skip
+    print(f"twzemu: downloading {WHEEL} (musl {MUSL_VERSION}'s sources, about 80 MB) into {cache}", file=sys.stderr,
+          flush=True)  # fmt: skip
+    run([sys.executable, "-m", "pip", "download", "--quiet", WHEEL, "--no-deps", "--only-binary=:all:",
+          "--platform", "manylinux2010_x86_64", "-d", str(cache)], f"downloading {WHEEL}")  # fmt: skip
     found = sorted(cache.glob(WHEEL_GLOB))
     if not found:
-        sys.exit(f"libc: pip downloaded no {WHEEL_GLOB} into {cache}")
+        raise ToolchainError(f"pip downloaded no {WHEEL_GLOB} into {cache}")
     return found[0]
 
 
@@ -234,7 +232,7 @@ def patch(pristine: Path, tree: Path) -> None:
         if re.search(r"^\s*(syscall|sysenter|int\s+\$0x80)\b", path.read_text(), re.MULTILINE)
     ]
     if left:
-        sys.exit(f"libc: assembly still holding a system-call instruction: {', '.join(left)}")
+        raise ToolchainError(f"musl: assembly still holding a system-call instruction: {', '.join(left)}")
 
 
 def alltypes(*inputs: Path) -> str:
@@ -293,9 +291,11 @@ def compile_all(cc: str, tree: Path, obj: Path, files: list[str], jobs: int) -> 
     def one(source: str) -> tuple[Path, str]:
         target = obj / (os.path.splitext(source)[0] + ".o")
         target.parent.mkdir(parents=True, exist_ok=True)
-        run = subprocess.run([cc, *flags(source, tree, obj), "-c", "-o", str(target), str(tree / source)],
+        result = subprocess.run([cc, *flags(source, tree, obj), "-c", "-o", str(target), str(tree / source)],
                              capture_output=True, text=True)  # fmt: skip
-        return target, (f"{source}:\n{run.stderr}" if run.returncode else "")
+        lines = result.stderr.splitlines()
+        first = next((line for line in lines if "error" in line), lines[0] if lines else "no diagnostic")
+        return target, (f"{source}: {first}" if result.returncode else "")
 
     objects, failures = [], []
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -304,7 +304,7 @@ def compile_all(cc: str, tree: Path, obj: Path, files: list[str], jobs: int) -> 
             if failure:
                 failures.append(failure)
     if failures:
-        sys.exit("libc: compiling musl failed:\n" + "\n".join(failures[:10]))
+        raise ToolchainError(f"compiling musl failed: {failures[0]}")
     return objects
 
 
@@ -320,41 +320,38 @@ def install_headers(tree: Path, obj: Path, include: Path) -> None:
 
 
 def check(library: Path) -> None:
-    listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(library)], capture_output=True,
-                             text=True, check=True).stdout  # fmt: skip
+    listing = run(["objdump", "-d", "--no-show-raw-insn", str(library)], "checking musl")
     traps = [line for line in listing.splitlines() if re.search(r"\t(syscall|sysenter|int\s+\$0x80)\b", line)]
     if traps:
-        sys.exit(f"libc: {len(traps)} system-call instructions left in {library}: {traps[:3]}")
+        raise ToolchainError(f"musl: {len(traps)} system-call instructions left in {library}: {traps[:3]}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, type=Path, help="where lib/libc.a and include/ go")
-    default_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "twzemu" / "musl"
-    parser.add_argument("--cache", type=Path, default=default_cache, help=f"download cache ({default_cache})")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args()
-    cc = os.environ.get("CC") or "gcc"
-    out = args.out.resolve()
-    started = time.monotonic()
-    pristine = extract(args.cache, fetch(args.cache))
+def build(out: Path, downloads: Path, cc: str, jobs: int) -> Path:
+    """Build musl into ``out`` (``lib/libc.a``, ``include/``, ``src/``, ``obj/``), its wheel fetched into
+    ``downloads`` unless there already; ``lib/libc.a``'s path."""
+    pristine = extract(downloads, fetch(downloads))
     tree, obj = out / "src", out / "obj"
     patch(pristine, tree)
     shutil.rmtree(obj, ignore_errors=True)
     generate(tree, obj)
-    files = sources(tree)
-    print(f"libc: compiling musl {MUSL_VERSION}: {len(files)} files, {args.jobs} at a time", flush=True)
-    objects = compile_all(cc, tree, obj, files, args.jobs)
+    objects = compile_all(cc, tree, obj, sources(tree), jobs)
     library = out / "lib" / "libc.a"
     library.parent.mkdir(parents=True, exist_ok=True)
     library.unlink(missing_ok=True)
     listing = obj / "objects"
     listing.write_text("".join(f"{path}\n" for path in objects))
-    subprocess.run(["ar", "rcs", str(library), f"@{listing}"], check=True)
+    run(["ar", "rcs", str(library), f"@{listing}"], "archiving musl")
     install_headers(tree, obj, out / "include")
     check(library)
-    print(f"libc: {library} ({len(objects)} objects) in {time.monotonic() - started:.0f} s", flush=True)
+    return library
 
 
-if __name__ == "__main__":
-    main()
+def run(command: list[str], what: str) -> str:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise ToolchainError(f"{what}: cannot run {command[0]}: {error.strerror}") from None
+    if result.returncode != 0:
+        first = next((line for line in result.stderr.splitlines() if line.strip()), "no diagnostic")
+        raise ToolchainError(f"{what} failed ({command[0]}, status {result.returncode}): {first}")
+    return result.stdout
