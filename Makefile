@@ -58,6 +58,8 @@ demo: guests
 	@if [ -x guests/build/lua/lua ]; then \
 	    $(BIN)/twzemu run guests/build/lua/lua -e 'print(("hello from %s, %d"):format(_VERSION, 6 * 7))'; \
 	    $(BIN)/twzemu run --mount guests/build/lua/src/testes guests/build/lua/lua -e '_port=true' sort.lua | tail -1; \
+	    echo "== Lua beside an isolated compartment: a script calls the password service's gates, then reads its database"; \
+	    $(BIN)/twzemu run -L guests/build/passwd guests/build/lua/luapasswd; echo "   (exit status $$?)"; \
 	else echo "   Lua was not fetched (make guests downloads the lupa 2.8 sdist): skipped"; fi
 	@echo "== guests that fault on purpose: one line each, exit status 139"
 	@for g in $(DEMO_FAULTS); do $(BIN)/twzemu run guests/build/faults/$$g; echo "   (exit status $$?)"; done

@@ -5,13 +5,14 @@ test files (issue 12): each prints OK as its last line and exits 0. Lua comes fr
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, guest
+from conftest import GUESTS, ROOT, guest, one_line, twzemu
 
-LUA = guest("lua/lua")
+LUA = GUESTS / "lua" / "lua"
 TESTES = LUA.parent / "src" / "testes"
 # constructs.lua is left out: it needs about 40 times its native 2.3 s of CPU under Unicorn.
 FILES = [
@@ -44,3 +45,16 @@ def test_luas_own_test_file_passes(name: str) -> None:
     done = subprocess.run([*command, f"{name}.lua"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert done.stdout.splitlines()[-1].strip().upper() == "OK", done.stdout[-2000:]
+
+
+def test_lua_runs_beside_an_isolated_compartment() -> None:
+    """The demo's luapasswd: Lua in the program's compartment calls the isolated password service's gates, then
+    reads the database at the address the service leaks, and the page tables stop it."""
+    done = twzemu("run", "-L", str(guest("passwd")), str(guest("lua/luapasswd")))
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Lua 5.4 computes fib(20) = 6765 in the program's compartment"
+    assert [line.split("-> ")[1].split()[0] for line in lines[1:4]] == ["false", "false", "true"]
+    report = one_line(done.stderr)
+    assert report.startswith("twzemu: security violation: read database+0x0 "), report
+    assert re.search(r"in luapasswd::libpasswd\.so from luapasswd at peek\+0x[0-9a-f]+$", report), report
+    assert done.status == 139
