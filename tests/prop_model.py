@@ -22,8 +22,10 @@ from the monitor's code; the trust table comes from ``twzemu.security.levels``:
 - a violation inside a crossing prints one report line and the crossing's call returns TWZ_EFAULT; outside any
   crossing (the program) it kills the run (status 139); a violation in a library's initialiser makes it fail:
   its gates answer TWZ_EPERM;
-- the gate buffer carries a message (guests/include/twz.h): at entry the callee holds what its caller wrote since
-  its buffer last sent or received a message (zeros if nothing), at return the caller receives the callee's
+- a system call's buffer (``y``, ``Y``, ``o``: write, read and open) is checked by the same rules as the
+  calling code's own access, and a refused one is EFAULT, with no report (issue 12);
+- the gate buffer carries a message (twzemu/sdk/include/twz.h): at entry the callee holds what its caller wrote
+  since its buffer last sent or received a message (zeros if nothing), at return the caller receives the callee's
   buffer if the callee wrote since its buffer last sent or received one, else keeps its own; a message crosses
   once: afterwards both sides' buffers are stale, and a call answered without entering (a failed compartment)
   consumes the caller's message too; the first write into a stale buffer zeroes the whole buffer;
@@ -66,6 +68,7 @@ EFAULT, EPERM = -14, -1
 KILLED = 139
 KINDS = "dhlts"  # data, heap, TLS, text, a stack frame
 EXEC_KINDS = "dhlsb"  # b: the gate buffer
+WRITABLE_KINDS = "dhlt"  # what Y (a system call writing a buffer) aims at: not a live frame
 FETCH = "(?:execute|enter|return)"
 
 
@@ -163,8 +166,8 @@ def _others(c: int) -> list[int]:
 
 
 _CALLS = "cccz"  # no bare calls: the canaries do not depend on the gate buffer's rules
-_OPS = "cccbrrwwxegqphSz"
-_PROGRAM_OPS = "c" * 16 + "bbphSzzrwxeg"  # the program is outside any crossing: a violation there kills the run
+_OPS = "cccbrrwwxegqphSzyYo"
+_PROGRAM_OPS = "c" * 16 + "bbphSzzrwxegyYo"  # the program is outside any crossing: a violation there kills the run
 
 
 class _Scripts:
@@ -194,8 +197,10 @@ class _Scripts:
                 ops += self.call(kind, executor, depth)
             elif kind == "z":
                 ops.append(f"z{draw(st.integers(1, 4))}{{{self.script(executor, caller, depth + 1)}}}")
-            elif kind in "rw":
+            elif kind in "rwyo":
                 ops.append(f"{kind}{draw(target)}{draw(st.sampled_from(KINDS))}")
+            elif kind == "Y":
+                ops.append(f"{kind}{draw(target)}{draw(st.sampled_from(WRITABLE_KINDS))}")
             elif kind == "x":
                 ops.append(f"x{draw(target)}")
             elif kind == "e":
@@ -577,6 +582,15 @@ class _Run:
             # a frame is written by reading the word and writing it back: the read is what faults
             raise Violation("read" if isinstance(target, Frame) else verb, name(owner), act.comp)
 
+    def allows(self, act: Activation, op: str, target: Address) -> bool:
+        """Would ``act``'s own read (``r``) or write (``w``) of ``target`` be allowed? A system call's buffer is
+        checked by the same rules, but refused with EFAULT rather than reported."""
+        try:
+            self.touch(act, op, target)
+        except Violation:
+            return False
+        return True
+
     def run(self, act: Activation, script: str) -> int | Address:
         x, i = act.comp, 0
         while i < len(script):
@@ -607,6 +621,19 @@ class _Run:
                     self.memory[(target.owner, target.kind)] = 10000 * (x + 1) + self.writes[x]
                 if op == "r" and arg2 in "dhl":
                     assert isinstance(target, Obj)
+                    self.say(f"{x} {what} {self.memory[(target.owner, target.kind)]}")
+                else:
+                    self.say(f"{x} {what} ok")
+            elif op in "yYo":
+                i += 3
+                target = self.address(act, int(arg1), arg2)
+                if target is None:
+                    self.say(f"{x} {what} skip")
+                elif not self.allows(act, "w" if op == "Y" else "r", target):
+                    self.say(f"{x} {what} efault")  # the monitor refuses the buffer; nothing is reported
+                elif op == "Y" and isinstance(target, Obj) and target.kind in "dhl":
+                    self.writes[x] += 1
+                    self.memory[(target.owner, target.kind)] = 10000 * (x + 1) + self.writes[x]
                     self.say(f"{x} {what} {self.memory[(target.owner, target.kind)]}")
                 else:
                     self.say(f"{x} {what} ok")

@@ -22,6 +22,12 @@
  *   z D {S}      run S in a frame grown by D * 128 bytes of canaries
  *   R K          return the address of this compartment's object of kind K (instead of 100 + 10 SELF + level)
  *   a C K        forward the address of C's object of kind K with the next message (c), as if a pointer
+ *   y C K        a system call reading C's object of kind K: `write` 8 bytes of it to this compartment's file
+ *   Y C K        a system call writing it: `read` 8 bytes from that file into it, the value w would write
+ *                (K d h l t: a live frame is not overwritten)
+ *   o C K        a system call reading a string there: `open` it as a path
+ *                each prints ok (Y: the value), or efault when the monitor refused the buffer: a compartment's
+ *                C library can never do more than its compartment's page tables allow (issue 12)
  *
  * Addresses of other compartments are learnt only from crossings: a gate's arguments are its caller's stack
  * frame, data, heap, TLS and private function; a call's result may be the callee's address (R); a message may
@@ -30,10 +36,13 @@
  * Every frame holds canaries, checked after each call it makes and before it ends ("CANARY" if one changed,
  * issue 8 hole 5).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <twz.h>
+#include <unistd.h>
 
 #define COMPARTMENTS 4
 #define SCRIPT_MAX 1024
@@ -196,6 +205,37 @@ static void call(char op, const char *p, const char *sub, const char *sub_end, s
         known[j][kind] = r;
 }
 
+/* y, Y and o: a system call given at as its buffer; what the op prints after "SELF what ". */
+static void system_call(char op, const char *what, long at)
+{
+    static int file = -1;
+    if (file < 0) {
+        char name[] = "prop0";
+        name[4] = (char)('0' + SELF);
+        file = open(name, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    }
+    long value = 10000 * (SELF + 1) + writes + 1, done;
+    if (op == 'y') {
+        done = lseek(file, 0, SEEK_SET) == 0 ? write(file, (void *)at, 8) : -2;
+    } else if (op == 'Y') {
+        done = lseek(file, 8, SEEK_SET) == 8 && write(file, &value, 8) == 8 && lseek(file, 8, SEEK_SET) == 8
+                   ? read(file, (void *)at, 8)
+                   : -2;
+    } else {
+        done = open((const char *)at, O_RDONLY);
+        if (done >= 0)
+            close((int)done);
+        else if (errno != EFAULT)
+            done = 8; /* no such file, or not allowed: the path was read */
+    }
+    if (done < 0)
+        printf("%d %s %s\n", SELF, what, done == -1 && errno == EFAULT ? "efault" : "failed");
+    else if (op == 'Y' && ++writes)
+        printf("%d %s %ld\n", SELF, what, value);
+    else
+        printf("%d %s ok\n", SELF, what);
+}
+
 static void padded(int units, const char *sub, struct context *ctx)
 {
     volatile unsigned long pad[units * 16];
@@ -249,6 +289,15 @@ static long run(const char *script, const char *end, struct context *ctx)
                 printf("%d %s %ld\n", SELF, what, value);
             else
                 printf("%d %s ok\n", SELF, what);
+            break;
+        }
+        case 'y': case 'Y': case 'o': {
+            long at = address(c, kind, (long)&local);
+            p += 3;
+            if (!at)
+                printf("%d %s skip\n", SELF, what);
+            else
+                system_call(op, what, at);
             break;
         }
         case 'x': {

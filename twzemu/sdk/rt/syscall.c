@@ -1,4 +1,4 @@
-/* __twz_syscall: every system call musl makes (guests/libc/build.py routes them all here), in the calling
+/* __twz_syscall: every system call musl makes (twzemu/sdk/musl.py routes them all here), in the calling
  * compartment. What the compartment can do alone is done here: anonymous memory in its heap slot, the signal
  * table, the thread id. Everything else crosses into the monitor through one monitor gate,
  * __twz_monitor_syscall, which serves the compartment the crossing came from, reading and writing its buffers
@@ -20,9 +20,12 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f);
 /* Anonymous memory comes from the compartment's heap object, whose pages are backed (zeroed) on first touch:
  * the monitor hands it out from the bottom up in whole pages, so every mapping is page-aligned. Unmapped ranges
  * are kept (up to FREED of them) and handed out again, cleared: musl's allocator maps and unmaps all the time,
- * and fresh memory costs a crossing into the monitor and a fault per page. brk never grows (musl's allocator
- * then maps instead). */
+ * and fresh memory costs a crossing into the monitor and a fault per page. Fresh memory is taken GROW_BYTES at
+ * least at a time, the rest kept as if unmapped: musl maps a page or two at a time, and each crossing also
+ * switches page tables twice, which empties the emulator's TLB. brk never grows (musl's allocator then maps
+ * instead). */
 #define FREED 512
+#define GROW_BYTES (64 * 1024UL)
 
 static struct {
     unsigned long start, length;
@@ -45,6 +48,24 @@ static long reuse(unsigned long length)
     return 0;
 }
 
+/* Keeps [start, start + length) for reuse, joined to a neighbour (musl unmaps groups it mapped together). */
+static void keep(unsigned long start, unsigned long length)
+{
+    for (int i = 0; i < freed_count; i++) {
+        if (freed[i].start + freed[i].length == start) {
+            freed[i].length += length;
+            return;
+        }
+        if (start + length == freed[i].start) {
+            freed[i].start = start;
+            freed[i].length += length;
+            return;
+        }
+    }
+    if (length && freed_count < FREED)
+        freed[freed_count++] = (typeof(freed[0])){start, length};
+}
+
 static long do_mmap(unsigned long length, long flags, long fd)
 {
     if (!(flags & MAP_ANONYMOUS) || fd != -1)
@@ -57,8 +78,14 @@ static long do_mmap(unsigned long length, long flags, long fd)
     long start = reuse(length);
     if (start)
         return start;
-    void *fresh = __twz_monitor_heap_grow(length);
-    return fresh ? (long)fresh : -ENOMEM;
+    unsigned long grow = length < GROW_BYTES ? GROW_BYTES : length;
+    char *fresh = __twz_monitor_heap_grow(grow);
+    if (!fresh && grow > length)
+        fresh = __twz_monitor_heap_grow(grow = length);
+    if (!fresh)
+        return -ENOMEM;
+    keep((unsigned long)fresh + length, grow - length);
+    return (long)fresh;
 }
 
 static long do_munmap(unsigned long start, unsigned long length)
@@ -66,19 +93,7 @@ static long do_munmap(unsigned long start, unsigned long length)
     length = (length + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
     if (start & (PAGE_BYTES - 1))
         return -EINVAL;
-    for (int i = 0; i < freed_count; i++) { /* join a neighbour: musl unmaps groups it mapped together */
-        if (freed[i].start + freed[i].length == start) {
-            freed[i].length += length;
-            return 0;
-        }
-        if (start + length == freed[i].start) {
-            freed[i].start = start;
-            freed[i].length += length;
-            return 0;
-        }
-    }
-    if (length && freed_count < FREED)
-        freed[freed_count++] = (typeof(freed[0])){start, length};
+    keep(start, length);
     return 0;
 }
 
