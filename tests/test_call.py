@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -154,6 +156,37 @@ def test_a_session_keeps_one_machine_so_state_persists(library, tmp_path):
     assert (ran.status, ran.stdout, ran.stderr) == (0, "hello\n", "")
 
 
+def test_a_session_shows_memory_as_each_compartment_sees_it(tmp_path):
+    from twzemu import GateNameError, GateSecurityError, Session
+
+    (tmp_path / "counter.c").write_text(COUNTER)
+    cc("-g", "-shared", "-o", "libcount.so", "counter.c", cwd=tmp_path)
+    with Session(library_dirs=[str(tmp_path)]) as session:
+        count = session.load("libcount.so")
+        assert count.call("bump", 5) == 5
+        compartments = session.compartments()
+        assert list(compartments) == ["twzcall", "twzcall::libcount.so"]
+        assert compartments["twzcall::libcount.so"] == ("libcount.so", "libtwzrt.so")
+        total = session.address_of("libcount.so", "total")
+        assert session.read(total, 8, "twzcall::libcount.so") == (5).to_bytes(8, "little")
+        session.write(total, (100).to_bytes(8, "little"), "twzcall::libcount.so")
+        assert count.call("bump", 1) == 101  # what was written is what the library sees
+        with pytest.raises(GateSecurityError, match=r"twzcall may not read 8 bytes at total\+0x0 "):
+            session.read(total, 8, "twzcall")  # the caller's page tables do not map the callee's data
+        with pytest.raises(GateSecurityError, match=r"may not write 8 bytes at bump\+0x0 "):
+            session.write(session.address_of("libcount.so", "bump"), bytes(8), "twzcall::libcount.so")  # text
+        with pytest.raises(GateNameError, match="no compartment nowhere"):
+            session.read(total, 8, "nowhere")
+        assert session.crossings()[-2:] == [
+            "enter T1 twzcall -> twzcall::libcount.so bump(0x1)",
+            "return T1 twzcall::libcount.so -> twzcall bump = 101",
+        ]
+        labels = set(session.objects().values())
+        assert {"twzcall::libcount.so:libcount.so data", "twzcall::libcount.so:stack", "twzcall:gate buffer"} <= labels
+    with Session(library_dirs=[str(tmp_path)]) as fresh:  # nothing leaks from one session to the next
+        assert fresh.load("libcount.so").call("bump", 1) == 1
+
+
 def test_importing_twzemu_loads_no_api():
     import subprocess
     import sys
@@ -217,3 +250,17 @@ def test_a_string_result_is_read_only_as_the_caller_may_read_it(library):
     done = call(library, "leak")
     assert done.status == 1 and done.stdout == "" and "callee's secret" not in done.stderr
     assert done.stderr.startswith("Security Error: Failed to call leak in libgreet.so: its result 0x")
+
+
+def test_the_readme_session_example_runs_as_shown():
+    """README "Python API": the second example, run exactly as shown."""
+    section = (ROOT / "README.md").read_text().split("A session also shows its machine", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    done = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("{'twzcall': ('twzcall', 'libtwzrt.so'), 'twzcall::libcounter.so': ('libcounter.so'")
+    assert lines[1] == repr((105).to_bytes(8, "little"))
+    assert lines[2] == "8"
+    assert re.fullmatch(r"Security Error: twzcall may not read 8 bytes at total\+0x0 \(0x[0-9a-f]+\)", lines[3])
+    assert lines[4] == "return T1 twzcall::libcounter.so -> twzcall counter_add = 8"

@@ -34,6 +34,7 @@ from ..linker.lookup import exports_of
 from ..machine.events import StopReason
 from ..machine.machine import Machine
 from ..mmu.pte import Prot
+from ..mmu.space import Access, AddressSpace
 from ..objects.layout import U64_MASK
 from ..objects.store import ObjectStore
 from ..security.ids import PROGRAM
@@ -41,6 +42,7 @@ from ..toolchain import Toolchain
 from .crossing import CompartmentState
 from .layout import GATE_BUFFER
 from .monitor import Monitor, Run, RunResult
+from .observe import TRACE_PREFIX, TextTrace
 
 
 class CallError(TwzEmuError):
@@ -106,10 +108,12 @@ class Session:
     ``with Session(library_dirs=["."]) as s: s.load("libfoo.so").call("foo_add", 2, 40)``. Loading a library after
     a call starts a new machine (what was called before is gone)."""
 
-    def __init__(self, library_dirs: list[str] | tuple[str, ...] = (), store: ObjectStore | None = None) -> None:
+    def __init__(self, library_dirs: list[str] | tuple[str, ...] = (), store: ObjectStore | None = None,
+                 trace: bool = True) -> None:  # fmt: skip
         self.library_dirs = [Path(d) for d in library_dirs]
         self.store = store if store is not None else ObjectStore.in_memory()
         self.output = io.BytesIO()  # what the libraries print
+        self._trace = io.StringIO() if trace else None  # the crossings, as --trace words them
         self._loaded: list[str] = []
         self._booted: _Booted | None = None
 
@@ -150,6 +154,64 @@ class Session:
         names = sorted(name for name, symbol in exports_of(instance.info).items() if symbol.kind is SymbolKind.FUNC)
         known = signatures(instance.loaded.image, names)
         return {name: known.get(name) for name in names}
+
+    # -- looking inside -----------------------------------------------------------------------------------
+
+    def compartments(self) -> dict[str, tuple[str, ...]]:
+        """Each compartment of the session's machine (the caller program's first), with its libraries' names."""
+        booted = self._boot()
+        return {c.name: tuple(Path(lib.name).name for lib in c.libraries) for c in booted.linked.compartments}
+
+    def address_of(self, library: str, symbol: str) -> int:
+        """Where ``symbol`` of ``library`` (loaded) is."""
+        self.load(library)
+        booted = self._boot()
+        instance = next(lib for lib in booted.linked.libraries if lib.name == library)
+        if instance.loaded.image.symbol_named(symbol) is None:
+            raise GateNameError(f"no symbol {symbol} in {Path(library).name}")
+        return _symbol(instance, symbol)
+
+    def read(self, address: int, length: int, compartment: str) -> bytes:
+        """``length`` bytes at ``address`` as ``compartment`` sees them: through its own page tables, and only
+        what it may read (``GateSecurityError`` naming the address otherwise)."""
+        space = self._space_of(compartment, address, length, Access.READ)
+        return space.read_virtual(address, length)
+
+    def write(self, address: int, data: bytes, compartment: str) -> None:
+        """Write ``data`` at ``address`` as ``compartment`` would: only where it may write."""
+        space = self._space_of(compartment, address, len(data), Access.WRITE)
+        space.write_virtual(address, data)
+
+    def crossings(self) -> list[str]:
+        """Every gate entry and return so far (the libraries' initialisers' included), as ``--trace`` words them
+        (``enter T1 CALLER -> CALLEE GATE(ARGUMENTS)``, ``return T1 CALLEE -> CALLER GATE = RESULT``); empty when
+        the session was made with ``trace=False``."""
+        lines = self._trace.getvalue().splitlines() if self._trace is not None else []
+        return [line.removeprefix(TRACE_PREFIX) for line in lines]
+
+    def objects(self) -> dict[str, str]:
+        """The objects of the session's machine, id -> what the monitor calls it: each library's text and data,
+        each compartment's stack, heap, thread area and gate buffer."""
+        booted = self._boot()
+        labels = {str(obj.id): label for label, obj in booted.run.builder.objects.items()}
+        compartments = {c.id: c.name for c in booted.linked.compartments}
+        for instance in booted.linked.libraries:
+            name = f"{compartments[instance.compartment]}:{Path(instance.name).name}"
+            labels[str(instance.loaded.text.id)] = f"{name} text"
+            labels[str(instance.loaded.data.id)] = f"{name} data"
+        return labels
+
+    def _space_of(self, compartment: str, address: int, length: int, access: Access) -> AddressSpace:
+        booted = self._boot()
+        state = next((st for st in booted.run.states.values() if st.name == compartment), None)
+        if state is None:
+            known = ", ".join(st.name for st in booted.run.states.values())
+            raise GateNameError(f"no compartment {compartment} (the compartments: {known})")
+        if not state.space.user_may(address, length, access):
+            verb = "read" if access is Access.READ else "write"
+            where = booted.run.symbols.name(address)
+            raise GateSecurityError(f"{compartment} may not {verb} {length} bytes at {where} ({address:#x})")
+        return state.space
 
     # -- calls ------------------------------------------------------------------------------------------
 
@@ -207,7 +269,8 @@ class Session:
     def _link(self, libraries: list[str]) -> tuple[Monitor, LinkedProgram]:
         """The caller program linked with ``libraries`` preloaded, by a monitor of this session."""
         caller = str(Toolchain.locate().caller_program())
-        monitor = Monitor(self.store, self.output, self.output, library_dirs=self.library_dirs)
+        observers = [TextTrace(self._trace)] if self._trace is not None else []
+        monitor = Monitor(self.store, self.output, self.output, library_dirs=self.library_dirs, observers=observers)
         try:
             return monitor, monitor.link(caller, libraries)
         except LinkError as error:
@@ -320,7 +383,7 @@ def _nando(linked: LinkedProgram, library: str, function: str) -> int:
 def call(library: str, function: str, arguments: list[str], library_dirs: list[str] | tuple[str, ...] = (),
          store: ObjectStore | None = None) -> tuple[str | None, bytes]:  # fmt: skip
     """``twzemu call``: the result as the CLI prints it (None: nothing) and what the library printed."""
-    with Session(library_dirs, store) as session:
+    with Session(library_dirs, store, trace=False) as session:
         signature_kind: CKind | None = None
         result = session.load(library).call(function, *arguments)
         booted = session._booted

@@ -45,6 +45,9 @@ class CrossingObserver(Protocol):
         """The run is over (however it ended)."""
 
 
+TRACE_PREFIX = "twzemu: trace: "  # what begins each line of --trace
+
+
 class TextTrace:
     """``--trace``: one line per entry and return, on a text stream (DESIGN.md "Guest ABI")."""
 
@@ -75,9 +78,9 @@ def enter_words(event: CrossingEvent) -> str:
 
 def enter_line(event: CrossingEvent) -> str:
     """The line ``--trace`` prints for an entry (the debugger prints it at a crossing stop too)."""
-    return one_line(f"twzemu: trace: {enter_words(event)}")
+    return one_line(f"{TRACE_PREFIX}{enter_words(event)}")
 
 
 def return_line(event: CrossingEvent) -> str:
     words = f"T{event.thread} {event.callee} -> {event.caller} {event.gate} = {event.result}"
-    return one_line(f"twzemu: trace: return {words}")
+    return one_line(f"{TRACE_PREFIX}return {words}")
