@@ -116,6 +116,7 @@ class Session:
         self._trace = io.StringIO() if trace else None  # the crossings, as --trace words them
         self._loaded: list[str] = []
         self._booted: _Booted | None = None
+        self._linked: tuple[Monitor, LinkedProgram] | None = None
 
     def __enter__(self) -> Session:
         return self
@@ -132,9 +133,10 @@ class Session:
     def load(self, library: str) -> Library:
         """Load ``library`` (a path, or a name searched like a ``DT_NEEDED`` name)."""
         if library not in self._loaded:
-            self._link([*self._loaded, library])  # a library that cannot be loaded changes nothing
+            linked = self._link([*self._loaded, library])  # a library that cannot be loaded changes nothing
             self._loaded.append(library)
             self.close()
+            self._linked = linked  # what the next boot runs
         return Library(self, library)
 
     def run(self, program: str, argv: list[str] | tuple[str, ...] = (), timeout: float | None = None) -> RunOutput:
@@ -249,7 +251,8 @@ class Session:
     def _boot(self) -> _Booted:
         if self._booted is not None:
             return self._booted
-        monitor, linked = self._link(self._loaded)
+        monitor, linked = self._linked or self._link(self._loaded)
+        self._linked = None  # a link's objects belong to the machine that runs it
         caller = linked.program.name
         # the caller is bound to every gate it may call: it sees a callee's memory as that gate's level allows
         bindings = {GateBinding(PROGRAM, g.name) for g in linked.gates if g.owner > PROGRAM}
