@@ -3,6 +3,7 @@ POSIX say (guests/clib/clib.c), and a compartment's libc held to its compartment
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -20,7 +21,11 @@ LIBRARY_DATA = "0x1c0001000"  # libatexit_lib.so's data slot (slot 7): the progr
 
 
 def clib(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``twzemu run ARGS``; with ``env``, in that environment (the guest's is twzemu's), plus where the built runtime
+    is (the tests' cache: conftest.py)."""
     command = [sys.executable, "-m", "twzemu.cli", "run", *args]
+    if env is not None:
+        env = {**env, "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]}
     return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
 
 
@@ -163,3 +168,42 @@ def test_rename_in_the_object_namespace_and_in_a_writable_mount(tmp_path) -> Non
     mounted = clib("--mount", f"{tmp_path}:rw", str(CLIB), "rename", "a.txt")
     assert mounted.stdout == RENAMED
     assert [p.name for p in tmp_path.iterdir()] == ["renamed.txt"]
+
+
+def test_descriptors_are_a_processs_dup_dup2_fcntl_and_replaced_standard_streams(tmp_path) -> None:
+    """guests/clib/fds.c, output as glibc gives it: two descriptors of one open file share its offset, stdout
+    redirected with dup2 and restored, stderr replaced by freopen, sleeps that sleep, umask and times."""
+    done = subprocess.run(
+        [sys.executable, "-m", "twzemu.cli", "run", "--mount", f"{tmp_path}:rw", str(guest("clib/fds"))],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "dup gives a new number: 1",
+        "shared offset: hello world",
+        "still open through the copy: 12",
+        "F_GETFL rdwr: 1",
+        "F_DUPFD 10: 1",
+        "bad fd: -1",
+        "redirected: this line goes to out.txt",
+        "freopen: to re.txt",
+        "usleep: 0",
+        "nanosleep: 0",
+        "slept at least 0.15 s: 1",
+        "umask: 22 22",  # gcc evaluates the arguments right to left
+        "times: 1",
+        "clock starts near 0: 1",
+    ]
+    assert done.stderr == ""  # stderr was closed by freopen's stream
+    assert (tmp_path / "out.txt").read_text() == "this line goes to out.txt\n"
+
+
+def test_a_sleep_ends_at_the_runs_timeout(tmp_path) -> None:
+    source = tmp_path / "sleeper.c"
+    source.write_text("#include <unistd.h>\nint main(void) { sleep(30); return 0; }\n")
+    subprocess.run([sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "sleeper"), str(source)], check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "twzemu.cli", "run", "--timeout", "1", str(tmp_path / "sleeper")],
+        capture_output=True, text=True, timeout=20,
+    )  # fmt: skip
+    assert done.returncode == 124, done.stderr

@@ -7,8 +7,10 @@ it, renamed over it), usable by every compartment unless COMPARTMENT names the o
 an object named ``file:PATH`` in the store, persistent when the store is on disk (``--store DIR``); the compartment
 that created it owns it (its name is in the object's header page), and any other gets ``EACCES``.
 
-Each compartment has its own descriptors (3 upwards; 0-2 are the standard streams). An open file's bytes are held
-by the run (one copy per file, shared by its descriptors) and go back to the object, or the host file, on close.
+Each compartment has its own descriptors, 0-2 the standard streams to begin with (``Stream``); like a process's, a
+new one is the lowest free number, and ``dup``/``dup2`` make two numbers share one open file (its offset too). An
+open file's bytes are held by the run (one copy per file, shared by its descriptors) and go back to the object, or
+the host file, when its last descriptor is closed.
 Object layout: page 1 is the header (``HEADER``: size, then the owner's name), the bytes start at page 2.
 """
 
@@ -30,9 +32,10 @@ from ..objects.store import ObjectStore, check_name
 EACCES, EBADF, EEXIST, EINVAL, EISDIR, EMFILE, ENOENT, EROFS, EFBIG, EIO = 13, 9, 17, 22, 21, 24, 2, 30, 27, 5
 EXDEV = 18
 MAX_FILE_SIZE = 1 << 30  # bytes a file may hold (an object's data; offsets beyond are refused)
-O_ACCMODE, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 3, 1, 2, 0o100, 0o200, 0o1000, 0o2000
+O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 3, 0, 1, 2, 0o100, 0o200, 0o1000, 0o2000
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
-FIRST_FD, MAX_FILES = 3, 256
+MAX_FILES = 256  # descriptors per compartment, 0 to MAX_FILES - 1
+STANDARD_STREAMS = (0, 1, 2)
 NAME_PREFIX = "file:"
 HEADER = struct.Struct("<QH")  # size, length of the owner's name (which follows)
 HEADER_AT = NULL_PAGE_SIZE
@@ -86,12 +89,25 @@ class Content:
 
 @dataclass(slots=True)
 class Description:
+    """An open file: what its descriptors (``refs`` of them) share."""
+
     content: Content
     readable: bool
     writable: bool
     append: bool
     path: str = ""
     offset: int = 0
+    refs: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A descriptor of one of the run's standard streams: 0 stdin, 1 stdout, 2 stderr."""
+
+    number: int
+
+
+Entry = Description | Stream
 
 
 @dataclass
@@ -100,7 +116,7 @@ class Files:
 
     store: ObjectStore
     mounts: tuple[Mount, ...] = ()
-    _tables: dict[str, dict[int, Description]] = field(default_factory=dict)
+    _tables: dict[str, dict[int, Entry]] = field(default_factory=dict)
     _open: dict[str, Content] = field(default_factory=dict)  # path -> bytes held while open
 
     @property
@@ -123,7 +139,7 @@ class Files:
         full = self.absolute(path)
         access = flags & O_ACCMODE
         readable, writable = access != O_WRONLY, access in (O_WRONLY, O_RDWR)
-        table = self._tables.setdefault(compartment, {})
+        table = self._table(compartment)
         if len(table) >= MAX_FILES:
             return -EMFILE
         mount = self._mount_of(full)
@@ -145,9 +161,40 @@ class Files:
             content.data.clear()
             content.dirty = True
         content.opened += 1
-        fd = next(n for n in range(FIRST_FD, FIRST_FD + MAX_FILES + 1) if n not in table)
+        fd = _lowest_free(table, 0)
         table[fd] = Description(content, readable, writable, bool(flags & O_APPEND), path=full)
         return fd
+
+    def _table(self, compartment: str) -> dict[int, Entry]:
+        table = self._tables.get(compartment)
+        if table is None:
+            table = self._tables[compartment] = {number: Stream(number) for number in STANDARD_STREAMS}
+        return table
+
+    def dup(self, compartment: str, fd: int, lowest: int = 0, target: int | None = None) -> int:
+        """Another descriptor for ``fd``'s open file: the lowest free one from ``lowest`` (dup, F_DUPFD), or
+        ``target``, closed first if open (dup2)."""
+        table = self._table(compartment)
+        entry = table.get(fd)
+        if entry is None:
+            return -EBADF
+        if target is None:
+            if len(table) >= MAX_FILES or lowest >= MAX_FILES:
+                return -EMFILE if lowest < MAX_FILES else -EINVAL
+            target = _lowest_free(table, lowest)
+        elif not 0 <= target < MAX_FILES:
+            return -EBADF
+        elif target == fd:
+            return fd
+        elif target in table:
+            self.close(compartment, target)
+        if isinstance(entry, Description):
+            entry.refs += 1
+        table[target] = entry
+        return target
+
+    def entry(self, compartment: str, fd: int) -> Entry | None:
+        return self._table(compartment).get(fd)
 
     def _inside(self, mount: Mount, full: str) -> Path | int:
         """The host path of ``full``, if it lies in ``mount`` once every symbolic link is followed."""
@@ -212,9 +259,14 @@ class Files:
         return content
 
     def close(self, compartment: str, fd: int) -> int:
-        description = self._tables.get(compartment, {}).pop(fd, None)
+        description = self._table(compartment).pop(fd, None)
         if description is None:
             return -EBADF
+        if isinstance(description, Stream):
+            return 0
+        description.refs -= 1
+        if description.refs:  # another descriptor still has the file open
+            return 0
         content = description.content
         content.opened -= 1
         result = self._save(content) if content.dirty else 0
@@ -249,7 +301,9 @@ class Files:
     # -- descriptors ----------------------------------------------------------------------------------------------
 
     def description(self, compartment: str, fd: int) -> Description | None:
-        return self._tables.get(compartment, {}).get(fd)
+        """``fd``'s open file, if it is one (not a standard stream)."""
+        entry = self._table(compartment).get(fd)
+        return entry if isinstance(entry, Description) else None
 
     def read(self, description: Description, length: int) -> bytes | int:
         if not description.readable:
@@ -365,3 +419,7 @@ class Files:
         content = self._open.pop(full, None)
         if content is not None:
             content.obj = content.host = None
+
+
+def _lowest_free(table: dict[int, Entry], lowest: int) -> int:
+    return next(n for n in range(lowest, MAX_FILES + 1) if n not in table)

@@ -13,19 +13,21 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import BinaryIO, Protocol
 
 from ..errors import TwzEmuError
 from ..mmu.space import Access, AddressSpace
-from .files import S_IFREG, Files
+from .files import O_APPEND, O_RDONLY, O_RDWR, O_WRONLY, S_IFREG, Description, Files, Stream
 
 # errno values (Linux, asm-generic/errno-base.h)
 EPERM, ENOENT, EBADF, EFAULT, EINVAL, ENOTTY, ESPIPE, ERANGE, ENOSYS, ENAMETOOLONG = 1, 2, 9, 14, 22, 25, 29, 34, 38, 36
 AT_FDCWD = -100
 PATH_MAX = 4096
 MAX_IO = 1 << 20  # bytes one read or write moves at most
-STANDARD_STREAMS = (0, 1, 2)
+F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
+TIMER_ABSTIME = 1
+SLEEP_SLICE = 0.05  # seconds: a long sleep is slept in slices, so a deadline cuts it short
 S_IFCHR = 0o020000
 ARCH_SET_FS, ARCH_GET_FS = 0x1002, 0x1003
 CLOCKS = {
@@ -54,9 +56,15 @@ class Caller(Protocol):
 class SystemCalls:
     """``SystemCalls(...)(caller, n, args)`` -> the result a Linux kernel would give (``-errno`` on failure)."""
 
-    def __init__(self, stdin: BinaryIO | None, files: Files, note: Callable[[str], None] | None = None) -> None:
+    def __init__(self, stdin: BinaryIO | None, files: Files, note: Callable[[str], None] | None = None,
+                 streams: Mapping[int, BinaryIO] | None = None, deadline: Callable[[], float | None] = lambda: None,
+                 ) -> None:  # fmt: skip
         self.stdin = stdin
+        self.streams = dict(streams or {})  # 1 and 2: where the run's stdout and stderr go
+        self.deadline = deadline  # when the run must stop (time.monotonic), if ever: sleeps end by then
         self.files = files
+        self._umask = 0o022
+        self._started = time.process_time_ns()  # the run's CPU clock starts at 0
         self.note = note  # --verbose: told each unknown call once
         self._noted: set[int] = set()
         self._table: dict[int, Callable[[Caller, tuple[int, ...]], int]] = {
@@ -89,6 +97,13 @@ class SystemCalls:
             228: self._clock_gettime,
             229: self._clock_getres,
             318: self._getrandom,
+            32: self._dup,
+            33: self._dup2,
+            292: self._dup3,
+            35: self._nanosleep,
+            230: self._clock_nanosleep,
+            95: self._umask_call,
+            100: self._times,
         }
 
     def __call__(self, caller: Caller, number: int, args: tuple[int, ...]) -> int:
@@ -138,13 +153,10 @@ class SystemCalls:
         fd, buffer, length = args[0], args[1], min(args[2], MAX_IO)
         if not caller.space.user_may(buffer, length, Access.WRITE):
             return -EFAULT
-        if fd == 0:
-            data: bytes | int = self._read_stdin(length)
-        else:
-            description = self.files.description(caller.name, fd)
-            if description is None:
-                return -EBADF
-            data = self.files.read(description, length)
+        entry = self.files.entry(caller.name, fd)
+        if entry is None or entry == Stream(1) or entry == Stream(2):
+            return -EBADF
+        data = self._read_stdin(length) if isinstance(entry, Stream) else self.files.read(entry, length)
         if isinstance(data, int):
             return data
         caller.space.write_virtual(buffer, data)
@@ -157,11 +169,19 @@ class SystemCalls:
         return read1(length) if read1 is not None else self.stdin.read(length)
 
     def _write(self, caller: Caller, args: tuple[int, ...]) -> int:
-        description = self.files.description(caller.name, args[0])
-        if description is None:
+        entry = self.files.entry(caller.name, args[0])
+        stream = self.streams.get(entry.number) if isinstance(entry, Stream) else None
+        if entry is None or (isinstance(entry, Stream) and stream is None):
             return -EBADF
         data = self._get(caller, args[1], min(args[2], MAX_IO))
-        return -EFAULT if data is None else self.files.write(description, data)
+        if data is None:
+            return -EFAULT
+        if stream is None:
+            assert isinstance(entry, Description)
+            return self.files.write(entry, data)
+        stream.write(data)
+        stream.flush()
+        return len(data)
 
     def _open(self, caller: Caller, args: tuple[int, ...]) -> int:
         path = self._path(caller, args[0])
@@ -173,21 +193,30 @@ class SystemCalls:
         return self._open(caller, args[1:])
 
     def _close(self, caller: Caller, args: tuple[int, ...]) -> int:
-        if args[0] in STANDARD_STREAMS:
-            return 0
         return self.files.close(caller.name, args[0])
+
+    def _dup(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self.files.dup(caller.name, args[0])
+
+    def _dup2(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self.files.dup(caller.name, args[0], target=args[1])
+
+    def _dup3(self, caller: Caller, args: tuple[int, ...]) -> int:
+        if args[0] == args[1]:
+            return -EINVAL
+        return self.files.dup(caller.name, args[0], target=args[1])
 
     def _stat_into(self, caller: Caller, address: int, mode: int, size: int) -> int:
         fields = [0, 0, 1, mode, 0, 0, 0, 0, size, 4096, (size + 511) // 512] + [0] * 9
         return 0 if self._put(caller, address, STAT.pack(*fields)) else -EFAULT
 
     def _fstat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        if args[0] in STANDARD_STREAMS:
-            return self._stat_into(caller, args[1], S_IFCHR | 0o620, 0)
-        description = self.files.description(caller.name, args[0])
-        if description is None:
+        entry = self.files.entry(caller.name, args[0])
+        if entry is None:
             return -EBADF
-        return self._stat_into(caller, args[1], S_IFREG | 0o644, len(description.content.data))
+        if isinstance(entry, Stream):
+            return self._stat_into(caller, args[1], S_IFCHR | 0o620, 0)
+        return self._stat_into(caller, args[1], S_IFREG | 0o644, len(entry.content.data))
 
     def _stat(self, caller: Caller, args: tuple[int, ...]) -> int:
         path = self._path(caller, args[0])
@@ -239,22 +268,83 @@ class SystemCalls:
         return len(cwd) if self._put(caller, args[0], cwd) else -EFAULT
 
     def _sync(self, caller: Caller, args: tuple[int, ...]) -> int:
-        ok = args[0] in STANDARD_STREAMS or self.files.description(caller.name, args[0]) is not None
-        return 0 if ok else -EBADF
+        return 0 if self.files.entry(caller.name, args[0]) is not None else -EBADF
 
     def _lseek(self, caller: Caller, args: tuple[int, ...]) -> int:
-        if args[0] in STANDARD_STREAMS:
-            return -ESPIPE
-        description = self.files.description(caller.name, args[0])
-        if description is None:
+        entry = self.files.entry(caller.name, args[0])
+        if entry is None:
             return -EBADF
-        return self.files.seek(description, _signed(args[1]), args[2])
+        if isinstance(entry, Stream):
+            return -ESPIPE
+        return self.files.seek(entry, _signed(args[1]), args[2])
 
     def _ioctl(self, caller: Caller, args: tuple[int, ...]) -> int:
         return -ENOTTY if self._sync(caller, args) == 0 else -EBADF
 
     def _fcntl(self, caller: Caller, args: tuple[int, ...]) -> int:
-        return 0 if self._sync(caller, args) == 0 else -EBADF
+        """Duplicating (``F_DUPFD``), and the status flags: the access mode and ``O_APPEND``. Descriptor flags
+        (close-on-exec) mean nothing without exec: 0, and setting them is accepted."""
+        fd, command, argument = args[0], args[1], args[2]
+        entry = self.files.entry(caller.name, fd)
+        if entry is None:
+            return -EBADF
+        if command in (F_DUPFD, F_DUPFD_CLOEXEC):
+            return self.files.dup(caller.name, fd, lowest=argument)
+        if command in (F_GETFD, F_SETFD):
+            return 0
+        if command == F_GETFL:
+            if isinstance(entry, Stream):
+                return O_RDONLY if entry.number == 0 else O_WRONLY
+            mode = O_RDWR if entry.readable and entry.writable else O_WRONLY if entry.writable else O_RDONLY
+            return mode | (O_APPEND if entry.append else 0)
+        if command == F_SETFL:
+            if isinstance(entry, Description):
+                entry.append = bool(argument & O_APPEND)
+            return 0
+        return -EINVAL
+
+    def _umask_call(self, caller: Caller, args: tuple[int, ...]) -> int:
+        previous, self._umask = self._umask, args[0] & 0o777
+        return previous
+
+    def _times(self, caller: Caller, args: tuple[int, ...]) -> int:
+        """``struct tms`` (the guest's CPU time as user time, in clock ticks of 100 Hz) and the ticks of the
+        monotonic clock."""
+        ticks = (time.process_time_ns() - self._started) // 10**7
+        if args[0] and not self._put(caller, args[0], struct.pack("<qqqq", ticks, 0, 0, 0)):
+            return -EFAULT
+        return time.monotonic_ns() // 10**7
+
+    # -- sleeping -----------------------------------------------------------------------------------------------
+
+    def _nanosleep(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self._sleep(caller, args[0], args[1], absolute_clock=None)
+
+    def _clock_nanosleep(self, caller: Caller, args: tuple[int, ...]) -> int:
+        clock = CLOCKS.get(args[0])
+        if clock is None:
+            return -EINVAL
+        return self._sleep(caller, args[2], args[3], absolute_clock=clock if args[1] & TIMER_ABSTIME else None)
+
+    def _sleep(self, caller: Caller, request: int, remain: int, absolute_clock: int | None) -> int:
+        """Sleep for (or, on ``absolute_clock``, until) the timespec at ``request``; the run's deadline ends it
+        early, a moment after the watchdog asked the machine to stop (so the guest never runs past it)."""
+        data = self._get(caller, request, TIMESPEC.size)
+        if data is None:
+            return -EFAULT
+        seconds, nanoseconds = TIMESPEC.unpack(data)
+        if seconds < 0 or not 0 <= nanoseconds < 10**9:
+            return -EINVAL
+        length = seconds + nanoseconds / 1e9
+        if absolute_clock is not None:
+            length -= time.clock_gettime(absolute_clock)
+        end = time.monotonic() + max(length, 0.0)
+        deadline = self.deadline()
+        if deadline is not None:
+            end = min(end, deadline + 2 * SLEEP_SLICE)
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, SLEEP_SLICE))
+        return 0
 
     def _uname(self, caller: Caller, args: tuple[int, ...]) -> int:
         fields = (b"Twizzler", b"twzemu", b"0.1", b"twzemu monitor", b"x86_64", b"")
@@ -275,6 +365,8 @@ class SystemCalls:
         if clock is None:
             return -EINVAL
         nanoseconds = time.clock_gettime_ns(clock)
+        if args[0] == 2:  # the process's CPU clock: the guest's run, not the emulator's start-up
+            nanoseconds -= self._started
         return 0 if self._put(caller, args[1], TIMESPEC.pack(*divmod(nanoseconds, 10**9))) else -EFAULT
 
     def _clock_getres(self, caller: Caller, args: tuple[int, ...]) -> int:

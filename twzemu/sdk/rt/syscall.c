@@ -97,10 +97,13 @@ static long do_munmap(unsigned long start, unsigned long length)
     return 0;
 }
 
-/* The standard streams have a monitor service of their own; files go through the system-call service. */
+/* The standard streams have a monitor service of their own, files go through the system-call service; so does a
+ * standard descriptor once closed or replaced (dup2), which the service then resolves as any other. */
+static unsigned replaced; /* bit fd: descriptor fd (0-2) no longer the standard stream it began as */
+
 static long do_write(long fd, const void *buffer, unsigned long length)
 {
-    if (fd == 1 || fd == 2)
+    if ((fd == 1 || fd == 2) && !(replaced >> fd & 1))
         return __twz_monitor_write(fd, buffer, length);
     return __twz_monitor_syscall(SYS_write, fd, (long)buffer, (long)length, 0, 0);
 }
@@ -176,6 +179,15 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
         return __twz_raise(c);
     case SYS_futex:
         return 0; /* one thread: nobody waits, nobody is woken */
+    case SYS_close:
+        if ((unsigned long)a < 3)
+            replaced |= 1u << a;
+        return __twz_monitor_syscall(n, a, b, c, d, e);
+    case SYS_dup2:
+    case SYS_dup3:
+        if ((unsigned long)b < 3 && a != b)
+            replaced |= 1u << b;
+        return __twz_monitor_syscall(n, a, b, c, d, e);
     default:
         return __twz_monitor_syscall(n, a, b, c, d, e);
     }
