@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -198,12 +199,15 @@ def test_descriptors_are_a_processs_dup_dup2_fcntl_and_replaced_standard_streams
     assert (tmp_path / "out.txt").read_text() == "this line goes to out.txt\n"
 
 
-def test_a_sleep_ends_at_the_runs_timeout(tmp_path) -> None:
+def test_a_sleep_ends_at_the_runs_timeout_or_ctrl_c(tmp_path) -> None:
     source = tmp_path / "sleeper.c"
-    source.write_text("#include <unistd.h>\nint main(void) { sleep(30); return 0; }\n")
+    source.write_text('#include <stdio.h>\n#include <unistd.h>\nint main(void) { puts("asleep"); sleep(30); }\n')
     subprocess.run([sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "sleeper"), str(source)], check=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "twzemu.cli", "run", "--timeout", "1", str(tmp_path / "sleeper")],
-        capture_output=True, text=True, timeout=20,
-    )  # fmt: skip
+    run = [sys.executable, "-m", "twzemu.cli", "run"]
+    sleeper = str(tmp_path / "sleeper")
+    done = subprocess.run([*run, "--timeout", "1", sleeper], capture_output=True, text=True, timeout=20)
     assert done.returncode == 124, done.stderr
+    sleeping = subprocess.Popen([*run, sleeper], stdout=subprocess.PIPE, text=True)
+    assert sleeping.stdout is not None and sleeping.stdout.readline() == "asleep\n"
+    sleeping.send_signal(signal.SIGINT)
+    assert sleeping.wait(timeout=10) == 130

@@ -660,6 +660,11 @@ class Machine:
         """Called from a hypercall handler: stop the run with the guest's exit code."""
         self.request_stop(Stop(StopReason.EXIT, exit_code=code))
 
+    @property
+    def stopping(self) -> bool:
+        """Whether this run of the guest is to stop (an exit, the deadline, Ctrl-C): a hook that waits ends early."""
+        return self._stop is not None
+
     def request_stop(self, stop: Stop) -> None:
         self._stop = stop
         uclib.uc_emu_stop(self._handle)

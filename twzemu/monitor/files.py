@@ -161,7 +161,7 @@ class Files:
             content.data.clear()
             content.dirty = True
         content.opened += 1
-        fd = _lowest_free(table, 0)
+        fd = _lowest_free(table, 0)  # a free one exists: the table holds fewer than MAX_FILES
         table[fd] = Description(content, readable, writable, bool(flags & O_APPEND), path=full)
         return fd
 
@@ -182,6 +182,8 @@ class Files:
             if len(table) >= MAX_FILES or lowest >= MAX_FILES:
                 return -EMFILE if lowest < MAX_FILES else -EINVAL
             target = _lowest_free(table, lowest)
+            if target < 0:
+                return target
         elif not 0 <= target < MAX_FILES:
             return -EBADF
         elif target == fd:
@@ -422,4 +424,5 @@ class Files:
 
 
 def _lowest_free(table: dict[int, Entry], lowest: int) -> int:
-    return next(n for n in range(lowest, MAX_FILES + 1) if n not in table)
+    """The lowest descriptor from ``lowest`` not in ``table``, or -EMFILE."""
+    return next((n for n in range(lowest, MAX_FILES) if n not in table), -EMFILE)

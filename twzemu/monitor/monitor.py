@@ -216,7 +216,6 @@ class Run:
         self.gates = GateTable()
         self.crossings: Crossings | None = None
         self.early_stop: Stop | None = None  # an initialiser ended the run before the program started
-        self.deadline: float | None = None  # when the run must end (time.monotonic), if ever: a guest's sleep ends
         self.files = Files(monitor.store, monitor.mounts)  # the guest's files (monitor/files.py)
 
     # -- steps ------------------------------------------------------------------------------------------
@@ -226,7 +225,6 @@ class Run:
         of the callees they are bound to; 3. hand the crossing engine its tables; 4. run the isolated
         compartments' initialisers, dependencies first (unless a crossing ran them already); 5. lay out the
         startup block and make the program ready to run from ``_start``."""
-        self.deadline = deadline
         linked, builder = self.linked, self.builder
         for compartment in linked.compartments:
             sites: frozenset[int] = frozenset()
@@ -254,7 +252,7 @@ class Run:
         self.crossings = crossings
         note = self._note if monitor.verbose else None
         streams = {1: monitor.stdout, 2: monitor.stderr}
-        system_calls = SystemCalls(monitor.stdin, self.files, note, streams, lambda: self.deadline)
+        system_calls = SystemCalls(monitor.stdin, self.files, note, streams, lambda: self.machine.stopping)
         self.machine.on_hypercall = Hypercalls(
             monitor.stdout, monitor.stderr, crossings.client, GATE_BUFFER, crossings.reply, system_calls
         )

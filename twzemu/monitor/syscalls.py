@@ -27,7 +27,7 @@ PATH_MAX = 4096
 MAX_IO = 1 << 20  # bytes one read or write moves at most
 F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
 TIMER_ABSTIME = 1
-SLEEP_SLICE = 0.05  # seconds: a long sleep is slept in slices, so a deadline cuts it short
+SLEEP_SLICE = 0.05  # seconds: a sleep is slept in slices, so a deadline or Ctrl-C cuts it short
 S_IFCHR = 0o020000
 ARCH_SET_FS, ARCH_GET_FS = 0x1002, 0x1003
 CLOCKS = {
@@ -57,11 +57,11 @@ class SystemCalls:
     """``SystemCalls(...)(caller, n, args)`` -> the result a Linux kernel would give (``-errno`` on failure)."""
 
     def __init__(self, stdin: BinaryIO | None, files: Files, note: Callable[[str], None] | None = None,
-                 streams: Mapping[int, BinaryIO] | None = None, deadline: Callable[[], float | None] = lambda: None,
+                 streams: Mapping[int, BinaryIO] | None = None, stopping: Callable[[], bool] = lambda: False,
                  ) -> None:  # fmt: skip
         self.stdin = stdin
         self.streams = dict(streams or {})  # 1 and 2: where the run's stdout and stderr go
-        self.deadline = deadline  # when the run must stop (time.monotonic), if ever: sleeps end by then
+        self.stopping = stopping  # whether the run is to stop (its deadline, Ctrl-C): a sleep ends then
         self.files = files
         self._umask = 0o022
         self._started = time.process_time_ns()  # the run's CPU clock starts at 0
@@ -327,8 +327,8 @@ class SystemCalls:
         return self._sleep(caller, args[2], args[3], absolute_clock=clock if args[1] & TIMER_ABSTIME else None)
 
     def _sleep(self, caller: Caller, request: int, remain: int, absolute_clock: int | None) -> int:
-        """Sleep for (or, on ``absolute_clock``, until) the timespec at ``request``; the run's deadline ends it
-        early, a moment after the watchdog asked the machine to stop (so the guest never runs past it)."""
+        """Sleep for (or, on ``absolute_clock``, until) the timespec at ``request``; the run's deadline or Ctrl-C
+        ends it early (the machine stops when this returns)."""
         data = self._get(caller, request, TIMESPEC.size)
         if data is None:
             return -EFAULT
@@ -339,10 +339,7 @@ class SystemCalls:
         if absolute_clock is not None:
             length -= time.clock_gettime(absolute_clock)
         end = time.monotonic() + max(length, 0.0)
-        deadline = self.deadline()
-        if deadline is not None:
-            end = min(end, deadline + 2 * SLEEP_SLICE)
-        while (left := end - time.monotonic()) > 0:
+        while (left := end - time.monotonic()) > 0 and not self.stopping():
             time.sleep(min(left, SLEEP_SLICE))
         return 0
 
