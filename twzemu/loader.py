@@ -22,7 +22,7 @@ from .objects.layout import NULL_PAGE_SIZE
 from .objects.object import Lifetime, Object
 from .objects.store import ObjectStore
 
-STACK_SIZE = 1 << 20
+STACK_SIZE = 8 << 20  # as Linux gives a process (ulimit -s): backed a page at a time, as touched
 
 
 class ObjectBacking:
