@@ -211,3 +211,41 @@ def test_a_sleep_ends_at_the_runs_timeout_or_ctrl_c(tmp_path) -> None:
     assert sleeping.stdout is not None and sleeping.stdout.readline() == "asleep\n"
     sleeping.send_signal(signal.SIGINT)
     assert sleeping.wait(timeout=10) == 130
+
+
+STAT_DIRECTORIES = """#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(void)
+{
+    struct stat st;
+    const char *paths[] = {".", "sub", "f.txt", "missing", "sub/"};
+    FILE *f = fopen("f.txt", "w");
+    fputs("x", f);
+    fclose(f);
+    for (int i = 0; i < 5; i++) {
+        int r = stat(paths[i], &st);
+        printf("%s: stat %d dir %d reg %d access %d\\n", paths[i], r, r == 0 && S_ISDIR(st.st_mode),
+               r == 0 && S_ISREG(st.st_mode), access(paths[i], F_OK));
+    }
+    return 0;
+}
+"""
+
+
+def test_stat_and_access_see_directories(tmp_path) -> None:
+    """Under a mount, host directories; in the object namespace, its root and the directories files' paths go
+    through (implicit there). Output as glibc gives it for the mount."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "d.c").write_text(STAT_DIRECTORIES)
+    subprocess.run(
+        [sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "d"), str(tmp_path / "d.c")], check=True
+    )
+    mounted = clib("--mount", f"{tmp_path}:rw", str(tmp_path / "d"))
+    expected = ["stat 0 dir 1 reg 0 access 0", "stat 0 dir 1 reg 0 access 0", "stat 0 dir 0 reg 1 access 0",
+                "stat -1 dir 0 reg 0 access -1", "stat 0 dir 1 reg 0 access 0"]  # fmt: skip
+    names = [".", "sub", "f.txt", "missing", "sub/"]
+    assert mounted.stdout.splitlines() == [f"{name}: {line}" for name, line in zip(names, expected, strict=True)]
+    namespace = clib(str(tmp_path / "d"))  # no sub/ there
+    assert namespace.stdout.splitlines()[1] == "sub: stat -1 dir 0 reg 0 access -1"
+    assert namespace.stdout.splitlines()[0] == "." + ": " + expected[0]

@@ -40,7 +40,7 @@ NAME_PREFIX = "file:"
 HEADER = struct.Struct("<QH")  # size, length of the owner's name (which follows)
 HEADER_AT = NULL_PAGE_SIZE
 DATA_AT = 2 * NULL_PAGE_SIZE
-S_IFREG = 0o100000
+S_IFREG, S_IFDIR = 0o100000, 0o040000
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +336,17 @@ class Files:
             return -EINVAL
         description.offset = base + offset
         return description.offset
+
+    def is_directory(self, compartment: str, path: str) -> bool:
+        """Whether ``path`` names a directory ``compartment`` may look at: a host directory under a mount, or in
+        the object namespace its root or what some file's path goes through (directories there are implicit)."""
+        full = self.absolute(path)
+        mount = self._mount_of(full)
+        if mount is not None:
+            host = self._inside(mount, full)
+            return not mount.refuses(compartment, writing=False) and not isinstance(host, int) and host.is_dir()
+        prefix = NAME_PREFIX + full.rstrip("/") + "/"
+        return full == "/" or any(name.startswith(prefix) for name in self.store.names())
 
     def size(self, compartment: str, path: str) -> int:
         """A path's size for stat (-errno if there is none, or the compartment may not see it)."""

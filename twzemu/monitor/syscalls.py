@@ -18,7 +18,7 @@ from typing import BinaryIO, Protocol
 
 from ..errors import TwzEmuError
 from ..mmu.space import Access, AddressSpace
-from .files import O_APPEND, O_RDONLY, O_RDWR, O_WRONLY, S_IFREG, Description, Files, Stream
+from .files import O_APPEND, O_RDONLY, O_RDWR, O_WRONLY, S_IFDIR, S_IFREG, Description, Files, Stream
 
 # errno values (Linux, asm-generic/errno-base.h)
 EPERM, ENOENT, EBADF, EFAULT, EINVAL, ENOTTY, ESPIPE, ERANGE, ENOSYS, ENAMETOOLONG = 1, 2, 9, 14, 22, 25, 29, 34, 38, 36
@@ -222,6 +222,8 @@ class SystemCalls:
         path = self._path(caller, args[0])
         if isinstance(path, int):
             return path
+        if self.files.is_directory(caller.name, path):
+            return self._stat_into(caller, args[1], S_IFDIR | 0o755, 4096)
         size = self.files.size(caller.name, path)
         return size if size < 0 else self._stat_into(caller, args[1], S_IFREG | 0o644, size)
 
@@ -234,6 +236,8 @@ class SystemCalls:
         path = self._path(caller, args[0])
         if isinstance(path, int):
             return path
+        if self.files.is_directory(caller.name, path):
+            return 0
         size = self.files.size(caller.name, path)
         return size if size < 0 else 0
 
