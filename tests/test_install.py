@@ -76,35 +76,29 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return venv, env
 
 
+def _twzemu(installed: tuple[Path, dict[str, str]], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``twzemu ARGS``, run in ``cwd`` with the new cache."""
+    venv, env = installed
+    return subprocess.run([str(venv / "bin/twzemu"), *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
 def test_an_installed_twzemu_builds_and_runs_a_program_from_any_directory(
     installed: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
-    venv, env = installed
     (tmp_path / "note.c").write_text(PROGRAM)
-    twzemu = str(venv / "bin/twzemu")
-    first = subprocess.run(
-        [twzemu, "cc", "note.c", "-o", "note", "-lm"], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    first = _twzemu(installed, tmp_path, "cc", "note.c", "-o", "note", "-lm")
     assert first.returncode == 0, first.stderr
     progress = first.stderr.splitlines()
     assert len(progress) == 1 and progress[0].startswith("twzemu: building the guest runtime"), first.stderr
-    run = subprocess.run([twzemu, "run", "note", "hi"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    run = _twzemu(installed, tmp_path, "run", "note", "hi")
     assert (run.returncode, run.stdout, run.stderr) == (0, "hi 1.4142\n", "")
-    again = subprocess.run(
-        [twzemu, "cc", "note.c", "-o", "again", "-lm"], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    again = _twzemu(installed, tmp_path, "cc", "note.c", "-o", "again", "-lm")
     assert (again.returncode, again.stderr) == (0, ""), "the runtime is built once"
 
 
 def test_an_installed_twzemu_calls_a_gate(installed: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
-    venv, env = installed
     (tmp_path / "add.c").write_text(LIBRARY)
-    twzemu = str(venv / "bin/twzemu")
-    built = subprocess.run(
-        [twzemu, "cc", "-shared", "-o", "libadd.so", "add.c"], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    built = _twzemu(installed, tmp_path, "cc", "-shared", "-o", "libadd.so", "add.c")
     assert built.returncode == 0, built.stderr
-    call = subprocess.run(
-        [twzemu, "call", "./libadd.so", "add", "2", "40"], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    call = _twzemu(installed, tmp_path, "call", "./libadd.so", "add", "2", "40")
     assert (call.returncode, call.stdout) == (0, "42\n"), call.stderr

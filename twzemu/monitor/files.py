@@ -208,6 +208,10 @@ class Files:
             return -EACCES
         return host
 
+    def _host_path(self, mount: Mount, compartment: str, full: str, writing: bool) -> Path | int:
+        """The host path of ``full`` for ``compartment``, or -errno: the mount refuses it, or a link leads out."""
+        return mount.refuses(compartment, writing) or self._inside(mount, full)
+
     def _host(self, mount: Mount, full: str, flags: int) -> Content | int:
         host = self._inside(mount, full)
         if isinstance(host, int):
@@ -343,8 +347,8 @@ class Files:
         full = self.absolute(path)
         mount = self._mount_of(full)
         if mount is not None:
-            host = self._inside(mount, full)
-            return not mount.refuses(compartment, writing=False) and not isinstance(host, int) and host.is_dir()
+            host = self._host_path(mount, compartment, full, writing=False)
+            return not isinstance(host, int) and host.is_dir()
         prefix = NAME_PREFIX + full.rstrip("/") + "/"
         return full == "/" or any(name.startswith(prefix) for name in self.store.names())
 
@@ -363,9 +367,7 @@ class Files:
         full = self.absolute(path)
         mount = self._mount_of(full)
         if mount is not None:
-            if refused := mount.refuses(compartment, writing=True):
-                return refused
-            host = self._inside(mount, full)
+            host = self._host_path(mount, compartment, full, writing=True)
             if isinstance(host, int):
                 return host
             try:
@@ -391,12 +393,10 @@ class Files:
         if mount is not self._mount_of(new_full):
             return -EXDEV
         if mount is not None:
-            if refused := mount.refuses(compartment, writing=True):
-                return refused
-            source = self._inside(mount, old_full)
+            source = self._host_path(mount, compartment, old_full, writing=True)
             if isinstance(source, int):
                 return source
-            target = self._inside(mount, new_full)
+            target = self._host_path(mount, compartment, new_full, writing=True)
             if isinstance(target, int):
                 return target
             try:

@@ -63,7 +63,7 @@ class SystemCalls:
         self.streams = dict(streams or {})  # 1 and 2: where the run's stdout and stderr go
         self.stopping = stopping  # whether the run is to stop (its deadline, Ctrl-C): a sleep ends then
         self.files = files
-        self._umask = 0o022
+        self._umasks: dict[str, int] = {}  # each compartment's (default 022)
         self._started = time.process_time_ns()  # the run's CPU clock starts at 0
         self.note = note  # --verbose: told each unknown call once
         self._noted: set[int] = set()
@@ -154,7 +154,7 @@ class SystemCalls:
         if not caller.space.user_may(buffer, length, Access.WRITE):
             return -EFAULT
         entry = self.files.entry(caller.name, fd)
-        if entry is None or entry == Stream(1) or entry == Stream(2):
+        if entry is None or (isinstance(entry, Stream) and entry.number != 0):
             return -EBADF
         data = self._read_stdin(length) if isinstance(entry, Stream) else self.files.read(entry, length)
         if isinstance(data, int):
@@ -170,15 +170,14 @@ class SystemCalls:
 
     def _write(self, caller: Caller, args: tuple[int, ...]) -> int:
         entry = self.files.entry(caller.name, args[0])
-        stream = self.streams.get(entry.number) if isinstance(entry, Stream) else None
-        if entry is None or (isinstance(entry, Stream) and stream is None):
+        if entry is None or (isinstance(entry, Stream) and entry.number not in self.streams):
             return -EBADF
         data = self._get(caller, args[1], min(args[2], MAX_IO))
         if data is None:
             return -EFAULT
-        if stream is None:
-            assert isinstance(entry, Description)
+        if isinstance(entry, Description):
             return self.files.write(entry, data)
+        stream = self.streams[entry.number]
         stream.write(data)
         stream.flush()
         return len(data)
@@ -308,7 +307,8 @@ class SystemCalls:
         return -EINVAL
 
     def _umask_call(self, caller: Caller, args: tuple[int, ...]) -> int:
-        previous, self._umask = self._umask, args[0] & 0o777
+        previous = self._umasks.get(caller.name, 0o022)
+        self._umasks[caller.name] = args[0] & 0o777
         return previous
 
     def _times(self, caller: Caller, args: tuple[int, ...]) -> int:
@@ -322,15 +322,15 @@ class SystemCalls:
     # -- sleeping -----------------------------------------------------------------------------------------------
 
     def _nanosleep(self, caller: Caller, args: tuple[int, ...]) -> int:
-        return self._sleep(caller, args[0], args[1], absolute_clock=None)
+        return self._sleep(caller, args[0], absolute_clock=None)
 
     def _clock_nanosleep(self, caller: Caller, args: tuple[int, ...]) -> int:
         clock = CLOCKS.get(args[0])
         if clock is None:
             return -EINVAL
-        return self._sleep(caller, args[2], args[3], absolute_clock=clock if args[1] & TIMER_ABSTIME else None)
+        return self._sleep(caller, args[2], absolute_clock=clock if args[1] & TIMER_ABSTIME else None)
 
-    def _sleep(self, caller: Caller, request: int, remain: int, absolute_clock: int | None) -> int:
+    def _sleep(self, caller: Caller, request: int, absolute_clock: int | None) -> int:
         """Sleep for (or, on ``absolute_clock``, until) the timespec at ``request``; the run's deadline or Ctrl-C
         ends it early (the machine stops when this returns)."""
         data = self._get(caller, request, TIMESPEC.size)

@@ -24,6 +24,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -85,9 +86,14 @@ def compiler_include(cc: str) -> str:
 
 def run(command: list[str], what: str) -> str:
     """Run ``command``; its stdout, or ``ToolchainError`` naming ``what`` with the first line it complained."""
-    from . import musl  # only to build: a run that finds the runtime built imports none of musl's build
-
-    return musl.run(command, what)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise ToolchainError(f"{what}: cannot run {command[0]}: {error.strerror}") from None
+    if result.returncode != 0:
+        first = next((line for line in result.stderr.splitlines() if line.strip()), "no diagnostic")
+        raise ToolchainError(f"{what} failed ({command[0]}, status {result.returncode}): {first}")
+    return result.stdout
 
 
 def cache_root() -> Path:
@@ -106,7 +112,7 @@ def runtime() -> Runtime:
     directory = root / f"runtime-{_digest(sources, musl_digest, *GLUE_CFLAGS, *RUNTIME_LDFLAGS)}"
     if libc.is_dir() and directory.is_dir():
         return Runtime(libc, directory)
-    from . import musl  # only to build (above)
+    from . import musl  # only to build: a run that finds the runtime built imports none of musl's build
 
     cc = compiler()
     if not libc.is_dir():

@@ -32,6 +32,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ToolchainError
+from . import run
 
 MUSL_VERSION = "1.2.5"
 WHEEL = "ziglang==0.13.0"
@@ -344,14 +345,3 @@ def build(out: Path, downloads: Path, cc: str, jobs: int) -> Path:
     install_headers(tree, obj, out / "include")
     check(library)
     return library
-
-
-def run(command: list[str], what: str) -> str:
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-    except OSError as error:
-        raise ToolchainError(f"{what}: cannot run {command[0]}: {error.strerror}") from None
-    if result.returncode != 0:
-        first = next((line for line in result.stderr.splitlines() if line.strip()), "no diagnostic")
-        raise ToolchainError(f"{what} failed ({command[0]}, status {result.returncode}): {first}")
-    return result.stdout
