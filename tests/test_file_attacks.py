@@ -14,7 +14,9 @@ from conftest import ROOT, guest
 
 ATTACK = guest("fileattacks/fileattack")
 READ, OVERWRITE, UNLINK, SEEK_FAR, SEEK_CUR, STAT, RENAME_AWAY, RENAME_OVER = range(8)
+FD_BOUNDS, FD_EXHAUST, UMASK, CLOSE_STREAMS = range(8, 12)
 MINE = "mine: the program's own\n"
+PROGRAM = "program dup 1 umask 22\n"  # the program's own descriptors and umask after the attack
 
 
 def attack(op: int, path: str, *extra: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
@@ -27,7 +29,7 @@ def attack(op: int, path: str, *extra: str, options: tuple[str, ...] = ()) -> su
 def test_another_compartments_file_is_eacces_however_it_is_spelled(spelling: str, op: int) -> None:
     done = attack(op, spelling)
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout.endswith(f"evil {op} -> -13\nattack -13; {MINE}"), done.stdout
+    assert done.stdout.endswith(f"evil {op} -> -13\nattack -13; {MINE}{PROGRAM}"), done.stdout
 
 
 def test_a_library_claiming_anothers_soname_is_refused_at_link_time() -> None:
@@ -103,3 +105,28 @@ def test_a_name_the_store_cannot_hold_leaves_no_object_behind(tmp_path: Path) ->
     assert "evil 1 -> -22\n" in done.stdout
     objects = [p for p in store.iterdir() if p.suffix == ".obj"] if store.exists() else []
     assert len(objects) == 1  # /mine.txt, the program's; nothing for the refused name
+
+
+def test_descriptors_out_of_range_are_ebadf_or_einval() -> None:
+    done = attack(FD_BOUNDS, "/x")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "evil fds -9 -9 -22 -9\n" in done.stdout and done.stdout.endswith(f"attack 0; {MINE}{PROGRAM}")
+
+
+def test_a_library_taking_every_descriptor_takes_only_its_own() -> None:
+    done = attack(FD_EXHAUST, "/x")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "evil took 253 descriptors, then -24\n" in done.stdout  # 256 per compartment, 0-2 in use: EMFILE
+    assert done.stdout.endswith(f"attack 253; {MINE}{PROGRAM}")  # the program still opens and dups
+
+
+def test_umask_is_no_channel_between_compartments() -> None:
+    done = attack(UMASK, "/x")
+    assert done.stdout.endswith(f"evil 10 -> 18\nattack 18; {MINE}{PROGRAM}"), done.stdout  # 022, octal
+
+
+def test_a_library_closing_its_standard_streams_closes_only_its_own() -> None:
+    done = attack(CLOSE_STREAMS, "/x")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "evil 11" not in done.stdout  # its own report went to its closed stdout
+    assert done.stdout.endswith(f"attack 0; {MINE}{PROGRAM}"), done.stdout

@@ -50,6 +50,22 @@ long file_attack(long op)
     case 6: /* take it under a name of its own */
         result = raw(SYS_rename, (long)path, (long)"/stolen.txt", 0);
         break;
+    case 8: /* descriptors out of range: past the table, negative, a huge F_DUPFD floor */
+        printf("evil fds %ld %ld %ld %ld\n", raw(SYS_dup2, 1, -1, 0), raw(SYS_dup2, 1, 1L << 40, 0),
+               raw(SYS_fcntl, 1, F_DUPFD, 1L << 40), raw(SYS_close, -5, 0, 0));
+        break;
+    case 9: /* take every descriptor there is */
+        for (long n = 0; (fd = raw(SYS_dup, 2, 0, 0)) >= 0; n++)
+            result = n + 1;
+        printf("evil took %ld descriptors, then %ld\n", result, fd);
+        break;
+    case 10: /* a umask for everyone: a channel to another compartment */
+        result = raw(SYS_umask, 0777, 0, 0);
+        break;
+    case 11: /* close the standard streams (its own; its report below is lost with its stdout) */
+        for (int i = 0; i < 3; i++)
+            raw(SYS_close, i, 0, 0);
+        break;
     case 7: /* put a file of its own over it */
         fd = raw(SYS_open, (long)"/decoy.txt", O_WRONLY | O_CREAT, 0644);
         raw(SYS_close, fd, 0, 0);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <twz.h>
 #include <unistd.h>
 
@@ -27,5 +28,7 @@ int main(int argc, char **argv)
     char line[64] = "";
     fgets(line, sizeof line, mine);
     printf("attack %ld; mine: %s", result, line);
+    int fd = dup(1); /* the program's own descriptors and umask, whatever the library did with its own */
+    printf("program dup %d umask %o\n", fd > 2, umask(022));
     return 0;
 }
