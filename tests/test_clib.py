@@ -199,6 +199,22 @@ def test_descriptors_are_a_processs_dup_dup2_fcntl_and_replaced_standard_streams
     assert (tmp_path / "out.txt").read_text() == "this line goes to out.txt\n"
 
 
+def test_directories_behave_as_glibcs_in_the_object_namespace_and_under_a_mount(tmp_path) -> None:
+    """guests/clib/dirs.c (mkdir, readdir, rmdir, chdir, a file created in a missing directory or under a file,
+    opening a directory, truncate, tmpnam, limits) prints what the same source built with gcc prints natively."""
+    native = tmp_path / "dirs-native"
+    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / "guests/clib/dirs.c")], check=True)
+    (tmp_path / "native").mkdir()
+    (tmp_path / "mount").mkdir()
+    expected = subprocess.run([str(native)], capture_output=True, text=True, cwd=tmp_path / "native", check=True)
+    in_objects = clib(str(guest("clib/dirs")))
+    mounted = clib("--mount", f"{tmp_path / 'mount'}:rw", str(guest("clib/dirs")))
+    assert "tmpnam: a name" in expected.stdout and "d: ../ ./ a.txt sub/ (again 4)" in expected.stdout
+    assert (in_objects.returncode, in_objects.stdout, in_objects.stderr) == (0, expected.stdout, "")
+    assert (mounted.returncode, mounted.stdout, mounted.stderr) == (0, expected.stdout, "")
+    assert list((tmp_path / "mount").iterdir()) == []  # the program removed what it made
+
+
 def test_a_sleep_ends_at_the_runs_timeout_or_ctrl_c(tmp_path) -> None:
     source = tmp_path / "sleeper.c"
     source.write_text('#include <stdio.h>\n#include <unistd.h>\nint main(void) { puts("asleep"); sleep(30); }\n')
@@ -234,8 +250,8 @@ int main(void)
 
 
 def test_stat_and_access_see_directories(tmp_path) -> None:
-    """Under a mount, host directories; in the object namespace, its root and the directories files' paths go
-    through (implicit there). Output as glibc gives it for the mount."""
+    """Under a mount, host directories; in the object namespace, its own (here only its root). Output as glibc
+    gives it for the mount."""
     (tmp_path / "sub").mkdir()
     (tmp_path / "d.c").write_text(STAT_DIRECTORIES)
     subprocess.run(

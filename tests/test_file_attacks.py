@@ -14,9 +14,11 @@ from conftest import ROOT, guest
 
 ATTACK = guest("fileattacks/fileattack")
 READ, OVERWRITE, UNLINK, SEEK_FAR, SEEK_CUR, STAT, RENAME_AWAY, RENAME_OVER = range(8)
-FD_BOUNDS, FD_EXHAUST, UMASK, CLOSE_STREAMS = range(8, 12)
+FD_BOUNDS, FD_EXHAUST, UMASK, CLOSE_STREAMS, LIST, RMDIR, LIST_INTO, CHDIR = range(8, 16)
 MINE = "mine: the program's own\n"
-PROGRAM = "program dup 1 umask 22\n"  # the program's own descriptors and umask after the attack
+# The program's own descriptors, umask, current directory and the file in its directory, after the attack.
+PROGRAM = "program dup 1 umask 22 cwd / secret 0\n"
+PROGRAM_DATA = "0xc0000000"  # fileattack's data slot (slot 3): libfileevil's context does not map it
 
 
 def attack(op: int, path: str, *extra: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
@@ -82,7 +84,8 @@ def test_offsets_beyond_a_file_are_einval_not_a_monitor_crash() -> None:
 
 
 def test_host_errors_under_a_mount_are_errno_values(tmp_path: Path) -> None:
-    """A name too long, a loop of links, a fifo (reading it would block the monitor), a directory."""
+    """A name too long, a loop of links, a fifo (reading it would block the monitor), a directory, a missing
+    directory."""
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     (tmp_path / "sub").mkdir()
@@ -92,7 +95,7 @@ def test_host_errors_under_a_mount_are_errno_values(tmp_path: Path) -> None:
         ("fifo", READ, -13),
         ("fifo", STAT, -13),
         ("sub", UNLINK, -21),
-        ("nodir/x", OVERWRITE, 5),  # the open succeeds; the bytes cannot reach the host (close says ENOENT)
+        ("nodir/x", OVERWRITE, -2),  # ENOENT at the open, as Linux (the bytes could never reach the host)
     ]:
         done = attack(op, path, options=("--mount", f"{tmp_path}:rw"))
         assert (done.returncode, done.stderr) == (0, ""), (path, done.stderr)
@@ -104,7 +107,7 @@ def test_a_name_the_store_cannot_hold_leaves_no_object_behind(tmp_path: Path) ->
     done = attack(OVERWRITE, "/with space", options=("--store", str(store)))
     assert "evil 1 -> -22\n" in done.stdout
     objects = [p for p in store.iterdir() if p.suffix == ".obj"] if store.exists() else []
-    assert len(objects) == 1  # /mine.txt, the program's; nothing for the refused name
+    assert len(objects) == 3  # the program's /mine.txt, /pdir and /pdir/secret.txt; nothing for the refused name
 
 
 def test_descriptors_out_of_range_are_ebadf_or_einval() -> None:
@@ -130,3 +133,34 @@ def test_a_library_closing_its_standard_streams_closes_only_its_own() -> None:
     assert (done.returncode, done.stderr) == (0, "")
     assert "evil 11" not in done.stdout  # its own report went to its closed stdout
     assert done.stdout.endswith(f"attack 0; {MINE}{PROGRAM}"), done.stdout
+
+
+@pytest.mark.parametrize(
+    ("path", "sees"),
+    [("/", ". .. pdir tmp"), ("/pdir", ". .."), ("/tmp", ". ..")],
+)
+def test_a_directory_lists_only_the_files_the_reader_may_open(path: str, sees: str) -> None:
+    """The program's /mine.txt and /pdir/secret.txt are not the library's to see (directories are shared names)."""
+    done = attack(LIST, path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert f"evil sees {sees}\nevil 12 -> 0\n" in done.stdout, done.stdout
+    assert done.stdout.endswith(f"attack 0; {MINE}{PROGRAM}"), done.stdout
+
+
+@pytest.mark.parametrize(("path", "error"), [("/pdir", -13), ("/", -16), ("/tmp", -16), ("/mine.txt", -20)])
+def test_another_compartments_directory_cannot_be_removed(path: str, error: int) -> None:
+    """EACCES before ENOTEMPTY: whether another's directory is empty is not told either."""
+    done = attack(RMDIR, path)
+    assert done.stdout.endswith(f"evil 13 -> {error}\nattack {error}; {MINE}{PROGRAM}"), done.stdout
+
+
+def test_a_listing_into_another_compartments_memory_is_efault() -> None:
+    done = attack(LIST_INTO, PROGRAM_DATA)
+    assert done.stdout.endswith(f"evil 14 -> -14\nattack -14; {MINE}{PROGRAM}"), done.stdout
+
+
+def test_a_current_directory_is_each_compartments_own() -> None:
+    """The library moves into the program's directory and plants a file there (directories take anyone's files, as
+    /tmp does); the program's current directory stays, and its file in that directory stays its own."""
+    done = attack(CHDIR, "/pdir")
+    assert done.stdout.endswith(f"evil 15 -> 0\nattack 0; {MINE}{PROGRAM}"), done.stdout

@@ -1,11 +1,13 @@
 """Files for guests: named objects of the run's store, and host directories mounted with ``--mount``.
 
-A guest path is absolute or relative to the current directory: ``/`` of the run's object namespace, or the first
-mount's directory. A path under a mount (``--mount DIR[:rw][:COMPARTMENT]``, at DIR's own absolute path) is that
-host file, read-only unless ``:rw`` (then a file written reaches the host atomically on close: a new file beside
-it, renamed over it), usable by every compartment unless COMPARTMENT names the one that may. Every other path is
-an object named ``file:PATH`` in the store, persistent when the store is on disk (``--store DIR``); the compartment
-that created it owns it (its name is in the object's header page), and any other gets ``EACCES``.
+A guest path is absolute or relative to the compartment's current directory (``chdir``): to begin with ``/`` of the
+run's object namespace, or the first mount's directory. A path under a mount (``--mount DIR[:rw][:COMPARTMENT]``,
+at DIR's own absolute path) is that host file, read-only unless ``:rw`` (then a file written reaches the host
+atomically on close: a new file beside it, renamed over it), usable by every compartment unless COMPARTMENT names
+the one that may. Every other path is an object named ``file:PATH`` in the store, persistent when the store is on
+disk (``--store DIR``); the compartment that created it owns it (its name is in the object's header page), and any
+other gets ``EACCES``. Directories there are objects named ``dir:PATH`` (``/`` and ``/tmp`` always exist); a file or
+directory is created only in one, and a directory's listing shows its directories and the files the reader may open.
 
 Each compartment has its own descriptors, 0-2 the standard streams to begin with (``Stream``); like a process's, a
 new one is the lowest free number, and ``dup``/``dup2`` make two numbers share one open file (its offset too). An
@@ -27,16 +29,20 @@ from pathlib import Path
 from ..errors import ObjectError, UsageError
 from ..objects.layout import NULL_PAGE_SIZE
 from ..objects.object import Lifetime, Object
+from ..objects.objid import ObjId
 from ..objects.store import ObjectStore, check_name
 
 EACCES, EBADF, EEXIST, EINVAL, EISDIR, EMFILE, ENOENT, EROFS, EFBIG, EIO = 13, 9, 17, 22, 21, 24, 2, 30, 27, 5
-EXDEV = 18
+EXDEV, ENOTDIR, ENOTEMPTY, EBUSY = 18, 20, 39, 16
 MAX_FILE_SIZE = 1 << 30  # bytes a file may hold (an object's data; offsets beyond are refused)
 O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 3, 0, 1, 2, 0o100, 0o200, 0o1000, 0o2000
+O_DIRECTORY = 0o200000
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
 MAX_FILES = 256  # descriptors per compartment, 0 to MAX_FILES - 1
 STANDARD_STREAMS = (0, 1, 2)
 NAME_PREFIX = "file:"
+DIRECTORY_PREFIX = "dir:"
+ALWAYS_THERE = ("/", "/tmp")  # the object namespace's directories in every run
 HEADER = struct.Struct("<QH")  # size, length of the owner's name (which follows)
 HEADER_AT = NULL_PAGE_SIZE
 DATA_AT = 2 * NULL_PAGE_SIZE
@@ -60,7 +66,7 @@ class Mount:
         if not directory or (rest and not compartment and not writable) or compartment.startswith(":"):
             raise UsageError(f"twzemu run: --mount {text}: takes DIR[:rw][:COMPARTMENT]")
         path = Path(directory).resolve()
-        if not path.is_dir():
+        if not stat.S_ISDIR(_host_mode(path)):
             raise UsageError(f"twzemu run: --mount {text}: {directory} is not a directory")
         return cls(path, writable, compartment or None)
 
@@ -107,7 +113,17 @@ class Stream:
     number: int
 
 
-Entry = Description | Stream
+@dataclass(slots=True)
+class Listing:
+    """An open directory: its entries (name, whether a directory), listed when opened or rewound, read in turn."""
+
+    path: str
+    entries: list[tuple[str, bool]]
+    position: int = 0
+    refs: int = 1
+
+
+Entry = Description | Stream | Listing
 
 
 @dataclass
@@ -118,25 +134,53 @@ class Files:
     mounts: tuple[Mount, ...] = ()
     _tables: dict[str, dict[int, Entry]] = field(default_factory=dict)
     _open: dict[str, Content] = field(default_factory=dict)  # path -> bytes held while open
+    _cwds: dict[str, str] = field(default_factory=dict)  # each compartment's current directory, once it changed it
 
-    @property
-    def cwd(self) -> str:
-        return str(self.mounts[0].directory) if self.mounts else "/"
+    def cwd(self, compartment: str) -> str:
+        return self._cwds.get(compartment) or (str(self.mounts[0].directory) if self.mounts else "/")
 
-    def absolute(self, path: str) -> str:
-        return posixpath.normpath(posixpath.join(self.cwd, path)).replace("//", "/")
+    def absolute(self, compartment: str, path: str) -> str:
+        return posixpath.normpath(posixpath.join(self.cwd(compartment), path)).replace("//", "/")
 
     def _mount_of(self, path: str) -> Mount | None:
         """The innermost mount holding ``path``."""
         holding = [mount for mount in self.mounts if mount.contains(path)]
         return max(holding, key=lambda mount: len(str(mount.directory)), default=None)
 
+    # -- the object namespace's names --------------------------------------------------------------------------
+
+    def _bound(self, name: str) -> ObjId | None:
+        return self.store.names_view().get(name)
+
+    def _kind(self, full: str) -> int:
+        """What ``full`` is in the object namespace: S_IFDIR, S_IFREG, or 0 (nothing)."""
+        if full in ALWAYS_THERE or self._bound(DIRECTORY_PREFIX + full) is not None:
+            return S_IFDIR
+        return S_IFREG if self._bound(NAME_PREFIX + full) is not None else 0
+
+    def _creatable(self, full: str) -> int:
+        """0 if a new file or directory may be named ``full``: its parent is a directory (-ENOENT, -ENOTDIR)."""
+        parent = self._kind(posixpath.dirname(full))
+        return 0 if parent == S_IFDIR else -ENOTDIR if parent == S_IFREG else -ENOENT
+
+    def _owner(self, obj: Object) -> tuple[int, str]:
+        size, length = HEADER.unpack(obj.read(HEADER_AT, HEADER.size))
+        return size, obj.read(HEADER_AT + HEADER.size, length).decode("utf-8", "surrogateescape")
+
+    def _new_object(self, name: str, owner: str) -> Content:
+        lifetime = Lifetime.PERSISTENT if self.store.path is not None else Lifetime.VOLATILE
+        content = Content(bytearray(), obj=self.store.create(lifetime=lifetime), owner=owner, dirty=True)
+        self._save(content)
+        assert content.obj is not None
+        self.store.bind(name, content.obj.id)
+        return content
+
     # -- open and close ----------------------------------------------------------------------------------------
 
     def open(self, compartment: str, path: str, flags: int) -> int:
         if not path:
             return -ENOENT
-        full = self.absolute(path)
+        full = self.absolute(compartment, path)
         access = flags & O_ACCMODE
         readable, writable = access != O_WRONLY, access in (O_WRONLY, O_RDWR)
         table = self._table(compartment)
@@ -146,6 +190,10 @@ class Files:
         refused = mount.refuses(compartment, writable or bool(flags & O_TRUNC)) if mount else 0
         if refused:  # every open is checked, whoever has the file open already
             return refused
+        if self.is_directory(compartment, path):
+            return self._open_directory(compartment, full, flags, writable)
+        if flags & O_DIRECTORY:
+            return -ENOTDIR if self.size(compartment, path) >= 0 else -ENOENT
         content = self._open.get(full)
         if content is None:
             found = self._host(mount, full, flags) if mount else self._object(compartment, full, flags)
@@ -163,6 +211,17 @@ class Files:
         content.opened += 1
         fd = _lowest_free(table, 0)  # a free one exists: the table holds fewer than MAX_FILES
         table[fd] = Description(content, readable, writable, bool(flags & O_APPEND), path=full)
+        return fd
+
+    def _open_directory(self, compartment: str, full: str, flags: int, writable: bool) -> int:
+        if writable or (flags & O_CREAT and flags & O_EXCL):
+            return -EISDIR if writable else -EEXIST
+        entries = self._list(compartment, full)
+        if isinstance(entries, int):
+            return entries
+        table = self._table(compartment)
+        fd = _lowest_free(table, 0)
+        table[fd] = Listing(full, entries)
         return fd
 
     def _table(self, compartment: str) -> dict[int, Entry]:
@@ -190,7 +249,7 @@ class Files:
             return fd
         elif target in table:
             self.close(compartment, target)
-        if isinstance(entry, Description):
+        if not isinstance(entry, Stream):
             entry.refs += 1
         table[target] = entry
         return target
@@ -223,11 +282,12 @@ class Files:
                 return -ENOENT
             if not mount.writable:
                 return -EROFS
+            parent = _host_mode(host.parent)
+            if not stat.S_ISDIR(parent):
+                return -ENOTDIR if parent else -ENOENT
             return Content(bytearray(), host=host, dirty=True)
         except OSError as error:
             return -(error.errno or EACCES)
-        if stat.S_ISDIR(status.st_mode):
-            return -EISDIR
         if not stat.S_ISREG(status.st_mode):  # a fifo or a device would block or never end
             return -EACCES
         if status.st_size > MAX_FILE_SIZE:
@@ -245,39 +305,31 @@ class Files:
             check_name(name)
         except ObjectError:
             return -EINVAL  # a path the store cannot name (a space in it)
-        try:
-            obj = self.store.get(self.store.lookup(name))
-        except ObjectError:
-            obj = None
-        if obj is not None:
+        id = self._bound(name)
+        if id is not None:
             if flags & O_CREAT and flags & O_EXCL:
                 return -EEXIST
-            size, length = HEADER.unpack(obj.read(HEADER_AT, HEADER.size))
-            owner = obj.read(HEADER_AT + HEADER.size, length).decode("utf-8", "surrogateescape")
+            obj = self.store.get(id)
+            size, owner = self._owner(obj)
             return Content(bytearray(obj.read(DATA_AT, min(size, MAX_FILE_SIZE))), obj=obj, owner=owner)
         if not flags & O_CREAT:
             return -ENOENT
-        lifetime = Lifetime.PERSISTENT if self.store.path is not None else Lifetime.VOLATILE
-        obj = self.store.create(lifetime=lifetime)
-        content = Content(bytearray(), obj=obj, owner=compartment, dirty=True)
-        self._save(content)
-        self.store.bind(name, obj.id)
-        return content
+        return self._creatable(full) or self._new_object(name, compartment)
 
     def close(self, compartment: str, fd: int) -> int:
-        description = self._table(compartment).pop(fd, None)
-        if description is None:
+        entry = self._table(compartment).pop(fd, None)
+        if entry is None:
             return -EBADF
-        if isinstance(description, Stream):
+        if isinstance(entry, Stream):
             return 0
-        description.refs -= 1
-        if description.refs:  # another descriptor still has the file open
+        entry.refs -= 1
+        if entry.refs or isinstance(entry, Listing):  # another descriptor still has the file open
             return 0
-        content = description.content
+        content = entry.content
         content.opened -= 1
         result = self._save(content) if content.dirty else 0
-        if content.opened == 0 and self._open.get(description.path) is content:
-            del self._open[description.path]
+        if content.opened == 0 and self._open.get(entry.path) is content:
+            del self._open[entry.path]
         return result
 
     def close_all(self) -> None:
@@ -334,6 +386,17 @@ class Files:
         content.dirty = True
         return len(data)
 
+    def truncate(self, description: Description, length: int) -> int:
+        if not description.writable:
+            return -EINVAL
+        if not 0 <= length <= MAX_FILE_SIZE:
+            return -EINVAL if length < 0 else -EFBIG
+        data = description.content.data
+        del data[length:]
+        data.extend(bytes(length - len(data)))
+        description.content.dirty = True
+        return 0
+
     def seek(self, description: Description, offset: int, whence: int) -> int:
         base = {SEEK_SET: 0, SEEK_CUR: description.offset, SEEK_END: len(description.content.data)}.get(whence)
         if base is None or not 0 <= base + offset <= MAX_FILE_SIZE:
@@ -341,16 +404,108 @@ class Files:
         description.offset = base + offset
         return description.offset
 
+    # -- directories ------------------------------------------------------------------------------------------
+
     def is_directory(self, compartment: str, path: str) -> bool:
-        """Whether ``path`` names a directory ``compartment`` may look at: a host directory under a mount, or in
-        the object namespace its root or what some file's path goes through (directories there are implicit)."""
-        full = self.absolute(path)
+        """Whether ``path`` names a directory ``compartment`` may look at: a host directory under a mount, or one
+        of the object namespace's."""
+        full = self.absolute(compartment, path)
         mount = self._mount_of(full)
         if mount is not None:
             host = self._host_path(mount, compartment, full, writing=False)
-            return not isinstance(host, int) and host.is_dir()
-        prefix = NAME_PREFIX + full.rstrip("/") + "/"
-        return full == "/" or any(name.startswith(prefix) for name in self.store.names())
+            return not isinstance(host, int) and stat.S_ISDIR(_host_mode(host))
+        return self._kind(full) == S_IFDIR
+
+    def _list(self, compartment: str, full: str) -> list[tuple[str, bool]] | int:
+        """A directory's entries as ``compartment`` sees them, ``.`` and ``..`` first."""
+        entries = [(".", True), ("..", True)]
+        mount = self._mount_of(full)
+        if mount is not None:
+            try:
+                with os.scandir(full) as scan:
+                    entries += sorted((entry.name, entry.is_dir()) for entry in scan)
+            except OSError as error:
+                return -(error.errno or EACCES)
+            return entries
+        prefix = full.rstrip("/") + "/"
+        for name, id in self.store.names_view().items():
+            kind, _, path = name.partition(":")
+            if not path.startswith(prefix) or "/" in path[len(prefix) :] or path == prefix:
+                continue
+            if kind + ":" == DIRECTORY_PREFIX:
+                entries.append((path[len(prefix) :], True))
+            elif kind + ":" == NAME_PREFIX and self._owner(self.store.get(id))[1] in ("", compartment):
+                entries.append((path[len(prefix) :], False))  # only the files this compartment may open
+        if full == "/" and self._bound(DIRECTORY_PREFIX + "/tmp") is None:
+            entries.append(("tmp", True))
+        return sorted(entries[:2]) + sorted(entries[2:])
+
+    def rewind(self, listing: Listing, compartment: str, position: int) -> int:
+        """Where the next read of ``listing`` starts (0 lists the directory again, as ``rewinddir`` does)."""
+        if not 0 <= position <= len(listing.entries):
+            return -EINVAL
+        if position == 0:
+            entries = self._list(compartment, listing.path)
+            listing.entries = entries if not isinstance(entries, int) else []
+        listing.position = position
+        return position
+
+    def make_directory(self, compartment: str, path: str) -> int:
+        full = self.absolute(compartment, path)
+        mount = self._mount_of(full)
+        if mount is not None:
+            host = self._host_path(mount, compartment, full, writing=True)
+            if isinstance(host, int):
+                return host if host != -EROFS or not self.is_directory(compartment, path) else -EEXIST
+            try:
+                host.mkdir()
+            except OSError as error:
+                return -(error.errno or EACCES)
+            return 0
+        try:
+            check_name(DIRECTORY_PREFIX + full)
+        except ObjectError:
+            return -EINVAL
+        if self._kind(full):
+            return -EEXIST
+        return self._creatable(full) or (self._new_object(DIRECTORY_PREFIX + full, compartment) and 0)
+
+    def remove_directory(self, compartment: str, path: str) -> int:
+        full = self.absolute(compartment, path)
+        mount = self._mount_of(full)
+        if mount is not None:
+            if full == str(mount.directory):
+                return -EBUSY
+            host = self._host_path(mount, compartment, full, writing=True)
+            if isinstance(host, int):
+                return host
+            try:
+                host.rmdir()
+            except OSError as error:
+                return -(error.errno or EACCES)
+            return 0
+        kind = self._kind(full)
+        if kind != S_IFDIR:
+            return -ENOTDIR if kind else -ENOENT
+        if full in ALWAYS_THERE and self._bound(DIRECTORY_PREFIX + full) is None:
+            return -EBUSY
+        id = self._bound(DIRECTORY_PREFIX + full)
+        assert id is not None
+        if self._owner(self.store.get(id))[1] not in ("", compartment):
+            return -EACCES
+        below = full.rstrip("/") + "/"
+        if any(name.partition(":")[2].startswith(below) for name in self.store.names_view()):
+            return -ENOTEMPTY
+        self.store.remove(id)
+        return 0
+
+    def change_directory(self, compartment: str, path: str) -> int:
+        if not self.is_directory(compartment, path):
+            return -ENOTDIR if self.size(compartment, path) >= 0 else -ENOENT
+        self._cwds[compartment] = self.absolute(compartment, path)
+        return 0
+
+    # -- paths -------------------------------------------------------------------------------------------------
 
     def size(self, compartment: str, path: str) -> int:
         """A path's size for stat (-errno if there is none, or the compartment may not see it)."""
@@ -364,7 +519,7 @@ class Files:
         return size
 
     def unlink(self, compartment: str, path: str) -> int:
-        full = self.absolute(path)
+        full = self.absolute(compartment, path)
         mount = self._mount_of(full)
         if mount is not None:
             host = self._host_path(mount, compartment, full, writing=True)
@@ -378,6 +533,8 @@ class Files:
                 return -(error.errno or EACCES)
             self._forget(full)
             return 0
+        if self._kind(full) == S_IFDIR:
+            return -EISDIR
         fd = self.open(compartment, path, 0)
         if fd < 0:
             return fd
@@ -388,7 +545,7 @@ class Files:
 
     def rename(self, compartment: str, old: str, new: str) -> int:
         """Within the object namespace (both the caller's, or ``new`` free), or within one writable mount."""
-        old_full, new_full = self.absolute(old), self.absolute(new)
+        old_full, new_full = self.absolute(compartment, old), self.absolute(compartment, new)
         mount = self._mount_of(old_full)
         if mount is not self._mount_of(new_full):
             return -EXDEV
@@ -404,27 +561,39 @@ class Files:
             except OSError as error:
                 return -(error.errno or EACCES)
         else:
-            for path in (old_full, new_full) if old_full != new_full else (old_full,):
-                fd = self.open(compartment, path, 0)  # the caller's own, or (the new name) none yet
-                if fd >= 0:
-                    self.close(compartment, fd)
-                elif fd != -ENOENT or path == old_full:
-                    return fd
-            if old_full == new_full:
-                return 0
-            moved = self.store.lookup(NAME_PREFIX + old_full)
-            try:
-                replaced = self.store.lookup(NAME_PREFIX + new_full)
-            except ObjectError:
-                replaced = None
-            if replaced is not None:
-                self.store.remove(replaced)
-            self.store.bind(NAME_PREFIX + new_full, moved)
-            self.store.unbind(NAME_PREFIX + old_full)
+            refused = self._rename_object(compartment, old_full, new_full)
+            if refused:
+                return refused
         self._forget(new_full)
         content = self._open.pop(old_full, None)
         if content is not None:
             self._open[new_full] = content
+        return 0
+
+    def _rename_object(self, compartment: str, old: str, new: str) -> int:
+        """A file of the caller's to a free name or over another of its own, in an existing directory
+        (directories are not renamed: -EXDEV, which callers handle by copying)."""
+        kind = self._kind(old)
+        if kind == S_IFDIR:
+            return -EXDEV
+        for path in (old, new) if old != new else (old,):
+            fd = self.open(compartment, path, 0)  # the caller's own, or (the new name) none yet
+            if fd >= 0:
+                self.close(compartment, fd)
+            elif fd != -ENOENT or path == old:
+                return fd
+        if old == new:
+            return 0
+        if self._kind(new) == S_IFDIR:
+            return -EISDIR
+        refused = self._creatable(new)
+        if refused:
+            return refused
+        replaced = self._bound(NAME_PREFIX + new)
+        if replaced is not None:
+            self.store.remove(replaced)
+        self.store.bind(NAME_PREFIX + new, self.store.lookup(NAME_PREFIX + old))
+        self.store.unbind(NAME_PREFIX + old)
         return 0
 
     def _forget(self, full: str) -> None:
@@ -437,3 +606,12 @@ class Files:
 def _lowest_free(table: dict[int, Entry], lowest: int) -> int:
     """The lowest descriptor from ``lowest`` not in ``table``, or -EMFILE."""
     return next((n for n in range(lowest, MAX_FILES) if n not in table), -EMFILE)
+
+
+def _host_mode(path: Path) -> int:
+    """``path``'s mode on the host, links followed; 0 where there is nothing or the host cannot tell (a name too
+    long, a loop of links)."""
+    try:
+        return path.stat().st_mode
+    except OSError:
+        return 0

@@ -13,15 +13,32 @@ from __future__ import annotations
 import os
 import struct
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from typing import BinaryIO, Protocol
 
 from ..errors import TwzEmuError
+from ..loader import STACK_SIZE
 from ..mmu.space import Access, AddressSpace
-from .files import O_APPEND, O_RDONLY, O_RDWR, O_WRONLY, S_IFDIR, S_IFREG, Description, Files, Stream
+from .files import (
+    MAX_FILES,
+    O_APPEND,
+    O_DIRECTORY,
+    O_RDONLY,
+    O_RDWR,
+    O_WRONLY,
+    S_IFDIR,
+    S_IFREG,
+    Description,
+    Files,
+    Listing,
+    Stream,
+)
 
 # errno values (Linux, asm-generic/errno-base.h)
 EPERM, ENOENT, EBADF, EFAULT, EINVAL, ENOTTY, ESPIPE, ERANGE, ENOSYS, ENAMETOOLONG = 1, 2, 9, 14, 22, 25, 29, 34, 38, 36
+EISDIR, ENOTDIR, ESRCH = 21, 20, 3
+AT_REMOVEDIR = 0x200
 AT_FDCWD = -100
 PATH_MAX = 4096
 MAX_IO = 1 << 20  # bytes one read or write moves at most
@@ -43,6 +60,9 @@ CLOCKS = {
 TIMESPEC = struct.Struct("<qq")
 # struct stat (x86-64): dev, ino, nlink, mode, uid, gid, pad, rdev, size, blksize, blocks, 3 timespecs, 3 reserved
 STAT = struct.Struct("<QQQIIIiQqqq" + "qq" * 3 + "qqq")
+DIRENT = struct.Struct("<QqHB")  # struct linux_dirent64 before its name: inode, next offset, length, type
+DT_DIR, DT_REG = 4, 8
+RLIMIT_STACK, RLIMIT_NOFILE, RLIM_INFINITY = 3, 7, (1 << 64) - 1
 
 
 class Caller(Protocol):
@@ -104,6 +124,18 @@ class SystemCalls:
             230: self._clock_nanosleep,
             95: self._umask_call,
             100: self._times,
+            80: self._chdir,
+            83: self._mkdir,
+            258: self._mkdirat,
+            84: self._rmdir,
+            217: self._getdents64,
+            89: self._readlink,
+            267: self._readlinkat,
+            76: self._truncate,
+            77: self._ftruncate,
+            97: self._getrlimit,
+            302: self._prlimit64,
+            98: self._getrusage,
         }
 
     def __call__(self, caller: Caller, number: int, args: tuple[int, ...]) -> int:
@@ -156,6 +188,8 @@ class SystemCalls:
         entry = self.files.entry(caller.name, fd)
         if entry is None or (isinstance(entry, Stream) and entry.number != 0):
             return -EBADF
+        if isinstance(entry, Listing):
+            return -EISDIR
         data = self._read_stdin(length) if isinstance(entry, Stream) else self.files.read(entry, length)
         if isinstance(data, int):
             return data
@@ -170,7 +204,11 @@ class SystemCalls:
 
     def _write(self, caller: Caller, args: tuple[int, ...]) -> int:
         entry = self.files.entry(caller.name, args[0])
-        if entry is None or (isinstance(entry, Stream) and entry.number not in self.streams):
+        if (
+            entry is None
+            or isinstance(entry, Listing)
+            or (isinstance(entry, Stream) and entry.number not in self.streams)
+        ):
             return -EBADF
         data = self._get(caller, args[1], min(args[2], MAX_IO))
         if data is None:
@@ -215,6 +253,8 @@ class SystemCalls:
             return -EBADF
         if isinstance(entry, Stream):
             return self._stat_into(caller, args[1], S_IFCHR | 0o620, 0)
+        if isinstance(entry, Listing):
+            return self._stat_into(caller, args[1], S_IFDIR | 0o755, 4096)
         return self._stat_into(caller, args[1], S_IFREG | 0o644, len(entry.content.data))
 
     def _stat(self, caller: Caller, args: tuple[int, ...]) -> int:
@@ -248,7 +288,82 @@ class SystemCalls:
         return path if isinstance(path, int) else self.files.unlink(caller.name, path)
 
     def _unlinkat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        return self._unlink(caller, args[1:]) if _signed(args[0]) == AT_FDCWD else -EBADF
+        if _signed(args[0]) != AT_FDCWD:
+            return -EBADF
+        return self._rmdir(caller, args[1:]) if args[2] & AT_REMOVEDIR else self._unlink(caller, args[1:])
+
+    # -- directories -------------------------------------------------------------------------------------------
+
+    def _mkdir(self, caller: Caller, args: tuple[int, ...]) -> int:
+        path = self._path(caller, args[0])
+        return path if isinstance(path, int) else self.files.make_directory(caller.name, path)
+
+    def _mkdirat(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self._mkdir(caller, args[1:]) if _signed(args[0]) == AT_FDCWD else -EBADF
+
+    def _rmdir(self, caller: Caller, args: tuple[int, ...]) -> int:
+        path = self._path(caller, args[0])
+        return path if isinstance(path, int) else self.files.remove_directory(caller.name, path)
+
+    def _chdir(self, caller: Caller, args: tuple[int, ...]) -> int:
+        path = self._path(caller, args[0])
+        return path if isinstance(path, int) else self.files.change_directory(caller.name, path)
+
+    def _getdents64(self, caller: Caller, args: tuple[int, ...]) -> int:
+        """As many of the directory's next entries as fit in the buffer (``struct linux_dirent64`` each)."""
+        entry = self.files.entry(caller.name, args[0])
+        if not isinstance(entry, Listing):
+            return -EBADF if entry is None else -ENOTDIR
+        if not caller.space.user_may(args[1], min(args[2], MAX_IO), Access.WRITE):
+            return -EFAULT
+        data = bytearray()
+        while entry.position < len(entry.entries):
+            name, directory = entry.entries[entry.position]
+            encoded = name.encode("utf-8", "surrogateescape") + b"\0"
+            length = (DIRENT.size + len(encoded) + 7) & ~7
+            if len(data) + length > min(args[2], MAX_IO):
+                break
+            inode = zlib.crc32(f"{entry.path}/{name}".encode("utf-8", "surrogateescape")) + 1
+            record = DIRENT.pack(inode, entry.position + 1, length, DT_DIR if directory else DT_REG) + encoded
+            data += record.ljust(length, b"\0")
+            entry.position += 1
+        if not data and entry.position < len(entry.entries):
+            return -EINVAL  # not even one entry fits
+        caller.space.write_virtual(args[1], bytes(data))
+        return len(data)
+
+    def _readlink(self, caller: Caller, args: tuple[int, ...]) -> int:
+        """No path is a symbolic link: -EINVAL for one that exists, -ENOENT otherwise (how musl's ``tmpnam``
+        finds a free name)."""
+        path = self._path(caller, args[0])
+        if isinstance(path, int):
+            return path
+        if self.files.is_directory(caller.name, path):
+            return -EINVAL
+        size = self.files.size(caller.name, path)
+        return -EINVAL if size >= 0 else size
+
+    def _readlinkat(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self._readlink(caller, args[1:]) if _signed(args[0]) == AT_FDCWD else -EBADF
+
+    def _truncate(self, caller: Caller, args: tuple[int, ...]) -> int:
+        path = self._path(caller, args[0])
+        if isinstance(path, int):
+            return path
+        fd = self.files.open(caller.name, path, O_WRONLY)
+        if fd < 0:
+            return fd
+        result = self._ftruncate(caller, (fd, args[1]))
+        closed = self.files.close(caller.name, fd)
+        return result or closed
+
+    def _ftruncate(self, caller: Caller, args: tuple[int, ...]) -> int:
+        entry = self.files.entry(caller.name, args[0])
+        if entry is None:
+            return -EBADF
+        if not isinstance(entry, Description):
+            return -EINVAL
+        return self.files.truncate(entry, _signed(args[1]))
 
     def _rename(self, caller: Caller, args: tuple[int, ...]) -> int:
         old, new = self._path(caller, args[0]), self._path(caller, args[1])
@@ -265,7 +380,7 @@ class SystemCalls:
         return self._renameat(caller, args) if args[4] == 0 else -EINVAL
 
     def _getcwd(self, caller: Caller, args: tuple[int, ...]) -> int:
-        cwd = self.files.cwd.encode() + b"\0"
+        cwd = self.files.cwd(caller.name).encode() + b"\0"
         if len(cwd) > args[1]:
             return -ERANGE
         return len(cwd) if self._put(caller, args[0], cwd) else -EFAULT
@@ -279,6 +394,8 @@ class SystemCalls:
             return -EBADF
         if isinstance(entry, Stream):
             return -ESPIPE
+        if isinstance(entry, Listing):
+            return self.files.rewind(entry, caller.name, _signed(args[1])) if args[2] == 0 else -EINVAL
         return self.files.seek(entry, _signed(args[1]), args[2])
 
     def _ioctl(self, caller: Caller, args: tuple[int, ...]) -> int:
@@ -296,6 +413,8 @@ class SystemCalls:
         if command in (F_GETFD, F_SETFD):
             return 0
         if command == F_GETFL:
+            if isinstance(entry, Listing):
+                return O_RDONLY | O_DIRECTORY
             if isinstance(entry, Stream):
                 return O_RDONLY if entry.number == 0 else O_WRONLY
             mode = O_RDWR if entry.readable and entry.writable else O_WRONLY if entry.writable else O_RDONLY
@@ -318,6 +437,33 @@ class SystemCalls:
         if args[0] and not self._put(caller, args[0], struct.pack("<qqqq", ticks, 0, 0, 0)):
             return -EFAULT
         return time.monotonic_ns() // 10**7
+
+    # -- limits and usage ------------------------------------------------------------------------------------
+
+    def _getrlimit(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self._prlimit64(caller, (0, args[0], 0, args[1]))
+
+    def _prlimit64(self, caller: Caller, args: tuple[int, ...]) -> int:
+        """The limits the monitor keeps (a guest stack's size, the descriptors a compartment may hold); no
+        other limit exists, and none may be changed."""
+        pid, resource, new, old = args[0], args[1], args[2], args[3]
+        if pid not in (0, 1):
+            return -ESRCH
+        if new:
+            return -EPERM
+        limit = {RLIMIT_STACK: STACK_SIZE, RLIMIT_NOFILE: MAX_FILES}.get(resource, RLIM_INFINITY)
+        if not 0 <= resource < 16:
+            return -EINVAL
+        return 0 if not old or self._put(caller, old, struct.pack("<QQ", limit, limit)) else -EFAULT
+
+    def _getrusage(self, caller: Caller, args: tuple[int, ...]) -> int:
+        """The guest's CPU time as user time (struct rusage: two timevals, then 14 longs)."""
+        if _signed(args[0]) not in (0, -1, 1):  # RUSAGE_SELF, _CHILDREN, _THREAD
+            return -EINVAL
+        used = 0 if _signed(args[0]) == -1 else time.process_time_ns() - self._started
+        seconds, nanoseconds = divmod(used, 10**9)
+        usage = struct.pack("<qqqq", seconds, nanoseconds // 1000, 0, 0) + bytes(14 * 8)
+        return 0 if self._put(caller, args[1], usage) else -EFAULT
 
     # -- sleeping -----------------------------------------------------------------------------------------------
 

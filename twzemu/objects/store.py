@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from twzemu.errors import ObjectError
 from twzemu.objects.atomic import atomic_remove, atomic_write
@@ -153,6 +154,10 @@ class ObjectStore:
     def names(self) -> dict[str, ObjId]:
         """Every binding, sorted by name (a copy)."""
         return dict(sorted(self._load_names().items()))
+
+    def names_view(self) -> Mapping[str, ObjId]:
+        """Every binding, unsorted, read-only and live (no copy: for lookups in a loop)."""
+        return MappingProxyType(self._load_names())
 
     def names_of(self, id: ObjId) -> list[str]:
         """The names bound to ``id``, sorted."""

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -65,6 +66,28 @@ long file_attack(long op)
     case 11: /* close the standard streams (its own; its report below is lost with its stdout) */
         for (int i = 0; i < 3; i++)
             raw(SYS_close, i, 0, 0);
+        break;
+    case 12: { /* list the directory: every name it is shown */
+        fd = raw(SYS_open, (long)path, O_RDONLY | O_DIRECTORY, 0);
+        long got = fd < 0 ? fd : raw(SYS_getdents64, fd, (long)buffer, sizeof buffer);
+        printf("evil sees");
+        for (long at = 0; at < got; at += *(unsigned short *)(buffer + at + 16))
+            printf(" %s", buffer + at + 19);
+        printf("\n");
+        result = got < 0 ? got : 0;
+        break;
+    }
+    case 13: /* remove the directory */
+        result = raw(SYS_rmdir, (long)path, 0, 0);
+        break;
+    case 14: /* list "/" into memory at the address PATH gives (another compartment's) */
+        fd = raw(SYS_open, (long)"/", O_RDONLY | O_DIRECTORY, 0);
+        result = raw(SYS_getdents64, fd, strtol(path, NULL, 0), 4096);
+        break;
+    case 15: /* change its current directory there, and make a file in it */
+        result = raw(SYS_chdir, (long)path, 0, 0);
+        fd = raw(SYS_open, (long)"planted.txt", O_WRONLY | O_CREAT, 0644);
+        raw(SYS_close, fd, 0, 0);
         break;
     case 7: /* put a file of its own over it */
         fd = raw(SYS_open, (long)"/decoy.txt", O_WRONLY | O_CREAT, 0644);

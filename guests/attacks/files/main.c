@@ -1,5 +1,6 @@
-/* fileattack OP PATH [hold]: the program creates /mine.txt (its own file), then has the isolated libfileevil attack
- * PATH with OP (evil.c); with "hold" it keeps PATH open for reading meanwhile. */
+/* fileattack OP PATH [hold]: the program creates /mine.txt and /pdir/secret.txt (its own files, in a directory of its
+ * own), then has the isolated libfileevil attack PATH with OP (evil.c); with "hold" it keeps PATH open for reading
+ * meanwhile. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@ int main(int argc, char **argv)
     FILE *mine = fopen("/mine.txt", "w");
     fputs("the program's own\n", mine);
     fclose(mine);
+    mkdir("/pdir", 0755);
+    fclose(fopen("/pdir/secret.txt", "w"));
     int held = -1;
     if (argc > 3) {
         held = open(argv[2], argc > 4 ? O_WRONLY : O_RDONLY);
@@ -28,7 +31,9 @@ int main(int argc, char **argv)
     char line[64] = "";
     fgets(line, sizeof line, mine);
     printf("attack %ld; mine: %s", result, line);
-    int fd = dup(1); /* the program's own descriptors and umask, whatever the library did with its own */
-    printf("program dup %d umask %o\n", fd > 2, umask(022));
+    int fd = dup(1); /* the program's own descriptors, umask and directory, whatever the library did with its own */
+    char cwd[64] = "";
+    printf("program dup %d umask %o cwd %s secret %d\n", fd > 2, umask(022), getcwd(cwd, sizeof cwd),
+           access("/pdir/secret.txt", F_OK));
     return 0;
 }
