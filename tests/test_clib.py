@@ -215,6 +215,18 @@ def test_directories_behave_as_glibcs_in_the_object_namespace_and_under_a_mount(
     assert list((tmp_path / "mount").iterdir()) == []  # the program removed what it made
 
 
+def test_signal_masks_pending_signals_and_the_timer_behave_as_glibcs(tmp_path) -> None:
+    """guests/clib/signals.c: a blocked signal pends (once per way it was sent, as Linux keeps them) until
+    unblocked, a handler runs with its signal and sa_mask blocked, sigsuspend, ignored signals, alarm and pause,
+    a sleep cut short by the timer, an interval timer; the last alarm's default action ends the program (142)."""
+    native = tmp_path / "signals-native"
+    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / "guests/clib/signals.c")], check=True)
+    expected = subprocess.run([str(native)], capture_output=True, text=True, timeout=60)
+    assert expected.returncode == -signal.SIGALRM and "sleep cut short: 3 left" in expected.stdout
+    done = clib(str(guest("clib/signals")))
+    assert (done.returncode, done.stdout, done.stderr) == (128 + signal.SIGALRM, expected.stdout, "")
+
+
 def test_a_sleep_ends_at_the_runs_timeout_or_ctrl_c(tmp_path) -> None:
     source = tmp_path / "sleeper.c"
     source.write_text('#include <stdio.h>\n#include <unistd.h>\nint main(void) { puts("asleep"); sleep(30); }\n')

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "twz_runtime.h"
 
@@ -172,11 +174,28 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
         return __twz_sigaction(a, (const struct k_sigaction *)b, (struct k_sigaction *)c);
     case SYS_rt_sigprocmask:
         return __twz_sigprocmask(a, (const unsigned long *)b, (unsigned long *)c);
-    case SYS_kill:
+    case SYS_rt_sigpending:
+        return __twz_sigpending((unsigned long *)a);
+    case SYS_rt_sigsuspend:
+        return __twz_wait_for_signal((const unsigned long *)a);
+    case SYS_pause:
+        return __twz_wait_for_signal(0);
+    case SYS_setitimer:
+        return __twz_itimer(a, (const struct itimerval *)b, (struct itimerval *)c);
+    case SYS_getitimer:
+        return __twz_itimer(a, 0, (struct itimerval *)b);
+    case SYS_nanosleep:
+        return __twz_sleep(CLOCK_MONOTONIC, 0, (const struct timespec *)a, (struct timespec *)b);
+    case SYS_clock_nanosleep:
+        return __twz_sleep(a, b, (const struct timespec *)c, (struct timespec *)d);
+    case SYS_kill: /* this process (the compartment, as far as it can tell) or its group: itself */
+        if (a > 0 && a != __twz_thread_info()->thread_id)
+            return -ESRCH;
+        return __twz_raise(b, 1);
     case SYS_tkill:
-        return __twz_raise(n == SYS_kill ? b : b);
+        return __twz_raise(b, 0);
     case SYS_tgkill:
-        return __twz_raise(c);
+        return __twz_raise(c, 0);
     case SYS_futex:
         return 0; /* one thread: nobody waits, nobody is woken */
     case SYS_close:

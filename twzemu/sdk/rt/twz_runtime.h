@@ -24,11 +24,17 @@ static inline const volatile struct twz_thread_info *__twz_thread_info(void)
     return (const volatile struct twz_thread_info *)TWZ_THREAD_INFO;
 }
 
-/* Signals (signal.c): the table rt_sigaction fills, delivery for raise/kill. */
+/* Signals (signal.c): the table rt_sigaction fills, the mask and pending set, delivery, the real-time timer. */
 struct k_sigaction;
 TWZ_HIDDEN long __twz_sigaction(long sig, const struct k_sigaction *new, struct k_sigaction *old);
 TWZ_HIDDEN long __twz_sigprocmask(long how, const unsigned long *set, unsigned long *old);
-TWZ_HIDDEN long __twz_raise(long sig);
+TWZ_HIDDEN long __twz_raise(long sig, int to_process);
+TWZ_HIDDEN long __twz_sigpending(unsigned long *set);
+struct itimerval;
+struct timespec;
+TWZ_HIDDEN long __twz_itimer(long which, const struct itimerval *new, struct itimerval *old);
+TWZ_HIDDEN long __twz_wait_for_signal(const unsigned long *mask);
+TWZ_HIDDEN long __twz_sleep(long clock, long flags, const struct timespec *request, struct timespec *left);
 
 /* Called by crt0's _start (exported: crt0 is linked into the program, this lives in libtwzrt). */
 __attribute__((noreturn)) void __twz_start(struct twz_startup *startup, int (*main)(int, char **, char **));
