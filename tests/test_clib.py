@@ -227,6 +227,51 @@ def test_signal_masks_pending_signals_and_the_timer_behave_as_glibcs(tmp_path) -
     assert (done.returncode, done.stdout, done.stderr) == (128 + signal.SIGALRM, expected.stdout, "")
 
 
+def test_pipes_behave_as_glibcs(tmp_path) -> None:
+    """guests/clib/pipes.c: bytes in order through dup'd ends, end of file once the writers closed, O_NONBLOCK,
+    a pipe's capacity, fdopen, EPIPE, and SIGPIPE's default ending the program (141)."""
+    native = tmp_path / "pipes-native"
+    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / "guests/clib/pipes.c")], check=True)
+    expected = subprocess.run([str(native)], capture_output=True, text=True, timeout=60)
+    assert expected.returncode == -signal.SIGPIPE and "holds 65536 bytes" in expected.stdout
+    done = clib(str(guest("clib/pipes")))
+    assert (done.returncode, done.stdout, done.stderr) == (128 + signal.SIGPIPE, expected.stdout, "")
+
+
+WAIT_FOR_EVER = """
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int ends[2];
+    static char block[70000];
+    pipe(ends);
+    puts("waiting");
+    if (strcmp(argv[1], "read") == 0)
+        read(ends[0], block, 1);
+    else
+        write(ends[1], block, sizeof block);
+    puts("never");
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "what"),
+    [("read", "reads the empty pipe 3 of wait, which only it could fill"),
+     ("write", "writes to the full pipe 4 of wait, which only it reads")],
+)  # fmt: skip
+def test_a_wait_on_a_pipe_no_one_else_holds_is_a_deadlock(tmp_path, how: str, what: str) -> None:
+    """One thread reading its own empty pipe (or writing more than its own pipe holds) would wait for ever."""
+    (tmp_path / "wait.c").write_text(WAIT_FOR_EVER)
+    subprocess.run(
+        [sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "wait"), str(tmp_path / "wait.c")], check=True
+    )
+    done = clib(str(tmp_path / "wait"), how)
+    assert (done.returncode, done.stdout, done.stderr) == (134, "waiting\n", f"twzemu: deadlock: T1 {what}\n")
+
+
 def test_a_sleep_ends_at_the_runs_timeout_or_ctrl_c(tmp_path) -> None:
     source = tmp_path / "sleeper.c"
     source.write_text('#include <stdio.h>\n#include <unistd.h>\nint main(void) { puts("asleep"); sleep(30); }\n')

@@ -14,7 +14,7 @@ from conftest import ROOT, guest
 
 ATTACK = guest("fileattacks/fileattack")
 READ, OVERWRITE, UNLINK, SEEK_FAR, SEEK_CUR, STAT, RENAME_AWAY, RENAME_OVER = range(8)
-FD_BOUNDS, FD_EXHAUST, UMASK, CLOSE_STREAMS, LIST, RMDIR, LIST_INTO, CHDIR = range(8, 16)
+FD_BOUNDS, FD_EXHAUST, UMASK, CLOSE_STREAMS, LIST, RMDIR, LIST_INTO, CHDIR, PIPE_INTO = range(8, 17)
 MINE = "mine: the program's own\n"
 # The program's own descriptors, umask, current directory and the file in its directory, after the attack.
 PROGRAM = "program dup 1 umask 22 cwd / secret 0\n"
@@ -154,9 +154,10 @@ def test_another_compartments_directory_cannot_be_removed(path: str, error: int)
     assert done.stdout.endswith(f"evil 13 -> {error}\nattack {error}; {MINE}{PROGRAM}"), done.stdout
 
 
-def test_a_listing_into_another_compartments_memory_is_efault() -> None:
-    done = attack(LIST_INTO, PROGRAM_DATA)
-    assert done.stdout.endswith(f"evil 14 -> -14\nattack -14; {MINE}{PROGRAM}"), done.stdout
+@pytest.mark.parametrize("op", [LIST_INTO, PIPE_INTO])
+def test_a_listing_or_pipe_into_another_compartments_memory_is_efault(op: int) -> None:
+    done = attack(op, PROGRAM_DATA)
+    assert done.stdout.endswith(f"evil {op} -> -14\nattack -14; {MINE}{PROGRAM}"), done.stdout
 
 
 def test_a_current_directory_is_each_compartments_own() -> None:

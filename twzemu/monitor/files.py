@@ -39,6 +39,8 @@ O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 3, 0
 O_DIRECTORY = 0o200000
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
 MAX_FILES = 256  # descriptors per compartment, 0 to MAX_FILES - 1
+PIPE_CAPACITY = 65536  # bytes a pipe holds, as Linux's default
+EAGAIN, EPIPE = 11, 32
 STANDARD_STREAMS = (0, 1, 2)
 NAME_PREFIX = "file:"
 DIRECTORY_PREFIX = "dir:"
@@ -123,7 +125,26 @@ class Listing:
     refs: int = 1
 
 
-Entry = Description | Stream | Listing
+@dataclass(slots=True)
+class Pipe:
+    """A pipe's bytes in flight (at most ``PIPE_CAPACITY``), and how many descriptors hold each end."""
+
+    data: bytearray = field(default_factory=bytearray)
+    readers: int = 1
+    writers: int = 1
+
+
+@dataclass(slots=True)
+class PipeEnd:
+    """One end of a pipe: what its descriptors (``refs`` of them) share."""
+
+    pipe: Pipe
+    writing: bool
+    nonblocking: bool = False
+    refs: int = 1
+
+
+Entry = Description | Stream | Listing | PipeEnd
 
 
 @dataclass
@@ -325,6 +346,12 @@ class Files:
         entry.refs -= 1
         if entry.refs or isinstance(entry, Listing):  # another descriptor still has the file open
             return 0
+        if isinstance(entry, PipeEnd):
+            if entry.writing:
+                entry.pipe.writers -= 1
+            else:
+                entry.pipe.readers -= 1
+            return 0
         content = entry.content
         content.opened -= 1
         result = self._save(content) if content.dirty else 0
@@ -403,6 +430,47 @@ class Files:
             return -EINVAL
         description.offset = base + offset
         return description.offset
+
+    # -- pipes ------------------------------------------------------------------------------------------------
+
+    def pipe(self, compartment: str, nonblocking: bool) -> tuple[int, int] | int:
+        """Two new descriptors, the read end's and the write end's (-EMFILE without room for both)."""
+        table = self._table(compartment)
+        if len(table) > MAX_FILES - 2:
+            return -EMFILE
+        pipe = Pipe()
+        reader = _lowest_free(table, 0)
+        table[reader] = PipeEnd(pipe, writing=False, nonblocking=nonblocking)
+        writer = _lowest_free(table, 0)
+        table[writer] = PipeEnd(pipe, writing=True, nonblocking=nonblocking)
+        return reader, writer
+
+    @staticmethod
+    def drain(end: PipeEnd, length: int) -> bytes | int:
+        """Up to ``length`` bytes from the pipe; b"" at its end (no writer left); -EAGAIN when it is empty and a
+        writer could still fill it (the caller decides whether that is waiting for ever)."""
+        if end.writing:
+            return -EBADF
+        pipe = end.pipe
+        if not pipe.data:
+            return b"" if pipe.writers == 0 or length == 0 else -EAGAIN
+        data = bytes(pipe.data[:length])
+        del pipe.data[:length]
+        return data
+
+    @staticmethod
+    def fill(end: PipeEnd, data: bytes) -> int:
+        """How many bytes went in (as many as fit); -EPIPE with no reader left; -EAGAIN when it is full."""
+        if not end.writing:
+            return -EBADF
+        pipe = end.pipe
+        if pipe.readers == 0:
+            return -EPIPE
+        room = PIPE_CAPACITY - len(pipe.data)
+        if room == 0 and data:
+            return -EAGAIN
+        pipe.data += data[:room]
+        return min(room, len(data))
 
     # -- directories ------------------------------------------------------------------------------------------
 

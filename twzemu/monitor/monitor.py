@@ -59,6 +59,8 @@ from .services import MonitorText, build_monitor_text
 from .startup import build_startup
 from .syscalls import SystemCalls
 
+DEADLOCK_STATUS = 134  # a run that can never go on ends as an abort would
+
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
@@ -252,7 +254,9 @@ class Run:
         self.crossings = crossings
         note = self._note if monitor.verbose else None
         streams = {1: monitor.stdout, 2: monitor.stderr}
-        system_calls = SystemCalls(monitor.stdin, self.files, note, streams, lambda: self.machine.stopping)
+        system_calls = SystemCalls(
+            monitor.stdin, self.files, note, streams, lambda: self.machine.stopping, self._deadlock
+        )
         self.machine.on_hypercall = Hypercalls(
             monitor.stdout, monitor.stderr, crossings.client, GATE_BUFFER, crossings.reply, system_calls
         )
@@ -398,6 +402,12 @@ class Run:
         elif null_page:
             owner = f"the null page of {owner}"
         return Verdict(rule, kind, address, owner, name, fault.rip)
+
+    def _deadlock(self, what: str) -> None:
+        """The guest waits for what nothing can bring: one line, and the run ends with 134 (as an abort)."""
+        self.monitor.stderr.write(f"twzemu: deadlock: {one_line(what)}\n".encode())
+        self.monitor.stderr.flush()
+        self.machine.exit(DEADLOCK_STATUS)
 
     def _note(self, line: str) -> None:
         """A --verbose line on stderr."""

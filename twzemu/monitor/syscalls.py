@@ -27,17 +27,21 @@ from .files import (
     O_RDONLY,
     O_RDWR,
     O_WRONLY,
+    PIPE_CAPACITY,
     S_IFDIR,
     S_IFREG,
     Description,
     Files,
     Listing,
+    PipeEnd,
     Stream,
 )
 
 # errno values (Linux, asm-generic/errno-base.h)
 EPERM, ENOENT, EBADF, EFAULT, EINVAL, ENOTTY, ESPIPE, ERANGE, ENOSYS, ENAMETOOLONG = 1, 2, 9, 14, 22, 25, 29, 34, 38, 36
-EISDIR, ENOTDIR, ESRCH = 21, 20, 3
+EISDIR, ENOTDIR, ESRCH, EINTR, EAGAIN = 21, 20, 3, 4, 11
+O_NONBLOCK, O_CLOEXEC, O_DIRECT = 0o4000, 0o2000000, 0o40000
+S_IFIFO = 0o010000
 AT_REMOVEDIR = 0x200
 AT_FDCWD = -100
 PATH_MAX = 4096
@@ -78,10 +82,11 @@ class SystemCalls:
 
     def __init__(self, stdin: BinaryIO | None, files: Files, note: Callable[[str], None] | None = None,
                  streams: Mapping[int, BinaryIO] | None = None, stopping: Callable[[], bool] = lambda: False,
-                 ) -> None:  # fmt: skip
+                 deadlock: Callable[[str], None] = lambda what: None) -> None:  # fmt: skip
         self.stdin = stdin
         self.streams = dict(streams or {})  # 1 and 2: where the run's stdout and stderr go
         self.stopping = stopping  # whether the run is to stop (its deadline, Ctrl-C): a sleep ends then
+        self.deadlock = deadlock  # stops the run: the guest waits for what nothing can bring
         self.files = files
         self._umasks: dict[str, int] = {}  # each compartment's (default 022)
         self._started = time.process_time_ns()  # the run's CPU clock starts at 0
@@ -136,6 +141,8 @@ class SystemCalls:
             97: self._getrlimit,
             302: self._prlimit64,
             98: self._getrusage,
+            22: self._pipe,
+            293: self._pipe2,
         }
 
     def __call__(self, caller: Caller, number: int, args: tuple[int, ...]) -> int:
@@ -185,12 +192,19 @@ class SystemCalls:
         fd, buffer, length = args[0], args[1], min(args[2], MAX_IO)
         if not caller.space.user_may(buffer, length, Access.WRITE):
             return -EFAULT
-        entry = self.files.entry(caller.name, fd)
-        if entry is None or (isinstance(entry, Stream) and entry.number != 0):
-            return -EBADF
-        if isinstance(entry, Listing):
-            return -EISDIR
-        data = self._read_stdin(length) if isinstance(entry, Stream) else self.files.read(entry, length)
+        match self.files.entry(caller.name, fd):
+            case Stream(number=0):
+                data = self._read_stdin(length)
+            case Description() as description:
+                data = self.files.read(description, length)
+            case PipeEnd() as end:
+                data = self.files.drain(end, length)
+                if data == -EAGAIN and not end.nonblocking:
+                    return self._forever(f"reads the empty pipe {fd} of {caller.name}, which only it could fill")
+            case Listing():
+                return -EISDIR
+            case _:
+                return -EBADF
         if isinstance(data, int):
             return data
         caller.space.write_virtual(buffer, data)
@@ -204,21 +218,45 @@ class SystemCalls:
 
     def _write(self, caller: Caller, args: tuple[int, ...]) -> int:
         entry = self.files.entry(caller.name, args[0])
-        if (
-            entry is None
-            or isinstance(entry, Listing)
-            or (isinstance(entry, Stream) and entry.number not in self.streams)
-        ):
+        if entry is None or isinstance(entry, Listing):
+            return -EBADF
+        if isinstance(entry, Stream) and entry.number not in self.streams:
             return -EBADF
         data = self._get(caller, args[1], min(args[2], MAX_IO))
         if data is None:
             return -EFAULT
-        if isinstance(entry, Description):
-            return self.files.write(entry, data)
-        stream = self.streams[entry.number]
-        stream.write(data)
-        stream.flush()
-        return len(data)
+        match entry:
+            case Description():
+                return self.files.write(entry, data)
+            case PipeEnd():
+                full = len(data) > PIPE_CAPACITY - len(entry.pipe.data)
+                if full and entry.pipe.readers and not entry.nonblocking:
+                    return self._forever(f"writes to the full pipe {args[0]} of {caller.name}, which only it reads")
+                return self.files.fill(entry, data)
+            case Stream(number=number):
+                stream = self.streams[number]
+                stream.write(data)
+                stream.flush()
+                return len(data)
+
+    def _forever(self, what: str) -> int:
+        """A wait no other thread can end: the program stops (``twzemu: deadlock: ...``, status 134)."""
+        self.deadlock(f"T1 {what}")
+        return -EINTR
+
+    def _pipe(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self._pipe2(caller, (args[0], 0))
+
+    def _pipe2(self, caller: Caller, args: tuple[int, ...]) -> int:
+        if args[1] & ~(O_NONBLOCK | O_CLOEXEC | O_DIRECT):
+            return -EINVAL
+        if not caller.space.user_may(args[0], 8, Access.WRITE):
+            return -EFAULT
+        ends = self.files.pipe(caller.name, nonblocking=bool(args[1] & O_NONBLOCK))
+        if isinstance(ends, int):
+            return ends
+        caller.space.write_virtual(args[0], struct.pack("<ii", *ends))
+        return 0
 
     def _open(self, caller: Caller, args: tuple[int, ...]) -> int:
         path = self._path(caller, args[0])
@@ -255,6 +293,8 @@ class SystemCalls:
             return self._stat_into(caller, args[1], S_IFCHR | 0o620, 0)
         if isinstance(entry, Listing):
             return self._stat_into(caller, args[1], S_IFDIR | 0o755, 4096)
+        if isinstance(entry, PipeEnd):
+            return self._stat_into(caller, args[1], S_IFIFO | 0o600, 0)
         return self._stat_into(caller, args[1], S_IFREG | 0o644, len(entry.content.data))
 
     def _stat(self, caller: Caller, args: tuple[int, ...]) -> int:
@@ -392,7 +432,7 @@ class SystemCalls:
         entry = self.files.entry(caller.name, args[0])
         if entry is None:
             return -EBADF
-        if isinstance(entry, Stream):
+        if isinstance(entry, Stream | PipeEnd):
             return -ESPIPE
         if isinstance(entry, Listing):
             return self.files.rewind(entry, caller.name, _signed(args[1])) if args[2] == 0 else -EINVAL
@@ -417,11 +457,15 @@ class SystemCalls:
                 return O_RDONLY | O_DIRECTORY
             if isinstance(entry, Stream):
                 return O_RDONLY if entry.number == 0 else O_WRONLY
+            if isinstance(entry, PipeEnd):
+                return (O_WRONLY if entry.writing else O_RDONLY) | (O_NONBLOCK if entry.nonblocking else 0)
             mode = O_RDWR if entry.readable and entry.writable else O_WRONLY if entry.writable else O_RDONLY
             return mode | (O_APPEND if entry.append else 0)
         if command == F_SETFL:
             if isinstance(entry, Description):
                 entry.append = bool(argument & O_APPEND)
+            if isinstance(entry, PipeEnd):
+                entry.nonblocking = bool(argument & O_NONBLOCK)
             return 0
         return -EINVAL
 

@@ -89,6 +89,9 @@ long file_attack(long op)
         fd = raw(SYS_open, (long)"planted.txt", O_WRONLY | O_CREAT, 0644);
         raw(SYS_close, fd, 0, 0);
         break;
+    case 16: /* a pipe whose descriptors land at the address PATH gives (another compartment's) */
+        result = raw(SYS_pipe2, strtol(path, NULL, 0), 0, 0);
+        break;
     case 7: /* put a file of its own over it */
         fd = raw(SYS_open, (long)"/decoy.txt", O_WRONLY | O_CREAT, 0644);
         raw(SYS_close, fd, 0, 0);

@@ -103,11 +103,15 @@ static long do_munmap(unsigned long start, unsigned long length)
  * standard descriptor once closed or replaced (dup2), which the service then resolves as any other. */
 static unsigned replaced; /* bit fd: descriptor fd (0-2) no longer the standard stream it began as */
 
+/* A write to a pipe nobody reads any more is EPIPE and raises SIGPIPE (its default ends the program: 141). */
 static long do_write(long fd, const void *buffer, unsigned long length)
 {
     if ((fd == 1 || fd == 2) && !(replaced >> fd & 1))
         return __twz_monitor_write(fd, buffer, length);
-    return __twz_monitor_syscall(SYS_write, fd, (long)buffer, (long)length, 0, 0);
+    long written = __twz_monitor_syscall(SYS_write, fd, (long)buffer, (long)length, 0, 0);
+    if (written == -EPIPE)
+        __twz_raise(SIGPIPE, 0);
+    return written;
 }
 
 static long do_read(long fd, const void *buffer, unsigned long length)
