@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, guest
@@ -270,6 +271,55 @@ def test_a_wait_on_a_pipe_no_one_else_holds_is_a_deadlock(tmp_path, how: str, wh
     )
     done = clib(str(tmp_path / "wait"), how)
     assert (done.returncode, done.stdout, done.stderr) == (134, "waiting\n", f"twzemu: deadlock: T1 {what}\n")
+
+
+MAP_FILES = """#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(void) {
+    FILE *f = fopen("/tmp/m.txt", "w"); for (int i = 0; i < 2000; i++) fprintf(f, "%04d\\n", i); fclose(f);
+    int fd = open("/tmp/m.txt", O_RDWR);
+    char *p = mmap(0, 10000, PROT_READ, MAP_PRIVATE, fd, 4096);
+    printf("mmap at 4096: %.4s, past end zero %d\\n", p, p[10000 - 4096 + 10] == 0);
+    void *shared = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    printf("shared writable: %s\\n", shared == MAP_FAILED ? "refused" : "mapped");
+    munmap(p, 10000);
+    char buf[5] = {0};
+    printf("pread %zd %.4s, offset still %ld\\n", pread(fd, buf, 4, 50), buf, (long)lseek(fd, 0, SEEK_CUR));
+    pwrite(fd, "ABCD", 4, 0);
+    pread(fd, buf, 4, 0);
+    printf("pwrite then pread: %.4s\\n", buf);
+    setenv("TZ", "Europe/Berlin", 1); tzset();
+    time_t t = 0; struct tm *tm = localtime(&t);
+    printf("Berlin at the epoch: %02d:%02d %s\\n", tm->tm_hour, tm->tm_min, tm->tm_zone);
+    return 0;
+}
+"""
+
+
+def test_a_file_maps_as_a_private_copy_and_pread_pwrite_leave_the_offset(tmp_path) -> None:
+    """mmap of a file (musl maps time zone files so: TZ names work with the zoneinfo directory mounted), pread
+    and pwrite. A shared writable mapping is refused (ENODEV): its writes could never reach the file."""
+    (tmp_path / "m.c").write_text(MAP_FILES)
+    subprocess.run(
+        [sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "m"), str(tmp_path / "m.c")], check=True
+    )
+    zoneinfo = Path("/usr/share/zoneinfo")
+    mounts = ["--mount", str(zoneinfo)] if (zoneinfo / "Europe/Berlin").exists() else []
+    done = clib(*mounts, str(tmp_path / "m"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:6] == [
+        "mmap at 4096: 819",
+        ", past end zero 1",
+        "shared writable: refused",
+        "pread 4 0010, offset still 0",
+        "pwrite then pread: ABCD",
+        "Berlin at the epoch: 01:00 CET" if mounts else "Berlin at the epoch: 00:00 UTC",
+    ]
 
 
 def test_a_sleep_ends_at_the_runs_timeout_or_ctrl_c(tmp_path) -> None:

@@ -141,6 +141,8 @@ class SystemCalls:
             97: self._getrlimit,
             302: self._prlimit64,
             98: self._getrusage,
+            17: self._pread,
+            18: self._pwrite,
             22: self._pipe,
             293: self._pipe2,
         }
@@ -238,6 +240,27 @@ class SystemCalls:
                 stream.write(data)
                 stream.flush()
                 return len(data)
+
+    def _pread(self, caller: Caller, args: tuple[int, ...]) -> int:
+        """read at an offset, the file's own offset untouched."""
+        return self._at_offset(caller, args, self._read)
+
+    def _pwrite(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self._at_offset(caller, args, self._write)
+
+    def _at_offset(self, caller: Caller, args: tuple[int, ...], transfer: Callable[..., int]) -> int:
+        """``transfer`` (read or write) at offset ``args[3]`` (with ``O_APPEND``, Linux's pwrite appends all the
+        same)."""
+        entry = self.files.entry(caller.name, args[0])
+        if not isinstance(entry, Description):
+            return -EBADF if entry is None else -ESPIPE
+        if _signed(args[3]) < 0:
+            return -EINVAL
+        saved, entry.offset = entry.offset, args[3]
+        try:
+            return transfer(caller, args[:3])
+        finally:
+            entry.offset = saved
 
     def _forever(self, what: str) -> int:
         """A wait no other thread can end: the program stops (``twzemu: deadlock: ...``, status 134)."""

@@ -68,10 +68,8 @@ static void keep(unsigned long start, unsigned long length)
         freed[freed_count++] = (typeof(freed[0])){start, length};
 }
 
-static long do_mmap(unsigned long length, long flags, long fd)
+static long map_anonymous(unsigned long length, long flags)
 {
-    if (!(flags & MAP_ANONYMOUS) || fd != -1)
-        return -ENODEV; /* files are not mapped: musl's callers fall back to read() */
     if (flags & MAP_FIXED)
         return -EINVAL;
     length = (length + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
@@ -88,6 +86,32 @@ static long do_mmap(unsigned long length, long flags, long fd)
         return -ENOMEM;
     keep((unsigned long)fresh + length, grow - length);
     return (long)fresh;
+}
+
+static long do_munmap(unsigned long start, unsigned long length);
+
+/* A file is mapped as a private copy: its bytes from `offset` read into fresh memory (zero past its end). A shared
+ * writable mapping is refused (ENODEV): its writes would never reach the file. */
+static long do_mmap(unsigned long length, long prot, long flags, long fd, long offset)
+{
+    if (flags & MAP_ANONYMOUS)
+        return map_anonymous(length, flags);
+    if ((flags & MAP_SHARED && prot & PROT_WRITE) || offset & (PAGE_BYTES - 1))
+        return offset & (PAGE_BYTES - 1) ? -EINVAL : -ENODEV;
+    long start = map_anonymous(length, flags);
+    if (start < 0)
+        return start;
+    for (unsigned long done = 0; done < length;) {
+        long got = __twz_monitor_syscall(SYS_pread64, fd, start + done, length - done, offset + done, 0);
+        if (got < 0) {
+            do_munmap(start, length);
+            return got;
+        }
+        if (!got)
+            break;
+        done += got;
+    }
+    return start;
 }
 
 static long do_munmap(unsigned long start, unsigned long length)
@@ -139,7 +163,6 @@ static long each_buffer(long (*transfer)(long, const void *, unsigned long), lon
 
 long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
 {
-    (void)f;
     switch (n) {
     case SYS_write:
         return do_write(a, (const void *)b, (unsigned long)c);
@@ -150,7 +173,7 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
     case SYS_brk:
         return 0;
     case SYS_mmap:
-        return do_mmap((unsigned long)b, d, e);
+        return do_mmap((unsigned long)b, c, d, e, f);
     case SYS_munmap:
         return do_munmap((unsigned long)a, (unsigned long)b);
     case SYS_madvise:
