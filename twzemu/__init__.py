@@ -28,6 +28,9 @@ _API = {
     "GateTypeError": "twzemu.monitor.call",
     "GateNameError": "twzemu.monitor.call",
     "GateSecurityError": "twzemu.monitor.call",
+    "Debugger": "twzemu.debug.api",
+    "Paused": "twzemu.debug.api",
+    "Finished": "twzemu.debug.api",
 }
 
 

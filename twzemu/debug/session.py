@@ -90,6 +90,12 @@ class DebugSession:
         self.machine = machine
         machine.debugger = self
 
+    def begin(self) -> None:
+        """A new run of the machine under this session (a call of the Python API's debugger): nothing of the last
+        one's crossings or pending resume carries over."""
+        self.entries.clear()
+        self._pending = None
+
     def attach_to(self, monitor: Monitor) -> None:
         """Take control of ``monitor``'s next run: the session attaches to its machine before any compartment is
         built, and sees its compartments, crossings, symbols and reports."""

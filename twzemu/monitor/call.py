@@ -94,12 +94,13 @@ class Library:
 
 
 @dataclass(slots=True)
-class _Booted:
+class Booted:
     """The session's machine, and the run of the caller program on it."""
 
     machine: Machine
     linked: LinkedProgram
     run: Run
+    monitor: Monitor
 
 
 class Session:
@@ -115,7 +116,7 @@ class Session:
         self.output = io.BytesIO()  # what the libraries print
         self._trace = io.StringIO() if trace else None  # the crossings, as --trace words them
         self._loaded: list[str] = []
-        self._booted: _Booted | None = None
+        self._booted: Booted | None = None
         self._linked: tuple[Monitor, LinkedProgram] | None = None
 
     def __enter__(self) -> Session:
@@ -248,7 +249,11 @@ class Session:
             raise GateSecurityError(f"Failed to call {function} in {Path(library).name}: {reports[-1]}")
         return self._result(stop.exit_code or 0, signature, where, function, library)
 
-    def _boot(self) -> _Booted:
+    def boot(self) -> Booted:
+        """The session's machine and the run on it (booted now if it was not; the debugger attaches to it)."""
+        return self._boot()
+
+    def _boot(self) -> Booted:
         if self._booted is not None:
             return self._booted
         monitor, linked = self._linked or self._link(self._loaded)
@@ -266,7 +271,7 @@ class Session:
         except BaseException:
             machine.close()
             raise
-        self._booted = _Booted(machine, linked, run)
+        self._booted = Booted(machine, linked, run, monitor)
         return self._booted
 
     def _link(self, libraries: list[str]) -> tuple[Monitor, LinkedProgram]:

@@ -140,6 +140,17 @@ class Crossings:
         self.engine.set_fast(not self.observers)  # while observed, every crossing comes through Python
         self._report = None
 
+    def observe(self, observer: CrossingObserver) -> Callable[[], None]:
+        """Add ``observer`` (every crossing then comes through Python); returns what removes it."""
+        self.observers = (*self.observers, observer)
+        self.engine.set_fast(False)
+
+        def remove() -> None:
+            self.observers = tuple(o for o in self.observers if o is not observer)
+            self.engine.set_fast(not self.observers)
+
+        return remove
+
     def _engine_compartments(self) -> Iterable[EngineCompartment]:
         for state in self.compartments.values():
             space = state.space
