@@ -228,6 +228,21 @@ def test_signal_masks_pending_signals_and_the_timer_behave_as_glibcs(tmp_path) -
     assert (done.returncode, done.stdout, done.stderr) == (128 + signal.SIGALRM, expected.stdout, "")
 
 
+def test_modes_and_the_at_calls_behave_as_glibcs(tmp_path) -> None:
+    """guests/clib/modes.c: creation modes under the umask, chmod/fchmod, access(X_OK), mkstemp's 0600, a
+    rewritten file keeping its mode, openat/fstatat/mkdirat/unlinkat from a directory descriptor, fchdir; in the
+    object namespace and under a writable mount, as natively."""
+    native = tmp_path / "modes-native"
+    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / "guests/clib/modes.c")], check=True)
+    for place in ("native", "mount"):
+        (tmp_path / place).mkdir()
+    expected = subprocess.run([str(native)], capture_output=True, text=True, cwd=tmp_path / "native", check=True)
+    assert "f: file 0755 inode 1\naccess X_OK 0755: 0\nf: file 0755 inode 1\n" in expected.stdout
+    for options in ((), ("--mount", f"{tmp_path / 'mount'}:rw")):
+        done = clib(*options, str(guest("clib/modes")))
+        assert (done.returncode, done.stdout, done.stderr) == (0, expected.stdout, ""), options
+
+
 def test_pipes_behave_as_glibcs(tmp_path) -> None:
     """guests/clib/pipes.c: bytes in order through dup'd ends, end of file once the writers closed, O_NONBLOCK,
     a pipe's capacity, fdopen, EPIPE, and SIGPIPE's default ending the program (141)."""

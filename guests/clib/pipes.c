@@ -41,6 +41,9 @@ int main(void)
     while ((n = write(flagged[1], block, sizeof block)) > 0)
         total += n;
     printf("a non-blocking pipe holds %ld bytes, then %s\n", total, strerror(errno));
+    fcntl(flagged[0], F_SETFL, 0);
+    r = write(flagged[0], "x", 1); /* the read end of a full pipe: EBADF, not a wait */
+    printf("write to the read end: %ld EBADF %d\n", r, errno == EBADF);
 
     FILE *in = fdopen(flagged[0], "r");
     printf("fdopen reads: %d\n", fgetc(in));

@@ -13,28 +13,32 @@ Each compartment has its own descriptors, 0-2 the standard streams to begin with
 new one is the lowest free number, and ``dup``/``dup2`` make two numbers share one open file (its offset too). An
 open file's bytes are held by the run (one copy per file, shared by its descriptors) and go back to the object, or
 the host file, when its last descriptor is closed.
-Object layout: page 1 is the header (``HEADER``: size, then the owner's name), the bytes start at page 2.
+Object layout: page 1 is the header (``HEADER``: size, then the owner's name, then the permission bits; 0 in a store
+written before they were kept, read as 0644), the bytes start at page 2.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import stat
 import struct
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ObjectError, UsageError
-from ..objects.layout import NULL_PAGE_SIZE
+from ..errors import ObjectError, TwzEmuError, UsageError
+from ..objects.layout import META_OFFSET, NULL_PAGE_SIZE, PAGE_SIZE
 from ..objects.object import Lifetime, Object
 from ..objects.objid import ObjId
 from ..objects.store import ObjectStore, check_name
 
 EACCES, EBADF, EEXIST, EINVAL, EISDIR, EMFILE, ENOENT, EROFS, EFBIG, EIO = 13, 9, 17, 22, 21, 24, 2, 30, 27, 5
-EXDEV, ENOTDIR, ENOTEMPTY, EBUSY = 18, 20, 39, 16
-MAX_FILE_SIZE = 1 << 30  # bytes a file may hold (an object's data; offsets beyond are refused)
+EXDEV, ENOTDIR, ENOTEMPTY, EBUSY, ENOSPC, ENOMEM, EPERM = 18, 20, 39, 16, 28, 12, 1
+MAX_FILE_SIZE = META_OFFSET - PAGE_SIZE - 2 * NULL_PAGE_SIZE  # a file object's bytes: between its header and a FOT page
+FILES_BUDGET = 1 << 30  # bytes the run's open files hold together in the host's memory (ENOSPC beyond)
 O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 3, 0, 1, 2, 0o100, 0o200, 0o1000, 0o2000
 O_DIRECTORY = 0o200000
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
@@ -45,7 +49,9 @@ STANDARD_STREAMS = (0, 1, 2)
 NAME_PREFIX = "file:"
 DIRECTORY_PREFIX = "dir:"
 ALWAYS_THERE = ("/", "/tmp")  # the object namespace's directories in every run
-HEADER = struct.Struct("<QH")  # size, length of the owner's name (which follows)
+HEADER = struct.Struct("<QH")  # size, length of the owner's name (which follows, then MODE)
+MODE = struct.Struct("<I")
+DEFAULT_MODE = 0o644
 HEADER_AT = NULL_PAGE_SIZE
 DATA_AT = 2 * NULL_PAGE_SIZE
 S_IFREG, S_IFDIR = 0o100000, 0o040000
@@ -90,9 +96,21 @@ class Content:
     data: bytearray
     obj: Object | None = None  # an object's
     host: Path | None = None  # a mounted host file's
+    mount: Mount | None = None  # the mount it is under (checked again when the bytes go back)
     owner: str = ""
+    mode: int = DEFAULT_MODE  # permission bits (a host file's are the host's)
     dirty: bool = False
     opened: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What ``stat`` tells of a file or directory."""
+
+    mode: int  # type and permission bits
+    size: int
+    inode: int
+    modified_ns: int = 0  # the host's, under a mount; not kept in the object namespace
 
 
 @dataclass(slots=True)
@@ -156,6 +174,8 @@ class Files:
     _tables: dict[str, dict[int, Entry]] = field(default_factory=dict)
     _open: dict[str, Content] = field(default_factory=dict)  # path -> bytes held while open
     _cwds: dict[str, str] = field(default_factory=dict)  # each compartment's current directory, once it changed it
+    _live: dict[int, Content] = field(default_factory=dict)  # every file open (unlinked ones too), by id()
+    _umasks: dict[str, int] = field(default_factory=dict)  # each compartment's (022 to begin with)
 
     def cwd(self, compartment: str) -> str:
         return self._cwds.get(compartment) or (str(self.mounts[0].directory) if self.mounts else "/")
@@ -184,13 +204,21 @@ class Files:
         parent = self._kind(posixpath.dirname(full))
         return 0 if parent == S_IFDIR else -ENOTDIR if parent == S_IFREG else -ENOENT
 
-    def _owner(self, obj: Object) -> tuple[int, str]:
+    def _header(self, obj: Object) -> tuple[int, str, int]:
+        """A file or directory object's size, owner and permission bits."""
         size, length = HEADER.unpack(obj.read(HEADER_AT, HEADER.size))
-        return size, obj.read(HEADER_AT + HEADER.size, length).decode("utf-8", "surrogateescape")
+        owner = obj.read(HEADER_AT + HEADER.size, length)
+        (mode,) = MODE.unpack(obj.read(HEADER_AT + HEADER.size + length, MODE.size))
+        return size, owner.decode("utf-8", "surrogateescape"), mode & 0o7777 or DEFAULT_MODE
 
-    def _new_object(self, name: str, owner: str) -> Content:
+    def _owner(self, obj: Object) -> tuple[int, str]:
+        size, owner, _ = self._header(obj)
+        return size, owner
+
+    def _new_object(self, name: str, owner: str, mode: int) -> Content:
         lifetime = Lifetime.PERSISTENT if self.store.path is not None else Lifetime.VOLATILE
-        content = Content(bytearray(), obj=self.store.create(lifetime=lifetime), owner=owner, dirty=True)
+        obj = self.store.create(lifetime=lifetime)
+        content = Content(bytearray(), obj=obj, owner=owner, mode=mode, dirty=True)
         self._save(content)
         assert content.obj is not None
         self.store.bind(name, content.obj.id)
@@ -198,7 +226,16 @@ class Files:
 
     # -- open and close ----------------------------------------------------------------------------------------
 
-    def open(self, compartment: str, path: str, flags: int) -> int:
+    def umask(self, compartment: str, new: int) -> int:
+        """Set ``compartment``'s file-creation mask; the one it had."""
+        old = self._umasks.get(compartment, 0o022)
+        self._umasks[compartment] = new & 0o777
+        return old
+
+    def _created_mode(self, compartment: str, mode: int) -> int:
+        return mode & 0o7777 & ~self._umasks.get(compartment, 0o022)
+
+    def open(self, compartment: str, path: str, flags: int, mode: int = 0o666) -> int:
         if not path:
             return -ENOENT
         full = self.absolute(compartment, path)
@@ -217,7 +254,8 @@ class Files:
             return -ENOTDIR if self.size(compartment, path) >= 0 else -ENOENT
         content = self._open.get(full)
         if content is None:
-            found = self._host(mount, full, flags) if mount else self._object(compartment, full, flags)
+            new = self._created_mode(compartment, mode)
+            found = self._host(mount, full, flags, new) if mount else self._object(compartment, full, flags, new)
             if isinstance(found, int):
                 return found
             content = found
@@ -225,6 +263,9 @@ class Files:
             return -EEXIST
         if content.owner and content.owner != compartment:
             return -EACCES
+        if id(content) not in self._live and self._held() + len(content.data) > FILES_BUDGET:
+            return -ENOMEM
+        self._live[id(content)] = content
         self._open[full] = content
         if flags & O_TRUNC and writable:
             content.data.clear()
@@ -282,9 +323,12 @@ class Files:
         """The host path of ``full``, if it lies in ``mount`` once every symbolic link is followed."""
         host = Path(full)
         try:
-            if not host.resolve(strict=False).is_relative_to(mount.directory):  # a link out of the mount
-                return -EACCES
+            resolved = host.resolve(strict=False)
         except (OSError, RuntimeError):  # a name too long, a loop of links
+            return -EACCES
+        if not resolved.is_relative_to(mount.directory):  # a link out of the mount
+            return -EACCES
+        if self._mount_of(str(resolved)) is not mount:  # a link into a mount within it: that one decides
             return -EACCES
         return host
 
@@ -292,7 +336,7 @@ class Files:
         """The host path of ``full`` for ``compartment``, or -errno: the mount refuses it, or a link leads out."""
         return mount.refuses(compartment, writing) or self._inside(mount, full)
 
-    def _host(self, mount: Mount, full: str, flags: int) -> Content | int:
+    def _host(self, mount: Mount, full: str, flags: int, mode: int) -> Content | int:
         host = self._inside(mount, full)
         if isinstance(host, int):
             return host
@@ -306,7 +350,7 @@ class Files:
             parent = _host_mode(host.parent)
             if not stat.S_ISDIR(parent):
                 return -ENOTDIR if parent else -ENOENT
-            return Content(bytearray(), host=host, dirty=True)
+            return Content(bytearray(), host=host, mount=mount, mode=mode, dirty=True)
         except OSError as error:
             return -(error.errno or EACCES)
         if not stat.S_ISREG(status.st_mode):  # a fifo or a device would block or never end
@@ -316,11 +360,11 @@ class Files:
         if flags & O_CREAT and flags & O_EXCL:
             return -EEXIST
         try:
-            return Content(bytearray(host.read_bytes()), host=host)
+            return Content(bytearray(host.read_bytes()), host=host, mount=mount)
         except OSError as error:
             return -(error.errno or EACCES)
 
-    def _object(self, compartment: str, full: str, flags: int) -> Content | int:
+    def _object(self, compartment: str, full: str, flags: int, mode: int) -> Content | int:
         name = NAME_PREFIX + full
         try:
             check_name(name)
@@ -331,11 +375,11 @@ class Files:
             if flags & O_CREAT and flags & O_EXCL:
                 return -EEXIST
             obj = self.store.get(id)
-            size, owner = self._owner(obj)
-            return Content(bytearray(obj.read(DATA_AT, min(size, MAX_FILE_SIZE))), obj=obj, owner=owner)
+            size, owner, kept = self._header(obj)
+            return Content(bytearray(obj.read(DATA_AT, min(size, MAX_FILE_SIZE))), obj=obj, owner=owner, mode=kept)
         if not flags & O_CREAT:
             return -ENOENT
-        return self._creatable(full) or self._new_object(name, compartment)
+        return self._creatable(full) or self._new_object(name, compartment, mode)
 
     def close(self, compartment: str, fd: int) -> int:
         entry = self._table(compartment).pop(fd, None)
@@ -355,30 +399,45 @@ class Files:
         content = entry.content
         content.opened -= 1
         result = self._save(content) if content.dirty else 0
-        if content.opened == 0 and self._open.get(entry.path) is content:
-            del self._open[entry.path]
+        if content.opened == 0:
+            self._live.pop(id(content), None)
+            if self._open.get(entry.path) is content:
+                del self._open[entry.path]
         return result
 
     def close_all(self) -> None:
-        """The end of the run: what is still open is saved, as a process's files are at its exit."""
+        """The end of the run: what is still open is saved, as a process's files are at its exit (each on its own:
+        one that cannot be saved does not keep the others from it)."""
         for compartment, table in list(self._tables.items()):
             for fd in list(table):
-                self.close(compartment, fd)
+                with contextlib.suppress(TwzEmuError):
+                    self.close(compartment, fd)
+
+    def _held(self) -> int:
+        """Bytes the run's open files hold (FILES_BUDGET at most)."""
+        return sum(len(content.data) for content in self._live.values())
 
     def _save(self, content: Content) -> int:
         """Write ``content`` back: 0, or -errno when the host refused it."""
         content.dirty = False
         if content.obj is not None:
             owner = content.owner.encode("utf-8", "surrogateescape")
-            content.obj.write(HEADER_AT, HEADER.pack(len(content.data), len(owner)) + owner)
+            header = HEADER.pack(len(content.data), len(owner)) + owner + MODE.pack(content.mode)
+            content.obj.write(HEADER_AT, header)
             if content.data:
                 content.obj.write(DATA_AT, bytes(content.data))
             self.store.put(content.obj)
         elif content.host is not None:
+            assert content.mount is not None
+            host = self._inside(content.mount, str(content.host))  # its directory may have moved since it was opened
+            if isinstance(host, int):
+                return host
             try:
-                with tempfile.NamedTemporaryFile(dir=content.host.parent, delete=False) as new:
+                mode = stat.S_IMODE(host.stat().st_mode) if host.exists() else content.mode
+                with tempfile.NamedTemporaryFile(dir=host.parent, delete=False) as new:
                     new.write(content.data)
-                os.replace(new.name, content.host)
+                    os.fchmod(new.fileno(), mode)  # the file's own mode, not the temporary file's 0600
+                os.replace(new.name, host)
             except OSError as error:
                 return -(error.errno or EIO)
         return 0
@@ -400,12 +459,16 @@ class Files:
     def write(self, description: Description, data: bytes) -> int:
         if not description.writable:
             return -EBADF
+        if not data:
+            return 0  # beyond the end too: writing nothing extends nothing
         content = description.content
         if description.append:
             description.offset = len(content.data)
         end = description.offset + len(data)
         if end > MAX_FILE_SIZE:
             return -EFBIG
+        if end > len(content.data) and self._held() + end - len(content.data) > FILES_BUDGET:
+            return -ENOSPC
         if description.offset > len(content.data):
             content.data.extend(bytes(description.offset - len(content.data)))
         content.data[description.offset : end] = data
@@ -419,6 +482,8 @@ class Files:
         if not 0 <= length <= MAX_FILE_SIZE:
             return -EINVAL if length < 0 else -EFBIG
         data = description.content.data
+        if length > len(data) and self._held() + length - len(data) > FILES_BUDGET:
+            return -ENOSPC
         del data[length:]
         data.extend(bytes(length - len(data)))
         description.content.dirty = True
@@ -489,8 +554,11 @@ class Files:
         entries = [(".", True), ("..", True)]
         mount = self._mount_of(full)
         if mount is not None:
+            host = self._inside(mount, full)  # again at each rewind: its directory may have moved
+            if isinstance(host, int):
+                return host
             try:
-                with os.scandir(full) as scan:
+                with os.scandir(host) as scan:
                     entries += sorted((entry.name, entry.is_dir()) for entry in scan)
             except OSError as error:
                 return -(error.errno or EACCES)
@@ -518,15 +586,19 @@ class Files:
         listing.position = position
         return position
 
-    def make_directory(self, compartment: str, path: str) -> int:
+    def make_directory(self, compartment: str, path: str, mode: int = 0o777) -> int:
+        if not path:
+            return -ENOENT
         full = self.absolute(compartment, path)
         mount = self._mount_of(full)
+        mode = self._created_mode(compartment, mode)
         if mount is not None:
             host = self._host_path(mount, compartment, full, writing=True)
             if isinstance(host, int):
                 return host if host != -EROFS or not self.is_directory(compartment, path) else -EEXIST
             try:
                 host.mkdir()
+                os.chmod(host, mode)  # exactly the guest's mode: the host's own umask does not apply
             except OSError as error:
                 return -(error.errno or EACCES)
             return 0
@@ -536,7 +608,98 @@ class Files:
             return -EINVAL
         if self._kind(full):
             return -EEXIST
-        return self._creatable(full) or (self._new_object(DIRECTORY_PREFIX + full, compartment) and 0)
+        return self._creatable(full) or (self._new_object(DIRECTORY_PREFIX + full, compartment, mode) and 0)
+
+    # -- status and permissions ---------------------------------------------------------------------------------
+
+    def status(self, compartment: str, path: str) -> Status | int:
+        """What stat tells of ``path`` (-errno if there is nothing, or the compartment may not see it)."""
+        full = self.absolute(compartment, path)
+        if self.is_directory(compartment, path):
+            mount = self._mount_of(full)
+            if mount is not None:
+                host = self._inside(mount, full)
+                return self._host_status(host) if not isinstance(host, int) else host
+            id = self._bound(DIRECTORY_PREFIX + full)
+            mode = self._header(self.store.get(id))[2] if id is not None else 0o755
+            return Status(S_IFDIR | mode, 4096, _inode(full))
+        fd = self.open(compartment, path, O_RDONLY)
+        if fd < 0:
+            return fd
+        description = self.description(compartment, fd)
+        assert description is not None
+        status = self.status_of(description)
+        self.close(compartment, fd)
+        return status
+
+    def status_of(self, description: Description) -> Status:
+        content = description.content
+        if content.host is not None and content.host.exists():
+            host = self._host_status(content.host)
+            if isinstance(host, Status):
+                return Status(host.mode, len(content.data), host.inode, host.modified_ns)
+        inode = content.obj.id & (1 << 63) - 1 if content.obj is not None else _inode(description.path)
+        return Status(S_IFREG | content.mode, len(content.data), inode)
+
+    @staticmethod
+    def _host_status(host: Path) -> Status | int:
+        try:
+            found = host.stat()
+        except OSError as error:
+            return -(error.errno or EACCES)
+        return Status(found.st_mode, found.st_size, found.st_ino, found.st_mtime_ns)
+
+    def read_only(self, compartment: str, path: str) -> bool:
+        """Whether ``path`` is under a mount ``compartment`` may not write."""
+        mount = self._mount_of(self.absolute(compartment, path))
+        return mount is not None and mount.refuses(compartment, writing=True) == -EROFS
+
+    def change_mode(self, compartment: str, path: str, mode: int) -> int:
+        """chmod: a host file under a writable mount, or a file or directory of the caller's own."""
+        full = self.absolute(compartment, path)
+        mount = self._mount_of(full)
+        if mount is not None:
+            host = self._host_path(mount, compartment, full, writing=True)
+            if isinstance(host, int):
+                return host
+            try:
+                os.chmod(host, mode & 0o7777)
+            except OSError as error:
+                return -(error.errno or EACCES)
+            return 0
+        if self._kind(full) == S_IFDIR:
+            id = self._bound(DIRECTORY_PREFIX + full)
+            if id is None:
+                return -EPERM  # / and /tmp are nobody's
+            obj = self.store.get(id)
+            owner = self._owner(obj)[1]
+            if owner not in ("", compartment):
+                return -EPERM
+            return self._save(Content(bytearray(), obj=obj, owner=owner, mode=mode & 0o7777))
+        fd = self.open(compartment, path, O_RDONLY)
+        if fd < 0:
+            return fd
+        description = self.description(compartment, fd)
+        assert description is not None
+        result = self.change_mode_of(compartment, description, mode)
+        return self.close(compartment, fd) or result
+
+    def change_mode_of(self, compartment: str, description: Description, mode: int) -> int:
+        """fchmod."""
+        content = description.content
+        if content.host is not None:
+            assert content.mount is not None
+            refused = self._host_path(content.mount, compartment, str(content.host), writing=True)
+            if isinstance(refused, int):
+                return refused
+            try:
+                os.chmod(refused, mode & 0o7777)
+            except OSError as error:
+                return -(error.errno or EACCES)
+            return 0
+        content.mode = mode & 0o7777
+        content.dirty = True
+        return 0
 
     def remove_directory(self, compartment: str, path: str) -> int:
         full = self.absolute(compartment, path)
@@ -624,19 +787,31 @@ class Files:
             target = self._host_path(mount, compartment, new_full, writing=True)
             if isinstance(target, int):
                 return target
+            if self._holds_a_mount(source) or self._holds_a_mount(target):
+                return -EBUSY  # moving a mount's directory, or one holding it, would move its files out of it
+            if old_full == new_full:
+                return 0
             try:
                 source.replace(target)
             except OSError as error:
                 return -(error.errno or EACCES)
         else:
             refused = self._rename_object(compartment, old_full, new_full)
-            if refused:
+            if refused or old_full == new_full:
                 return refused
         self._forget(new_full)
         content = self._open.pop(old_full, None)
         if content is not None:
             self._open[new_full] = content
         return 0
+
+    def _holds_a_mount(self, host: Path) -> bool:
+        """Whether ``host`` is a mount's directory or holds one."""
+        try:
+            resolved = host.resolve(strict=False)
+        except (OSError, RuntimeError):
+            return True
+        return any(mount.directory.is_relative_to(resolved) for mount in self.mounts)
 
     def _rename_object(self, compartment: str, old: str, new: str) -> int:
         """A file of the caller's to a free name or over another of its own, in an existing directory
@@ -683,3 +858,8 @@ def _host_mode(path: Path) -> int:
         return path.stat().st_mode
     except OSError:
         return 0
+
+
+def _inode(path: str) -> int:
+    """An inode number for a path with nothing better (the object namespace's directories)."""
+    return zlib.crc32(path.encode("utf-8", "surrogateescape")) + 1

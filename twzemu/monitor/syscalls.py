@@ -11,6 +11,8 @@ memory it cannot write is ``EFAULT``, never a write on its behalf. An unknown ca
 from __future__ import annotations
 
 import os
+import posixpath
+import stat
 import struct
 import time
 import zlib
@@ -29,11 +31,11 @@ from .files import (
     O_WRONLY,
     PIPE_CAPACITY,
     S_IFDIR,
-    S_IFREG,
     Description,
     Files,
     Listing,
     PipeEnd,
+    Status,
     Stream,
 )
 
@@ -42,7 +44,9 @@ EPERM, ENOENT, EBADF, EFAULT, EINVAL, ENOTTY, ESPIPE, ERANGE, ENOSYS, ENAMETOOLO
 EISDIR, ENOTDIR, ESRCH, EINTR, EAGAIN = 21, 20, 3, 4, 11
 O_NONBLOCK, O_CLOEXEC, O_DIRECT = 0o4000, 0o2000000, 0o40000
 S_IFIFO = 0o010000
-AT_REMOVEDIR = 0x200
+AT_REMOVEDIR, AT_EMPTY_PATH = 0x200, 0x1000
+W_OK, X_OK = 2, 1
+EROFS, EACCES = 30, 13
 AT_FDCWD = -100
 PATH_MAX = 4096
 MAX_IO = 1 << 20  # bytes one read or write moves at most
@@ -88,7 +92,6 @@ class SystemCalls:
         self.stopping = stopping  # whether the run is to stop (its deadline, Ctrl-C): a sleep ends then
         self.deadlock = deadlock  # stops the run: the guest waits for what nothing can bring
         self.files = files
-        self._umasks: dict[str, int] = {}  # each compartment's (default 022)
         self._started = time.process_time_ns()  # the run's CPU clock starts at 0
         self.note = note  # --verbose: told each unknown call once
         self._noted: set[int] = set()
@@ -130,6 +133,10 @@ class SystemCalls:
             95: self._umask_call,
             100: self._times,
             80: self._chdir,
+            81: self._fchdir,
+            90: self._chmod,
+            91: self._fchmod,
+            268: self._fchmodat,
             83: self._mkdir,
             258: self._mkdirat,
             84: self._rmdir,
@@ -232,7 +239,7 @@ class SystemCalls:
                 return self.files.write(entry, data)
             case PipeEnd():
                 full = len(data) > PIPE_CAPACITY - len(entry.pipe.data)
-                if full and entry.pipe.readers and not entry.nonblocking:
+                if full and entry.writing and entry.pipe.readers and not entry.nonblocking:
                     return self._forever(f"writes to the full pipe {args[0]} of {caller.name}, which only it reads")
                 return self.files.fill(entry, data)
             case Stream(number=number):
@@ -281,14 +288,24 @@ class SystemCalls:
         caller.space.write_virtual(args[0], struct.pack("<ii", *ends))
         return 0
 
+    # -- paths: each call by a path is its *at call from the current directory (AT_FDCWD) ---------------------------
+
+    def _at(self, caller: Caller, directory: int, address: int) -> str | int:
+        """The path at ``address``, relative to the open directory ``directory`` unless AT_FDCWD or absolute."""
+        path = self._path(caller, address)
+        if isinstance(path, int) or _signed(directory) == AT_FDCWD or path.startswith("/"):
+            return path
+        entry = self.files.entry(caller.name, directory)
+        if not isinstance(entry, Listing):
+            return -EBADF if entry is None else -ENOTDIR
+        return posixpath.join(entry.path, path) if path else path
+
     def _open(self, caller: Caller, args: tuple[int, ...]) -> int:
-        path = self._path(caller, args[0])
-        return path if isinstance(path, int) else self.files.open(caller.name, path, args[1])
+        return self._openat(caller, (AT_FDCWD, *args))
 
     def _openat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        if _signed(args[0]) != AT_FDCWD:
-            return -EBADF
-        return self._open(caller, args[1:])
+        path = self._at(caller, args[0], args[1])
+        return path if isinstance(path, int) else self.files.open(caller.name, path, args[2], args[3])
 
     def _close(self, caller: Caller, args: tuple[int, ...]) -> int:
         return self.files.close(caller.name, args[0])
@@ -304,73 +321,108 @@ class SystemCalls:
             return -EINVAL
         return self.files.dup(caller.name, args[0], target=args[1])
 
-    def _stat_into(self, caller: Caller, address: int, mode: int, size: int) -> int:
-        fields = [0, 0, 1, mode, 0, 0, 0, 0, size, 4096, (size + 511) // 512] + [0] * 9
-        return 0 if self._put(caller, address, STAT.pack(*fields)) else -EFAULT
+    def _stat_into(self, caller: Caller, address: int, status: Status) -> int:
+        seconds, nanoseconds = divmod(status.modified_ns, 10**9)
+        times = [seconds, nanoseconds] * 3
+        fields = [0, status.inode, 1, status.mode, 0, 0, 0, 0, status.size, 4096, (status.size + 511) // 512]
+        return 0 if self._put(caller, address, STAT.pack(*fields, *times, 0, 0, 0)) else -EFAULT
 
     def _fstat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        entry = self.files.entry(caller.name, args[0])
-        if entry is None:
-            return -EBADF
-        if isinstance(entry, Stream):
-            return self._stat_into(caller, args[1], S_IFCHR | 0o620, 0)
-        if isinstance(entry, Listing):
-            return self._stat_into(caller, args[1], S_IFDIR | 0o755, 4096)
-        if isinstance(entry, PipeEnd):
-            return self._stat_into(caller, args[1], S_IFIFO | 0o600, 0)
-        return self._stat_into(caller, args[1], S_IFREG | 0o644, len(entry.content.data))
+        match self.files.entry(caller.name, args[0]):
+            case None:
+                return -EBADF
+            case Stream(number=number):
+                status = Status(S_IFCHR | 0o620, 0, number + 1)
+            case Listing(path=path):
+                status = Status(S_IFDIR | 0o755, 4096, 0)
+                found = self.files.status(caller.name, path)
+                status = found if not isinstance(found, int) else status
+            case PipeEnd():
+                status = Status(S_IFIFO | 0o600, 0, 0)
+            case Description() as description:
+                status = self.files.status_of(description)
+        return self._stat_into(caller, args[1], status)
 
     def _stat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        path = self._path(caller, args[0])
-        if isinstance(path, int):
-            return path
-        if self.files.is_directory(caller.name, path):
-            return self._stat_into(caller, args[1], S_IFDIR | 0o755, 4096)
-        size = self.files.size(caller.name, path)
-        return size if size < 0 else self._stat_into(caller, args[1], S_IFREG | 0o644, size)
+        return self._fstatat(caller, (AT_FDCWD, *args[:2], 0))
 
     def _fstatat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        if _signed(args[0]) != AT_FDCWD:
-            return self._fstat(caller, (args[0], args[2])) if args[1] == 0 else -EBADF
-        return self._stat(caller, args[1:])
-
-    def _access(self, caller: Caller, args: tuple[int, ...]) -> int:
-        path = self._path(caller, args[0])
+        if args[3] & AT_EMPTY_PATH and self._path(caller, args[1]) == "":
+            return self._fstat(caller, (args[0], args[2]))
+        path = self._at(caller, args[0], args[1])
         if isinstance(path, int):
             return path
-        if self.files.is_directory(caller.name, path):
-            return 0
-        size = self.files.size(caller.name, path)
-        return size if size < 0 else 0
+        status = self.files.status(caller.name, path)
+        return status if isinstance(status, int) else self._stat_into(caller, args[2], status)
+
+    def _access(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self._faccessat(caller, (AT_FDCWD, *args[:2]))
 
     def _faccessat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        return self._access(caller, args[1:]) if _signed(args[0]) == AT_FDCWD else -EBADF
+        """As for root (the guest's uid): reading and writing are allowed (writing not on a read-only mount),
+        running needs an execute bit."""
+        path = self._at(caller, args[0], args[1])
+        if isinstance(path, int):
+            return path
+        status = self.files.status(caller.name, path)
+        if isinstance(status, int):
+            return status
+        if args[2] & W_OK and self.files.read_only(caller.name, path):
+            return -EROFS
+        if args[2] & X_OK and not stat.S_ISDIR(status.mode) and not status.mode & 0o111:
+            return -EACCES
+        return 0
 
     def _unlink(self, caller: Caller, args: tuple[int, ...]) -> int:
-        path = self._path(caller, args[0])
-        return path if isinstance(path, int) else self.files.unlink(caller.name, path)
+        return self._unlinkat(caller, (AT_FDCWD, args[0], 0))
 
     def _unlinkat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        if _signed(args[0]) != AT_FDCWD:
-            return -EBADF
-        return self._rmdir(caller, args[1:]) if args[2] & AT_REMOVEDIR else self._unlink(caller, args[1:])
+        path = self._at(caller, args[0], args[1])
+        if isinstance(path, int):
+            return path
+        if args[2] & AT_REMOVEDIR:
+            return self.files.remove_directory(caller.name, path)
+        return self.files.unlink(caller.name, path)
 
     # -- directories -------------------------------------------------------------------------------------------
 
     def _mkdir(self, caller: Caller, args: tuple[int, ...]) -> int:
-        path = self._path(caller, args[0])
-        return path if isinstance(path, int) else self.files.make_directory(caller.name, path)
+        return self._mkdirat(caller, (AT_FDCWD, *args[:2]))
 
     def _mkdirat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        return self._mkdir(caller, args[1:]) if _signed(args[0]) == AT_FDCWD else -EBADF
+        path = self._at(caller, args[0], args[1])
+        return path if isinstance(path, int) else self.files.make_directory(caller.name, path, args[2])
 
     def _rmdir(self, caller: Caller, args: tuple[int, ...]) -> int:
-        path = self._path(caller, args[0])
-        return path if isinstance(path, int) else self.files.remove_directory(caller.name, path)
+        return self._unlinkat(caller, (AT_FDCWD, args[0], AT_REMOVEDIR))
 
     def _chdir(self, caller: Caller, args: tuple[int, ...]) -> int:
         path = self._path(caller, args[0])
         return path if isinstance(path, int) else self.files.change_directory(caller.name, path)
+
+    def _fchdir(self, caller: Caller, args: tuple[int, ...]) -> int:
+        entry = self.files.entry(caller.name, args[0])
+        if not isinstance(entry, Listing):
+            return -EBADF if entry is None else -ENOTDIR
+        return self.files.change_directory(caller.name, entry.path)
+
+    def _chmod(self, caller: Caller, args: tuple[int, ...]) -> int:
+        return self._fchmodat(caller, (AT_FDCWD, *args[:2]))
+
+    def _fchmodat(self, caller: Caller, args: tuple[int, ...]) -> int:
+        path = self._at(caller, args[0], args[1])
+        return path if isinstance(path, int) else self.files.change_mode(caller.name, path, args[2])
+
+    def _fchmod(self, caller: Caller, args: tuple[int, ...]) -> int:
+        match self.files.entry(caller.name, args[0]):
+            case None:
+                return -EBADF
+            case Description() as description:
+                return self.files.change_mode_of(caller.name, description, args[1])
+            case Listing(path=path):
+                return self.files.change_mode(caller.name, path, args[1])
+            case _:
+                return 0  # a stream's or a pipe's mode is nothing anyone reads
 
     def _getdents64(self, caller: Caller, args: tuple[int, ...]) -> int:
         """As many of the directory's next entries as fit in the buffer (``struct linux_dirent64`` each)."""
@@ -396,18 +448,16 @@ class SystemCalls:
         return len(data)
 
     def _readlink(self, caller: Caller, args: tuple[int, ...]) -> int:
-        """No path is a symbolic link: -EINVAL for one that exists, -ENOENT otherwise (how musl's ``tmpnam``
-        finds a free name)."""
-        path = self._path(caller, args[0])
-        if isinstance(path, int):
-            return path
-        if self.files.is_directory(caller.name, path):
-            return -EINVAL
-        size = self.files.size(caller.name, path)
-        return -EINVAL if size >= 0 else size
+        return self._readlinkat(caller, (AT_FDCWD, *args))
 
     def _readlinkat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        return self._readlink(caller, args[1:]) if _signed(args[0]) == AT_FDCWD else -EBADF
+        """No path is a symbolic link: -EINVAL for one that exists, -ENOENT otherwise (how musl's ``tmpnam``
+        finds a free name)."""
+        path = self._at(caller, args[0], args[1])
+        if isinstance(path, int):
+            return path
+        status = self.files.status(caller.name, path)
+        return status if isinstance(status, int) else -EINVAL
 
     def _truncate(self, caller: Caller, args: tuple[int, ...]) -> int:
         path = self._path(caller, args[0])
@@ -429,21 +479,19 @@ class SystemCalls:
         return self.files.truncate(entry, _signed(args[1]))
 
     def _rename(self, caller: Caller, args: tuple[int, ...]) -> int:
-        old, new = self._path(caller, args[0]), self._path(caller, args[1])
+        return self._renameat(caller, (AT_FDCWD, args[0], AT_FDCWD, args[1]))
+
+    def _renameat(self, caller: Caller, args: tuple[int, ...]) -> int:
+        old, new = self._at(caller, args[0], args[1]), self._at(caller, args[2], args[3])
         if isinstance(old, int):
             return old
         return new if isinstance(new, int) else self.files.rename(caller.name, old, new)
-
-    def _renameat(self, caller: Caller, args: tuple[int, ...]) -> int:
-        if _signed(args[0]) != AT_FDCWD or _signed(args[2]) != AT_FDCWD:
-            return -EBADF
-        return self._rename(caller, (args[1], args[3]))
 
     def _renameat2(self, caller: Caller, args: tuple[int, ...]) -> int:
         return self._renameat(caller, args) if args[4] == 0 else -EINVAL
 
     def _getcwd(self, caller: Caller, args: tuple[int, ...]) -> int:
-        cwd = self.files.cwd(caller.name).encode() + b"\0"
+        cwd = self.files.cwd(caller.name).encode("utf-8", "surrogateescape") + b"\0"
         if len(cwd) > args[1]:
             return -ERANGE
         return len(cwd) if self._put(caller, args[0], cwd) else -EFAULT
@@ -493,9 +541,7 @@ class SystemCalls:
         return -EINVAL
 
     def _umask_call(self, caller: Caller, args: tuple[int, ...]) -> int:
-        previous = self._umasks.get(caller.name, 0o022)
-        self._umasks[caller.name] = args[0] & 0o777
-        return previous
+        return self.files.umask(caller.name, args[0])
 
     def _times(self, caller: Caller, args: tuple[int, ...]) -> int:
         """``struct tms`` (the guest's CPU time as user time, in clock ticks of 100 Hz) and the ticks of the
