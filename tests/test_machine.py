@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from twzemu.abi import Hypercall
 from twzemu.loader import ObjectBacking, slot_base
 from twzemu.machine.cpustate import RAX, RCX, RSP
-from twzemu.machine.events import Fault, StopReason
+from twzemu.machine.events import Fault, StopReason, Watch
 from twzemu.machine.machine import Machine, assemble
 from twzemu.machine.x86 import Vector
 from twzemu.mmu.pte import Prot
@@ -202,3 +202,22 @@ def test_reducing_a_mapping_takes_effect_at_once(machine, guest):
     space.unmap_slot(TARGET_SLOT)
     stop = machine.run(TEXT + PROBE_OFFSET[Access.READ])
     assert (stop.reason, stop.fault.present) == (StopReason.FAULT, False)
+
+
+def test_a_watched_read_after_an_instruction_straddling_into_an_unbacked_page_still_stops(machine, guest):
+    """Unicorn 2.1.4 silences every memory hook for the rest of a run once an access crossing into a page not
+    yet present faults on its second page (``size_recur_mem`` is left set); the machine re-arms the hooks after
+    each fault it handles while watchpoints are set. Here the instruction is a ``mov eax, imm32`` whose immediate
+    lies on the next text page, backed only when touched."""
+    space = guest.space(Prot.READ, present=True)
+    straddle = TEXT + 3 * PAGE_SIZE - 3  # text pages 3 and 4 were never touched
+    source = f"mov eax, 0x11223344; mov rcx, {TARGET:#x}; mov rax, [rcx]; mov eax, {EXIT}; syscall"
+    guest.text.write(straddle - slot_base(TEXT_SLOT), assemble(source, straddle))
+    physical = space.physical(TARGET)
+    watch = Watch(TARGET, 8, on_write=False, on_read=True)
+    remove = machine.watch({watch: (range(physical, physical + 8),)})
+    try:
+        stop = machine.run(straddle)
+    finally:
+        remove()
+    assert stop.reason is StopReason.WATCHPOINT and stop.watch == watch

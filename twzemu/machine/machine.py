@@ -216,6 +216,7 @@ class Machine:
         self._deferred: Fault | None = None  # a fault from an instruction hook, delivered by the run loop
         self._undo: list[tuple[int, bytes]] = []  # what a watched write overwrote (``watch``)
         self._unwatched = False  # watch hooks ignore accesses (while the watched instruction runs again)
+        self._watching = 0  # how many ``watch`` hook sets are installed
         # The address the last fault backed, in which address space, and how often it faulted again since.
         self._last_backed = -1
         self._last_root = -1
@@ -576,6 +577,19 @@ class Machine:
             self._deliver(fault)
         except BaseException as error:
             self._fail_hook(error)
+        finally:
+            if self._watching and self._stop is None:
+                self._rearm_memory_hooks()
+
+    def _rearm_memory_hooks(self) -> None:
+        """Unicorn 2.1.4 skips every memory hook while ``uc->size_recur_mem`` is set, and a fault on the second
+        page of a page-crossing access (an instruction or a load/store straddling into a page not backed yet)
+        longjmps out of ``load_helper`` without clearing it: watchpoints would go silent for the rest of
+        ``emu_start``. Writing RIP (unchanged) sets ``quit_request``: ``cpu_exec`` returns once this hook does and
+        ``tcg_cpu_exec`` clears the field before resuming at the faulting instruction (measured). Through
+        ``uc_reg_write_batch``: ``uc_reg_write`` also sets ``skip_sync_pc_on_exit``, which nothing clears on this
+        path, and later hooks would see RIP at the start of their block instead of at their instruction."""
+        self.uc.reg_write_batch([(X.UC_X86_REG_RIP, self.cpu.rip[0])])
 
     @staticmethod
     def _software_interrupt(intno: int, rip: int) -> Fault:
@@ -873,8 +887,10 @@ class Machine:
                 data = ctypes.c_void_p(index)
                 installed.append(self._add_hook(kinds, callback, data=data, begin=piece.start, end=piece.stop - 1))
         self.uc.ctl_flush_tb()
+        self._watching += 1
 
         def remove() -> None:
+            self._watching -= 1
             for handle in installed:
                 uclib.uc_hook_del(self._handle, handle)
                 self._hooks.remove(handle)
