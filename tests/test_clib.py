@@ -223,7 +223,7 @@ def test_signal_masks_pending_signals_and_the_timer_behave_as_glibcs(tmp_path) -
     native = tmp_path / "signals-native"
     subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / "guests/clib/signals.c")], check=True)
     expected = subprocess.run([str(native)], capture_output=True, text=True, timeout=60)
-    assert expected.returncode == -signal.SIGALRM and "sleep cut short: 3 left" in expected.stdout
+    assert expected.returncode == -signal.SIGALRM and "sleep cut short: 1, alarms 2" in expected.stdout
     done = clib(str(guest("clib/signals")))
     assert (done.returncode, done.stdout, done.stderr) == (128 + signal.SIGALRM, expected.stdout, "")
 
@@ -254,7 +254,19 @@ def test_pipes_behave_as_glibcs(tmp_path) -> None:
     assert (done.returncode, done.stdout, done.stderr) == (128 + signal.SIGPIPE, expected.stdout, "")
 
 
+def test_poll_and_select_behave_as_glibcs(tmp_path) -> None:
+    """guests/clib/polls.c: a pipe's ends ready or not, end of file as POLLHUP, a bad descriptor (POLLNVAL,
+    select's EBADF), a timeout that waits, and stdin with a line waiting."""
+    native = tmp_path / "polls-native"
+    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / "guests/clib/polls.c")], check=True)
+    expected = subprocess.run([str(native)], input="hello\n", capture_output=True, text=True, timeout=60, check=True)
+    assert "stdin: 1 readable 1\nread: hello\n" in expected.stdout
+    done = clib(str(guest("clib/polls")), stdin="hello\n")
+    assert (done.returncode, done.stdout, done.stderr) == (0, expected.stdout, "")
+
+
 WAIT_FOR_EVER = """
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -265,6 +277,8 @@ int main(int argc, char **argv) {
     puts("waiting");
     if (strcmp(argv[1], "read") == 0)
         read(ends[0], block, 1);
+    else if (strcmp(argv[1], "poll") == 0)
+        poll(&(struct pollfd){ends[0], POLLIN, 0}, 1, -1);
     else
         write(ends[1], block, sizeof block);
     puts("never");
@@ -276,7 +290,8 @@ int main(int argc, char **argv) {
 @pytest.mark.parametrize(
     ("how", "what"),
     [("read", "reads the empty pipe 3 of wait, which only it could fill"),
-     ("write", "writes to the full pipe 4 of wait, which only it reads")],
+     ("write", "writes to the full pipe 4 of wait, which only it reads"),
+     ("poll", "waits for descriptors of wait that nothing else can make ready")],
 )  # fmt: skip
 def test_a_wait_on_a_pipe_no_one_else_holds_is_a_deadlock(tmp_path, how: str, what: str) -> None:
     """One thread reading its own empty pipe (or writing more than its own pipe holds) would wait for ever."""

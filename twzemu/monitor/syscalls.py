@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import select
 import stat
 import struct
 import time
@@ -66,6 +67,10 @@ CLOCKS = {
     7: time.CLOCK_BOOTTIME,
 }
 TIMESPEC = struct.Struct("<qq")
+TIMEVAL = struct.Struct("<qq")
+POLLFD = struct.Struct("<ihh")  # fd, events, revents
+POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+FD_SETSIZE = 1024
 # struct stat (x86-64): dev, ino, nlink, mode, uid, gid, pad, rdev, size, blksize, blocks, 3 timespecs, 3 reserved
 STAT = struct.Struct("<QQQIIIiQqqq" + "qq" * 3 + "qqq")
 DIRENT = struct.Struct("<QqHB")  # struct linux_dirent64 before its name: inode, next offset, length, type
@@ -151,6 +156,10 @@ class SystemCalls:
             17: self._pread,
             18: self._pwrite,
             22: self._pipe,
+            7: self._poll,
+            271: self._ppoll,
+            23: self._select,
+            270: self._pselect6,
             293: self._pipe2,
         }
 
@@ -222,8 +231,20 @@ class SystemCalls:
     def _read_stdin(self, length: int) -> bytes:
         if self.stdin is None or length == 0:
             return b""
+        fileno = self._stdin_fileno()
+        if fileno is not None:  # unbuffered, from the descriptor: poll and select then see all there is to read
+            return os.read(fileno, length)
         read1 = getattr(self.stdin, "read1", None)
         return read1(length) if read1 is not None else self.stdin.read(length)
+
+    def _stdin_fileno(self) -> int | None:
+        """stdin's host descriptor (None: no stdin, or one held in memory)."""
+        if self.stdin is None:
+            return None
+        try:
+            return self.stdin.fileno()
+        except (OSError, ValueError, AttributeError):
+            return None
 
     def _write(self, caller: Caller, args: tuple[int, ...]) -> int:
         entry = self.files.entry(caller.name, args[0])
@@ -550,6 +571,135 @@ class SystemCalls:
         if args[0] and not self._put(caller, args[0], struct.pack("<qqqq", ticks, 0, 0, 0)):
             return -EFAULT
         return time.monotonic_ns() // 10**7
+
+    # -- waiting for descriptors ---------------------------------------------------------------------------------
+
+    def _poll(self, caller: Caller, args: tuple[int, ...]) -> int:
+        timeout = (args[2] & 0xFFFFFFFF ^ 0x80000000) - 0x80000000  # an int: negative waits for ever
+        return self._poll_for(caller, args[0], args[1], None if timeout < 0 else timeout / 1000)
+
+    def _ppoll(self, caller: Caller, args: tuple[int, ...]) -> int:
+        timeout = self._timeout(caller, args[2], TIMESPEC, 10**9)
+        return timeout if isinstance(timeout, int) else self._poll_for(caller, args[0], args[1], timeout)
+
+    def _poll_for(self, caller: Caller, address: int, count: int, timeout: float | None) -> int:
+        """poll: ``count`` ``struct pollfd`` at ``address``."""
+        if count > MAX_FILES:
+            return -EINVAL
+        table = self._get(caller, address, POLLFD.size * count)
+        if table is None or not caller.space.user_may(address, POLLFD.size * count, Access.WRITE):
+            return -EFAULT
+        asked = [POLLFD.unpack_from(table, i * POLLFD.size) for i in range(count)]
+        wanted = {fd: events | POLLERR | POLLHUP | POLLNVAL for fd, events, _ in asked if fd >= 0}
+        ready = self._wait_ready(caller, wanted, timeout)
+        if isinstance(ready, int):
+            return ready
+        answer = b"".join(POLLFD.pack(fd, events, ready.get(fd, 0)) for fd, events, _ in asked)
+        caller.space.write_virtual(address, answer)
+        return sum(1 for fd, _, _ in asked if ready.get(fd, 0))
+
+    def _select(self, caller: Caller, args: tuple[int, ...]) -> int:
+        timeout = self._timeout(caller, args[4], TIMEVAL, 10**6)
+        return timeout if isinstance(timeout, int) else self._select_for(caller, args[:4], timeout)
+
+    def _pselect6(self, caller: Caller, args: tuple[int, ...]) -> int:
+        timeout = self._timeout(caller, args[4], TIMESPEC, 10**9)
+        return timeout if isinstance(timeout, int) else self._select_for(caller, args[:4], timeout)
+
+    def _select_for(self, caller: Caller, args: tuple[int, ...], timeout: float | None) -> int:
+        """select: three ``fd_set`` (a bit per descriptor below ``args[0]``), each read and written back."""
+        count, addresses = _signed(args[0]), args[1:4]
+        if not 0 <= count <= FD_SETSIZE:
+            return -EINVAL
+        size = (count + 63) // 64 * 8
+        sets = []
+        for address in addresses:
+            data = self._get(caller, address, size) if address else bytes(size)
+            if data is None or (address and not caller.space.user_may(address, size, Access.WRITE)):
+                return -EFAULT
+            sets.append(int.from_bytes(data, "little"))
+        masks = (POLLIN | POLLHUP | POLLERR, POLLOUT | POLLERR, POLLPRI)
+        wanted: dict[int, int] = {}
+        for bits, mask in zip(sets, masks, strict=True):
+            for fd in range(count):
+                if bits >> fd & 1:
+                    wanted[fd] = wanted.get(fd, 0) | mask
+        if any(self.files.entry(caller.name, fd) is None for fd in wanted):
+            return -EBADF
+        ready = self._wait_ready(caller, wanted, timeout)
+        if isinstance(ready, int):
+            return ready
+        total = 0
+        for bits, mask, address in zip(sets, masks, addresses, strict=True):
+            chosen = sum(1 << fd for fd in range(count) if bits >> fd & 1 and ready.get(fd, 0) & mask)
+            total += chosen.bit_count()
+            if address:
+                caller.space.write_virtual(address, chosen.to_bytes(size, "little"))
+        return total
+
+    def _timeout(self, caller: Caller, address: int, layout: struct.Struct, per_second: int) -> float | int | None:
+        """A timeval or timespec at ``address`` in seconds (None: no timeout; -errno)."""
+        if not address:
+            return None
+        data = self._get(caller, address, layout.size)
+        if data is None:
+            return -EFAULT
+        seconds, fraction = layout.unpack(data)
+        if seconds < 0 or not 0 <= fraction < per_second:
+            return -EINVAL
+        return seconds + fraction / per_second
+
+    def _wait_ready(self, caller: Caller, wanted: dict[int, int], timeout: float | None) -> dict[int, int] | int:
+        """Each wanted descriptor's ready events, once one is ready or ``timeout`` (seconds) has passed. Only the
+        host's stdin can become ready by itself: without it in the set, a wait with no timeout is a deadlock."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            ready = {fd: self._ready(caller, fd) & mask for fd, mask in wanted.items()}
+            if any(ready.values()) or (end is not None and time.monotonic() >= end) or self.stopping():
+                return ready
+            stdin = self._stdin_waited(caller, wanted)
+            if end is None and stdin is None:
+                return self._forever(f"waits for descriptors of {caller.name} that nothing else can make ready")
+            slice_ = SLEEP_SLICE if end is None else max(0.0, min(SLEEP_SLICE, end - time.monotonic()))
+            if stdin is not None:
+                select.select([stdin], [], [], slice_)
+            else:
+                time.sleep(slice_)
+
+    def _stdin_waited(self, caller: Caller, wanted: dict[int, int]) -> int | None:
+        """The host descriptor of stdin, if one of the wanted descriptors reads it."""
+        for fd, mask in wanted.items():
+            entry = self.files.entry(caller.name, fd)
+            if isinstance(entry, Stream) and entry.number == 0 and mask & POLLIN:
+                return self._stdin_fileno()
+        return None
+
+    def _ready(self, caller: Caller, fd: int) -> int:
+        """What ``fd`` could do now without waiting (``POLLNVAL`` for no descriptor)."""
+        match self.files.entry(caller.name, fd):
+            case None:
+                return POLLNVAL
+            case Stream(number=0):
+                return POLLIN if self._stdin_ready() else 0
+            case Stream():
+                return POLLOUT
+            case Listing():
+                return POLLIN
+            case Description():
+                return POLLIN | POLLOUT
+            case PipeEnd(writing=True) as end:
+                if not end.pipe.readers:
+                    return POLLERR
+                return POLLOUT if len(end.pipe.data) < PIPE_CAPACITY else 0
+            case PipeEnd() as end:
+                return (POLLIN if end.pipe.data else 0) | (POLLHUP if not end.pipe.writers else 0)
+        return 0
+
+    def _stdin_ready(self) -> bool:
+        """Whether a read of stdin would not wait: no stdin (end of file), one in memory, or the host says so (stdin
+        is read unbuffered from its descriptor, so the host knows all there is)."""
+        fileno = self._stdin_fileno()
+        return fileno is None or bool(select.select([fileno], [], [], 0)[0])
 
     # -- limits and usage ------------------------------------------------------------------------------------
 
