@@ -56,6 +56,31 @@ def test_errno_and_strerror() -> None:
     assert done.stdout.startswith("errno ERANGE 1\nfopen null errno ")
 
 
+LOCALE = """
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+int main(void) {
+    const char *ctype = getenv("LC_CTYPE");
+    printf("LC_CTYPE %s, setlocale %s\\n", ctype ? ctype : "unset", setlocale(LC_ALL, ""));
+    return 0;
+}
+"""
+
+
+def test_the_guest_gets_the_hosts_locale_not_pythons_coercion(tmp_path) -> None:
+    """With the host's locale C, Python sets LC_CTYPE=C.UTF-8 in its own environment (PEP 538); the guest's
+    environment is the host's, as a program started by the shell would get it."""
+    (tmp_path / "l.c").write_text(LOCALE)
+    subprocess.run(
+        [sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "l"), str(tmp_path / "l.c")], check=True
+    )
+    done = clib(str(tmp_path / "l"), env={"PATH": "/usr/bin:/bin", "LANG": "C"})
+    assert (done.returncode, done.stdout) == (0, "LC_CTYPE unset, setlocale C\n")
+    chosen = clib(str(tmp_path / "l"), env={"PATH": "/usr/bin:/bin", "LC_CTYPE": "C.UTF-8"})
+    assert chosen.stdout == "LC_CTYPE C.UTF-8, setlocale C.UTF-8;C;C;C;C;C\n"  # the user's own choice stays
+
+
 def test_time_comes_from_the_hosts_clocks() -> None:
     import time
 

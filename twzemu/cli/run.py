@@ -17,6 +17,7 @@ from ..machine.machine import DEFAULT_RAM, MIN_RAM
 from ..mmu.physmem import MAX_PHYS_SIZE, PAGE_SIZE, OutOfFrames, size_text
 from ..monitor.files import Mount
 from ..monitor.monitor import Monitor
+from ..monitor.startup import host_environment
 from ..objects.store import store_from_env
 from ..security.gates import IsolationLevel
 from .common import add_debug_option
@@ -201,7 +202,7 @@ def _variable(text: str) -> tuple[str, str]:
 
 def environment(clear: bool, variables: Sequence[tuple[str, str]]) -> dict[str, str]:
     """The guest's environment: twzemu's own unless ``clear``, then each ``--env`` in order (the last wins)."""
-    return {**({} if clear else os.environ), **dict(variables)}
+    return {**({} if clear else host_environment()), **dict(variables)}
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -56,7 +55,7 @@ from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT
 from .observe import CrossingObserver, TextTrace
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, describe_fault, describe_verdict, one_line
 from .services import MonitorText, build_monitor_text
-from .startup import build_startup
+from .startup import build_startup, host_environment
 from .syscalls import SystemCalls
 
 DEADLOCK_STATUS = 134  # a run that can never go on ends as an abort would
@@ -102,7 +101,7 @@ class Monitor:
         self.ram_size = ram_size
         self.verbose = verbose
         self.library_dirs = tuple(library_dirs)
-        self.environment = dict(os.environ if environment is None else environment)
+        self.environment = host_environment() if environment is None else dict(environment)
         # who watches crossings: the text trace (--trace) and any other observer (--trace-json, --graph)
         self.observers: tuple[CrossingObserver, ...] = (*([TextTrace(trace)] if trace else []), *observers)
         self.policy = policy or IsolationPolicy()

@@ -7,13 +7,26 @@ stack and thread objects before they are mapped. The layouts are the contract in
 
 from __future__ import annotations
 
+import os
 import struct
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..abi import NOT_IN_A_GATE, TCB_SIZE, WORD
 from ..linker.tls import TlsLayout, align_up
 from ..objects.layout import U64_MASK
+
+
+def host_environment() -> dict[str, str]:
+    """twzemu's environment as the host gave it: without the ``LC_CTYPE=C.UTF-8`` Python adds to its own when the
+    host's locale is C or POSIX (PEP 538's coercion, which also turns on UTF-8 mode: that tells it from a user's
+    own setting), so a guest's ``setlocale(LC_ALL, "")`` finds what it would natively."""
+    environment = dict(os.environ)
+    coerced = sys.flags.utf8_mode and not os.environ.get("PYTHONUTF8") and "-X" not in sys.orig_argv
+    if coerced and environment.get("LC_CTYPE") == "C.UTF-8":
+        del environment["LC_CTYPE"]
+    return environment
 
 
 @dataclass(frozen=True, slots=True)
