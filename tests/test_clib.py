@@ -81,6 +81,32 @@ def test_the_guest_gets_the_hosts_locale_not_pythons_coercion(tmp_path) -> None:
     assert chosen.stdout == "LC_CTYPE C.UTF-8, setlocale C.UTF-8;C;C;C;C;C\n"  # the user's own choice stays
 
 
+RAISED = """#include <fenv.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void)
+{
+    feclearexcept(FE_ALL_EXCEPT);
+    feraiseexcept(FE_INEXACT | FE_OVERFLOW);
+    write(1, "a system call between\\n", 22);
+    printf("raised before it: inexact %d overflow %d divbyzero %d\\n", fetestexcept(FE_INEXACT) != 0,
+           fetestexcept(FE_OVERFLOW) != 0, fetestexcept(FE_DIVBYZERO) != 0);
+    return 0;
+}
+"""
+
+
+def test_exception_flags_a_program_raised_survive_its_system_calls(tmp_path) -> None:
+    """C11 7.6: a function call does not clear the floating-point exception flags; a write is a crossing into the
+    monitor, which gives the caller back its own MXCSR."""
+    (tmp_path / "f.c").write_text(RAISED)
+    subprocess.run(
+        [sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "f"), str(tmp_path / "f.c"), "-lm"], check=True
+    )
+    done = clib(str(tmp_path / "f"))
+    assert done.stdout.splitlines()[-1] == "raised before it: inexact 1 overflow 1 divbyzero 0"
+
+
 def test_time_comes_from_the_hosts_clocks() -> None:
     import time
 

@@ -84,7 +84,7 @@ int main(void)
     printf("a gate taking no argument sees: %#lx\n", with_arguments((long)evil_peek_args));
     printf("a gate taking one argument gets it and sees: %#lx\n", with_arguments((long)evil_peek_other_args));
     /* x87 and MXCSR: the registers are caller-saved, the control words callee-saved (psABI 3.2.1) */
-    set_fpu_control(0x27f, 0x9fc0); /* double precision; flush-to-zero and denormals-are-zero */
+    set_fpu_control(0x27f, 0x9fe0); /* double precision; flush-to-zero, denormals-are-zero; inexact raised */
     push_x87(0x5ec2e7);
     long x87 = evil_peek_x87();
     long control = evil_peek_fpu_control();

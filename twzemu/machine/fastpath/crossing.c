@@ -643,8 +643,9 @@ int twz_unwind(struct twz_state *st, uint64_t value, int reply)
     if (reply && !callee->stale)
         send_message(st, callee, caller);
     load(st, c.caller, c.context, c.stack);
-    /* rax passes; the caller's callee-saved registers and control words (not the status bits) come back */
-    clear_registers(st, c.fpcw, c.mxcsr & ~0x3Fu);
+    /* rax passes; the caller's callee-saved registers and its own MXCSR come back: its control bits, and the
+     * exception flags it had raised before the call (C11 7.6: a call does not clear them; none of the callee's) */
+    clear_registers(st, c.fpcw, c.mxcsr);
     r[RAX] = value;
     r[RBX] = c.saved[0], r[RBP] = c.saved[1];
     r[R12] = c.saved[2], r[R13] = c.saved[3], r[R14] = c.saved[4], r[R15] = c.saved[5];
