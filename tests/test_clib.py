@@ -279,18 +279,24 @@ def test_signal_masks_pending_signals_and_the_timer_behave_as_glibcs(tmp_path) -
     assert (done.returncode, done.stdout, done.stderr) == (128 + signal.SIGALRM, expected.stdout, "")
 
 
-def test_modes_and_the_at_calls_behave_as_glibcs(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("name", "sign"),
+    [("modes", "f: file 0755 inode 1\naccess X_OK 0755: 0\nf: file 0755 inode 1\n"),
+     ("times", "futimens: 0\nmtime 1234567890.000000005\n")],
+)  # fmt: skip
+def test_modes_times_and_the_at_calls_behave_as_glibcs(tmp_path, name: str, sign: str) -> None:
     """guests/clib/modes.c: creation modes under the umask, chmod/fchmod, access(X_OK), mkstemp's 0600, a
-    rewritten file keeping its mode, openat/fstatat/mkdirat/unlinkat from a directory descriptor, fchdir; in the
-    object namespace and under a writable mount, as natively."""
-    native = tmp_path / "modes-native"
-    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / "guests/clib/modes.c")], check=True)
+    rewritten file keeping its mode, openat/fstatat/mkdirat/unlinkat from a directory descriptor, fchdir;
+    guests/clib/times.c: modification times (utime, futimens, utimensat, a write); in the object namespace and
+    under a writable mount, as natively."""
+    native = tmp_path / f"{name}-native"
+    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / f"guests/clib/{name}.c")], check=True)
     for place in ("native", "mount"):
         (tmp_path / place).mkdir()
     expected = subprocess.run([str(native)], capture_output=True, text=True, cwd=tmp_path / "native", check=True)
-    assert "f: file 0755 inode 1\naccess X_OK 0755: 0\nf: file 0755 inode 1\n" in expected.stdout
+    assert sign in expected.stdout
     for options in ((), ("--mount", f"{tmp_path / 'mount'}:rw")):
-        done = clib(*options, str(guest("clib/modes")))
+        done = clib(*options, str(guest(f"clib/{name}")))
         assert (done.returncode, done.stdout, done.stderr) == (0, expected.stdout, ""), options
 
 

@@ -134,3 +134,17 @@ def test_renaming_an_open_file_to_itself_loses_nothing() -> None:
     files.close(PROGRAM, fd)
     again = files.description(PROGRAM, files.open(PROGRAM, "/tmp/f", O_RDONLY))
     assert again is not None and files.read(again, 64) == b"before-after"
+
+
+def test_another_compartments_file_or_directory_keeps_its_times() -> None:
+    files = _files()
+    files.close(PROGRAM, _write(files, PROGRAM, "/tmp/mine.txt", b"x"))
+    assert files.make_directory(PROGRAM, "/pdir") == 0
+    before = files.status(PROGRAM, "/tmp/mine.txt")
+    assert files.set_times(EVIL, "/tmp/mine.txt", None, 0) == -13
+    assert files.set_times(EVIL, "/pdir", None, 0) == -1
+    assert files.set_times(EVIL, "/tmp", None, 0) == -1
+    assert files.status(PROGRAM, "/tmp/mine.txt") == before
+    assert files.set_times(PROGRAM, "/tmp/mine.txt", None, 5) == 0
+    status = files.status(PROGRAM, "/tmp/mine.txt")
+    assert not isinstance(status, int) and status.modified_ns == 5

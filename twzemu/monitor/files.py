@@ -13,8 +13,9 @@ Each compartment has its own descriptors, 0-2 the standard streams to begin with
 new one is the lowest free number, and ``dup``/``dup2`` make two numbers share one open file (its offset too). An
 open file's bytes are held by the run (one copy per file, shared by its descriptors) and go back to the object, or
 the host file, when its last descriptor is closed.
-Object layout: page 1 is the header (``HEADER``: size, then the owner's name, then the permission bits; 0 in a store
-written before they were kept, read as 0644), the bytes start at page 2.
+Object layout: page 1 is the header (``HEADER``: size, then the owner's name, then ``KEPT``: the permission bits and
+the modification time; zeros in a store written before they were kept, read as 0644 and the epoch), the bytes start
+at page 2.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import posixpath
 import stat
 import struct
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +51,8 @@ STANDARD_STREAMS = (0, 1, 2)
 NAME_PREFIX = "file:"
 DIRECTORY_PREFIX = "dir:"
 ALWAYS_THERE = ("/", "/tmp")  # the object namespace's directories in every run
-HEADER = struct.Struct("<QH")  # size, length of the owner's name (which follows, then MODE)
-MODE = struct.Struct("<I")
+HEADER = struct.Struct("<QH")  # size, length of the owner's name (which follows, then KEPT)
+KEPT = struct.Struct("<Iq")  # permission bits, modification time (ns since the epoch)
 DEFAULT_MODE = 0o644
 HEADER_AT = NULL_PAGE_SIZE
 DATA_AT = 2 * NULL_PAGE_SIZE
@@ -99,6 +101,7 @@ class Content:
     mount: Mount | None = None  # the mount it is under (checked again when the bytes go back)
     owner: str = ""
     mode: int = DEFAULT_MODE  # permission bits (a host file's are the host's)
+    modified_ns: int = 0  # an object's (a host file's is the host's)
     dirty: bool = False
     opened: int = 0
 
@@ -110,7 +113,7 @@ class Status:
     mode: int  # type and permission bits
     size: int
     inode: int
-    modified_ns: int = 0  # the host's, under a mount; not kept in the object namespace
+    modified_ns: int = 0
 
 
 @dataclass(slots=True)
@@ -204,16 +207,17 @@ class Files:
         parent = self._kind(posixpath.dirname(full))
         return 0 if parent == S_IFDIR else -ENOTDIR if parent == S_IFREG else -ENOENT
 
-    def _header(self, obj: Object) -> tuple[int, str, int]:
-        """A file or directory object's size, owner and permission bits."""
+    def _header(self, obj: Object) -> tuple[int, Content]:
+        """A file or directory object's size, and its header as a ``Content`` without the bytes: owner, mode and
+        modification time."""
         size, length = HEADER.unpack(obj.read(HEADER_AT, HEADER.size))
-        owner = obj.read(HEADER_AT + HEADER.size, length)
-        (mode,) = MODE.unpack(obj.read(HEADER_AT + HEADER.size + length, MODE.size))
-        return size, owner.decode("utf-8", "surrogateescape"), mode & 0o7777 or DEFAULT_MODE
+        owner = obj.read(HEADER_AT + HEADER.size, length).decode("utf-8", "surrogateescape")
+        mode, modified = KEPT.unpack(obj.read(HEADER_AT + HEADER.size + length, KEPT.size))
+        kept = Content(bytearray(), obj=obj, owner=owner, mode=mode & 0o7777 or DEFAULT_MODE, modified_ns=modified)
+        return size, kept
 
-    def _owner(self, obj: Object) -> tuple[int, str]:
-        size, owner, _ = self._header(obj)
-        return size, owner
+    def _owner(self, obj: Object) -> str:
+        return self._header(obj)[1].owner
 
     def _new_object(self, name: str, owner: str, mode: int) -> Content:
         lifetime = Lifetime.PERSISTENT if self.store.path is not None else Lifetime.VOLATILE
@@ -375,8 +379,9 @@ class Files:
             if flags & O_CREAT and flags & O_EXCL:
                 return -EEXIST
             obj = self.store.get(id)
-            size, owner, kept = self._header(obj)
-            return Content(bytearray(obj.read(DATA_AT, min(size, MAX_FILE_SIZE))), obj=obj, owner=owner, mode=kept)
+            size, content = self._header(obj)
+            content.data = bytearray(obj.read(DATA_AT, min(size, MAX_FILE_SIZE)))
+            return content
         if not flags & O_CREAT:
             return -ENOENT
         return self._creatable(full) or self._new_object(name, compartment, mode)
@@ -419,14 +424,13 @@ class Files:
 
     def _save(self, content: Content) -> int:
         """Write ``content`` back: 0, or -errno when the host refused it."""
+        if content.dirty:
+            content.modified_ns = time.time_ns()
         content.dirty = False
         if content.obj is not None:
-            owner = content.owner.encode("utf-8", "surrogateescape")
-            header = HEADER.pack(len(content.data), len(owner)) + owner + MODE.pack(content.mode)
-            content.obj.write(HEADER_AT, header)
             if content.data:
                 content.obj.write(DATA_AT, bytes(content.data))
-            self.store.put(content.obj)
+            self._write_header(content)
         elif content.host is not None:
             assert content.mount is not None
             host = self._inside(content.mount, str(content.host))  # its directory may have moved since it was opened
@@ -441,6 +445,13 @@ class Files:
             except OSError as error:
                 return -(error.errno or EIO)
         return 0
+
+    def _write_header(self, content: Content) -> None:
+        assert content.obj is not None
+        owner = content.owner.encode("utf-8", "surrogateescape")
+        kept = KEPT.pack(content.mode, content.modified_ns)
+        content.obj.write(HEADER_AT, HEADER.pack(len(content.data), len(owner)) + owner + kept)
+        self.store.put(content.obj)
 
     # -- descriptors ----------------------------------------------------------------------------------------------
 
@@ -570,7 +581,7 @@ class Files:
                 continue
             if kind + ":" == DIRECTORY_PREFIX:
                 entries.append((path[len(prefix) :], True))
-            elif kind + ":" == NAME_PREFIX and self._owner(self.store.get(id))[1] in ("", compartment):
+            elif kind + ":" == NAME_PREFIX and self._owner(self.store.get(id)) in ("", compartment):
                 entries.append((path[len(prefix) :], False))  # only the files this compartment may open
         if full == "/" and self._bound(DIRECTORY_PREFIX + "/tmp") is None:
             entries.append(("tmp", True))
@@ -621,8 +632,10 @@ class Files:
                 host = self._inside(mount, full)
                 return self._host_status(host) if not isinstance(host, int) else host
             id = self._bound(DIRECTORY_PREFIX + full)
-            mode = self._header(self.store.get(id))[2] if id is not None else 0o755
-            return Status(S_IFDIR | mode, 4096, _inode(full))
+            if id is None:  # / and /tmp
+                return Status(S_IFDIR | 0o755, 4096, _inode(full))
+            header = self._header(self.store.get(id))[1]
+            return Status(S_IFDIR | header.mode, 4096, _inode(full), header.modified_ns)
         fd = self.open(compartment, path, O_RDONLY)
         if fd < 0:
             return fd
@@ -639,7 +652,7 @@ class Files:
             if isinstance(host, Status):
                 return Status(host.mode, len(content.data), host.inode, host.modified_ns)
         inode = content.obj.id & (1 << 63) - 1 if content.obj is not None else _inode(description.path)
-        return Status(S_IFREG | content.mode, len(content.data), inode)
+        return Status(S_IFREG | content.mode, len(content.data), inode, content.modified_ns)
 
     @staticmethod
     def _host_status(host: Path) -> Status | int:
@@ -648,6 +661,47 @@ class Files:
         except OSError as error:
             return -(error.errno or EACCES)
         return Status(found.st_mode, found.st_size, found.st_ino, found.st_mtime_ns)
+
+    def set_times(self, compartment: str, target: str | Description, accessed: int | None, modified: int | None,
+                  ) -> int:  # fmt: skip
+        """utimensat: a file's or directory's times (ns since the epoch; None leaves one as it is). The object
+        namespace keeps only the modification time; a host file under a writable mount gets both."""
+        if isinstance(target, Description):
+            content, full = target.content, target.path
+        else:
+            content, full = None, self.absolute(compartment, target)
+        mount = self._mount_of(full)
+        if mount is not None:
+            host = self._host_path(mount, compartment, full, writing=True)
+            if isinstance(host, int):
+                return host
+            try:
+                now = host.stat()
+                os.utime(host, ns=(now.st_atime_ns if accessed is None else accessed,
+                                   now.st_mtime_ns if modified is None else modified))  # fmt: skip
+            except OSError as error:
+                return -(error.errno or EACCES)
+            return 0
+        if content is None and self._kind(full) == S_IFDIR:
+            id = self._bound(DIRECTORY_PREFIX + full)
+            if id is None:
+                return -EPERM  # / and /tmp are nobody's
+            content = self._header(self.store.get(id))[1]
+            if content.owner not in ("", compartment):
+                return -EPERM
+        elif content is None:
+            fd = self.open(compartment, full, O_RDONLY)
+            if fd < 0:
+                return fd
+            description = self.description(compartment, fd)
+            assert description is not None
+            result = self.set_times(compartment, description, accessed, modified)
+            return self.close(compartment, fd) or result
+        if modified is not None:
+            content.modified_ns = modified
+            if content.obj is not None:
+                self._write_header(content)
+        return 0
 
     def read_only(self, compartment: str, path: str) -> bool:
         """Whether ``path`` is under a mount ``compartment`` may not write."""
@@ -671,11 +725,11 @@ class Files:
             id = self._bound(DIRECTORY_PREFIX + full)
             if id is None:
                 return -EPERM  # / and /tmp are nobody's
-            obj = self.store.get(id)
-            owner = self._owner(obj)[1]
-            if owner not in ("", compartment):
+            header = self._header(self.store.get(id))[1]
+            if header.owner not in ("", compartment):
                 return -EPERM
-            return self._save(Content(bytearray(), obj=obj, owner=owner, mode=mode & 0o7777))
+            header.mode = mode & 0o7777
+            return self._save(header)
         fd = self.open(compartment, path, O_RDONLY)
         if fd < 0:
             return fd
@@ -722,7 +776,7 @@ class Files:
             return -EBUSY
         id = self._bound(DIRECTORY_PREFIX + full)
         assert id is not None
-        if self._owner(self.store.get(id))[1] not in ("", compartment):
+        if self._owner(self.store.get(id)) not in ("", compartment):
             return -EACCES
         below = full.rstrip("/") + "/"
         if any(name.partition(":")[2].startswith(below) for name in self.store.names_view()):

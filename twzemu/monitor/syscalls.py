@@ -47,6 +47,7 @@ O_NONBLOCK, O_CLOEXEC, O_DIRECT = 0o4000, 0o2000000, 0o40000
 S_IFIFO = 0o010000
 AT_REMOVEDIR, AT_EMPTY_PATH = 0x200, 0x1000
 W_OK, X_OK = 2, 1
+UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
 EROFS, EACCES = 30, 13
 AT_FDCWD = -100
 PATH_MAX = 4096
@@ -142,6 +143,7 @@ class SystemCalls:
             90: self._chmod,
             91: self._fchmod,
             268: self._fchmodat,
+            280: self._utimensat,
             83: self._mkdir,
             258: self._mkdirat,
             84: self._rmdir,
@@ -444,6 +446,36 @@ class SystemCalls:
                 return self.files.change_mode(caller.name, path, args[1])
             case _:
                 return 0  # a stream's or a pipe's mode is nothing anyone reads
+
+    def _utimensat(self, caller: Caller, args: tuple[int, ...]) -> int:
+        """A path's times, or (no path) the open file's or directory's: two timespecs, or none for now."""
+        times: list[int | None] = [time.time_ns()] * 2
+        if args[2]:
+            data = self._get(caller, args[2], 2 * TIMESPEC.size)
+            if data is None:
+                return -EFAULT
+            for index in range(2):
+                seconds, nanoseconds = TIMESPEC.unpack_from(data, index * TIMESPEC.size)
+                if nanoseconds == UTIME_OMIT:
+                    times[index] = None
+                elif nanoseconds != UTIME_NOW:
+                    if not 0 <= nanoseconds < 10**9:
+                        return -EINVAL
+                    times[index] = seconds * 10**9 + nanoseconds
+        if args[1]:
+            path = self._at(caller, args[0], args[1])
+            if isinstance(path, int):
+                return path
+            return self.files.set_times(caller.name, path, times[0], times[1])
+        match self.files.entry(caller.name, args[0]):
+            case None:
+                return -EBADF
+            case Description() as description:
+                return self.files.set_times(caller.name, description, times[0], times[1])
+            case Listing(path=path):
+                return self.files.set_times(caller.name, path, times[0], times[1])
+            case _:
+                return 0  # a stream's or a pipe's times are nothing anyone reads
 
     def _getdents64(self, caller: Caller, args: tuple[int, ...]) -> int:
         """As many of the directory's next entries as fit in the buffer (``struct linux_dirent64`` each)."""
