@@ -76,6 +76,16 @@ int main(void)
     r = mkdir("", 0755);
     printf("mkdir \"\": %d %s\n", r, strerror(errno));
 
+    int a = open("f", O_RDONLY | O_CLOEXEC), b = dup(a), c = fcntl(a, F_DUPFD_CLOEXEC, 0);
+    printf("close-on-exec: open %d, dup %d, F_DUPFD_CLOEXEC %d", fcntl(a, F_GETFD), fcntl(b, F_GETFD),
+           fcntl(c, F_GETFD));
+    fcntl(b, F_SETFD, FD_CLOEXEC);
+    fcntl(a, F_SETFD, 0);
+    printf(", set %d, cleared %d\n", fcntl(b, F_GETFD), fcntl(a, F_GETFD));
+    close(a);
+    close(b);
+    close(c);
+
     unlink("f");
     unlink("g");
     rmdir("d");

@@ -179,6 +179,7 @@ class Files:
     _cwds: dict[str, str] = field(default_factory=dict)  # each compartment's current directory, once it changed it
     _live: dict[int, Content] = field(default_factory=dict)  # every file open (unlinked ones too), by id()
     _umasks: dict[str, int] = field(default_factory=dict)  # each compartment's (022 to begin with)
+    _close_on_exec: dict[str, set[int]] = field(default_factory=dict)  # each compartment's descriptors marked so
 
     def cwd(self, compartment: str) -> str:
         return self._cwds.get(compartment) or (str(self.mounts[0].directory) if self.mounts else "/")
@@ -386,10 +387,18 @@ class Files:
             return -ENOENT
         return self._creatable(full) or self._new_object(name, compartment, mode)
 
+    def close_on_exec(self, compartment: str, fd: int, on: bool | None = None) -> bool:
+        """Whether ``fd`` is closed on exec (a descriptor's own flag, not its open file's); ``on`` sets it."""
+        marked = self._close_on_exec.setdefault(compartment, set())
+        if on is not None:
+            (marked.add if on else marked.discard)(fd)
+        return fd in marked
+
     def close(self, compartment: str, fd: int) -> int:
         entry = self._table(compartment).pop(fd, None)
         if entry is None:
             return -EBADF
+        self._close_on_exec.get(compartment, set()).discard(fd)
         if isinstance(entry, Stream):
             return 0
         entry.refs -= 1

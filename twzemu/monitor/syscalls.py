@@ -53,6 +53,7 @@ AT_FDCWD = -100
 PATH_MAX = 4096
 MAX_IO = 1 << 20  # bytes one read or write moves at most
 F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
+FD_CLOEXEC = 1
 TIMER_ABSTIME = 1
 SLEEP_SLICE = 0.05  # seconds: a sleep is slept in slices, so a deadline or Ctrl-C cuts it short
 S_IFCHR = 0o020000
@@ -308,6 +309,8 @@ class SystemCalls:
         ends = self.files.pipe(caller.name, nonblocking=bool(args[1] & O_NONBLOCK))
         if isinstance(ends, int):
             return ends
+        for end in ends:
+            self._marked(caller, end, args[1] & O_CLOEXEC)
         caller.space.write_virtual(args[0], struct.pack("<ii", *ends))
         return 0
 
@@ -328,7 +331,15 @@ class SystemCalls:
 
     def _openat(self, caller: Caller, args: tuple[int, ...]) -> int:
         path = self._at(caller, args[0], args[1])
-        return path if isinstance(path, int) else self.files.open(caller.name, path, args[2], args[3])
+        if isinstance(path, int):
+            return path
+        return self._marked(caller, self.files.open(caller.name, path, args[2], args[3]), args[2] & O_CLOEXEC)
+
+    def _marked(self, caller: Caller, fd: int, close_on_exec: int) -> int:
+        """``fd`` (or -errno), marked close-on-exec if asked."""
+        if fd >= 0 and close_on_exec:
+            self.files.close_on_exec(caller.name, fd, True)
+        return fd
 
     def _close(self, caller: Caller, args: tuple[int, ...]) -> int:
         return self.files.close(caller.name, args[0])
@@ -340,9 +351,9 @@ class SystemCalls:
         return self.files.dup(caller.name, args[0], target=args[1])
 
     def _dup3(self, caller: Caller, args: tuple[int, ...]) -> int:
-        if args[0] == args[1]:
+        if args[0] == args[1] or args[2] & ~O_CLOEXEC:
             return -EINVAL
-        return self.files.dup(caller.name, args[0], target=args[1])
+        return self._marked(caller, self.files.dup(caller.name, args[0], target=args[1]), args[2])
 
     def _stat_into(self, caller: Caller, address: int, status: Status) -> int:
         seconds, nanoseconds = divmod(status.modified_ns, 10**9)
@@ -566,15 +577,18 @@ class SystemCalls:
         return -ENOTTY if self._sync(caller, args) == 0 else -EBADF
 
     def _fcntl(self, caller: Caller, args: tuple[int, ...]) -> int:
-        """Duplicating (``F_DUPFD``), and the status flags: the access mode and ``O_APPEND``. Descriptor flags
-        (close-on-exec) mean nothing without exec: 0, and setting them is accepted."""
+        """Duplicating (``F_DUPFD``), the descriptor's close-on-exec flag (kept, though nothing here execs), and
+        the status flags: the access mode, ``O_APPEND``, a pipe's ``O_NONBLOCK``."""
         fd, command, argument = args[0], args[1], args[2]
         entry = self.files.entry(caller.name, fd)
         if entry is None:
             return -EBADF
         if command in (F_DUPFD, F_DUPFD_CLOEXEC):
-            return self.files.dup(caller.name, fd, lowest=argument)
-        if command in (F_GETFD, F_SETFD):
+            return self._marked(caller, self.files.dup(caller.name, fd, lowest=argument), command == F_DUPFD_CLOEXEC)
+        if command == F_GETFD:
+            return FD_CLOEXEC if self.files.close_on_exec(caller.name, fd) else 0
+        if command == F_SETFD:
+            self.files.close_on_exec(caller.name, fd, bool(argument & FD_CLOEXEC))
             return 0
         if command == F_GETFL:
             if isinstance(entry, Listing):
