@@ -148,3 +148,16 @@ def test_another_compartments_file_or_directory_keeps_its_times() -> None:
     assert files.set_times(PROGRAM, "/tmp/mine.txt", None, 5) == 0
     status = files.status(PROGRAM, "/tmp/mine.txt")
     assert not isinstance(status, int) and status.modified_ns == 5
+
+
+def test_a_directory_holding_anothers_file_cannot_be_renamed() -> None:
+    """Directories take anyone's files (as /tmp does): renaming one would move the files of the others in it."""
+    files = _files()
+    assert files.make_directory(EVIL, "/shared") == 0
+    files.close(PROGRAM, _write(files, PROGRAM, "/shared/mine.txt", b"x"))
+    assert files.rename(EVIL, "/shared", "/moved") == -13
+    assert files.rename(PROGRAM, "/shared", "/moved") == -13  # not the program's directory either
+    assert files.rename(EVIL, "/tmp", "/elsewhere") == -16
+    assert files.status(PROGRAM, "/shared/mine.txt") != -2
+    files.unlink(PROGRAM, "/shared/mine.txt")
+    assert files.rename(EVIL, "/shared", "/moved") == 0 and files.status(EVIL, "/moved") != -2

@@ -64,6 +64,23 @@ int main(void) {
     list("d");
     list("d/sub");
     list("nodir");
+
+    mkdir("r1", 0755);
+    fclose(fopen("r1/x", "w"));
+    mkdir("r1/in", 0755);
+    mkdir("r2", 0755);
+    mkdir("r3", 0755);
+    fclose(fopen("r3/y", "w"));
+    said("rename r1 into itself", rename("r1", "r1/in/deeper"));
+    said("rename r1 over a full directory", rename("r1", "r3"));
+    said("rename r1 over an empty one", rename("r1", "r2"));
+    list("r2");
+    said("rename a file over a directory", rename("r2/x", "r3"));
+    unlink("r2/x");
+    rmdir("r2/in");
+    rmdir("r2");
+    unlink("r3/y");
+    rmdir("r3");
     said("rmdir d", rmdir("d"));
     f = fopen("d/a.txt/x", "w");
     printf("fopen d/a.txt/x: %s\n", f ? "opened" : strerror(errno));

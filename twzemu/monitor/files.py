@@ -877,11 +877,10 @@ class Files:
         return any(mount.directory.is_relative_to(resolved) for mount in self.mounts)
 
     def _rename_object(self, compartment: str, old: str, new: str) -> int:
-        """A file of the caller's to a free name or over another of its own, in an existing directory
-        (directories are not renamed: -EXDEV, which callers handle by copying)."""
-        kind = self._kind(old)
-        if kind == S_IFDIR:
-            return -EXDEV
+        """A file of the caller's to a free name or over another of its own, in an existing directory; or a
+        directory (``_rename_directory``)."""
+        if self._kind(old) == S_IFDIR:
+            return self._rename_directory(compartment, old, new)
         for path in (old, new) if old != new else (old,):
             fd = self.open(compartment, path, 0)  # the caller's own, or (the new name) none yet
             if fd >= 0:
@@ -900,6 +899,45 @@ class Files:
             self.store.remove(replaced)
         self.store.bind(NAME_PREFIX + new, self.store.lookup(NAME_PREFIX + old))
         self.store.unbind(NAME_PREFIX + old)
+        return 0
+
+    def _rename_directory(self, compartment: str, old: str, new: str) -> int:
+        """A directory of the caller's holding nothing of anyone else's (it would move their files), to a free name
+        or over an empty directory of its own, never into itself."""
+        id = self._bound(DIRECTORY_PREFIX + old)
+        if id is None:
+            return -EBUSY  # / and /tmp
+        below = old.rstrip("/") + "/"
+        if new == old:
+            return 0
+        if new.startswith(below):
+            return -EINVAL
+        moving = {name: bound for name, bound in self.store.names_view().items()
+                  if name.partition(":")[0] + ":" in (NAME_PREFIX, DIRECTORY_PREFIX)
+                  and (name.partition(":")[2] == old or name.partition(":")[2].startswith(below))}  # fmt: skip
+        if any(self._owner(self.store.get(bound)) not in ("", compartment) for bound in moving.values()):
+            return -EACCES
+        kind = self._kind(new)
+        if kind == S_IFREG:
+            return -ENOTDIR
+        if kind == S_IFDIR:
+            removed = self.remove_directory(compartment, new)  # an empty one of the caller's gives way
+            if removed:
+                return -ENOTEMPTY if removed == -ENOTEMPTY else removed
+        refused = self._creatable(new)
+        if refused:
+            return refused
+        renamed = {name: name.replace(old, new, 1) for name in moving}
+        try:
+            for name in renamed.values():
+                check_name(name)
+        except ObjectError:
+            return -EINVAL
+        for name, bound in moving.items():
+            self.store.unbind(name)
+            self.store.bind(renamed[name], bound)
+        for path in [path for path in self._open if path.startswith(below)]:
+            self._open[new + path[len(old) :]] = self._open.pop(path)
         return 0
 
     def _forget(self, full: str) -> None:
