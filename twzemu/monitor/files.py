@@ -36,6 +36,7 @@ from ..objects.layout import META_OFFSET, NULL_PAGE_SIZE, PAGE_SIZE
 from ..objects.object import Lifetime, Object
 from ..objects.objid import ObjId
 from ..objects.store import ObjectStore, check_name
+from .pipes import Pipe, PipeEnd, release
 
 EACCES, EBADF, EEXIST, EINVAL, EISDIR, EMFILE, ENOENT, EROFS, EFBIG, EIO = 13, 9, 17, 22, 21, 24, 2, 30, 27, 5
 EXDEV, ENOTDIR, ENOTEMPTY, EBUSY, ENOSPC, ENOMEM, EPERM = 18, 20, 39, 16, 28, 12, 1
@@ -45,8 +46,6 @@ O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 3, 0
 O_DIRECTORY = 0o200000
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
 MAX_FILES = 256  # descriptors per compartment, 0 to MAX_FILES - 1
-PIPE_CAPACITY = 65536  # bytes a pipe holds, as Linux's default
-EAGAIN, EPIPE = 11, 32
 STANDARD_STREAMS = (0, 1, 2)
 NAME_PREFIX = "file:"
 DIRECTORY_PREFIX = "dir:"
@@ -143,25 +142,6 @@ class Listing:
     path: str
     entries: list[tuple[str, bool]]
     position: int = 0
-    refs: int = 1
-
-
-@dataclass(slots=True)
-class Pipe:
-    """A pipe's bytes in flight (at most ``PIPE_CAPACITY``), and how many descriptors hold each end."""
-
-    data: bytearray = field(default_factory=bytearray)
-    readers: int = 1
-    writers: int = 1
-
-
-@dataclass(slots=True)
-class PipeEnd:
-    """One end of a pipe: what its descriptors (``refs`` of them) share."""
-
-    pipe: Pipe
-    writing: bool
-    nonblocking: bool = False
     refs: int = 1
 
 
@@ -405,10 +385,7 @@ class Files:
         if entry.refs or isinstance(entry, Listing):  # another descriptor still has the file open
             return 0
         if isinstance(entry, PipeEnd):
-            if entry.writing:
-                entry.pipe.writers -= 1
-            else:
-                entry.pipe.readers -= 1
+            release(entry)
             return 0
         content = entry.content
         content.opened -= 1
@@ -529,33 +506,6 @@ class Files:
         writer = _lowest_free(table, 0)
         table[writer] = PipeEnd(pipe, writing=True, nonblocking=nonblocking)
         return reader, writer
-
-    @staticmethod
-    def drain(end: PipeEnd, length: int) -> bytes | int:
-        """Up to ``length`` bytes from the pipe; b"" at its end (no writer left); -EAGAIN when it is empty and a
-        writer could still fill it (the caller decides whether that is waiting for ever)."""
-        if end.writing:
-            return -EBADF
-        pipe = end.pipe
-        if not pipe.data:
-            return b"" if pipe.writers == 0 or length == 0 else -EAGAIN
-        data = bytes(pipe.data[:length])
-        del pipe.data[:length]
-        return data
-
-    @staticmethod
-    def fill(end: PipeEnd, data: bytes) -> int:
-        """How many bytes went in (as many as fit); -EPIPE with no reader left; -EAGAIN when it is full."""
-        if not end.writing:
-            return -EBADF
-        pipe = end.pipe
-        if pipe.readers == 0:
-            return -EPIPE
-        room = PIPE_CAPACITY - len(pipe.data)
-        if room == 0 and data:
-            return -EAGAIN
-        pipe.data += data[:room]
-        return min(room, len(data))
 
     # -- directories ------------------------------------------------------------------------------------------
 

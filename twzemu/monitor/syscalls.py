@@ -30,15 +30,14 @@ from .files import (
     O_RDONLY,
     O_RDWR,
     O_WRONLY,
-    PIPE_CAPACITY,
     S_IFDIR,
     Description,
     Files,
     Listing,
-    PipeEnd,
     Status,
     Stream,
 )
+from .pipes import PIPE_CAPACITY, PipeEnd, drain, fill
 
 # errno values (Linux, asm-generic/errno-base.h)
 EPERM, ENOENT, EBADF, EFAULT, EINVAL, ENOTTY, ESPIPE, ERANGE, ENOSYS, ENAMETOOLONG = 1, 2, 9, 14, 22, 25, 29, 34, 38, 36
@@ -219,7 +218,7 @@ class SystemCalls:
             case Description() as description:
                 data = self.files.read(description, length)
             case PipeEnd() as end:
-                data = self.files.drain(end, length)
+                data = drain(end, length)
                 if data == -EAGAIN and not end.nonblocking:
                     return self._forever(f"reads the empty pipe {fd} of {caller.name}, which only it could fill")
             case Listing():
@@ -265,7 +264,7 @@ class SystemCalls:
                 full = len(data) > PIPE_CAPACITY - len(entry.pipe.data)
                 if full and entry.writing and entry.pipe.readers and not entry.nonblocking:
                     return self._forever(f"writes to the full pipe {args[0]} of {caller.name}, which only it reads")
-                return self.files.fill(entry, data)
+                return fill(entry, data)
             case Stream(number=number):
                 stream = self.streams[number]
                 stream.write(data)
