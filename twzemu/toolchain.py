@@ -19,7 +19,6 @@ the input files and the ``-L`` directories from everything else.
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -201,6 +200,8 @@ def run_cc(args: Sequence[str], verbose: bool = False) -> int:
     command = Toolchain.locate().command(args)
     if verbose:
         print(" ".join(command))
+    import subprocess  # here: `twzemu run` and `call` import this module and would pay for it
+
     try:
         return subprocess.run(command, check=False).returncode
     except OSError as error:

@@ -6,8 +6,10 @@ import argparse
 import os
 import shutil
 import signal
-import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
 
 from ..errors import UsageError
 
@@ -42,6 +44,8 @@ def debug_command(args: argparse.Namespace) -> int:
 
 
 def _start_gdb(gdb: str, host: str, port: int, run_args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    import subprocess  # here: every command's start-up would pay for importing it
+
     # gdb owns the terminal: Ctrl-C is gdb's to send (as an interrupt packet), not a signal that ends the run.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     process = subprocess.Popen([gdb, "-q", "-ex", f"target remote {host}:{port}"])

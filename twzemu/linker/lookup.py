@@ -84,11 +84,24 @@ class Library:
 
 
 def exports_of(info: DynamicInfo) -> dict[str, ExportedSymbol]:
-    """The definitions other libraries can bind to (``exported_symbols``), as lookup sees them."""
-    return {
+    """The definitions other libraries can bind to (``exported_symbols``), as lookup sees them. Worked out once per
+    ``info`` (a link asks for each library's several times, and the C library exports about 1,700): the result is
+    shared, never to be changed."""
+    kept = _EXPORTS.get(id(info))
+    if kept is not None and kept[0] is info:
+        return kept[1]
+    exports = {
         name: ExportedSymbol(symbol.st_value, symbol.bind is SymbolBind.WEAK, symbol.st_size, symbol.kind)
         for name, symbol in exported_symbols(info).items()
     }
+    if len(_EXPORTS) >= _EXPORTS_KEPT:
+        del _EXPORTS[next(iter(_EXPORTS))]  # the oldest
+    _EXPORTS[id(info)] = (info, exports)  # info is held: its id is not reused while it is kept
+    return exports
+
+
+_EXPORTS: dict[int, tuple[DynamicInfo, dict[str, ExportedSymbol]]] = {}
+_EXPORTS_KEPT = 64
 
 
 def exported_symbols(info: DynamicInfo) -> dict[str, DynSymbol]:

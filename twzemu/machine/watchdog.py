@@ -1,7 +1,7 @@
 """Stops a running guest on a time limit or Ctrl-C.
 
 While the guest runs, the main thread sits inside ``uc_emu_start`` (C) and Python signal handlers do not run
-until some hook re-enters Python — a tight guest loop never does. So a helper thread waits on a socket that
+until some hook re-enters Python — a tight guest loop never does. So a helper thread waits on a pipe that
 receives the signal number from CPython's C-level handler (``signal.set_wakeup_fd``) and on the deadline, and
 calls ``uc_emu_stop``, which Unicorn allows from another thread (its own timeout works that way).
 """
@@ -9,9 +9,9 @@ calls ``uc_emu_stop``, which Unicorn allows from another thread (its own timeout
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -30,15 +30,15 @@ class Watchdog:
         self._timeout = timeout
         self.stop: Stop | None = None
         self._thread: threading.Thread | None = None
-        self._reader: socket.socket | None = None
-        self._writer: socket.socket | None = None
+        self._reader: int | None = None  # a pipe's ends (not a socket pair: importing socket costs start-up)
+        self._writer: int | None = None
         self._restore: Callable[[], None] | None = None
 
     def __enter__(self) -> Watchdog:
-        self._reader, self._writer = socket.socketpair()
-        self._writer.setblocking(False)
+        self._reader, self._writer = os.pipe()
+        os.set_blocking(self._writer, False)
         if threading.current_thread() is threading.main_thread():
-            self._restore = self._route_sigint(self._writer.fileno())
+            self._restore = self._route_sigint(self._writer)
         elif self._timeout is None:
             return self  # nothing to watch for off the main thread without a deadline
         self._thread = threading.Thread(target=self._watch, name="twzemu-watchdog", daemon=True)
@@ -48,13 +48,13 @@ class Watchdog:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         assert self._writer is not None and self._reader is not None
         with contextlib.suppress(OSError):
-            self._writer.send(_FINISHED)
+            os.write(self._writer, _FINISHED)
         if self._thread is not None:
             self._thread.join()
         if self._restore is not None:
             self._restore()
-        self._writer.close()
-        self._reader.close()
+        os.close(self._writer)
+        os.close(self._reader)
 
     @staticmethod
     def _route_sigint(fd: int) -> Callable[[], None]:
@@ -79,7 +79,7 @@ class Watchdog:
             if not ready:
                 self._fire(StopReason.TIMEOUT)
                 return
-            data = self._reader.recv(64)
+            data = os.read(self._reader, 64)
             if _FINISHED in data or not data:
                 return
             if signal.SIGINT in data:

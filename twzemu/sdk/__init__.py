@@ -24,7 +24,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -86,6 +85,8 @@ def compiler_include(cc: str) -> str:
 
 def run(command: list[str], what: str) -> str:
     """Run ``command``; its stdout, or ``ToolchainError`` naming ``what`` with the first line it complained."""
+    import subprocess  # here: only building needs it, and every start-up would pay for importing it
+
     try:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     except OSError as error:

@@ -18,7 +18,6 @@ import enum
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -219,6 +218,8 @@ def build(source: Path = SOURCE) -> Path:
     fd, temporary = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
+        import subprocess  # here: only a build needs it, and every start-up would pay for importing it
+
         result = subprocess.run([compiler, *CFLAGS, "-o", temporary, str(source)], capture_output=True, text=True)
         if result.returncode != 0:
             first = next((line for line in result.stderr.splitlines() if "error" in line), "no diagnostic")
