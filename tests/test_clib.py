@@ -31,6 +31,22 @@ def clib(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subp
     return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
 
 
+def built(tmp_path: Path, name: str, source: str, *flags: str) -> Path:
+    """``source`` built with ``twzemu cc`` into ``tmp_path / name``."""
+    (tmp_path / f"{name}.c").write_text(source)
+    output = tmp_path / name
+    command = [sys.executable, "-m", "twzemu.cli", "cc", "-o", str(output), str(tmp_path / f"{name}.c"), *flags]
+    subprocess.run(command, check=True)
+    return output
+
+
+def native(tmp_path: Path, name: str) -> Path:
+    """guests/clib/NAME.c built with gcc for the host (against glibc): what the guest's output is compared with."""
+    output = tmp_path / f"{name}-native"
+    subprocess.run(["gcc", "-w", "-o", str(output), str(ROOT / f"guests/clib/{name}.c")], check=True)
+    return output
+
+
 @pytest.mark.parametrize(
     ("check", "stdout"),
     [
@@ -71,13 +87,10 @@ int main(void) {
 def test_the_guest_gets_the_hosts_locale_not_pythons_coercion(tmp_path) -> None:
     """With the host's locale C, Python sets LC_CTYPE=C.UTF-8 in its own environment (PEP 538); the guest's
     environment is the host's, as a program started by the shell would get it."""
-    (tmp_path / "l.c").write_text(LOCALE)
-    subprocess.run(
-        [sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "l"), str(tmp_path / "l.c")], check=True
-    )
-    done = clib(str(tmp_path / "l"), env={"PATH": "/usr/bin:/bin", "LANG": "C"})
+    program = built(tmp_path, "l", LOCALE)
+    done = clib(str(program), env={"PATH": "/usr/bin:/bin", "LANG": "C"})
     assert (done.returncode, done.stdout) == (0, "LC_CTYPE unset, setlocale C\n")
-    chosen = clib(str(tmp_path / "l"), env={"PATH": "/usr/bin:/bin", "LC_CTYPE": "C.UTF-8"})
+    chosen = clib(str(program), env={"PATH": "/usr/bin:/bin", "LC_CTYPE": "C.UTF-8"})
     assert chosen.stdout == "LC_CTYPE C.UTF-8, setlocale C.UTF-8;C;C;C;C;C\n"  # the user's own choice stays
 
 
@@ -99,11 +112,8 @@ int main(void)
 def test_exception_flags_a_program_raised_survive_its_system_calls(tmp_path) -> None:
     """C11 7.6: a function call does not clear the floating-point exception flags; a write is a crossing into the
     monitor, which gives the caller back its own MXCSR."""
-    (tmp_path / "f.c").write_text(RAISED)
-    subprocess.run(
-        [sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "f"), str(tmp_path / "f.c"), "-lm"], check=True
-    )
-    done = clib(str(tmp_path / "f"))
+    program = built(tmp_path, "f", RAISED, "-lm")
+    done = clib(str(program))
     assert done.stdout.splitlines()[-1] == "raised before it: inexact 1 overflow 1 divbyzero 0"
 
 
@@ -254,11 +264,10 @@ def test_descriptors_are_a_processs_dup_dup2_fcntl_and_replaced_standard_streams
 def test_directories_behave_as_glibcs_in_the_object_namespace_and_under_a_mount(tmp_path) -> None:
     """guests/clib/dirs.c (mkdir, readdir, rmdir, chdir, a file created in a missing directory or under a file,
     opening a directory, truncate, tmpnam, limits) prints what the same source built with gcc prints natively."""
-    native = tmp_path / "dirs-native"
-    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / "guests/clib/dirs.c")], check=True)
+    reference = native(tmp_path, "dirs")
     (tmp_path / "native").mkdir()
     (tmp_path / "mount").mkdir()
-    expected = subprocess.run([str(native)], capture_output=True, text=True, cwd=tmp_path / "native", check=True)
+    expected = subprocess.run([str(reference)], capture_output=True, text=True, cwd=tmp_path / "native", check=True)
     in_objects = clib(str(guest("clib/dirs")))
     mounted = clib("--mount", f"{tmp_path / 'mount'}:rw", str(guest("clib/dirs")))
     assert "tmpnam: a name" in expected.stdout and "d: ../ ./ a.txt sub/ (again 4)" in expected.stdout
@@ -271,9 +280,8 @@ def test_signal_masks_pending_signals_and_the_timer_behave_as_glibcs(tmp_path) -
     """guests/clib/signals.c: a blocked signal pends (once per way it was sent, as Linux keeps them) until
     unblocked, a handler runs with its signal and sa_mask blocked, sigsuspend, ignored signals, alarm and pause,
     a sleep cut short by the timer, an interval timer; the last alarm's default action ends the program (142)."""
-    native = tmp_path / "signals-native"
-    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / "guests/clib/signals.c")], check=True)
-    expected = subprocess.run([str(native)], capture_output=True, text=True, timeout=60)
+    reference = native(tmp_path, "signals")
+    expected = subprocess.run([str(reference)], capture_output=True, text=True, timeout=60)
     assert expected.returncode == -signal.SIGALRM and "sleep cut short: 1, alarms 2" in expected.stdout
     done = clib(str(guest("clib/signals")))
     assert (done.returncode, done.stdout, done.stderr) == (128 + signal.SIGALRM, expected.stdout, "")
@@ -289,11 +297,10 @@ def test_modes_times_and_the_at_calls_behave_as_glibcs(tmp_path, name: str, sign
     rewritten file keeping its mode, openat/fstatat/mkdirat/unlinkat from a directory descriptor, fchdir;
     guests/clib/times.c: modification times (utime, futimens, utimensat, a write); in the object namespace and
     under a writable mount, as natively."""
-    native = tmp_path / f"{name}-native"
-    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / f"guests/clib/{name}.c")], check=True)
+    reference = native(tmp_path, name)
     for place in ("native", "mount"):
         (tmp_path / place).mkdir()
-    expected = subprocess.run([str(native)], capture_output=True, text=True, cwd=tmp_path / "native", check=True)
+    expected = subprocess.run([str(reference)], capture_output=True, text=True, cwd=tmp_path / "native", check=True)
     assert sign in expected.stdout
     for options in ((), ("--mount", f"{tmp_path / 'mount'}:rw")):
         done = clib(*options, str(guest(f"clib/{name}")))
@@ -303,9 +310,8 @@ def test_modes_times_and_the_at_calls_behave_as_glibcs(tmp_path, name: str, sign
 def test_pipes_behave_as_glibcs(tmp_path) -> None:
     """guests/clib/pipes.c: bytes in order through dup'd ends, end of file once the writers closed, O_NONBLOCK,
     a pipe's capacity, fdopen, EPIPE, and SIGPIPE's default ending the program (141)."""
-    native = tmp_path / "pipes-native"
-    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / "guests/clib/pipes.c")], check=True)
-    expected = subprocess.run([str(native)], capture_output=True, text=True, timeout=60)
+    reference = native(tmp_path, "pipes")
+    expected = subprocess.run([str(reference)], capture_output=True, text=True, timeout=60)
     assert expected.returncode == -signal.SIGPIPE and "holds 65536 bytes" in expected.stdout
     done = clib(str(guest("clib/pipes")))
     assert (done.returncode, done.stdout, done.stderr) == (128 + signal.SIGPIPE, expected.stdout, "")
@@ -314,9 +320,8 @@ def test_pipes_behave_as_glibcs(tmp_path) -> None:
 def test_poll_and_select_behave_as_glibcs(tmp_path) -> None:
     """guests/clib/polls.c: a pipe's ends ready or not, end of file as POLLHUP, a bad descriptor (POLLNVAL,
     select's EBADF), a timeout that waits, and stdin with a line waiting."""
-    native = tmp_path / "polls-native"
-    subprocess.run(["gcc", "-w", "-o", str(native), str(ROOT / "guests/clib/polls.c")], check=True)
-    expected = subprocess.run([str(native)], input="hello\n", capture_output=True, text=True, timeout=60, check=True)
+    reference = native(tmp_path, "polls")
+    expected = subprocess.run([str(reference)], input="hello\n", capture_output=True, text=True, timeout=60, check=True)
     assert "stdin: 1 readable 1\nread: hello\n" in expected.stdout
     done = clib(str(guest("clib/polls")), stdin="hello\n")
     assert (done.returncode, done.stdout, done.stderr) == (0, expected.stdout, "")
@@ -352,11 +357,8 @@ int main(int argc, char **argv) {
 )  # fmt: skip
 def test_a_wait_on_a_pipe_no_one_else_holds_is_a_deadlock(tmp_path, how: str, what: str) -> None:
     """One thread reading its own empty pipe (or writing more than its own pipe holds) would wait for ever."""
-    (tmp_path / "wait.c").write_text(WAIT_FOR_EVER)
-    subprocess.run(
-        [sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "wait"), str(tmp_path / "wait.c")], check=True
-    )
-    done = clib(str(tmp_path / "wait"), how)
+    program = built(tmp_path, "wait", WAIT_FOR_EVER)
+    done = clib(str(program), how)
     assert (done.returncode, done.stdout, done.stderr) == (134, "waiting\n", f"twzemu: deadlock: T1 {what}\n")
 
 
@@ -391,13 +393,10 @@ int main(void) {
 def test_a_file_maps_as_a_private_copy_and_pread_pwrite_leave_the_offset(tmp_path) -> None:
     """mmap of a file (musl maps time zone files so: TZ names work with the zoneinfo directory mounted), pread
     and pwrite. A shared writable mapping is refused (ENODEV): its writes could never reach the file."""
-    (tmp_path / "m.c").write_text(MAP_FILES)
-    subprocess.run(
-        [sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "m"), str(tmp_path / "m.c")], check=True
-    )
+    program = built(tmp_path, "m", MAP_FILES)
     zoneinfo = Path("/usr/share/zoneinfo")
     mounts = ["--mount", str(zoneinfo)] if (zoneinfo / "Europe/Berlin").exists() else []
-    done = clib(*mounts, str(tmp_path / "m"))
+    done = clib(*mounts, str(program))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[:6] == [
         "mmap at 4096: 819",
@@ -447,15 +446,12 @@ def test_stat_and_access_see_directories(tmp_path) -> None:
     """Under a mount, host directories; in the object namespace, its own (here only its root). Output as glibc
     gives it for the mount."""
     (tmp_path / "sub").mkdir()
-    (tmp_path / "d.c").write_text(STAT_DIRECTORIES)
-    subprocess.run(
-        [sys.executable, "-m", "twzemu.cli", "cc", "-o", str(tmp_path / "d"), str(tmp_path / "d.c")], check=True
-    )
-    mounted = clib("--mount", f"{tmp_path}:rw", str(tmp_path / "d"))
+    program = built(tmp_path, "d", STAT_DIRECTORIES)
+    mounted = clib("--mount", f"{tmp_path}:rw", str(program))
     expected = ["stat 0 dir 1 reg 0 access 0", "stat 0 dir 1 reg 0 access 0", "stat 0 dir 0 reg 1 access 0",
                 "stat -1 dir 0 reg 0 access -1", "stat 0 dir 1 reg 0 access 0"]  # fmt: skip
     names = [".", "sub", "f.txt", "missing", "sub/"]
     assert mounted.stdout.splitlines() == [f"{name}: {line}" for name, line in zip(names, expected, strict=True)]
-    namespace = clib(str(tmp_path / "d"))  # no sub/ there
+    namespace = clib(str(program))  # no sub/ there
     assert namespace.stdout.splitlines()[1] == "sub: stat -1 dir 0 reg 0 access -1"
     assert namespace.stdout.splitlines()[0] == "." + ": " + expected[0]

@@ -161,3 +161,21 @@ def test_a_directory_holding_anothers_file_cannot_be_renamed() -> None:
     assert files.status(PROGRAM, "/shared/mine.txt") != -2
     files.unlink(PROGRAM, "/shared/mine.txt")
     assert files.rename(EVIL, "/shared", "/moved") == 0 and files.status(EVIL, "/moved") != -2
+
+
+def test_another_compartments_directory_keeps_its_name_mode_and_place() -> None:
+    """A library renaming the program's directory, renaming its own over the program's empty one, or changing
+    the mode of the program's directory or file: refused, and the program's directory stays as it made it."""
+    files = _files()
+    assert files.make_directory(PROGRAM, "/pdir", 0o700) == 0
+    assert files.make_directory(PROGRAM, "/pempty") == 0
+    files.close(PROGRAM, _write(files, PROGRAM, "/pdir/mine.txt", b"x"))
+    assert files.make_directory(EVIL, "/edir") == 0
+    assert files.rename(EVIL, "/pdir", "/stolen") == -13
+    assert files.rename(EVIL, "/edir", "/pempty") == -13  # an empty directory gives way only to its creator
+    assert files.change_mode(EVIL, "/pdir", 0o777) == -1
+    assert files.change_mode(EVIL, "/pdir/mine.txt", 0o777) == -13
+    assert files.change_mode(EVIL, "/tmp", 0o700) == -1
+    status, empty = files.status(PROGRAM, "/pdir"), files.status(PROGRAM, "/pempty")
+    assert not isinstance(status, int) and status.mode & 0o777 == 0o700
+    assert not isinstance(empty, int) and files.status(PROGRAM, "/stolen") == -2

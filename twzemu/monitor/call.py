@@ -152,7 +152,7 @@ class Session:
     def functions(self, library: str) -> dict[str, Signature | None]:
         """Every function ``library`` exports (its gates among them), with its signature where DWARF says it."""
         self.load(library)
-        booted = self._boot()
+        booted = self.boot()
         instance = next(lib for lib in booted.linked.libraries if lib.name == library)
         names = sorted(name for name, symbol in exports_of(instance.info).items() if symbol.kind is SymbolKind.FUNC)
         known = signatures(instance.loaded.image, names)
@@ -162,13 +162,13 @@ class Session:
 
     def compartments(self) -> dict[str, tuple[str, ...]]:
         """Each compartment of the session's machine (the caller program's first), with its libraries' names."""
-        booted = self._boot()
+        booted = self.boot()
         return {c.name: tuple(Path(lib.name).name for lib in c.libraries) for c in booted.linked.compartments}
 
     def address_of(self, library: str, symbol: str) -> int:
         """Where ``symbol`` of ``library`` (loaded) is."""
         self.load(library)
-        booted = self._boot()
+        booted = self.boot()
         instance = next(lib for lib in booted.linked.libraries if lib.name == library)
         if instance.loaded.image.symbol_named(symbol) is None:
             raise GateNameError(f"no symbol {symbol} in {Path(library).name}")
@@ -195,7 +195,7 @@ class Session:
     def objects(self) -> dict[str, str]:
         """The objects of the session's machine, id -> what the monitor calls it: each library's text and data,
         each compartment's stack, heap, thread area and gate buffer."""
-        booted = self._boot()
+        booted = self.boot()
         labels = {str(obj.id): label for label, obj in booted.run.builder.objects.items()}
         compartments = {c.id: c.name for c in booted.linked.compartments}
         for instance in booted.linked.libraries:
@@ -205,7 +205,7 @@ class Session:
         return labels
 
     def _space_of(self, compartment: str, address: int, length: int, access: Access) -> AddressSpace:
-        booted = self._boot()
+        booted = self.boot()
         state = next((st for st in booted.run.states.values() if st.name == compartment), None)
         if state is None:
             known = ", ".join(st.name for st in booted.run.states.values())
@@ -220,7 +220,7 @@ class Session:
 
     def call(self, library: str, function: str, arguments: list[int | str | bytes]) -> int | str | None:
         self.load(library)
-        booted = self._boot()
+        booted = self.boot()
         instance = next(lib for lib in booted.linked.libraries if lib.name == library)
         gate = next((g for g in booted.linked.gates if g.name == function and g.owner == instance.compartment), None)
         if gate is not None:
@@ -251,9 +251,6 @@ class Session:
 
     def boot(self) -> Booted:
         """The session's machine and the run on it (booted now if it was not; the debugger attaches to it)."""
-        return self._boot()
-
-    def _boot(self) -> Booted:
         if self._booted is not None:
             return self._booted
         monitor, linked = self._linked or self._link(self._loaded)

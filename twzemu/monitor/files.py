@@ -28,8 +28,10 @@ import struct
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import ObjectError, TwzEmuError, UsageError
 from ..objects.layout import META_OFFSET, NULL_PAGE_SIZE, PAGE_SIZE
@@ -56,6 +58,7 @@ DEFAULT_MODE = 0o644
 HEADER_AT = NULL_PAGE_SIZE
 DATA_AT = 2 * NULL_PAGE_SIZE
 S_IFREG, S_IFDIR = 0o100000, 0o040000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +239,7 @@ class Files:
         if self.is_directory(compartment, path):
             return self._open_directory(compartment, full, flags, writable)
         if flags & O_DIRECTORY:
-            return -ENOTDIR if self.size(compartment, path) >= 0 else -ENOENT
+            return -ENOTDIR if isinstance(self.status(compartment, path), Status) else -ENOENT
         content = self._open.get(full)
         if content is None:
             new = self._created_mode(compartment, mode)
@@ -320,6 +323,44 @@ class Files:
     def _host_path(self, mount: Mount, compartment: str, full: str, writing: bool) -> Path | int:
         """The host path of ``full`` for ``compartment``, or -errno: the mount refuses it, or a link leads out."""
         return mount.refuses(compartment, writing) or self._inside(mount, full)
+
+    def _on_host(self, mount: Mount, compartment: str, full: str, act: Callable[[Path], object]) -> int:
+        """``act`` on ``full``'s host path where ``compartment`` may write under ``mount``: 0, or -errno (the mount
+        refuses, a link leads out, or the host does)."""
+        host = self._host_path(mount, compartment, full, writing=True)
+        if isinstance(host, int):
+            return host
+        try:
+            act(host)
+        except OSError as error:
+            return -(error.errno or EACCES)
+        return 0
+
+    def _using(self, compartment: str, path: str, use: Callable[[Description], T]) -> T | int:
+        """``use`` on the file ``path`` (not a directory) opened for reading as ``compartment`` may open it (-errno
+        if it may not), closed after; an error closing it outranks ``use``'s result of 0."""
+        fd = self.open(compartment, path, O_RDONLY)
+        if fd < 0:
+            return fd
+        description = self.description(compartment, fd)
+        assert description is not None
+        result = use(description)
+        closed = self.close(compartment, fd)
+        return (closed or result) if isinstance(result, int) else result
+
+    def _may_open(self, compartment: str, path: str) -> int:
+        """0 if ``compartment`` may open ``path`` (a file or a directory), else -errno."""
+        fd = self.open(compartment, path, O_RDONLY)
+        return fd if fd < 0 else self.close(compartment, fd)
+
+    def _own_directory(self, compartment: str, full: str) -> Content | int:
+        """The header of the object namespace's directory ``full``, if ``compartment`` may change it (-EPERM:
+        another's, or / and /tmp, which are nobody's)."""
+        id = self._bound(DIRECTORY_PREFIX + full)
+        if id is None:
+            return -EPERM
+        header = self._header(self.store.get(id))[1]
+        return header if header.owner in ("", compartment) else -EPERM
 
     def _host(self, mount: Mount, full: str, flags: int, mode: int) -> Content | int:
         host = self._inside(mount, full)
@@ -563,15 +604,13 @@ class Files:
         mount = self._mount_of(full)
         mode = self._created_mode(compartment, mode)
         if mount is not None:
-            host = self._host_path(mount, compartment, full, writing=True)
-            if isinstance(host, int):
-                return host if host != -EROFS or not self.is_directory(compartment, path) else -EEXIST
-            try:
+
+            def make(host: Path) -> None:
                 host.mkdir()
                 os.chmod(host, mode)  # exactly the guest's mode: the host's own umask does not apply
-            except OSError as error:
-                return -(error.errno or EACCES)
-            return 0
+
+            made = self._on_host(mount, compartment, full, make)
+            return -EEXIST if made == -EROFS and self.is_directory(compartment, path) else made
         try:
             check_name(DIRECTORY_PREFIX + full)
         except ObjectError:
@@ -595,14 +634,7 @@ class Files:
                 return Status(S_IFDIR | 0o755, 4096, _inode(full))
             header = self._header(self.store.get(id))[1]
             return Status(S_IFDIR | header.mode, 4096, _inode(full), header.modified_ns)
-        fd = self.open(compartment, path, O_RDONLY)
-        if fd < 0:
-            return fd
-        description = self.description(compartment, fd)
-        assert description is not None
-        status = self.status_of(description)
-        self.close(compartment, fd)
-        return status
+        return self._using(compartment, path, self.status_of)
 
     def status_of(self, description: Description) -> Status:
         content = description.content
@@ -631,31 +663,22 @@ class Files:
             content, full = None, self.absolute(compartment, target)
         mount = self._mount_of(full)
         if mount is not None:
-            host = self._host_path(mount, compartment, full, writing=True)
-            if isinstance(host, int):
-                return host
-            try:
+
+            def touch(host: Path) -> None:
                 now = host.stat()
                 os.utime(host, ns=(now.st_atime_ns if accessed is None else accessed,
                                    now.st_mtime_ns if modified is None else modified))  # fmt: skip
-            except OSError as error:
-                return -(error.errno or EACCES)
-            return 0
+
+            return self._on_host(mount, compartment, full, touch)
         if content is None and self._kind(full) == S_IFDIR:
-            id = self._bound(DIRECTORY_PREFIX + full)
-            if id is None:
-                return -EPERM  # / and /tmp are nobody's
-            content = self._header(self.store.get(id))[1]
-            if content.owner not in ("", compartment):
-                return -EPERM
+            found = self._own_directory(compartment, full)
+            if isinstance(found, int):
+                return found
+            content = found
         elif content is None:
-            fd = self.open(compartment, full, O_RDONLY)
-            if fd < 0:
-                return fd
-            description = self.description(compartment, fd)
-            assert description is not None
-            result = self.set_times(compartment, description, accessed, modified)
-            return self.close(compartment, fd) or result
+            return self._using(
+                compartment, full, lambda opened: self.set_times(compartment, opened, accessed, modified)
+            )
         if modified is not None:
             content.modified_ns = modified
             if content.obj is not None:
@@ -672,44 +695,23 @@ class Files:
         full = self.absolute(compartment, path)
         mount = self._mount_of(full)
         if mount is not None:
-            host = self._host_path(mount, compartment, full, writing=True)
-            if isinstance(host, int):
-                return host
-            try:
-                os.chmod(host, mode & 0o7777)
-            except OSError as error:
-                return -(error.errno or EACCES)
-            return 0
+            return self._on_host(mount, compartment, full, lambda host: os.chmod(host, mode & 0o7777))
         if self._kind(full) == S_IFDIR:
-            id = self._bound(DIRECTORY_PREFIX + full)
-            if id is None:
-                return -EPERM  # / and /tmp are nobody's
-            header = self._header(self.store.get(id))[1]
-            if header.owner not in ("", compartment):
-                return -EPERM
+            header = self._own_directory(compartment, full)
+            if isinstance(header, int):
+                return header
             header.mode = mode & 0o7777
             return self._save(header)
-        fd = self.open(compartment, path, O_RDONLY)
-        if fd < 0:
-            return fd
-        description = self.description(compartment, fd)
-        assert description is not None
-        result = self.change_mode_of(compartment, description, mode)
-        return self.close(compartment, fd) or result
+        return self._using(compartment, path, lambda opened: self.change_mode_of(compartment, opened, mode))
 
     def change_mode_of(self, compartment: str, description: Description, mode: int) -> int:
         """fchmod."""
         content = description.content
         if content.host is not None:
             assert content.mount is not None
-            refused = self._host_path(content.mount, compartment, str(content.host), writing=True)
-            if isinstance(refused, int):
-                return refused
-            try:
-                os.chmod(refused, mode & 0o7777)
-            except OSError as error:
-                return -(error.errno or EACCES)
-            return 0
+            return self._on_host(
+                content.mount, compartment, str(content.host), lambda host: os.chmod(host, mode & 0o7777)
+            )
         content.mode = mode & 0o7777
         content.dirty = True
         return 0
@@ -720,14 +722,7 @@ class Files:
         if mount is not None:
             if full == str(mount.directory):
                 return -EBUSY
-            host = self._host_path(mount, compartment, full, writing=True)
-            if isinstance(host, int):
-                return host
-            try:
-                host.rmdir()
-            except OSError as error:
-                return -(error.errno or EACCES)
-            return 0
+            return self._on_host(mount, compartment, full, Path.rmdir)
         kind = self._kind(full)
         if kind != S_IFDIR:
             return -ENOTDIR if kind else -ENOENT
@@ -745,44 +740,25 @@ class Files:
 
     def change_directory(self, compartment: str, path: str) -> int:
         if not self.is_directory(compartment, path):
-            return -ENOTDIR if self.size(compartment, path) >= 0 else -ENOENT
+            return -ENOTDIR if isinstance(self.status(compartment, path), Status) else -ENOENT
         self._cwds[compartment] = self.absolute(compartment, path)
         return 0
 
     # -- paths -------------------------------------------------------------------------------------------------
 
-    def size(self, compartment: str, path: str) -> int:
-        """A path's size for stat (-errno if there is none, or the compartment may not see it)."""
-        fd = self.open(compartment, path, 0)
-        if fd < 0:
-            return fd
-        description = self.description(compartment, fd)
-        assert description is not None
-        size = len(description.content.data)
-        self.close(compartment, fd)
-        return size
-
     def unlink(self, compartment: str, path: str) -> int:
         full = self.absolute(compartment, path)
         mount = self._mount_of(full)
         if mount is not None:
-            host = self._host_path(mount, compartment, full, writing=True)
-            if isinstance(host, int):
-                return host
-            try:
-                if host.is_dir() and not host.is_symlink():
-                    return -EISDIR
-                host.unlink()
-            except OSError as error:
-                return -(error.errno or EACCES)
-            self._forget(full)
-            return 0
+            removed = self._on_host(mount, compartment, full, Path.unlink)  # a directory: EISDIR, the host says
+            if not removed:
+                self._forget(full)
+            return removed
         if self._kind(full) == S_IFDIR:
             return -EISDIR
-        fd = self.open(compartment, path, 0)
-        if fd < 0:
-            return fd
-        self.close(compartment, fd)
+        refused = self._may_open(compartment, path)  # the caller's own
+        if refused:
+            return refused
         self.store.remove(self.store.lookup(NAME_PREFIX + full))
         self._forget(full)
         return 0
@@ -832,11 +808,9 @@ class Files:
         if self._kind(old) == S_IFDIR:
             return self._rename_directory(compartment, old, new)
         for path in (old, new) if old != new else (old,):
-            fd = self.open(compartment, path, 0)  # the caller's own, or (the new name) none yet
-            if fd >= 0:
-                self.close(compartment, fd)
-            elif fd != -ENOENT or path == old:
-                return fd
+            refused = self._may_open(compartment, path)  # the caller's own, or (the new name) none yet
+            if refused and (refused != -ENOENT or path == old):
+                return refused
         if old == new:
             return 0
         if self._kind(new) == S_IFDIR:
@@ -873,7 +847,7 @@ class Files:
         if kind == S_IFDIR:
             removed = self.remove_directory(compartment, new)  # an empty one of the caller's gives way
             if removed:
-                return -ENOTEMPTY if removed == -ENOTEMPTY else removed
+                return removed
         refused = self._creatable(new)
         if refused:
             return refused
