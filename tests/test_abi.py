@@ -35,6 +35,8 @@ MIRROR: dict[str, int] = {
         for index, field in enumerate(abi.THREAD_INFO_FIELDS)
     },
     "offsetof(struct twz_thread_info, caller_compartment)": abi.THREAD_INFO_CALLER_OFFSET,
+    "sizeof(struct twz_tls_modules)": abi.WORD * abi.TLS_TABLE_WORDS,
+    "sizeof(struct twz_tls_module)": abi.WORD * abi.TLS_MODULE_WORDS,
     **{f"TWZ_HC_{hypercall.name}": hypercall for hypercall in Hypercall},
 }
 

@@ -66,7 +66,14 @@ def test_static_tls_blocks_are_aligned_disjoint_and_below_the_thread_pointer(tem
     spans.sort()
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
     self_pointer, dtv = struct.unpack_from("<2Q", area.data, tp - base)
-    assert (self_pointer, dtv) == (tp, tp + TCB_SIZE)
+    assert self_pointer == tp and dtv % 8 == 0 and dtv >= tp + TCB_SIZE
     assert not any(area.data[tp - base + 16 : tp - base + TCB_SIZE])  # the rest of musl's descriptor: musl's
+    count, static_size, align = struct.unpack_from("<3Q", area.data, tp + TCB_SIZE - base)  # the module table
+    assert (count, static_size, align) == (len(layout.blocks), layout.static_size, layout.align)
+    for index, block in enumerate(layout.blocks):
+        at = tp + TCB_SIZE + (3 + 5 * index) * 8 - base
+        image, length, size, alignment, offset = struct.unpack_from("<5Q", area.data, at)
+        assert (length, size, alignment, offset) == (len(block.image), block.memsz, block.align, block.tp_offset)
+        assert area.data[image - base : image - base + length] == block.image and image + length <= dtv
     dtv_entries = struct.unpack_from(f"<{1 + len(templates)}Q", area.data, dtv - base)
     assert list(dtv_entries[1:]) == [tp - block.tp_offset for block in layout.blocks]

@@ -87,9 +87,14 @@ GATE_RECORD_ALIGN = WORD
 #: ``self`` (fs:0, as the x86-64 TLS ABI requires) and ``dtv`` (fs:8); musl the rest.
 TCB_SIZE = 512
 TCB_FIELDS = ("self", "dtv")
-#: ``struct twz_thread_info`` at ``TWZ_THREAD_INFO``: one word per field, on a page each compartment maps
-#: read-only; ``caller_compartment`` is what ``twz_caller_compartment()`` reads, written on every crossing.
-THREAD_INFO_FIELDS = ("thread_id", "caller_compartment")
+#: ``struct twz_tls_modules`` after the descriptor: count, static size, alignment, then per module its image, the
+#: image's length, the block's size, alignment and offset below the thread pointer.
+TLS_TABLE_WORDS = 3
+TLS_MODULE_WORDS = 5
+#: ``struct twz_thread_info`` at ``TWZ_THREAD_INFO`` (the first thread's; the gs base is the running thread's): one
+#: word per field, on a page each compartment maps read-only; ``caller_compartment`` is what
+#: ``twz_caller_compartment()`` reads, written on every crossing.
+THREAD_INFO_FIELDS = ("thread_id", "caller_compartment", "gate_buffer", "self")
 THREAD_INFO_CALLER_OFFSET = WORD * THREAD_INFO_FIELDS.index("caller_compartment")
 NOT_IN_A_GATE = -1  # caller_compartment outside a gate (twz.h: twz_caller_compartment)
 

@@ -28,12 +28,13 @@ STACK_SIZE = 8 << 20  # as Linux gives a process (ulimit -s): backed a page at a
 class ObjectBacking:
     """Adapts an ``Object`` to the MMU's ``Backing`` protocol: frames are filled from its pages on first touch."""
 
-    __slots__ = ("essential", "key", "obj")
+    __slots__ = ("essential", "guard_stride", "key", "obj")
 
-    def __init__(self, obj: Object, essential: bool = True) -> None:
+    def __init__(self, obj: Object, essential: bool = True, guard_stride: int = 0) -> None:
         self.obj = obj
         self.key = obj.id
         self.essential = essential  # False for a compartment's heap and stack: they may not take kept frames
+        self.guard_stride = guard_stride  # pages never backed (``mmu.space.Backing``): a stack object's guards
 
     def initial_page(self, index: int) -> bytes | None:
         return self.obj.page(index)

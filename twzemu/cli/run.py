@@ -18,6 +18,7 @@ from ..mmu.physmem import MAX_PHYS_SIZE, PAGE_SIZE, OutOfFrames, size_text
 from ..monitor.files import Mount
 from ..monitor.monitor import Monitor
 from ..monitor.startup import host_environment
+from ..monitor.threads import Schedule
 from ..objects.store import store_from_env
 from ..security.gates import IsolationLevel
 from .common import add_debug_option
@@ -178,9 +179,34 @@ def add_run_parser(commands: Any) -> None:
     parser.add_argument(
         "--gdb-allow-remote", action="store_true", help="let --gdb listen on an address that is not local"
     )
+    parser.add_argument(
+        "--quantum",
+        type=_positive,
+        metavar="N",
+        help="while several threads live, switch threads every N guest instructions (counted a translated block at "
+        "a time, so a schedule is the same on every run); default: every 5 ms of the host's time, which is cheaper "
+        "but not reproducible",
+    )
+    parser.add_argument(
+        "--schedule-seed",
+        type=int,
+        metavar="S",
+        help="draw the schedule from seed S: which thread runs next, and each quantum's length (up to twice "
+        "--quantum, default 10000); the same seed replays the same interleaving, another explores another",
+    )
     parser.add_argument("prog", metavar="PROG", help="the program to run")
     parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments for the guest")
     parser.set_defaults(func=run_command)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes a number of instructions, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"takes a positive number, not {text}")
+    return value
 
 
 def _caller_level(text: str) -> tuple[str, IsolationLevel]:
@@ -221,6 +247,7 @@ def run_command(args: argparse.Namespace) -> int:
         trace=sys.stderr if args.trace else None,
         observers=_file_observers(args.trace_json, args.graph),
         mounts=[Mount.parse(text) for text in args.mount],
+        schedule=Schedule.of(args.quantum, args.schedule_seed),
     )
     stub = _gdb_stub(args, monitor)
     try:

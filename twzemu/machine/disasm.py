@@ -27,6 +27,11 @@ def instruction_at(code: bytes, address: int) -> str | None:
     return None
 
 
+def count_instructions(code: bytes, address: int) -> int:
+    """How many instructions ``code`` (read at ``address``) holds, up to the first that does not decode."""
+    return sum(1 for _ in _disassembler().disasm_lite(code, address))
+
+
 @cache
 def _disassembler() -> Cs:
     from capstone import CS_ARCH_X86, CS_MODE_64, Cs

@@ -100,6 +100,41 @@ class SavedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadPart:
+    """What one thread has of its own in one compartment (addresses virtual unless named physical)."""
+
+    thread_pointer: int
+    stack_base: int
+    stack_top: int
+    caller_slot: int  # physical: its thread information's caller_compartment
+    gate_buffer: int  # physical: its gate buffer page
+    gate_pte: int  # physical: the leaf entry of its gate buffer in the compartment's own page tables
+
+
+class EngineThread:
+    """One thread's part of the engine: its compartment records (its stack, thread pointer, thread information and
+    gate buffer in each compartment it was set up in), its page tables for trusting callers (their gate-buffer
+    entries are its own), its crossing stack, and — while another thread runs — what it ran."""
+
+    __slots__ = ("cr3", "current", "current_stack", "depth", "gate_buffer", "gate_pte", "number", "pairs", "records",
+                 "set_up", "stack")  # fmt: skip
+
+    def __init__(self, number: int, gate_buffer: int, records: ctypes.Array[CompartmentRecord],
+                 pairs: ctypes.Array[ContextRecord], capacity: int) -> None:  # fmt: skip
+        self.number = number  # the thread's id (T<number>)
+        self.gate_buffer = gate_buffer  # its gate buffer's address, the same in every compartment
+        self.records = records
+        self.pairs = pairs
+        self.stack = (CrossingRecord * capacity)()
+        self.set_up: set[int] = set()  # the compartments it has its own part in
+        self.depth = 0
+        self.current = -1
+        self.current_stack = -1
+        self.cr3 = 0
+        self.gate_pte = 0
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSnapshot:
     """What runs now, to come back to after the monitor ran something in between (an on-demand initialiser)."""
 
@@ -120,11 +155,10 @@ class CrossingEngine:
         self._ref = machine.fast_ref
         self.capacity = capacity
         self._keep: list[object] = []
-        self._records: ctypes.Array[CompartmentRecord] | None = None
-        self._pairs: ctypes.Array[ContextRecord] | None = None
-        self._stack = (CrossingRecord * capacity)()
+        self.running: EngineThread | None = None  # the thread whose tables the engine works with now
+        self.threads: dict[int, EngineThread] = {}
+        self._lifecycles: dict[int, Lifecycle] = {}  # each compartment's, whatever thread asks
         fast = self._fast
-        fast.stack = ctypes.cast(self._stack, ctypes.POINTER(CrossingRecord))
         fast.depth = 0
         fast.capacity = capacity
         fast.return_point = return_point
@@ -135,10 +169,15 @@ class CrossingEngine:
     # -- tables ----------------------------------------------------------------------------------------
 
     def install(
-        self, compartments: Iterable[EngineCompartment], gates: Sequence[Gate], rules: Mapping[tuple[int, int], Rule]
+        self,
+        compartments: Iterable[EngineCompartment],
+        gates: Sequence[Gate],
+        rules: Mapping[tuple[int, int], Rule],
+        thread: int = 1,
     ) -> None:
-        """Give the engine its tables: every compartment (ids index them), every gate (the engine names a gate by
-        its position in ``gates``), and the rules of each (caller level, gate level)."""
+        """Give the engine its tables: every compartment (ids index them) as the first thread (``thread``) has it,
+        every gate (the engine names a gate by its position in ``gates``), and the rules of each (caller level,
+        gate level)."""
         compartments = list(compartments)
         count = max(c.id for c in compartments) + 1
         records = (CompartmentRecord * count)()
@@ -159,12 +198,17 @@ class CrossingEngine:
                 c.caller_level,
                 0,
             )
-        self._records = records
-        self._pairs = (ContextRecord * (count * count))()
+            self._lifecycles[c.id] = c.lifecycle
+        first = EngineThread(
+            thread, self._fast.gate_buffer, records, (ContextRecord * (count * count))(), self.capacity
+        )
+        first.set_up.update(c.id for c in compartments)
+        self.threads[thread] = first
         fast = self._fast
-        fast.compartments = ctypes.cast(records, ctypes.POINTER(CompartmentRecord))
-        fast.pairs = ctypes.cast(self._pairs, ctypes.POINTER(ContextRecord))
         fast.num_compartments = count
+        first.depth, first.current, first.current_stack = fast.depth, fast.current, fast.current_stack
+        first.cr3, first.gate_pte = fast.cr3, fast.gate_pte
+        self._load(first)
         for (caller_level, gate_level), rule in rules.items():
             fast.rules[caller_level][gate_level] = int(rule)
         self._install_gates(gates)
@@ -186,18 +230,103 @@ class CrossingEngine:
         self._fast.gates = ctypes.cast(table, ctypes.POINTER(GateSlot))
         self._fast.gate_mask = size - 1
 
+    @property
+    def _records(self) -> ctypes.Array[CompartmentRecord]:
+        assert self.running is not None
+        return self.running.records
+
     def set_pair(self, callee: int, caller: int, context: Context) -> None:
-        """``callee``'s page tables for crossings from ``caller`` that let it see the caller's memory."""
-        assert self._pairs is not None
-        self._pairs[callee * self._fast.num_compartments + caller] = ContextRecord(context.cr3, context.gate_pte)
+        """``callee``'s page tables for crossings from ``caller`` that let it see the caller's memory (the running
+        thread's: the gate buffer's entry in them is its own)."""
+        assert self.running is not None
+        self.running.pairs[callee * self._fast.num_compartments + caller] = ContextRecord(context.cr3, context.gate_pte)
 
     def set_lifecycle(self, compartment: int, lifecycle: Lifecycle) -> None:
-        assert self._records is not None
-        self._records[compartment].lifecycle = int(lifecycle)
+        """``compartment``'s lifecycle, for every thread: a thread not yet set up in it sees it uninitialised (its
+        first crossing then asks, ``NEED_INIT``), unless it failed."""
+        self._lifecycles[compartment] = lifecycle
+        for thread in self.threads.values():
+            thread.records[compartment].lifecycle = int(self._seen_by(thread, compartment))
+
+    def _seen_by(self, thread: EngineThread, compartment: int) -> Lifecycle:
+        lifecycle = self._lifecycles.get(compartment, Lifecycle.UNINITIALISED)
+        if compartment in thread.set_up or lifecycle is Lifecycle.FAILED:
+            return lifecycle
+        return Lifecycle.UNINITIALISED
 
     def lifecycle(self, compartment: int) -> Lifecycle:
-        assert self._records is not None
-        return Lifecycle(self._records[compartment].lifecycle)
+        """``compartment``'s own lifecycle (its initialisers'), whatever thread asks."""
+        return self._lifecycles.get(compartment, Lifecycle.UNINITIALISED)
+
+    def is_set_up(self, compartment: int) -> bool:
+        """Whether the running thread has its own part in ``compartment`` (``set_up``)."""
+        assert self.running is not None
+        return compartment in self.running.set_up
+
+    def thread_pointer(self, compartment: int) -> int:
+        """The running thread's thread pointer in ``compartment``."""
+        return int(self._records[compartment].thread_pointer)
+
+    # -- threads ----------------------------------------------------------------------------------------
+
+    def new_thread(self, number: int, gate_buffer: int) -> EngineThread:
+        """A thread with no part in any compartment yet (``set_up`` gives it one), not running; ``gate_buffer`` is
+        its gate buffer's address."""
+        assert self.running is not None
+        count = self._fast.num_compartments
+        records = (CompartmentRecord * count)()
+        ctypes.memmove(records, self.running.records, ctypes.sizeof(records))  # what compartments share
+        thread = EngineThread(number, gate_buffer, records, (ContextRecord * (count * count))(), self.capacity)
+        for record in records:
+            record.thread_pointer = record.stack_base = record.stack_top = 0
+            record.caller_slot = record.gate_buffer = record.base.gate_pte = 0
+            record.stale = record.empty = 0
+        self.threads[number] = thread
+        for compartment in range(count):
+            records[compartment].lifecycle = int(self._seen_by(thread, compartment))
+        return thread
+
+    def set_up(self, thread: EngineThread, compartment: int, part: ThreadPart) -> None:
+        """Give ``thread`` its own part in ``compartment``; it then sees the compartment's lifecycle."""
+        record = thread.records[compartment]
+        record.thread_pointer = part.thread_pointer
+        record.stack_base, record.stack_top = part.stack_base, part.stack_top
+        record.caller_slot, record.gate_buffer = part.caller_slot, part.gate_buffer
+        record.base.gate_pte = part.gate_pte
+        record.stale = record.empty = 0
+        thread.set_up.add(compartment)
+        record.lifecycle = int(self._seen_by(thread, compartment))
+
+    def set_thread_pointer(self, thread: EngineThread, compartment: int, pointer: int) -> None:
+        thread.records[compartment].thread_pointer = pointer
+
+    def forget_thread(self, thread: EngineThread) -> None:
+        """``thread`` has ended (it is not the running one)."""
+        assert thread is not self.running
+        self.threads.pop(thread.number, None)
+
+    def switch(self, thread: EngineThread) -> None:
+        """Work with ``thread``'s tables from now on: what runs is what it ran (its page tables reloaded; the
+        machine restores its registers)."""
+        running = self.running
+        if running is not None:
+            fast = self._fast
+            running.depth, running.current, running.current_stack = fast.depth, fast.current, fast.current_stack
+            running.cr3, running.gate_pte = fast.cr3, fast.gate_pte
+        self._load(thread)
+        if thread.cr3:
+            self._lib.twz_write_cr3(self._ref, thread.cr3)
+
+    def _load(self, thread: EngineThread) -> None:
+        fast = self._fast
+        fast.compartments = ctypes.cast(thread.records, ctypes.POINTER(CompartmentRecord))
+        fast.pairs = ctypes.cast(thread.pairs, ctypes.POINTER(ContextRecord))
+        fast.stack = ctypes.cast(thread.stack, ctypes.POINTER(CrossingRecord))
+        fast.depth, fast.current, fast.current_stack = thread.depth, thread.current, thread.current_stack
+        fast.cr3, fast.gate_pte = thread.cr3, thread.gate_pte
+        fast.gate_buffer = thread.gate_buffer
+        fast.hypercalls_allowed = int(thread.current == fast.monitor)
+        self.running = thread
 
     def set_fast(self, fast: bool) -> None:
         """Whether the hook carries out crossings itself (off while tracing: every crossing comes to Python)."""
@@ -236,18 +365,22 @@ class CrossingEngine:
         fast = self._fast
         depth = fast.depth
         if fast.current == fast.monitor and depth:
-            record = self._stack[depth - 1]
+            assert self.running is not None
+            record = self.running.stack[depth - 1]
             return record.caller, record.context.cr3
         return fast.current, fast.cr3
 
     def innermost(self) -> Crossing | None:
+        assert self.running is not None
         depth = self._fast.depth
-        return Crossing.of(self._stack[depth - 1]) if depth else None
+        return Crossing.of(self.running.stack[depth - 1]) if depth else None
 
-    def live(self) -> list[Crossing]:
-        """Every live crossing, innermost first."""
-        depth = min(self._fast.depth, self.capacity)
-        return [Crossing.of(self._stack[index]) for index in reversed(range(depth))]
+    def live(self, thread: EngineThread | None = None) -> list[Crossing]:
+        """Every live crossing of ``thread`` (default: the running one), innermost first."""
+        thread = thread or self.running
+        assert thread is not None
+        depth = min(self._fast.depth if thread is self.running else thread.depth, self.capacity)
+        return [Crossing.of(thread.stack[index]) for index in reversed(range(depth))]
 
     @property
     def last(self) -> Crossing:
@@ -342,10 +475,12 @@ __all__ = [
     "CrossingEngine",
     "EngineCompartment",
     "EngineSnapshot",
+    "EngineThread",
     "Lifecycle",
     "Refusal",
     "Rule",
     "SavedMessage",
     "Status",
+    "ThreadPart",
     "rules_of_levels",
 ]

@@ -27,6 +27,7 @@ and ``run`` acts between ``emu_start`` calls (zelos' ``stop_and_exec`` pattern).
 from __future__ import annotations
 
 import ctypes
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -57,6 +58,7 @@ from .cpustate import (
     find_vectors,
     locate_cpu_state,
 )
+from .disasm import count_instructions
 from .events import Fault, Stop, StopReason, Watch
 from .watchdog import Watchdog
 from .x86 import (
@@ -125,6 +127,8 @@ _HOOK_INSN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _HOOK_IO_IN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p)
 _HOOK_IO_OUT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 _HOOK_CODE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
+_COUNT_BLOCK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint32)
+BLOCK_SLOTS = 1 << 16  # --quantum's table of translated blocks' instruction counts
 _HOOK_MEM = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
 )
@@ -223,6 +227,15 @@ class Machine:
         self._repeats = 0
         # A debugger (``twzemu.debug``) attached before the run: ``run`` hands it control; None keeps ``run`` as is.
         self.debugger: Debugger | None = None
+        # Threads: a switch asked for (by a hook, or by the preemption timer from its own thread) is made by the run
+        # loop once emu_start returns: ``on_switch()`` changes what runs (False: the run is to stop, ``_stop`` says
+        # why).
+        self.on_switch: Callable[[], bool] | None = None
+        self._switch = False
+        self._preemption: threading.Thread | None = None
+        self._preempting = threading.Event()
+        self._block_hook: int | None = None  # --quantum's counter, installed while it counts
+        self._blocks: ctypes.Array[fastpath.BlockSlot] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -268,6 +281,8 @@ class Machine:
 
     def close(self) -> None:
         """Release Unicorn and RAM; safe to call twice. Breaks the hook ↔ machine reference cycle."""
+        self.preempt_every(None)
+        self.on_switch = None
         for handle in self._hooks:
             uclib.uc_hook_del(self._handle, handle)
         self._hooks.clear()
@@ -683,6 +698,73 @@ class Machine:
         self._stop = stop
         uclib.uc_emu_stop(self._handle)
 
+    def request_switch(self) -> None:
+        """Stop the guest soon and let ``on_switch`` choose what runs next (from a hook, or from another thread)."""
+        self._switch = True
+        uclib.uc_emu_stop(self._handle)
+
+    def preempt_every(self, period: float | None) -> None:
+        """Ask for a switch every ``period`` seconds of the host's time (None: no more): the default quantum, cheap
+        and not reproducible (``--quantum`` counts instructions instead)."""
+        if self._preemption is not None:
+            self._preempting.set()
+            self._preemption.join()
+            self._preemption = None
+        if period is None:
+            return
+        self._preempting = stopped = threading.Event()
+
+        def tick() -> None:
+            while not stopped.wait(period):
+                self.request_switch()
+
+        self._preemption = threading.Thread(target=tick, name="twzemu-quantum", daemon=True)
+        self._preemption.start()
+
+    def count_instructions(self, on: bool) -> None:
+        """``--quantum``: count the instructions run, a translated block at a time, against ``set_budget``'s budget
+        (the crossing engine's block hook, in C: about 2 ns a block; Python runs only for a block met the first
+        time, to count its instructions); when it is spent, the machine stops and ``on_switch`` runs."""
+        if on == (self._block_hook is not None):
+            return
+        fast = self.fast
+        if not on:
+            assert self._block_hook is not None
+            uclib.uc_hook_del(self._handle, self._block_hook)
+            self._hooks.remove(self._block_hook)
+            self._block_hook = None
+            return
+        if self._blocks is None:
+            self._blocks = (fastpath.BlockSlot * BLOCK_SLOTS)()
+            counter = _COUNT_BLOCK(self._instructions_in)
+            self._callbacks.append(counter)
+            fast.blocks = ctypes.cast(self._blocks, ctypes.POINTER(fastpath.BlockSlot))
+            fast.block_mask = BLOCK_SLOTS - 1
+            fast.count_block = ctypes.cast(counter, ctypes.c_void_p).value
+            fast.emu_stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
+        self._block_hook = self._add_hook(UC.UC_HOOK_BLOCK, ctypes.c_void_p(fastpath.block_hook_address()),
+                                          data=self.fast_ref)  # fmt: skip
+        self._callbacks.pop()  # a C function: nothing to keep alive
+
+    def set_budget(self, instructions: int) -> None:
+        """The running thread's quantum under ``count_instructions``."""
+        self.fast.budget = instructions
+        self.fast.expired = 0
+
+    def _instructions_in(self, address: int, size: int) -> int:
+        """How many instructions the translated block at ``address`` (``size`` bytes) holds: decoded once."""
+        try:
+            space = self.current_space()
+            if space is None:
+                return 1
+            return max(count_instructions(space.read_virtual(address, size), address), 1)
+        except BaseException:  # a callback must not raise: a block is then one instruction
+            return 1
+
+    def set_gs_base(self, value: int) -> None:
+        """The gs base (the running thread's information: ``twz_startup.h``), which CPL3 code cannot move."""
+        self.uc.reg_write(X.UC_X86_REG_GS_BASE, value)
+
     # -- address spaces --------------------------------------------------------------------------------
 
     @property
@@ -764,6 +846,11 @@ class Machine:
             status = self._emulate(cpu)
             if self._deliver_deferred():
                 continue  # the monitor resolved it (e.g. unwound a crossing): run on
+            if (self._switch or self.fast.expired) and self._stop is None and watchdog.stop is None:
+                self._switch = False
+                self.fast.expired = 0
+                if self.on_switch is None or self.on_switch():
+                    continue  # another thread (or the same) runs on
             stop = self._stop or watchdog.stop or self._stop_after(status, cpu)
             if stop is not None and stop.reason is StopReason.WATCHPOINT:
                 return self._run_watched(stop)

@@ -86,6 +86,9 @@ class Backing(Protocol):
         """Content of page ``index`` (at most 4 KiB, zero-padded) when first touched; None for zeros."""
         ...
 
+    # Optionally ``guard_stride: int``: pages never backed, wherever the object is mapped: every page whose index
+    # is a multiple of it (the stacks' guard pages); a fault there is ``DENIED``.
+
 
 class ObjectFrames:
     """The frames of one object, shared by every address space that maps it (page index -> frame)."""
@@ -174,7 +177,7 @@ class SlotMapping:
 class _Slot:
     """Fault-path view of a ``SlotMapping``: plain ints and direct references, no Enum arithmetic."""
 
-    __slots__ = ("allowed", "frames", "leaf_bits", "mapping", "object")
+    __slots__ = ("allowed", "frames", "guard_stride", "leaf_bits", "mapping", "object")
 
     def __init__(self, mapping: SlotMapping, obj: ObjectFrames) -> None:
         self.mapping = mapping
@@ -182,6 +185,7 @@ class _Slot:
         self.frames = obj.frames
         self.allowed = int(mapping.prot)
         self.leaf_bits = leaf_flags(mapping.prot, user=True)
+        self.guard_stride: int = getattr(mapping.backing, "guard_stride", 0)
 
 
 class AddressSpace:
@@ -289,6 +293,8 @@ class AddressSpace:
         index = (vaddr & SLOT_OFFSET_MASK) >> PAGE_SHIFT
         frame = record.frames.get(index)
         if frame is None:
+            if record.guard_stride and not index % record.guard_stride:
+                return _DENIED
             frame = record.object.materialize(index)
         # Slots lie in the user half, so ``vaddr >> PT_SPAN_SHIFT`` is the leaf-table cache key as is.
         table = self._leaf_tables.get(vaddr >> PT_SPAN_SHIFT)
@@ -343,6 +349,8 @@ class AddressSpace:
             record = self._slots.get(page >> SLOT_SHIFT)
             if record is None or (page & SLOT_OFFSET_MASK) < NULL_PAGE_SIZE or not access & record.allowed:
                 return False
+            if record.guard_stride and not ((page & SLOT_OFFSET_MASK) >> PAGE_SHIFT) % record.guard_stride:
+                return False
             found = self.tables.walk(page)
             if found is not None and found.present and not (found.user and access & found.prot):
                 return False
@@ -363,7 +371,11 @@ class AddressSpace:
             raise MappingError(f"{self.name}: address {vaddr:#x} is not mapped")
         index = offset >> PAGE_SHIFT
         frame = record.frames.get(index)
-        return frame if frame is not None else record.object.materialize(index)
+        if frame is not None:
+            return frame
+        if record.guard_stride and not index % record.guard_stride:
+            raise MappingError(f"{self.name}: address {vaddr:#x} is a guard page")
+        return record.object.materialize(index)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 

@@ -23,29 +23,37 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..abi import THREAD_INFO_CALLER_OFFSET
 from ..linker.link import LinkedCompartment
 from ..linker.symbols import Region
-from ..linker.tls import TlsLayout, layout_static_tls
+from ..linker.tls import TlsLayout, align_up, layout_static_tls
 from ..loader import SLOT_SIZE, ObjectBacking, ObjectGrant, image_grants, slot_base
+from ..machine.engine import ThreadPart
 from ..machine.machine import Machine
 from ..mmu.pte import Prot
 from ..mmu.space import NULL_PAGE_SIZE, AddressSpace, FrameCache
+from ..objects.layout import PAGE_SIZE
 from ..objects.object import Lifetime, Object
 from ..objects.store import ObjectStore
 from ..security.capability import Capability
 from ..security.context import SecurityContext
 from ..security.gates import IsolationLevel
 from ..security.ids import CompartmentId
-from .crossing import CompartmentState
+from .crossing import CompartmentState, context_of
 from .hypercalls import Heap
 from .layout import (
+    FIRST_THREAD,
+    GATE_BUFFER,
     GATE_BUFFER_SLOT,
     MONITOR_TEXT_SLOT,
+    STACK_STRIDE,
     THREAD_INFO,
     THREAD_INFO_SLOT,
+    gate_buffer_of,
     heap_slot,
     stack_bounds,
     stack_slot,
+    thread_info_of,
     thread_slot,
 )
 from .startup import build_thread_area, thread_info
@@ -78,6 +86,7 @@ class CompartmentBuilder:
         self._granted: dict[int, list[ObjectGrant]] = {}  # compartment -> what it sees of its callees
         self._pairs: dict[tuple[int, int], AddressSpace] = {}
         self._names: dict[int, str] = {}
+        self._tls: dict[int, tuple[TlsLayout, int]] = {}  # compartment -> its TLS, and the size of a thread area
 
     # -- own objects -------------------------------------------------------------------------------------
 
@@ -117,16 +126,19 @@ class CompartmentBuilder:
         memory = [grant for grant in own if grant.prot & Prot.WRITE]
         heap = Heap(slot_base(heap_slot(compartment)) + NULL_PAGE_SIZE, SLOT_SIZE - 2 * NULL_PAGE_SIZE)
         thread = build_thread_area(slot_base(thread_slot(compartment)) + NULL_PAGE_SIZE, tls)
+        self._tls[compartment] = tls, align_up(len(thread.data) + tls.align, PAGE_SIZE)
         for slot, label, content in (
             (stack_slot(compartment), f"{name}:stack", None),
             (heap_slot(compartment), f"{name}:heap", None),
             (thread_slot(compartment), f"{name}:thread", (thread.base, thread.data)),
         ):
             essential = slot == thread_slot(compartment)
-            memory.append(ObjectGrant(slot, self._fresh(slot, label, content, essential), _RW))
+            guards = STACK_STRIDE // PAGE_SIZE if slot == stack_slot(compartment) else 0
+            memory.append(ObjectGrant(slot, self._fresh(slot, label, content, essential, guards), _RW))
             self.owners[slot] = name
         buffer = ObjectGrant(GATE_BUFFER_SLOT, self._fresh(GATE_BUFFER_SLOT, f"{name}:gate buffer", None), _RW)
-        info = self._fresh(THREAD_INFO_SLOT, f"{name}:thread info", (THREAD_INFO, thread_info(1)))
+        first = thread_info(FIRST_THREAD, GATE_BUFFER, THREAD_INFO)
+        info = self._fresh(THREAD_INFO_SLOT, f"{name}:thread info", (THREAD_INFO, first))
         private = (buffer, ObjectGrant(THREAD_INFO_SLOT, info, Prot.READ))
         objects = CompartmentObjects(tuple(own) + tuple(g for g in memory if g not in own) + private, tuple(memory))
         self._owned[compartment] = objects
@@ -138,9 +150,11 @@ class CompartmentBuilder:
             compartment, name, space, base, top, heap, thread.thread_pointer, return_sites, caller_level, init
         )
 
-    def _fresh(self, slot: int, label: str, content: tuple[int, bytes] | None, essential: bool = True) -> ObjectBacking:
+    def _fresh(self, slot: int, label: str, content: tuple[int, bytes] | None, essential: bool = True,
+               guard_stride: int = 0) -> ObjectBacking:  # fmt: skip
         """A new volatile object for ``slot``, with ``content`` (virtual address, bytes) written into it;
-        a stack's or a heap's is not ``essential`` (it may not take the frames kept for images)."""
+        a stack's or a heap's is not ``essential`` (it may not take the frames kept for images); a stack's
+        pages at multiples of ``guard_stride`` are never backed."""
         obj = self.store.create(lifetime=Lifetime.VOLATILE)
         if content is not None:
             at, data = content
@@ -148,7 +162,7 @@ class CompartmentBuilder:
         if slot not in (GATE_BUFFER_SLOT, THREAD_INFO_SLOT):
             self.regions.append(Region(label, slot_base(slot), slot_base(slot + 1)))
         self.objects[label] = obj
-        return ObjectBacking(obj, essential)
+        return ObjectBacking(obj, essential, guard_stride)
 
     def _space(self, name: str, grants: Iterable[ObjectGrant]) -> AddressSpace:
         """A new address space holding exactly ``grants``, its security context in step; the gate buffer's page
@@ -161,6 +175,29 @@ class CompartmentBuilder:
             eager = (NULL_PAGE_SIZE >> 12,) if grant.slot == GATE_BUFFER_SLOT else ()
             space.map_object(grant.slot, grant.backing, context.prot_of(grant.backing.key), eager)
         return space
+
+    # -- threads -----------------------------------------------------------------------------------------
+
+    def thread_part(
+        self, state: CompartmentState, index: int, thread_id: int, thread_pointer: int | None
+    ) -> ThreadPart:
+        """Thread ``index`` (id ``thread_id``)'s own part in ``state``: its stack, its thread information and gate
+        buffer (cleared), and a thread area laid out as the first thread's unless ``thread_pointer`` says where
+        the compartment's libc put the thread's own."""
+        space = state.space
+        info = thread_info_of(index)
+        space.write_virtual(info, thread_info(thread_id, gate_buffer_of(index), info))
+        buffer = gate_buffer_of(index)
+        space.write_virtual(buffer, bytes(PAGE_SIZE))
+        if thread_pointer is None:
+            tls, stride = self._tls[state.id]
+            area = build_thread_area(slot_base(thread_slot(state.id)) + NULL_PAGE_SIZE + index * stride, tls)
+            space.write_virtual(area.base, area.data)
+            thread_pointer = area.thread_pointer
+        base, top = stack_bounds(state.id, index)
+        context = context_of(space, index)
+        return ThreadPart(thread_pointer, base, top, space.physical(info + THREAD_INFO_CALLER_OFFSET),
+                          space.physical(buffer), context.gate_pte)  # fmt: skip
 
     # -- what the trust table grants ----------------------------------------------------------------------
 

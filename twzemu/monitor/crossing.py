@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from ..abi import THREAD_INFO_CALLER_OFFSET, TWZ_EFAULT, TWZ_EPERM
 from ..errors import MonitorError
@@ -56,7 +56,7 @@ from ..security.gates import Gate, GateTable, IsolationLevel
 from ..security.ids import MONITOR, PROGRAM, CompartmentId
 from ..security.levels import crossing_rules
 from .hypercalls import Heap
-from .layout import GATE_BUFFER, THREAD_INFO
+from .layout import GATE_BUFFER, THREAD_INFO, gate_buffer_of
 from .observe import CrossingEvent, CrossingObserver
 from .report import one_line
 
@@ -103,6 +103,32 @@ class _PendingInit:
     engine: EngineSnapshot
     message: SavedMessage  # the interrupted caller's gate buffer: its message still goes to the callee
     address: int  # the gate entry the interrupted call is entering
+    initialising: bool = True  # the compartment's initialisers (else the runtime making the thread its own)
+
+
+class ThreadParts(Protocol):
+    """What the crossings ask of the threads (``monitor.threads``): the running thread's part in a compartment."""
+
+    def index(self) -> int:
+        """The running thread's number among those alive (its stack, gate buffer… in every compartment)."""
+        ...
+
+    def set_up(self, state: CompartmentState) -> None:
+        """Give the running thread its own part in ``state`` (it has none yet)."""
+        ...
+
+    def begin_entry(self, state: CompartmentState) -> int | None:
+        """Where ``state``'s runtime makes a thread that began elsewhere its own (None: it has no runtime)."""
+        ...
+
+    def wait_for_initialisation(self, state: CompartmentState, initialising: int) -> None:
+        """Park the running thread until ``state``'s initialisers, which thread ``initialising`` runs, are done; then
+        it tries its call again."""
+        ...
+
+    def initialised(self, state: CompartmentState) -> None:
+        """``state``'s initialisers are done (or failed): the threads waiting for them go on."""
+        ...
 
 
 @dataclass
@@ -117,7 +143,9 @@ class Crossings:
     pair_space: Callable[[int, int], AddressSpace]  # the callee's page tables for a trusting caller (built once)
     observers: Sequence[CrossingObserver] = ()  # while any watches, every crossing comes through Python
     _gate_list: list[Gate] = field(init=False)
-    _pending: list[_PendingInit] = field(init=False)
+    threads: ThreadParts | None = None  # set once the run has threads (the first one is set up everywhere)
+    _pendings: dict[int, list[_PendingInit]] = field(init=False)  # per thread: the monitor's calls in its crossings
+    _initialiser: dict[int, int] = field(init=False)  # compartment -> the thread running its initialisers
     _refusal: Refusal = field(init=False)
     _report: str | None = field(init=False)  # the violation line of the unwinding under way, for the observers
     _clients: dict[tuple[int, int], Client] = field(init=False)  # (compartment, page-table root) -> client
@@ -126,7 +154,8 @@ class Crossings:
 
     def __post_init__(self) -> None:
         self._gate_list = list(self.gates.iter_gates())
-        self._pending = []
+        self._pendings = {}
+        self._initialiser = {}
         self._clients = {}
         self.fatal_refusal = None
         self.engine = CrossingEngine(self.machine, MAX_DEPTH, RETURN_POINT, MONITOR, GATE_BUFFER)
@@ -184,10 +213,24 @@ class Crossings:
         self.engine.set_lifecycle(state.id, Lifecycle.READY)
         self.engine.resume(state.id)
 
+    @property
+    def _pending(self) -> list[_PendingInit]:
+        """The running thread's calls made by the monitor in the middle of its crossings (on-demand initialisers)."""
+        running = self.engine.running
+        assert running is not None
+        pending = self._pendings.get(running.number)
+        if pending is None:
+            pending = self._pendings[running.number] = []
+        return pending
+
+    def forget_thread(self, number: int) -> None:
+        """Thread ``number`` has ended: whatever the monitor was calling in its crossings is gone with it."""
+        self._pendings.pop(number, None)
+
     def reset(self) -> None:
         """Forget every crossing (an exit left its crossing into the monitor behind)."""
         self.engine.reset()
-        self._pending.clear()
+        self._pendings.clear()
         for observer in self.observers:
             observer.abandoned()
 
@@ -200,15 +243,24 @@ class Crossings:
     def client(self) -> Client | None:
         """The compartment a monitor service serves: the caller of the innermost crossing into the monitor, in
         the page tables it called from (a callee may pass a pointer into its trusting caller's memory)."""
-        key = self.engine.served()
+        compartment, root = self.engine.served()
+        if not 0 <= compartment < len(self.compartments) + 1 or compartment not in self.compartments:
+            return None
+        key = compartment, root, self.engine.thread_pointer(compartment)
         client = self._clients.get(key)
         if client is None:
-            state = self.compartments.get(key[0])
-            space = self.machine.space_of(key[1])
-            if state is None or space is None:
+            state = self.compartments[compartment]
+            space = self.machine.space_of(root)
+            if space is None:
                 return None
-            client = self._clients[key] = Client(state.id, state.name, state.heap, space, state.thread_pointer)
+            client = self._clients[key] = Client(state.id, state.name, state.heap, space, key[2])
         return client
+
+    @property
+    def gate_buffer(self) -> int:
+        """The running thread's gate buffer (the same address in every compartment)."""
+        running = self.engine.running
+        return GATE_BUFFER if running is None else running.gate_buffer
 
     def reply(self, data: bytes) -> None:
         """The monitor's answer to the service call running now, in its gate buffer: the caller gets it."""
@@ -247,7 +299,8 @@ class Crossings:
                     break  # no object of that space lies there: the stack is not where a frame may go
             elif status is Status.NEED_CONTEXT:
                 callee, caller = self.engine.need_compartment()
-                self.engine.set_pair(callee, caller, context_of(self.pair_space(callee, caller)))
+                index = 0 if self.threads is None else self.threads.index()
+                self.engine.set_pair(callee, caller, context_of(self.pair_space(callee, caller), index))
             else:
                 if status is Status.REFUSED:
                     self._refusal = self.engine.refusal()
@@ -317,11 +370,21 @@ class Crossings:
     # -- initialisers run on demand ----------------------------------------------------------------------
 
     def _initialise_first(self, address: int) -> None:
-        """A crossing into a compartment whose initialisers have not run: run them now, then let the call be
-        tried again; one whose initialisers are running already is a cycle, answered with TWZ_EPERM."""
+        """A crossing into a compartment the running thread may not enter yet. If the thread has no part of its own
+        there, it gets one (and, where the compartment's initialisers ran already, its runtime makes the thread its
+        own); if the compartment's initialisers have not run, they run now (on this thread). Either way the call is
+        tried again afterwards. Initialisers another thread is running are waited for; ones this thread is running
+        already are a cycle, answered with TWZ_EPERM."""
         callee_id, _ = self.engine.need_compartment()
         callee = self.compartments[callee_id]
-        if self.engine.lifecycle(callee_id) is Lifecycle.INITIALISING:
+        lifecycle = self.engine.lifecycle(callee_id)
+        running = self.engine.running
+        assert running is not None
+        if lifecycle is Lifecycle.INITIALISING:
+            initialiser = self._initialiser.get(callee_id, running.number)
+            if initialiser != running.number and self.threads is not None:
+                self.threads.wait_for_initialisation(callee, initialiser)
+                return
             if callee_id == PROGRAM:
                 why = f"{callee.name} has not started: its initialisers run in its _start, after every library's"
             else:
@@ -331,29 +394,49 @@ class Crossings:
         if self.engine.depth >= MAX_DEPTH:  # no room for the initialiser's own crossing: refuse this one alone
             self._refuse_entry(address, f"crossings nested {MAX_DEPTH} deep", TWZ_EFAULT)
             return
+        functions = list(callee.init)
+        if not self.engine.is_set_up(callee_id):
+            assert self.threads is not None
+            self.threads.set_up(callee)
+            if lifecycle is not Lifecycle.UNINITIALISED:  # ready (its runtime makes the thread its own) or failed
+                begin = self.threads.begin_entry(callee)
+                functions = [begin] if begin is not None and lifecycle is Lifecycle.READY else []
+                if not functions:
+                    return  # the call is tried again: it enters, or is answered TWZ_EPERM
         caller = self.engine.current
         pending = _PendingInit(
             callee,
-            list(callee.init),
+            functions,
             0,
             self.machine.save_cpu(),
             self.engine.snapshot(),
             self.engine.save_message(caller),
             address,
+            lifecycle is Lifecycle.UNINITIALISED,
         )
-        self.engine.set_lifecycle(callee_id, Lifecycle.INITIALISING)
+        if pending.initialising:
+            self.engine.set_lifecycle(callee_id, Lifecycle.INITIALISING)
+            self._initialiser[callee_id] = running.number
         self._pending.append(pending)
         self._next_initialiser(pending)
 
+    def _initialisation_over(self, state: CompartmentState, lifecycle: Lifecycle) -> None:
+        self.engine.set_lifecycle(state.id, lifecycle)
+        self._initialiser.pop(state.id, None)
+        if self.threads is not None:
+            self.threads.initialised(state)
+
     def _next_initialiser(self, pending: _PendingInit) -> None:
         if not pending.left:
-            self.engine.set_lifecycle(pending.compartment.id, Lifecycle.READY)
+            if pending.initialising:
+                self._initialisation_over(pending.compartment, Lifecycle.READY)
             self._resume_interrupted(pending)
             return
         function = pending.left.pop(0)
         status = self._enter_call(pending.compartment, function)
         if status is not Status.ENTERED:  # the initialiser cannot start (no frame, no room): refuse the call only
-            self.engine.set_lifecycle(pending.compartment.id, Lifecycle.UNINITIALISED)
+            if pending.initialising:
+                self._initialisation_over(pending.compartment, Lifecycle.UNINITIALISED)
             self._resume_interrupted(pending)
             why = f"{pending.compartment.name}'s initialiser cannot start ({status.name.lower().replace('_', ' ')})"
             self._refuse_entry(pending.address, why, TWZ_EFAULT)
@@ -370,9 +453,10 @@ class Crossings:
     def _init_failed(self, pending: _PendingInit, fault: Fault, refusal: Refusal | None) -> None:
         state = pending.compartment
         self.write_line(self.report(fault, state, refusal), None, fault)
-        self.write_line(f"twzemu: compartment {state.name} failed to initialise: its gates answer TWZ_EPERM")
         self.engine.unwind(TWZ_EFAULT, reply=False)
-        self.engine.set_lifecycle(state.id, Lifecycle.FAILED)
+        if pending.initialising:
+            self.write_line(f"twzemu: compartment {state.name} failed to initialise: its gates answer TWZ_EPERM")
+            self._initialisation_over(state, Lifecycle.FAILED)
         self._resume_interrupted(pending)
 
     def _monitor_call_returned(self, value: int) -> None:
@@ -393,7 +477,7 @@ class Crossings:
             caller, callee, gate = self._describe(crossing.caller, crossing.callee, crossing.gate)
             registers = ARGUMENT_ORDER[: self._gate_list[crossing.gate].arity]
             arguments = tuple(self.machine.register(r) for r in registers)
-            event = CrossingEvent(1, caller, callee, gate, arguments)
+            event = CrossingEvent(self._thread_id(), caller, callee, gate, arguments)
             for observer in self.observers:
                 observer.entered(event)
         elif status is Status.RETURNED:
@@ -401,10 +485,14 @@ class Crossings:
             caller, callee, gate = self._describe(last.caller, last.callee, last.gate)
             value = self.machine.register(RAX)
             result = value if value < 1 << 63 else value - (1 << 64)
-            event = CrossingEvent(1, caller, callee, gate, result=result, report=self._report)
+            event = CrossingEvent(self._thread_id(), caller, callee, gate, result=result, report=self._report)
             for observer in self.observers:
                 observer.returned(event)
         self._report = None
+
+    def _thread_id(self) -> int:
+        running = self.engine.running
+        return 1 if running is None else running.number
 
     def _describe(self, caller: int, callee: int, gate: int) -> tuple[str, str, str]:
         names = self.compartments
@@ -431,6 +519,10 @@ class Crossings:
         return self.machine.run(timeout=timeout)
 
 
-def context_of(space: AddressSpace) -> Context:
-    """The engine's view of an address space: its root and the leaf entry that maps the gate buffer."""
-    return Context(space.tables.root, space.tables.leaf_table(GATE_BUFFER) + ((GATE_BUFFER >> 12) & 511) * 8)
+def context_of(space: AddressSpace, index: int = 0) -> Context:
+    """The engine's view of an address space for thread ``index``: its root and the leaf entry that maps the
+    thread's gate buffer (a later thread's is made present, writable: its record starts with a message of its own)."""
+    buffer = gate_buffer_of(index)
+    if index:
+        space.resolve_fault(buffer, Access.WRITE)
+    return Context(space.tables.root, space.tables.leaf_table(buffer) + ((buffer >> 12) & 511) * 8)

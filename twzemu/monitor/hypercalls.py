@@ -70,16 +70,16 @@ class Hypercalls:
         stdout: BinaryIO,
         stderr: BinaryIO,
         client: Callable[[], Client | None],
-        gate_buffer: int,
+        gate_buffer: Callable[[], int],
         reply: Callable[[bytes], None],
         system_calls: SystemCalls,
     ) -> None:
         self._streams = {1: stdout, 2: stderr}
         self.client = client  # the compartment served: the caller of the crossing into the monitor
-        self.gate_buffer = gate_buffer  # its address, the same in every compartment
+        self.gate_buffer = gate_buffer  # the running thread's: its address, the same in every compartment
         self.reply = reply  # writes the monitor's answer into its gate buffer: the caller gets it on return
         self.system_calls = system_calls
-        self._table: dict[int, Callable[[Machine], int | None]] = {
+        self._table: dict[int, Callable[[Machine], int | None]] = {  # None: no result now (the caller waits)
             Hypercall.EXIT: self._exit,
             Hypercall.WRITE: self._write,
             Hypercall.NOP: self._nop,
@@ -120,7 +120,7 @@ class Hypercalls:
         client = self.client()
         return 0 if client is None else client.heap.grow(machine.register(RDI))
 
-    def _system_call(self, machine: Machine) -> int:
+    def _system_call(self, machine: Machine) -> int | None:
         """``(n, a, b, c, d, e)`` in rdi, rsi, rdx, r10, r8, r9 (the service's code moved the fourth out of rcx,
         which ``syscall`` overwrites)."""
         client = self.client()
@@ -139,5 +139,5 @@ class Hypercalls:
             return client.id
         if kind == InfoKind.NAME:
             self.reply(client.name.encode("utf-8", "surrogateescape")[: GATE_BUFFER_SIZE - 1] + b"\0")
-            return self.gate_buffer
+            return self.gate_buffer()
         return EINVAL

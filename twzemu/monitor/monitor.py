@@ -51,12 +51,13 @@ from .compartments import CompartmentBuilder
 from .crossing import CompartmentState, Crossings
 from .files import Files, Mount
 from .hypercalls import Hypercalls
-from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT
+from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT, guarded_stack
 from .observe import CrossingObserver, TextTrace
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, describe_fault, describe_verdict, one_line
 from .services import MonitorText, build_monitor_text
 from .startup import build_startup, host_environment
 from .syscalls import SystemCalls
+from .threads import Schedule, Threads
 
 DEADLOCK_STATUS = 134  # a run that can never go on ends as an abort would
 
@@ -93,8 +94,10 @@ class Monitor:
         trace: TextIO | None = None,
         observers: Sequence[CrossingObserver] = (),
         mounts: Sequence[Mount] = (),
+        schedule: Schedule | None = None,
     ) -> None:
         self.store = store
+        self.schedule = schedule or Schedule()  # how threads take turns (--quantum, --schedule-seed)
         self.stdout = stdout or sys.stdout.buffer
         self.stderr = stderr or sys.stderr.buffer
         self.stdin = stdin if stdin is not None else sys.stdin.buffer  # what the guest reads from fd 0
@@ -216,6 +219,7 @@ class Run:
         self.states: dict[CompartmentId, CompartmentState] = {}
         self.gates = GateTable()
         self.crossings: Crossings | None = None
+        self.threads: Threads | None = None
         self.early_stop: Stop | None = None  # an initialiser ended the run before the program started
         self.files = Files(monitor.store, monitor.mounts)  # the guest's files (monitor/files.py)
 
@@ -257,8 +261,21 @@ class Run:
             monitor.stdin, self.files, note, streams, lambda: self.machine.stopping, self._deadlock
         )
         self.machine.on_hypercall = Hypercalls(
-            monitor.stdout, monitor.stderr, crossings.client, GATE_BUFFER, crossings.reply, system_calls
+            monitor.stdout,
+            monitor.stderr,
+            crossings.client,
+            lambda: crossings.gate_buffer,
+            crossings.reply,
+            system_calls,
         )
+        self.threads = Threads(
+            self.machine, crossings, builder, linked.compartments, self.symbols, self._deadlock, monitor.schedule
+        )
+        for call in self.threads.calls:
+            system_calls.serve(call.number, call.handler)
+        system_calls.sleep_until = self.threads.sleep_until
+        system_calls.retry_later = self.threads.retry_later
+        system_calls.thread_id = lambda: self.threads.running.id
         self.machine.on_fault = crossings.on_fault
         self.machine.on_control_transfer = crossings.on_control_transfer
         if monitor.verbose:
@@ -366,11 +383,26 @@ class Run:
     def violation_line(self, fault: Fault, executing: CompartmentState, refusal: Refusal | None = None) -> str:
         """The one line reporting ``fault`` by ``executing`` (``refusal``: the engine refused it as a gate
         entry)."""
+        overflow = self._stack_overflow(fault, executing)
+        if overflow is not None:
+            return overflow
         verdict = self.verdict(fault, executing, refusal)
         if verdict is not None:
             return describe_verdict(verdict, self.symbols)
         space = self.machine.current_space() or executing.space
         return describe_fault(fault, executing.name, self.symbols, _instruction(fault, space))
+
+    def _stack_overflow(self, fault: Fault, executing: CompartmentState) -> str | None:
+        """The line of an access to a guard page below a stack: which thread's stack ran over, where."""
+        if fault.vector is not Vector.PAGE_FAULT or fault.address is None or fault.out_of_memory is not None:
+            return None
+        index = guarded_stack(fault.address)
+        if index is None or self.builder.owners.get(fault.address >> SLOT_SHIFT) is None:
+            return None
+        threads = self.threads
+        owner = None if threads is None else threads.by_index(index)
+        whose = "a thread no longer alive" if owner is None else f"T{owner.id}"
+        return f"twzemu: fault: stack overflow of {whose} at {self.symbols.name(fault.rip)} in {executing.name}"
 
     def verdict(self, fault: Fault, executing: CompartmentState, refusal: Refusal | None = None) -> Verdict | None:
         """The verdict on a refused access (None for a fault that is no access: a CPU exception): whose object

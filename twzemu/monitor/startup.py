@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..abi import NOT_IN_A_GATE, TCB_SIZE, WORD
+from ..abi import NOT_IN_A_GATE, TCB_SIZE, TLS_MODULE_WORDS, TLS_TABLE_WORDS, WORD
 from ..linker.tls import TlsLayout, align_up
 from ..objects.layout import U64_MASK
 
@@ -82,20 +82,32 @@ class ThreadArea:
 
 def build_thread_area(base: int, layout: TlsLayout) -> ThreadArea:
     """Static TLS blocks, then the thread descriptor at the thread pointer (``TCB_SIZE`` bytes for musl: the
-    monitor writes its self pointer and DTV), then the DTV."""
+    monitor writes its self pointer and DTV), then the TLS module table (``struct twz_tls_modules``, with a
+    pristine copy of each module's image after it), then the DTV."""
     tp = align_up(base + layout.static_size, layout.align)
-    dtv = tp + TCB_SIZE
+    table = tp + TCB_SIZE
+    images = table + (TLS_TABLE_WORDS + TLS_MODULE_WORDS * len(layout.blocks)) * WORD
+    image_at = []
+    for block in layout.blocks:
+        image_at.append(images)
+        images = align_up(images + len(block.image), WORD)
+    dtv = images
     dtv_words = 1 + len(layout.blocks)
     data = bytearray(dtv + dtv_words * WORD - base)
-    for block in layout.blocks:
+    for block, copy in zip(layout.blocks, image_at, strict=True):
         start = tp - block.tp_offset - base
         data[start : start + len(block.image)] = block.image
+        data[copy - base : copy - base + len(block.image)] = block.image
     struct.pack_into("<2Q", data, tp - base, tp, dtv)
+    words = [len(layout.blocks), layout.static_size, layout.align]
+    for block, copy in zip(layout.blocks, image_at, strict=True):
+        words += [copy, len(block.image), block.memsz, block.align, block.tp_offset]
+    struct.pack_into(f"<{len(words)}Q", data, table - base, *words)
     addresses = [tp - block.tp_offset for block in layout.blocks]
     struct.pack_into(f"<{dtv_words}Q", data, dtv - base, 1, *addresses)
     return ThreadArea(base, bytes(data), tp)
 
 
-def thread_info(thread_id: int) -> bytes:
-    """``struct twz_thread_info`` of a thread not inside a gate."""
-    return struct.pack("<qq", thread_id, NOT_IN_A_GATE)
+def thread_info(thread_id: int, gate_buffer: int, address: int) -> bytes:
+    """``struct twz_thread_info`` at ``address`` of a thread not inside a gate, whose gate buffer is ``gate_buffer``."""
+    return struct.pack("<qqQQ", thread_id, NOT_IN_A_GATE, gate_buffer, address)

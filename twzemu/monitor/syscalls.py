@@ -97,11 +97,16 @@ class SystemCalls:
         self.streams = dict(streams or {})  # 1 and 2: where the run's stdout and stderr go
         self.stopping = stopping  # whether the run is to stop (its deadline, Ctrl-C): a sleep ends then
         self.deadlock = deadlock  # stops the run: the guest waits for what nothing can bring
+        self.thread_id: Callable[[], int] = lambda: 1  # the running thread's id, for reports
         self.files = files
         self._started = time.process_time_ns()  # the run's CPU clock starts at 0
         self.note = note  # --verbose: told each unknown call once
         self._noted: set[int] = set()
-        self._table: dict[int, Callable[[Caller, tuple[int, ...]], int]] = {
+        # Waits the threads take over (``monitor.threads``): a sleep until a time (None: the caller is parked), and
+        # a call to make again once another thread had a turn (False: no other thread could change anything).
+        self.sleep_until: Callable[[float], int | None] = self._sleep_here
+        self.retry_later: Callable[[str], bool] = lambda what: False
+        self._table: dict[int, Callable[[Caller, tuple[int, ...]], int | None]] = {
             0: self._read,
             1: self._write,
             2: self._open,
@@ -165,7 +170,11 @@ class SystemCalls:
             293: self._pipe2,
         }
 
-    def __call__(self, caller: Caller, number: int, args: tuple[int, ...]) -> int:
+    def serve(self, number: int, handler: Callable[[Caller, tuple[int, ...]], int | None]) -> None:
+        """Serve system call ``number`` with ``handler`` (the threads' calls; a result of None parks the caller)."""
+        self._table[number] = handler
+
+    def __call__(self, caller: Caller, number: int, args: tuple[int, ...]) -> int | None:
         handler = self._table.get(number)
         if handler is None:
             if self.note is not None and number not in self._noted:
@@ -208,7 +217,7 @@ class SystemCalls:
             text += part
         return -ENAMETOOLONG
 
-    def _read(self, caller: Caller, args: tuple[int, ...]) -> int:
+    def _read(self, caller: Caller, args: tuple[int, ...]) -> int | None:
         fd, buffer, length = args[0], args[1], min(args[2], MAX_IO)
         if not caller.space.user_may(buffer, length, Access.WRITE):
             return -EFAULT
@@ -248,7 +257,7 @@ class SystemCalls:
         except (OSError, ValueError, AttributeError):
             return None
 
-    def _write(self, caller: Caller, args: tuple[int, ...]) -> int:
+    def _write(self, caller: Caller, args: tuple[int, ...]) -> int | None:
         entry = self.files.entry(caller.name, args[0])
         if entry is None or isinstance(entry, Listing):
             return -EBADF
@@ -292,9 +301,12 @@ class SystemCalls:
         finally:
             entry.offset = saved
 
-    def _forever(self, what: str) -> int:
-        """A wait no other thread can end: the program stops (``twzemu: deadlock: ...``, status 134)."""
-        self.deadlock(f"T1 {what}")
+    def _forever(self, what: str) -> int | None:
+        """A wait only another thread can end: the caller waits for one to have a turn, then makes the call again;
+        with no other thread, the program stops (``twzemu: deadlock: ...``, status 134)."""
+        if self.retry_later(what):
+            return None
+        self.deadlock(f"T{self.thread_id()} {what}")
         return -EINTR
 
     def _pipe(self, caller: Caller, args: tuple[int, ...]) -> int:
@@ -619,15 +631,15 @@ class SystemCalls:
 
     # -- waiting for descriptors ---------------------------------------------------------------------------------
 
-    def _poll(self, caller: Caller, args: tuple[int, ...]) -> int:
+    def _poll(self, caller: Caller, args: tuple[int, ...]) -> int | None:
         timeout = (args[2] & 0xFFFFFFFF ^ 0x80000000) - 0x80000000  # an int: negative waits for ever
         return self._poll_for(caller, args[0], args[1], None if timeout < 0 else timeout / 1000)
 
-    def _ppoll(self, caller: Caller, args: tuple[int, ...]) -> int:
+    def _ppoll(self, caller: Caller, args: tuple[int, ...]) -> int | None:
         timeout = self._timeout(caller, args[2], TIMESPEC, 10**9)
         return timeout if isinstance(timeout, int) else self._poll_for(caller, args[0], args[1], timeout)
 
-    def _poll_for(self, caller: Caller, address: int, count: int, timeout: float | None) -> int:
+    def _poll_for(self, caller: Caller, address: int, count: int, timeout: float | None) -> int | None:
         """poll: ``count`` ``struct pollfd`` at ``address``."""
         if count > MAX_FILES:
             return -EINVAL
@@ -637,21 +649,21 @@ class SystemCalls:
         asked = [POLLFD.unpack_from(table, i * POLLFD.size) for i in range(count)]
         wanted = {fd: events | POLLERR | POLLHUP | POLLNVAL for fd, events, _ in asked if fd >= 0}
         ready = self._wait_ready(caller, wanted, timeout)
-        if isinstance(ready, int):
+        if ready is None or isinstance(ready, int):
             return ready
         answer = b"".join(POLLFD.pack(fd, events, ready.get(fd, 0)) for fd, events, _ in asked)
         caller.space.write_virtual(address, answer)
         return sum(1 for fd, _, _ in asked if ready.get(fd, 0))
 
-    def _select(self, caller: Caller, args: tuple[int, ...]) -> int:
+    def _select(self, caller: Caller, args: tuple[int, ...]) -> int | None:
         timeout = self._timeout(caller, args[4], TIMEVAL, 10**6)
         return timeout if isinstance(timeout, int) else self._select_for(caller, args[:4], timeout)
 
-    def _pselect6(self, caller: Caller, args: tuple[int, ...]) -> int:
+    def _pselect6(self, caller: Caller, args: tuple[int, ...]) -> int | None:
         timeout = self._timeout(caller, args[4], TIMESPEC, 10**9)
         return timeout if isinstance(timeout, int) else self._select_for(caller, args[:4], timeout)
 
-    def _select_for(self, caller: Caller, args: tuple[int, ...], timeout: float | None) -> int:
+    def _select_for(self, caller: Caller, args: tuple[int, ...], timeout: float | None) -> int | None:
         """select: three ``fd_set`` (a bit per descriptor below ``args[0]``), each read and written back."""
         count, addresses = _signed(args[0]), args[1:4]
         if not 0 <= count <= FD_SETSIZE:
@@ -672,7 +684,7 @@ class SystemCalls:
         if any(self.files.entry(caller.name, fd) is None for fd in wanted):
             return -EBADF
         ready = self._wait_ready(caller, wanted, timeout)
-        if isinstance(ready, int):
+        if ready is None or isinstance(ready, int):
             return ready
         total = 0
         for bits, mask, address in zip(sets, masks, addresses, strict=True):
@@ -694,7 +706,7 @@ class SystemCalls:
             return -EINVAL
         return seconds + fraction / per_second
 
-    def _wait_ready(self, caller: Caller, wanted: dict[int, int], timeout: float | None) -> dict[int, int] | int:
+    def _wait_ready(self, caller: Caller, wanted: dict[int, int], timeout: float | None) -> dict[int, int] | int | None:
         """Each wanted descriptor's ready events, once one is ready or ``timeout`` (seconds) has passed. Only the
         host's stdin can become ready by itself: without it in the set, a wait with no timeout is a deadlock."""
         end = None if timeout is None else time.monotonic() + timeout
@@ -775,16 +787,16 @@ class SystemCalls:
 
     # -- sleeping -----------------------------------------------------------------------------------------------
 
-    def _nanosleep(self, caller: Caller, args: tuple[int, ...]) -> int:
+    def _nanosleep(self, caller: Caller, args: tuple[int, ...]) -> int | None:
         return self._sleep(caller, args[0], absolute_clock=None)
 
-    def _clock_nanosleep(self, caller: Caller, args: tuple[int, ...]) -> int:
+    def _clock_nanosleep(self, caller: Caller, args: tuple[int, ...]) -> int | None:
         clock = CLOCKS.get(args[0])
         if clock is None:
             return -EINVAL
         return self._sleep(caller, args[2], absolute_clock=clock if args[1] & TIMER_ABSTIME else None)
 
-    def _sleep(self, caller: Caller, request: int, absolute_clock: int | None) -> int:
+    def _sleep(self, caller: Caller, request: int, absolute_clock: int | None) -> int | None:
         """Sleep for (or, on ``absolute_clock``, until) the timespec at ``request``; the run's deadline or Ctrl-C
         ends it early (the machine stops when this returns)."""
         data = self._get(caller, request, TIMESPEC.size)
@@ -796,7 +808,10 @@ class SystemCalls:
         length = seconds + nanoseconds / 1e9
         if absolute_clock is not None:
             length -= time.clock_gettime(absolute_clock)
-        end = time.monotonic() + max(length, 0.0)
+        return self.sleep_until(time.monotonic() + max(length, 0.0))
+
+    def _sleep_here(self, end: float) -> int | None:
+        """Sleep on the host until ``end`` (monotonic), in slices: the run's deadline or Ctrl-C ends it early."""
         while (left := end - time.monotonic()) > 0 and not self.stopping():
             time.sleep(min(left, SLEEP_SLICE))
         return 0

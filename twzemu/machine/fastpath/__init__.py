@@ -119,6 +119,12 @@ class CrossingRecord(ctypes.Structure):
     ]
 
 
+class BlockSlot(ctypes.Structure):
+    """A slot of the engine's block table (``struct twz_block``): a translated block's instructions."""
+
+    _fields_ = [("address", _u64), ("size", _u32), ("count", _u32)]
+
+
 class State(ctypes.Structure):
     _fields_ = [
         ("uc", _ptr),
@@ -166,6 +172,13 @@ class State(ctypes.Structure):
         ("monitor", _i32),
         ("last", CrossingRecord),
         ("rules", (ctypes.c_uint8 * NUM_LEVELS) * NUM_LEVELS),
+        ("blocks", ctypes.POINTER(BlockSlot)),
+        ("block_mask", _u64),
+        ("count_block", _ptr),
+        ("emu_stop", _ptr),
+        ("budget", ctypes.c_int64),
+        ("expired", _i32),
+        ("reserved", _i32),
     ]
 
 
@@ -176,6 +189,7 @@ _MIRRORS = {
     2: ("twz_gate", GateSlot),
     3: ("twz_crossing", CrossingRecord),
     4: ("twz_context", ContextRecord),
+    5: ("twz_block", BlockSlot),
 }
 
 
@@ -303,6 +317,13 @@ def load() -> ctypes.CDLL:
     lib.twz_write_cr3.argtypes = [state, _u64]
     lib.twz_write_cr3.restype = None
     return lib
+
+
+def block_hook_address() -> int:
+    """The address of ``twz_on_block`` (``--quantum``'s instruction counter), to register with ``uc_hook_add``."""
+    address = ctypes.cast(load().twz_on_block, ctypes.c_void_p).value
+    assert address is not None
+    return address
 
 
 def hook_address() -> int:

@@ -106,6 +106,17 @@ struct twz_crossing {
     uint32_t mxcsr;
 };
 
+/* --quantum: how many instructions each translated block holds, by its address and size (an open-addressing table the
+ * Python side fills when the engine meets a block it does not know: count 0 is an empty slot). */
+struct twz_block {
+    uint64_t address;
+    uint32_t size;
+    uint32_t count;
+};
+#define BLOCK_PROBES 8
+
+typedef uint32_t (*block_count_fn)(uint64_t address, uint32_t size);
+typedef int (*emu_stop_fn)(void *uc);
 typedef void (*intr_hook)(void *uc, uint32_t intno, void *data);
 typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
 typedef int (*reg_read_fn)(void *uc, int regid, void *value);
@@ -172,6 +183,14 @@ struct twz_state {
     int32_t monitor;
     struct twz_crossing last;  /* what the latest return popped */
     uint8_t rules[NUM_LEVELS][NUM_LEVELS]; /* [caller level][gate level]: RULE_* bits */
+    /* --quantum: the running thread's instructions left, counted a translated block at a time (twz_on_block) */
+    struct twz_block *blocks;
+    uint64_t block_mask;        /* the block table has block_mask + 1 slots, a power of two */
+    block_count_fn count_block; /* the instructions of a block not in the table yet */
+    emu_stop_fn emu_stop;
+    int64_t budget;
+    int32_t expired;            /* the budget ran out: the machine stopped for the scheduler */
+    int32_t reserved;
 };
 
 /* Every field's offset, for the Python mirrors to be checked against field by field. */
@@ -207,7 +226,10 @@ static const struct twz_field fields[] = {
     FIELD(twz_state, need_caller), FIELD(twz_state, refusal), FIELD(twz_state, num_compartments),
     FIELD(twz_state, current),
     FIELD(twz_state, current_stack), FIELD(twz_state, depth), FIELD(twz_state, capacity), FIELD(twz_state, monitor),
-    FIELD(twz_state, last), FIELD(twz_state, rules),
+    FIELD(twz_state, last), FIELD(twz_state, rules), FIELD(twz_state, blocks), FIELD(twz_state, block_mask),
+    FIELD(twz_state, count_block), FIELD(twz_state, emu_stop), FIELD(twz_state, budget), FIELD(twz_state, expired),
+    FIELD(twz_state, reserved),
+    FIELD(twz_block, address), FIELD(twz_block, size), FIELD(twz_block, count),
 };
 
 uint64_t twz_num_fields(void)
@@ -242,6 +264,7 @@ uint64_t twz_sizeof(int what)
     case 2: return sizeof(struct twz_gate);
     case 3: return sizeof(struct twz_crossing);
     case 4: return sizeof(struct twz_context);
+    case 5: return sizeof(struct twz_block);
     default: return 0;
     }
 }
@@ -719,4 +742,38 @@ void twz_on_intr(void *uc, uint32_t intno, void *data)
         }
     }
     st->python_hook(uc, intno, NULL);
+}
+
+/* --quantum: Unicorn's block hook while more than one thread lives. A block's instructions count against the running
+ * thread's budget as the block starts (so a quantum ends at a block's end: determinism at block granularity); when
+ * it is spent, the machine stops for the scheduler. No Python runs but for a block met the first time. */
+void twz_on_block(void *uc, uint64_t address, uint32_t size, void *data)
+{
+    struct twz_state *st = data;
+    uint32_t count = 0;
+    struct twz_block *free_slot = NULL;
+    uint64_t start = gate_hash(address);
+    for (uint64_t n = 0; st->blocks && n < BLOCK_PROBES; n++) {
+        struct twz_block *b = &st->blocks[(start + n) & st->block_mask];
+        if (b->count && b->address == address && b->size == size) {
+            count = b->count;
+            break;
+        }
+        if (!b->count && !free_slot)
+            free_slot = b;
+    }
+    if (!count) {
+        count = st->count_block(address, size);
+        if (!count)
+            count = 1;
+        if (st->blocks) {
+            struct twz_block *slot = free_slot ? free_slot : &st->blocks[start & st->block_mask];
+            slot->address = address, slot->size = size, slot->count = count;
+        }
+    }
+    st->budget -= count;
+    if (st->budget <= 0 && !st->expired) {
+        st->expired = 1;
+        st->emu_stop(uc);
+    }
 }

@@ -29,18 +29,40 @@ struct twz_startup {
 /* The thread pointer (fs base) points at TWZ_TCB_SIZE bytes the monitor reserves for musl's thread descriptor
  * (struct pthread): fs:0 holds the thread pointer itself (the x86-64 TLS ABI), fs:8 the DTV (dtv[0] = its
  * generation, dtv[m] = the address of module m's static TLS block); musl fills in the rest and may write it.
+ * Right after the descriptor, the compartment's TLS modules (struct twz_tls_modules, with pristine copies of their
+ * initialised parts), from which the runtime's musl lays out the TLS of the threads it creates; then the DTV.
  * What the monitor keeps per thread lives elsewhere, out of the compartment's reach (below). */
 #define TWZ_TCB_SIZE 512
 
-/* The calling thread's gate buffer (twz.h): the same address in every compartment, each its own object. */
+struct twz_tls_module {
+    unsigned long image;  /* its initialised part (.tdata): a pristine copy */
+    unsigned long length; /* of the image */
+    unsigned long size;   /* of the whole block (.tdata and .tbss) */
+    unsigned long align;
+    unsigned long offset; /* its block lies this many bytes below the thread pointer */
+};
+
+struct twz_tls_modules {
+    unsigned long count;       /* modules 1..count, in this order */
+    unsigned long static_size; /* bytes of static TLS below the thread pointer */
+    unsigned long align;       /* the thread pointer's alignment */
+    struct twz_tls_module module[];
+};
+
+/* The first thread's gate buffer (twz.h): the same address in every compartment, each its own object. Thread n's
+ * (n counted from 0 among the threads alive) is TWZ_GATE_BUFFER + n * 4096; twz_gate_buffer() finds it. */
 #define TWZ_GATE_BUFFER 0xffc0001000UL
 
-/* Per thread and compartment, on a page the monitor maps read-only at the same address in every compartment. */
+/* Per thread and compartment, on a page the monitor maps read-only at the same address in every compartment: the
+ * first thread's at TWZ_THREAD_INFO, thread n's 4096 * n bytes above. The gs base is the running thread's (the
+ * monitor sets it; a compartment cannot move it): %gs:24 is the structure's own address. */
 #define TWZ_THREAD_INFO 0xff40001000UL
 struct twz_thread_info {
     long thread_id;
-    long caller_compartment; /* inside a gate: the calling compartment (0 = the monitor); -1 otherwise.
-                              * Written by the monitor on every crossing, from the crossing itself. */
+    long caller_compartment;   /* inside a gate: the calling compartment (0 = the monitor); -1 otherwise.
+                                * Written by the monitor on every crossing, from the crossing itself. */
+    unsigned long gate_buffer; /* this thread's gate buffer */
+    unsigned long self;        /* this structure's address */
 };
 
 /* `__tls_get_addr` argument for general-dynamic TLS accesses (psABI 3.4): module id and offset. */

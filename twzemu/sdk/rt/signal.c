@@ -73,7 +73,7 @@ static void deliver(long sig, int code)
         info.si_signo = (int)sig;
         info.si_code = code;
         if (code != SI_KERNEL)
-            info.si_pid = (int)__twz_thread_info()->thread_id; /* it sent the signal to itself: getpid() */
+            info.si_pid = TWZ_PROCESS_ID; /* it sent the signal to itself: getpid() */
         ((void (*)(int, siginfo_t *, void *))action.handler)((int)sig, &info, 0);
     } else {
         action.handler((int)sig);

@@ -5,14 +5,20 @@
  * compartment's initialisers before its first crossing (the program's: __twz_start, below), the runtime's
  * own first; that one, twz_libc_init, gives musl what its start-up would: the environment, the thread
  * descriptor at the thread pointer the monitor set up (TWZ_TCB_SIZE bytes for musl's struct pthread, with
- * the DTV of the static TLS blocks the monitor laid out), and line-buffered stdout, so that the lines several
- * compartments print keep their order. */
+ * the DTV of the static TLS blocks the monitor laid out), the compartment's TLS modules (for the threads musl
+ * creates here: pthread_create lays out their TLS as the monitor laid out the first's), and line-buffered stdout,
+ * so that the lines several compartments print keep their order.
+ *
+ * A thread created in another compartment that crosses into this one finds a thread descriptor here that the
+ * monitor laid out for it; before its first crossing the monitor calls __twz_thread_begin on it, which does for
+ * that descriptor what musl does for a thread it creates, and makes this copy of musl lock what threads share. */
 #include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "libc.h"
 #include "pthread_impl.h"
+#include "stdio_impl.h"
 #include "twz_runtime.h"
 
 _Static_assert(sizeof(struct pthread) <= TWZ_TCB_SIZE, "musl's thread descriptor must fit the monitor's TCB");
@@ -22,6 +28,7 @@ hidden void __funcs_on_exit(void);
 hidden void __stdio_exit(void);
 
 static char *no_environment[] = {0};
+static struct tls_module tls_modules[64];
 static size_t auxv[] = {AT_PAGESZ, 4096, AT_NULL, 0};
 
 /* The program's finalisers, in the order the monitor put them (twz_startup.h). */
@@ -30,6 +37,8 @@ static struct {
     unsigned long count;
     unsigned long done;
 } program;
+
+static void init_tls(const struct twz_tls_modules *table);
 
 __attribute__((constructor)) static void twz_libc_init(int argc, char **argv, char **envp)
 {
@@ -45,21 +54,88 @@ __attribute__((constructor)) static void twz_libc_init(int argc, char **argv, ch
     }
     if (__init_tp(__pthread_self()) < 0)
         a_crash();
+    init_tls((const struct twz_tls_modules *)((char *)__pthread_self() + TWZ_TCB_SIZE));
     setvbuf(stdout, 0, _IOLBF, 0);
 }
 
-/* A compartment's end (the program's too: exit() ran these already, and again they do nothing): its atexit
- * handlers, then its stdio buffers. */
+/* musl's view of the static TLS the monitor laid out (as its own static start-up or its dynamic linker would
+ * make it): __copy_tls then lays out each new thread's blocks at the offsets the linker resolved. */
+static void init_tls(const struct twz_tls_modules *table)
+{
+    unsigned long count = table->count;
+    if (count > sizeof tls_modules / sizeof tls_modules[0])
+        a_crash();
+    for (unsigned long i = 0; i < count; i++) {
+        const struct twz_tls_module *m = &table->module[i];
+        tls_modules[i] = (struct tls_module){i + 1 < count ? &tls_modules[i + 1] : 0, (void *)m->image, m->length,
+                                             m->size, m->align, m->offset};
+    }
+    size_t align = table->align < _Alignof(struct pthread) ? _Alignof(struct pthread) : table->align;
+    libc.tls_head = count ? tls_modules : 0;
+    libc.tls_cnt = count;
+    libc.tls_align = align;
+    libc.tls_size = ((count + 1) * sizeof(void *) + sizeof(struct pthread) + table->static_size + align +
+                     _Alignof(struct pthread) - 1) & -_Alignof(struct pthread);
+}
+
+static void lock_file(FILE *f)
+{
+    if (f && f->lock < 0)
+        f->lock = 0;
+}
+
+void __twz_thread_begin(void)
+{
+    pthread_t self = __pthread_self();
+    self->self = self;
+    self->detach_state = DT_JOINABLE;
+    self->tid = (int)__twz_thread_info()->thread_id;
+    self->locale = &libc.global_locale;
+    self->robust_list.head = &self->robust_list.head;
+    self->sysinfo = __sysinfo;
+    /* Its own list of threads here, with a stand-in for the others: pthread_exit here ends only this thread (a thread
+     * alone in its list would end the program), and unlinks it from the stand-in. */
+    struct pthread *others = calloc(1, sizeof *others);
+    self->tsd = calloc(1, __pthread_tsd_size ? __pthread_tsd_size : sizeof(void *));
+    if (!others || !self->tsd)
+        a_crash();
+    others->self = others;
+    others->next = others->prev = self;
+    self->next = self->prev = others;
+    /* musl's pthread_exit keeps the thread-list lock until the thread is gone: the monitor releases this
+     * compartment's when the thread ends here */
+    __syscall(SYS_set_tid_address, &__thread_list_lock);
+    libc.threads_minus_1++;
+    if (!libc.threaded) { /* what pthread_create does the first time: from now on this copy locks what it shares */
+        for (FILE *f = *__ofl_lock(); f; f = f->next)
+            lock_file(f);
+        __ofl_unlock();
+        lock_file(__stdin_used);
+        lock_file(__stdout_used);
+        lock_file(__stderr_used);
+        libc.threaded = 1;
+    }
+    libc.need_locks = 1;
+}
+
+/* A compartment's end: its atexit handlers, then its stdio buffers (unless exit() runs them: the program's). */
+static int exiting;
+
 __attribute__((destructor)) static void twz_libc_fini(void)
 {
+    if (exiting)
+        return;
+    exiting = 1;
     __funcs_on_exit();
     __stdio_exit();
 }
 
 /* exit(): musl runs the atexit handlers, then this, then flushes stdio; the monitor has ordered the
- * finalisers of the program's compartment (ours among them). */
+ * finalisers of the program's compartment (ours among them). musl's exit keeps its locks (they are taken once
+ * threads exist): nothing of exit runs twice. */
 hidden void __libc_exit_fini(void)
 {
+    exiting = 1;
     while (program.done < program.count)
         program.fini[program.done++]();
 }

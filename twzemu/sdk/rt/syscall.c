@@ -1,6 +1,6 @@
 /* __twz_syscall: every system call musl makes (twzemu/sdk/musl.py routes them all here), in the calling
  * compartment. What the compartment can do alone is done here: anonymous memory in its heap slot, the signal
- * table, the thread id. Everything else crosses into the monitor through one monitor gate,
+ * table, the thread's and the process's ids. Everything else crosses into the monitor through one monitor gate,
  * __twz_monitor_syscall, which serves the compartment the crossing came from, reading and writing its buffers
  * through that compartment's own page tables: a compartment's libc never does more than its context allows. */
 #include <errno.h>
@@ -181,21 +181,21 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
         return 0;
     case SYS_mremap:
         return -ENOMEM; /* musl's realloc then allocates and copies */
-    case SYS_exit:
+    case SYS_exit: /* this thread ends (the monitor ends the program with its last thread) */
+        for (;;)
+            __twz_monitor_syscall(n, a, 0, 0, 0, 0);
     case SYS_exit_group:
         __twz_monitor_exit(a);
-    case SYS_set_tid_address:
     case SYS_gettid:
-    case SYS_getpid:
         return __twz_thread_info()->thread_id;
+    case SYS_getpid:
+        return TWZ_PROCESS_ID;
     case SYS_getppid:
         return 0;
     case SYS_getuid:
     case SYS_geteuid:
     case SYS_getgid:
     case SYS_getegid:
-        return 0;
-    case SYS_sched_yield:
         return 0;
     case SYS_rt_sigaction:
         return __twz_sigaction(a, (const struct k_sigaction *)b, (struct k_sigaction *)c);
@@ -216,15 +216,18 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
     case SYS_clock_nanosleep:
         return __twz_sleep(a, b, (const struct timespec *)c, (struct timespec *)d);
     case SYS_kill: /* this process (the compartment, as far as it can tell) or its group: itself */
-        if (a > 0 && a != __twz_thread_info()->thread_id)
+        if (a > 0 && a != TWZ_PROCESS_ID)
             return -ESRCH;
         return __twz_raise(b, 1);
-    case SYS_tkill:
-        return __twz_raise(b, 0);
+    case SYS_tkill: /* this thread: its own signal; another: only whether it lives (signal 0) */
     case SYS_tgkill:
-        return __twz_raise(c, 0);
-    case SYS_futex:
-        return 0; /* one thread: nobody waits, nobody is woken */
+        if (n == SYS_tgkill && a != TWZ_PROCESS_ID)
+            return -ESRCH;
+        if (n == SYS_tgkill)
+            a = b, b = c;
+        if (a == __twz_thread_info()->thread_id)
+            return __twz_raise(b, 0);
+        return __twz_monitor_syscall(SYS_tkill, a, b, 0, 0, 0);
     case SYS_close:
         if ((unsigned long)a < 3)
             replaced |= 1u << a;

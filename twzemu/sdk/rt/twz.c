@@ -15,7 +15,7 @@ long twz_caller_compartment(void)
 
 void *twz_gate_buffer(void)
 {
-    return (void *)TWZ_GATE_BUFFER;
+    return (void *)__twz_thread_info()->gate_buffer;
 }
 
 /* Who this code runs as: the monitor answers for the compartment the crossing into it came from. */

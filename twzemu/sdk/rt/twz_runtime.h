@@ -18,11 +18,17 @@ __attribute__((__weak__)) long __twz_monitor_compartment_info(long what);
 /* The Linux system calls the monitor serves (number, then up to five arguments): -errno on failure. */
 __attribute__((__weak__)) long __twz_monitor_syscall(long n, long a, long b, long c, long d, long e);
 
-/* What the monitor keeps per thread for this compartment, on a page it maps read-only (twz_startup.h). */
+/* What the monitor keeps for the running thread in this compartment, on a page it maps read-only (twz_startup.h):
+ * the gs base is its address, which %gs:24 holds. */
 static inline const volatile struct twz_thread_info *__twz_thread_info(void)
 {
-    return (const volatile struct twz_thread_info *)TWZ_THREAD_INFO;
+    const volatile struct twz_thread_info *info;
+    __asm__("mov %%gs:24, %0" : "=r"(info));
+    return info;
 }
+
+/* The process id: the first thread's id, as Linux makes it. */
+#define TWZ_PROCESS_ID 1
 
 /* Signals (signal.c): the table rt_sigaction fills, the mask and pending set, delivery, the real-time timer. */
 struct k_sigaction;
@@ -35,6 +41,10 @@ struct timespec;
 TWZ_HIDDEN long __twz_itimer(long which, const struct itimerval *new, struct itimerval *old);
 TWZ_HIDDEN long __twz_wait_for_signal(const unsigned long *mask);
 TWZ_HIDDEN long __twz_sleep(long clock, long flags, const struct timespec *request, struct timespec *left);
+
+/* A thread that began elsewhere entering this compartment for the first time: the monitor calls this (on that
+ * thread) before its first crossing into it, so that musl here knows the thread (start.c). */
+void __twz_thread_begin(void);
 
 /* Called by crt0's _start (exported: crt0 is linked into the program, this lives in libtwzrt). */
 __attribute__((noreturn)) void __twz_start(struct twz_startup *startup, int (*main)(int, char **, char **));

@@ -1,0 +1,127 @@
+/* Threads through musl's pthreads: create and join, a mutex-guarded counter, a condition variable between a
+ * producer and consumers, thread-specific data, __thread, sched_yield and nanosleep. Its output does not depend on
+ * the schedule: the tests compare it with the same source built by gcc against glibc. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WORKERS 4
+#define ROUNDS 20000
+#define ITEMS 200
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static long counter;
+static __thread long mine = 7;
+static __thread char name[16] = "main";
+
+static void *count(void *arg)
+{
+    long id = (long)arg;
+    snprintf(name, sizeof name, "worker%ld", id);
+    for (int i = 0; i < ROUNDS; i++) {
+        pthread_mutex_lock(&lock);
+        counter++;
+        pthread_mutex_unlock(&lock);
+        mine++;
+        if (i % 5000 == 0)
+            sched_yield();
+    }
+    return (void *)(mine * 100 + id + (strncmp(name, "worker", 6) == 0));
+}
+
+static pthread_cond_t ready = PTHREAD_COND_INITIALIZER, room = PTHREAD_COND_INITIALIZER;
+static int queue[8], head, tail, done;
+static long sums[2];
+
+static void *consume(void *arg)
+{
+    long id = (long)arg;
+    for (;;) {
+        pthread_mutex_lock(&lock);
+        while (head == tail && !done)
+            pthread_cond_wait(&ready, &lock);
+        if (head == tail && done) {
+            pthread_mutex_unlock(&lock);
+            return 0;
+        }
+        int item = queue[head++ % 8];
+        pthread_cond_signal(&room);
+        pthread_mutex_unlock(&lock);
+        sums[id] += item;
+    }
+}
+
+static pthread_key_t key;
+static int destroyed;
+static void destroy(void *value)
+{
+    __atomic_add_fetch(&destroyed, (int)(long)value, __ATOMIC_SEQ_CST);
+}
+
+static void *keep(void *arg)
+{
+    pthread_setspecific(key, arg);
+    struct timespec pause = {0, 1000000};
+    nanosleep(&pause, 0);
+    return pthread_getspecific(key);
+}
+
+int main(void)
+{
+    pthread_t threads[WORKERS];
+    for (long i = 0; i < WORKERS; i++)
+        if (pthread_create(&threads[i], 0, count, (void *)i))
+            return 1;
+    long total = 0;
+    for (int i = 0; i < WORKERS; i++) {
+        void *result;
+        pthread_join(threads[i], &result);
+        total += (long)result;
+    }
+    printf("counter %ld (expected %d), results %ld, main's own %ld %s\n", counter, WORKERS * ROUNDS, total, mine,
+           name);
+
+    pthread_t consumers[2];
+    for (long i = 0; i < 2; i++)
+        pthread_create(&consumers[i], 0, consume, (void *)i);
+    for (int item = 1; item <= ITEMS; item++) {
+        pthread_mutex_lock(&lock);
+        while (tail - head == 8)
+            pthread_cond_wait(&room, &lock);
+        queue[tail++ % 8] = item;
+        pthread_cond_signal(&ready);
+        pthread_mutex_unlock(&lock);
+    }
+    pthread_mutex_lock(&lock);
+    done = 1;
+    pthread_cond_broadcast(&ready);
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < 2; i++)
+        pthread_join(consumers[i], 0);
+    printf("consumed %ld (expected %d)\n", sums[0] + sums[1], ITEMS * (ITEMS + 1) / 2);
+
+    pthread_key_create(&key, destroy);
+    pthread_t keepers[3];
+    for (long i = 0; i < 3; i++)
+        pthread_create(&keepers[i], 0, keep, (void *)(i + 1));
+    long kept = 0;
+    for (int i = 0; i < 3; i++) {
+        void *value;
+        pthread_join(keepers[i], &value);
+        kept += (long)value;
+    }
+    printf("kept %ld, destroyed %d\n", kept, destroyed);
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t detached;
+    pthread_create(&detached, &attr, keep, (void *)9);
+    struct timespec pause = {0, 20000000};
+    nanosleep(&pause, 0);
+    printf("self %d\n", pthread_equal(pthread_self(), pthread_self()));
+    return 0;
+}

@@ -1,0 +1,87 @@
+"""Threads (issue 14): musl's pthreads over the monitor's threads, crossings from several threads at once, the
+scheduler, deadlocks and stack overflows; guests/threads/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, guest
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "twzemu.cli", "run", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+
+
+def native(tmp_path: Path, name: str) -> str:
+    """guests/threads/NAME.c built by gcc against glibc and run: what the guest's output is compared with."""
+    output = tmp_path / f"{name}-native"
+    subprocess.run(["gcc", "-w", "-pthread", "-o", str(output), str(ROOT / f"guests/threads/{name}.c")], check=True)
+    return subprocess.run([str(output)], capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+def test_pthreads_mutexes_conditions_keys_and_thread_locals_as_glibc(tmp_path: Path) -> None:
+    """guests/threads/basics.c: create and join, a mutex-guarded counter, a producer and consumers on condition
+    variables, thread-specific data and its destructors, __thread, a detached thread: as glibc prints it."""
+    done = run(str(guest("threads/basics")))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == native(tmp_path, "basics")
+
+
+def test_threads_cross_into_one_isolated_library_at_once() -> None:
+    """guests/threads/gated.c: four threads call libtally's gates at once (its own lock, heap and __thread counters
+    see every call, each thread's counter its own); a fifth thread's violation fails its call alone; a thread that
+    ends inside the library (pthread_exit in a gate) ends alone, and the library still serves the others."""
+    done = run(str(guest("threads/gated")))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "total 3000 (expected 3000), last calls 1200004, fault -14\nafter end 0, tally again 1, total 3000\n"
+    )
+    assert done.stderr.splitlines() == [
+        "twzemu: security violation: read secret+0x0 (0xc00011a8) in gated from gated::libtally.so at touch+0x0"
+    ]
+
+
+def test_every_thread_waiting_is_a_deadlock_naming_each() -> None:
+    done = run(str(guest("threads/deadlock")))
+    assert (done.returncode, done.stdout) == (134, "waiting\n")
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("twzemu: deadlock: T1 waits on futex ")
+    assert "; T2 waits on futex second+0x4 " in line and "; T3 waits on futex first+0x4 " in line
+
+
+def test_a_thread_running_over_its_stack_hits_its_guard_page() -> None:
+    done = run(str(guest("threads/overflow")))
+    assert (done.returncode, done.stdout) == (139, "")
+    assert done.stderr.splitlines() == ["twzemu: fault: stack overflow of T2 at recurse+0x7 in overflow"]
+
+
+def test_a_thread_waits_for_a_pipe_another_fills() -> None:
+    done = run(str(guest("threads/pipe")))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "".join(f"line {i}\n" for i in range(5)) + "35 bytes\n"
+
+
+@pytest.mark.parametrize("seed", ["1", "2"])
+def test_a_seeded_schedule_replays_exactly(seed: str) -> None:
+    """guests/threads/race.c adds to a counter without a lock: its result is the schedule's. Under --quantum and
+    --schedule-seed, two runs with the same seed print the same, instruction for instruction."""
+    first = run("--quantum", "5000", "--schedule-seed", seed, str(guest("threads/race")))
+    second = run("--quantum", "5000", "--schedule-seed", seed, str(guest("threads/race")))
+    assert first.returncode == second.returncode == 0
+    assert first.stdout == second.stdout and first.stdout.endswith(" of 300000\n")
+
+
+def test_seeds_explore_different_schedules() -> None:
+    outputs = {run("--quantum", "3000", "--schedule-seed", str(seed), str(guest("threads/race"))).stdout
+               for seed in range(4)}  # fmt: skip
+    assert len(outputs) > 1
+
+
+def test_the_trace_names_each_thread() -> None:
+    done = run("--trace", str(guest("threads/gated")))
+    threads = {line.split()[3] for line in done.stderr.splitlines() if line.startswith("twzemu: trace: enter")}
+    assert {"T1", "T2", "T3", "T4", "T5"} <= threads

@@ -1,0 +1,464 @@
+"""Threads: the monitor creates them (``clone``), parks them (futexes, sleeps, a compartment's initialisers another
+thread runs), switches among them and ends them.
+
+A thread has, in every compartment it enters, a part of its own (``CompartmentBuilder.thread_part``): a stack with
+an unmapped guard page below it, a thread area (TCB and static TLS; in the compartment that created it, the one its
+C library laid out), a page of thread information (its id, its caller inside a gate; the gs base) and a gate
+buffer. The first thread has its part everywhere from the start; a later one gets its part in the monitor and in
+its home compartment when it is created, and in any other compartment on its first crossing there, where the
+compartment's runtime (``__twz_thread_begin``) then makes it its own. Each thread has its own crossing stack and
+engine records (``machine.engine.EngineThread``), so no thread ever runs with another's page tables, stack or gate
+buffer.
+
+Scheduling is a round robin over the runnable threads. A switch happens when the running thread waits, yields or
+ends, and — while more than one thread lives — when its quantum is over: by default every ``HOST_QUANTUM``
+seconds of the host's time (a timer thread asks the machine to stop; cheap, not reproducible). A thread that waits
+is parked inside the monitor's system-call service (its ``syscall`` done, its result written when it is woken).
+When every live thread waits for something only another could bring, the run ends with ``twzemu: deadlock:``,
+naming each thread and what it waits for (status 134).
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ..linker.link import LinkedCompartment
+from ..linker.lookup import exports_of
+from ..linker.symbols import Symbolizer
+from ..machine.cpustate import RAX, RSP
+from ..machine.engine import EngineThread
+from ..machine.machine import Machine, SavedCpu
+from ..mmu.space import Access
+from ..security.ids import MONITOR
+from .compartments import CompartmentBuilder
+from .crossing import Client, CompartmentState, Crossings
+from .layout import FIRST_THREAD, MAX_THREADS, gate_buffer_of, stack_bounds, thread_info_of
+
+HOST_QUANTUM = 0.005  # seconds a thread runs before another's turn, by default
+SEEDED_QUANTUM = 10_000  # instructions, on average twice that, under --schedule-seed without --quantum
+SLEEP_SLICE = 0.05  # while every thread sleeps: how long the host sleeps before looking at the run's deadline
+THREAD_BEGIN = "__twz_thread_begin"  # the runtime's function that makes a thread that began elsewhere its own
+
+EAGAIN, EFAULT, EINVAL, ENOSYS, ESRCH, ETIMEDOUT = 11, 14, 22, 38, 3, 110
+CLONE_VM, CLONE_SETTLS, CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID = 0x100, 0x80000, 0x100000, 0x200000
+CLONE_THREAD = 0x10000
+FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE = 0, 1, 3
+FUTEX_COMMAND = 0x7F  # the rest: FUTEX_PRIVATE_FLAG (all of a run's futexes are its own), FUTEX_CLOCK_REALTIME
+TIMESPEC = struct.Struct("<qq")
+U32 = struct.Struct("<I")
+SYSCALL_LENGTH = 2  # 0f 05
+START_WORDS = 3  # what __clone leaves on the new thread's stack: its return address, the argument, the function
+
+
+class Waiting:
+    """What a parked thread waits for: a futex (its physical address), a time (``deadline``, monotonic), or a
+    compartment's initialisers; ``timeout`` is its result if the deadline comes first."""
+
+    __slots__ = ("deadline", "key", "timeout", "what")
+
+    def __init__(self, what: str, key: object = None, deadline: float | None = None, timeout: int = 0) -> None:
+        self.what = what
+        self.key = key
+        self.deadline = deadline
+        self.timeout = timeout
+
+
+class Thread:
+    """One guest thread: its id (``T<id>``), its number among the threads alive (``index``), its engine tables, its
+    registers while another runs, and what it waits for."""
+
+    __slots__ = ("clear", "ended", "engine", "id", "index", "registers", "result", "retry", "start", "waiting")
+
+    def __init__(self, thread_id: int, index: int, engine: EngineThread) -> None:
+        self.id = thread_id
+        self.index = index
+        self.engine = engine
+        self.registers: SavedCpu | None = None  # its registers while another thread runs
+        self.start: tuple[int, int, int] | None = None  # a thread never run yet: compartment, rip, rsp
+        self.waiting: Waiting | None = None
+        self.result: int | None = None  # what its parked system call returns (written into rax when it runs)
+        self.clear: dict[int, int] = {}  # compartment -> the word set_tid_address named there (zeroed at its end)
+        self.ended = False
+        self.retry = -1  # parked until another thread had a turn after this one (then its system call runs again)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """How threads take turns while several live: ``host`` seconds of the host's time each (cheap, not
+    reproducible), or ``instructions`` guest instructions each (counted a translated block at a time: the same
+    schedule on every run); with ``seed``, the next thread and each quantum's length (1 to twice ``instructions``) are
+    drawn from a generator seeded with it, so seeds explore interleavings and one seed replays its own."""
+
+    host: float | None = HOST_QUANTUM
+    instructions: int | None = None
+    seed: int | None = None
+
+    @classmethod
+    def of(cls, instructions: int | None, seed: int | None) -> Schedule:
+        """``--quantum N`` and ``--schedule-seed S``."""
+        if instructions is None and seed is None:
+            return cls()
+        return cls(None, instructions or SEEDED_QUANTUM, seed)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadCall:
+    """A system call the threads serve: ``None`` as a result parks the caller (its result comes when woken)."""
+
+    number: int
+    handler: Callable[[Client, tuple[int, ...]], int | None]
+
+
+class Threads:
+    """Every thread of a run and the scheduler: ``machine.on_switch`` is ``switch``; ``calls`` are its system calls."""
+
+    def __init__(
+        self,
+        machine: Machine,
+        crossings: Crossings,
+        builder: CompartmentBuilder,
+        linked: tuple[LinkedCompartment, ...],
+        symbols: Symbolizer,
+        deadlock: Callable[[str], None],
+        schedule: Schedule = Schedule(),
+    ) -> None:
+        self.machine = machine
+        self.crossings = crossings
+        self.engine = crossings.engine
+        self.builder = builder
+        self.states: Mapping[int, CompartmentState] = crossings.compartments
+        self.symbols = symbols
+        self.deadlock = deadlock
+        self.schedule = schedule
+        self._random = None if schedule.seed is None else random.Random(schedule.seed)
+        self._begin = {c.id: entry for c in linked if (entry := _begin_entry(c)) is not None}
+        first = self.engine.running
+        assert first is not None
+        self.running = Thread(FIRST_THREAD, 0, first)
+        self.threads: dict[int, Thread] = {FIRST_THREAD: self.running}
+        self._runnable: deque[Thread] = deque()
+        self._futexes: dict[int, deque[Thread]] = {}
+        self._waiting: dict[Thread, None] = {}  # in the order they began to wait (a schedule replays exactly)
+        self._next_id = FIRST_THREAD + 1
+        self._turns = 0  # how many times a thread was given the CPU
+        self._free = list(range(MAX_THREADS - 1, 0, -1))  # thread numbers not in use, the lowest last
+        self._preempting = False
+        machine.set_gs_base(thread_info_of(0))
+        machine.on_switch = self.switch
+        crossings.threads = self
+
+    @property
+    def calls(self) -> tuple[ThreadCall, ...]:
+        return (
+            ThreadCall(56, self._clone),
+            ThreadCall(60, self._exit),
+            ThreadCall(202, self._futex),
+            ThreadCall(24, self._yield),
+            ThreadCall(218, self._set_tid_address),
+            ThreadCall(200, self._tkill),
+        )
+
+    @property
+    def alone(self) -> bool:
+        """Whether the running thread is the only one alive."""
+        return len(self.threads) == 1
+
+    def by_index(self, index: int) -> Thread | None:
+        """The live thread numbered ``index``."""
+        return next((thread for thread in self.threads.values() if thread.index == index), None)
+
+    # -- what the crossings ask (crossing.ThreadParts) ---------------------------------------------------------
+
+    def index(self) -> int:
+        return self.running.index
+
+    def set_up(self, state: CompartmentState) -> None:
+        thread = self.running
+        part = self.builder.thread_part(state, thread.index, thread.id, None)
+        self.engine.set_up(thread.engine, state.id, part)
+
+    def begin_entry(self, state: CompartmentState) -> int | None:
+        return self._begin.get(state.id)
+
+    def wait_for_initialisation(self, state: CompartmentState, initialising: int) -> None:
+        self._park(Waiting(f"for {state.name}'s initialisers (T{initialising} runs them)", ("init", state.id)), None)
+
+    def initialised(self, state: CompartmentState) -> None:
+        for thread in [t for t in self._waiting if t.waiting is not None and t.waiting.key == ("init", state.id)]:
+            self._wake(thread, None)
+
+    # -- system calls --------------------------------------------------------------------------------------------
+
+    def _clone(self, client: Client, args: tuple[int, ...]) -> int | None:
+        """A thread (``CLONE_VM | CLONE_THREAD``; no process is ever created) that starts in the caller's
+        compartment as if its ``__twz_syscall`` returned 0 on the new stack: the words __clone left there move to
+        the top of its own stack in that compartment (below it, its guard page)."""
+        flags, stack, parent_tid, child_tid, tls = args[:5]
+        if flags & (CLONE_VM | CLONE_THREAD) != CLONE_VM | CLONE_THREAD:
+            return -ENOSYS
+        if not self._free:
+            return -EAGAIN
+        home = self.states.get(client.id)
+        if home is None or not client.space.user_may(stack, START_WORDS * 8, Access.READ):
+            return -EFAULT
+        if flags & CLONE_PARENT_SETTID and not client.space.user_may(parent_tid, 4, Access.WRITE):
+            return -EFAULT
+        words = client.space.read_virtual(stack, START_WORDS * 8)
+        index, thread_id = self._free.pop(), self._next_id
+        self._next_id += 1
+        thread = Thread(thread_id, index, self.engine.new_thread(thread_id, gate_buffer_of(index)))
+        for state, pointer in ((self.states[MONITOR], None), (home, tls if flags & CLONE_SETTLS else None)):
+            part = self.builder.thread_part(state, index, thread_id, pointer)
+            self.engine.set_up(thread.engine, state.id, part)
+        _, top = stack_bounds(home.id, index)
+        home.space.write_virtual(top - len(words), words)
+        thread.start = (home.id, struct.unpack_from("<Q", words)[0], top - len(words) + 8)
+        if flags & CLONE_CHILD_CLEARTID:
+            thread.clear[home.id] = child_tid
+        if flags & CLONE_PARENT_SETTID:
+            client.space.write_virtual(parent_tid, U32.pack(thread_id))
+        self.threads[thread_id] = thread
+        self._runnable.append(thread)
+        self._preempt()
+        return thread_id
+
+    def _exit(self, client: Client, args: tuple[int, ...]) -> int | None:
+        """The running thread ends (the program, with its last thread: with this status): the word each
+        compartment named with set_tid_address is zeroed and its waiters woken (musl's pthread_exit keeps its
+        thread-list lock until then)."""
+        thread = self.running
+        for compartment, address in thread.clear.items():
+            space = self.states[compartment].space
+            if address and space.user_may(address, 4, Access.WRITE):
+                space.write_virtual(address, U32.pack(0))
+                self._wake_futex(space.physical(address), 1)
+        thread.ended = True
+        del self.threads[thread.id]
+        self._free.append(thread.index)
+        if not self.threads:
+            self.machine.exit(args[0] & 0xFF)
+            return None
+        self.machine.request_switch()
+        return None
+
+    def _set_tid_address(self, client: Client, args: tuple[int, ...]) -> int:
+        self.running.clear[client.id] = args[0]
+        return self.running.id
+
+    def _yield(self, client: Client, args: tuple[int, ...]) -> int:
+        if self._runnable:
+            self.machine.request_switch()
+        return 0
+
+    def _tkill(self, client: Client, args: tuple[int, ...]) -> int:
+        """Another thread (the runtime delivers a thread's own signals): whether it lives; a signal to it is not
+        delivered (ENOSYS)."""
+        thread_id, signal = args[0], args[1]
+        if thread_id not in self.threads:
+            return -ESRCH
+        return 0 if signal == 0 else -ENOSYS
+
+    def _futex(self, client: Client, args: tuple[int, ...]) -> int | None:
+        address, operation, value, timeout, second = args[:5]
+        command = operation & FUTEX_COMMAND
+        if command not in (FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE):
+            return -ENOSYS
+        if address & 3 or not client.space.user_may(address, 4, Access.READ):
+            return -EFAULT
+        key = client.space.physical(address)
+        if command == FUTEX_WAKE:
+            return self._wake_futex(key, value)
+        if command == FUTEX_REQUEUE:
+            if second & 3 or not client.space.user_may(second, 4, Access.READ):
+                return -EFAULT
+            return self._requeue(key, client.space.physical(second), value, timeout)
+        (current,) = U32.unpack(client.space.read_virtual(address, 4))
+        if current != value & 0xFFFFFFFF:
+            return -EAGAIN
+        deadline = None
+        if timeout:
+            if not client.space.user_may(timeout, TIMESPEC.size, Access.READ):
+                return -EFAULT
+            seconds, nanoseconds = TIMESPEC.unpack(client.space.read_virtual(timeout, TIMESPEC.size))
+            if seconds < 0 or not 0 <= nanoseconds < 10**9:
+                return -EINVAL
+            deadline = time.monotonic() + seconds + nanoseconds / 1e9
+        what = f"on futex {self.symbols.name(address)} ({address:#x}) in {client.name}"
+        self._park(Waiting(what, key, deadline, -ETIMEDOUT), key)
+        return None
+
+    def retry_later(self, what: str) -> bool:
+        """A system call that cannot go on before another thread does something (an empty pipe's read): unless the
+        running thread is alone, it is parked, and made again once another thread had a turn (False: alone)."""
+        if self.alone:
+            return False
+        self.running.retry = self._turns
+        self._park(Waiting(what), None)
+        return True
+
+    def sleep_until(self, end: float) -> int | None:
+        """A sleep until ``end`` (monotonic): the other threads run meanwhile (None: the result comes at the end)."""
+        self._park(Waiting("for the time to pass", None, end, 0), None)
+        return None
+
+    # -- parking and waking ------------------------------------------------------------------------------------
+
+    def _park(self, waiting: Waiting, futex: int | None) -> None:
+        thread = self.running
+        thread.waiting = waiting
+        self._waiting[thread] = None
+        if futex is not None:
+            self._futexes.setdefault(futex, deque()).append(thread)
+        self.machine.request_switch()
+
+    def _wake(self, thread: Thread, result: int | None) -> None:
+        waiting = thread.waiting
+        if waiting is None:
+            return
+        if isinstance(waiting.key, int):
+            queue = self._futexes.get(waiting.key)
+            if queue is not None and thread in queue:
+                queue.remove(thread)
+                if not queue:
+                    del self._futexes[waiting.key]
+        thread.waiting = None
+        thread.result = result
+        self._waiting.pop(thread, None)
+        if thread is not self.running:
+            self._runnable.append(thread)
+
+    def _wake_futex(self, key: int, count: int) -> int:
+        queue = self._futexes.get(key)
+        woken = 0
+        while queue and woken < count:
+            self._wake(queue[0], 0)
+            woken += 1
+        return woken
+
+    def _requeue(self, key: int, target: int, wake: int, move: int) -> int:
+        woken = self._wake_futex(key, wake)
+        queue = self._futexes.get(key)
+        moved = 0
+        while queue and moved < move:
+            thread = queue.popleft()
+            assert thread.waiting is not None
+            thread.waiting.key = target
+            self._futexes.setdefault(target, deque()).append(thread)
+            moved += 1
+        if queue is not None and not queue:
+            del self._futexes[key]
+        return woken
+
+    def _expire(self, now: float) -> None:
+        """Wake the threads whose deadline passed, and those to try again whose turn came."""
+        for thread in list(self._waiting):
+            waiting = thread.waiting
+            assert waiting is not None
+            if waiting.deadline is not None and waiting.deadline <= now:
+                self._wake(thread, waiting.timeout)
+            elif 0 <= thread.retry < self._turns:
+                self._wake(thread, None)
+
+    # -- switching --------------------------------------------------------------------------------------------
+
+    def switch(self) -> bool:
+        """Run the next runnable thread (``Machine.on_switch``); while none is, wait for the earliest deadline.
+        False when the run is to stop: every thread waits for what none of them can bring, or the machine stops."""
+        current = self.running
+        self._expire(time.monotonic())
+        while True:
+            if current.waiting is None and not current.ended:
+                if not self._runnable:
+                    return self._go_on(current)
+                self._runnable.append(current)
+            if self._runnable:
+                return self._switch_to(self._next())
+            deadlines = [t.waiting.deadline for t in self._waiting if t.waiting and t.waiting.deadline is not None]
+            if not deadlines:
+                self.deadlock("; ".join(f"T{t.id} waits {t.waiting.what}" for t in self._waiting_in_order()))
+                return False
+            if self.machine.stopping:
+                return False
+            time.sleep(max(0.0, min(min(deadlines) - time.monotonic(), SLEEP_SLICE)))
+            self._expire(time.monotonic())
+
+    def _next(self) -> Thread:
+        """The runnable thread whose turn it is: the first in line, or one drawn from the seeded generator."""
+        if self._random is None:
+            return self._runnable.popleft()
+        chosen = self._runnable[self._random.randrange(len(self._runnable))]
+        self._runnable.remove(chosen)
+        return chosen
+
+    def _waiting_in_order(self) -> list[Thread]:
+        return sorted((t for t in self._waiting if t.waiting is not None), key=lambda t: t.id)
+
+    def _go_on(self, thread: Thread) -> bool:
+        """``thread`` runs from here: its parked call's result, and a fresh quantum under --quantum."""
+        thread.retry = -1
+        self._fresh_quantum()
+        if thread.result is not None:
+            self.machine.set_register(RAX, thread.result)
+            thread.result = None
+        return True
+
+    def _switch_to(self, thread: Thread) -> bool:
+        previous = self.running
+        self._turns += 1
+        if previous.retry >= 0:  # back to its `syscall`, to make the call again when woken
+            self.machine.rip -= SYSCALL_LENGTH
+        if thread is previous:
+            return self._go_on(thread)
+        if not previous.ended:
+            previous.registers = self.machine.save_cpu()
+        if thread.start is not None:
+            compartment, rip, rsp = thread.start
+            thread.start = None
+            self.engine.switch(thread.engine)
+            self.engine.resume(compartment)
+            self.machine.set_register(RSP, rsp)
+            self.machine.rip = rip
+        else:
+            assert thread.registers is not None
+            self.machine.restore_cpu(thread.registers)
+            thread.registers = None
+            self.engine.switch(thread.engine)  # reloads its page tables: a context restore does not flush the TLB
+        self.machine.set_gs_base(thread_info_of(thread.index))
+        self.running = thread
+        if previous.ended:
+            self.engine.forget_thread(previous.engine)
+            self.crossings.forget_thread(previous.engine.number)
+        self._preempt()
+        return self._go_on(thread)
+
+    def _fresh_quantum(self) -> None:
+        instructions = self.schedule.instructions
+        if instructions is not None:
+            random_ = self._random
+            self.machine.set_budget(instructions if random_ is None else random_.randint(1, 2 * instructions))
+
+    def _preempt(self) -> None:
+        """The quantum counts while more than one thread lives (a lone thread is never preempted)."""
+        wanted = len(self.threads) > 1
+        if wanted == self._preempting:
+            return
+        self._preempting = wanted
+        if self.schedule.instructions is not None:
+            if wanted:
+                self._fresh_quantum()  # the running thread's first quantum starts now
+            self.machine.count_instructions(wanted)
+        elif self.schedule.host is not None:
+            self.machine.preempt_every(self.schedule.host if wanted else None)
+
+
+def _begin_entry(compartment: LinkedCompartment) -> int | None:
+    for library in compartment.libraries:
+        symbol = exports_of(library.info).get(THREAD_BEGIN)
+        if symbol is not None:
+            return library.base + symbol.value
+    return None
