@@ -12,22 +12,24 @@ from twzemu.machine.events import StopReason
 from twzemu.machine.machine import Machine
 from twzemu.mmu.space import AddressSpace
 from twzemu.monitor.monitor import Monitor
+from twzemu.monitor.threads import Schedule
 from twzemu.objects.store import ObjectStore
 
 from .raw import RAM
 
 
 class TwzemuGuest:
-    def __init__(self, path: Path, sink: BinaryIO) -> None:
+    def __init__(self, path: Path, sink: BinaryIO, schedule: Schedule | None = None) -> None:
         self.path = path
         self.image = ElfImage.open(path)
         self.sink = sink
+        self.schedule = schedule
 
     def time_run(self, warm_data: bool = False, raw_hypercalls: bool = False) -> float:
         """Seconds in ``Machine.run``. ``warm_data``: give every data page a frame first, then drop the page
         table entries, so each first touch is a fault that only installs an entry (no new frame).
         ``raw_hypercalls``: let the program's own code make hypercalls (normally only compartment 0's may)."""
-        monitor = Monitor(ObjectStore.in_memory(), self.sink, self.sink, ram_size=RAM)
+        monitor = Monitor(ObjectStore.in_memory(), self.sink, self.sink, ram_size=RAM, schedule=self.schedule)
         linked = monitor.link(str(self.path))
         with Machine(monitor.ram_size) as machine:
             program = monitor.start(machine, linked, [str(self.path)]).program

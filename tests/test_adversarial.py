@@ -16,6 +16,7 @@ import itertools
 
 from conftest import guest
 from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from prop_model import (
     BIND_VARIANTS,
     COMPARTMENTS,
@@ -28,14 +29,17 @@ from prop_model import (
 )
 
 from twzemu.monitor.monitor import Monitor
+from twzemu.monitor.threads import Schedule
 from twzemu.objects.store import ObjectStore
 from twzemu.security.gates import IsolationLevel
 
 PROP = Guests(guest("prop/driver").parent)
-CI_CASES = {"adversarial": 250, "canaries": 120}  # both together about half a minute in `make test`
+CI_CASES = {"adversarial": 250, "canaries": 120, "threads": 80}  # together under a minute in `make test`
 
 
-def _run(example: Example) -> tuple[int, str, str]:
+def _run(example: Example, schedule: Schedule | None = None) -> tuple[int, str, str]:
+    """``example`` run; with ``schedule``, its script runs in a thread of its own beside another that computes and
+    calls the monitor, under that schedule."""
     out, err = io.BytesIO(), io.BytesIO()
     monitor = Monitor(
         ObjectStore.in_memory(),
@@ -43,17 +47,20 @@ def _run(example: Example) -> tuple[int, str, str]:
         stderr=err,
         library_dirs=PROP.library_dirs(example.binds, example.inits),
         environment={},
+        schedule=schedule,
     )
     monitor.caller_levels = {
         caller_isolation_key(c): IsolationLevel(level) for c, level in enumerate(example.caller_levels)
     }
-    status = monitor.run(str(PROP.driver), [example.script], timeout=30).status
+    arguments = [example.script] if schedule is None else [example.script, "threads"]
+    status = monitor.run(str(PROP.driver), arguments, timeout=30).status
     return status, out.getvalue().decode(errors="replace"), err.getvalue().decode(errors="replace")
 
 
-def check(example: Example) -> str:
-    """Run ``example`` and compare it with every prediction the rules allow; the run's stdout if one matches."""
-    status, stdout, stderr = _run(example)
+def check(example: Example, schedule: Schedule | None = None) -> str:
+    """Run ``example`` (under ``schedule``: see ``_run``) and compare it with every prediction the rules allow; the
+    run's stdout if one matches."""
+    status, stdout, stderr = _run(example, schedule)
     first = None
     for choices, prediction in predictions(example, PROP):
         problem = prediction.mismatch(status, stdout, stderr)
@@ -93,6 +100,16 @@ HOLES = [
 @example(HOLES[3])
 def test_every_probe_gets_what_the_rules_say(example):
     check(example)
+
+
+@settings(max_examples=CI_CASES["threads"])
+@given(examples(PROP), st.integers(0, 2**32 - 1), st.sampled_from([300, 3000, 30000]))
+def test_every_probe_gets_what_the_rules_say_from_a_thread_preempted_anywhere(example, seed, quantum):
+    """The same property with the script in a second thread, beside a third that computes and calls the monitor,
+    under a seeded schedule (quanta of 1 to 2 x ``quantum`` instructions): being preempted anywhere — inside a
+    crossing, an initialiser, a violation's unwinding — and entering compartments as a thread they have not seen
+    changes nothing a probe gets."""
+    check(example, Schedule(None, quantum, seed))
 
 
 # Hole 5: X calls Y's gate at level none (Y runs on X's stack), Y calls the isolated Z, Z calls X's gate: X's new

@@ -433,10 +433,46 @@ __attribute__((constructor)) static void initialise(void)
 }
 
 #if SELF == 0
+#include <pthread.h>
+#include <sched.h>
+
+static volatile int script_done;
+
+static void *script_thread(void *script)
+{
+    struct context ctx = {-1, 0, 0, 0};
+    run(script, (const char *)script + strlen(script), &ctx);
+    script_done = 1;
+    return 0;
+}
+
+/* Runs beside the script's thread until it ends: it computes and makes system calls (into the monitor), so that
+ * a schedule preempts the script's thread anywhere, in the middle of its crossings too. */
+static void *noise_thread(void *arg)
+{
+    (void)arg;
+    volatile unsigned long x = 1;
+    while (!script_done) {
+        for (int i = 0; i < 500; i++)
+            x = x * 6364136223846793005UL + 1;
+        (void)getpid();
+        sched_yield();
+    }
+    return 0;
+}
+
+/* With "threads" after the script (tests/test_adversarial.py), the script runs in a thread of its own beside
+ * another thread, under whatever schedule twzemu draws: what it prints must not change. */
 int main(int argc, char **argv)
 {
     struct context ctx = {-1, 0, 0, 0};
-    if (argc > 1)
+    if (argc > 2 && !strcmp(argv[2], "threads")) {
+        pthread_t script, noise;
+        pthread_create(&noise, 0, noise_thread, 0);
+        pthread_create(&script, 0, script_thread, argv[1]);
+        pthread_join(script, 0);
+        pthread_join(noise, 0);
+    } else if (argc > 1)
         run(argv[1], argv[1] + strlen(argv[1]), &ctx);
     printf("0 done\n");
     return 0;

@@ -29,6 +29,7 @@ from .fastpath import (
     Refusal,
     Rule,
     Status,
+    ThreadRecord,
 )
 from .machine import Machine
 
@@ -114,24 +115,45 @@ class ThreadPart:
 class EngineThread:
     """One thread's part of the engine: its compartment records (its stack, thread pointer, thread information and
     gate buffer in each compartment it was set up in), its page tables for trusting callers (their gate-buffer
-    entries are its own), its crossing stack, and — while another thread runs — what it ran."""
+    entries are its own), its crossing stack, and — while another thread runs — what it ran and its registers
+    (``record``, the C engine's ``struct twz_thread``)."""
 
-    __slots__ = ("cr3", "current", "current_stack", "depth", "gate_buffer", "gate_pte", "number", "pairs", "records",
-                 "set_up", "stack")  # fmt: skip
+    __slots__ = ("number", "pairs", "record", "record_ref", "records", "registers", "set_up", "stack")
 
-    def __init__(self, number: int, gate_buffer: int, records: ctypes.Array[CompartmentRecord],
-                 pairs: ctypes.Array[ContextRecord], capacity: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        number: int,
+        gate_buffer: int,
+        records: ctypes.Array[CompartmentRecord],
+        pairs: ctypes.Array[ContextRecord],
+        capacity: int,
+        registers: ctypes.Array[ctypes.c_char],
+    ) -> None:
         self.number = number  # the thread's id (T<number>)
-        self.gate_buffer = gate_buffer  # its gate buffer's address, the same in every compartment
         self.records = records
         self.pairs = pairs
         self.stack = (CrossingRecord * capacity)()
+        self.registers = registers  # ``fastpath.cpu_record``: where it starts, or where it stopped
+        self.record = ThreadRecord(
+            ctypes.cast(records, ctypes.POINTER(CompartmentRecord)),
+            ctypes.cast(pairs, ctypes.POINTER(ContextRecord)),
+            ctypes.cast(self.stack, ctypes.POINTER(CrossingRecord)),
+            ctypes.addressof(registers),
+            0,
+            0,
+            gate_buffer,
+            0,
+            -1,
+            -1,
+            0,
+        )
+        self.record_ref = ctypes.byref(self.record)
         self.set_up: set[int] = set()  # the compartments it has its own part in
-        self.depth = 0
-        self.current = -1
-        self.current_stack = -1
-        self.cr3 = 0
-        self.gate_pte = 0
+
+    @property
+    def gate_buffer(self) -> int:
+        """Its gate buffer's address, the same in every compartment."""
+        return int(self.record.gate_buffer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,16 +221,14 @@ class CrossingEngine:
                 0,
             )
             self._lifecycles[c.id] = c.lifecycle
-        first = EngineThread(
-            thread, self._fast.gate_buffer, records, (ContextRecord * (count * count))(), self.capacity
-        )
+        fast = self._fast
+        pairs = (ContextRecord * (count * count))()
+        first = EngineThread(thread, fast.gate_buffer, records, pairs, self.capacity, self._machine.cpu_record())
         first.set_up.update(c.id for c in compartments)
         self.threads[thread] = first
-        fast = self._fast
         fast.num_compartments = count
-        first.depth, first.current, first.current_stack = fast.depth, fast.current, fast.current_stack
-        first.cr3, first.gate_pte = fast.cr3, fast.gate_pte
-        self._load(first)
+        fast.compartments, fast.pairs, fast.stack = first.record.compartments, first.record.pairs, first.record.stack
+        self.running = first
         for (caller_level, gate_level), rule in rules.items():
             fast.rules[caller_level][gate_level] = int(rule)
         self._install_gates(gates)
@@ -269,14 +289,15 @@ class CrossingEngine:
 
     # -- threads ----------------------------------------------------------------------------------------
 
-    def new_thread(self, number: int, gate_buffer: int) -> EngineThread:
+    def new_thread(self, number: int, gate_buffer: int, registers: ctypes.Array[ctypes.c_char]) -> EngineThread:
         """A thread with no part in any compartment yet (``set_up`` gives it one), not running; ``gate_buffer`` is
-        its gate buffer's address."""
+        its gate buffer's address, ``registers`` what it starts with (``Machine.thread_registers``)."""
         assert self.running is not None
         count = self._fast.num_compartments
         records = (CompartmentRecord * count)()
         ctypes.memmove(records, self.running.records, ctypes.sizeof(records))  # what compartments share
-        thread = EngineThread(number, gate_buffer, records, (ContextRecord * (count * count))(), self.capacity)
+        pairs = (ContextRecord * (count * count))()
+        thread = EngineThread(number, gate_buffer, records, pairs, self.capacity, registers)
         for record in records:
             record.thread_pointer = record.stack_base = record.stack_top = 0
             record.caller_slot = record.gate_buffer = record.base.gate_pte = 0
@@ -297,35 +318,24 @@ class CrossingEngine:
         thread.set_up.add(compartment)
         record.lifecycle = int(self._seen_by(thread, compartment))
 
-    def set_thread_pointer(self, thread: EngineThread, compartment: int, pointer: int) -> None:
-        thread.records[compartment].thread_pointer = pointer
+    def start_in(self, thread: EngineThread, compartment: int) -> None:
+        """``thread`` (set up in ``compartment``) will first run there, outside any crossing, in its page tables."""
+        record, state = thread.records[compartment], thread.record
+        state.depth, state.current, state.current_stack = 0, compartment, compartment
+        state.cr3, state.gate_pte = record.base.cr3, record.base.gate_pte
 
     def forget_thread(self, thread: EngineThread) -> None:
         """``thread`` has ended (it is not the running one)."""
         assert thread is not self.running
         self.threads.pop(thread.number, None)
 
-    def switch(self, thread: EngineThread) -> None:
-        """Work with ``thread``'s tables from now on: what runs is what it ran (its page tables reloaded; the
-        machine restores its registers)."""
+    def switch(self, thread: EngineThread, in_syscall: bool, ended: bool = False) -> None:
+        """Run ``thread`` from now on (in C: one call): what the running thread ran and its registers (unless it
+        ``ended``) are kept in its record; ``thread``'s tables, page tables (CR3: the TLB is flushed) and registers
+        are loaded. ``in_syscall``: called from the ``syscall`` hook (``Machine.switch_cpu`` says what changes)."""
         running = self.running
-        if running is not None:
-            fast = self._fast
-            running.depth, running.current, running.current_stack = fast.depth, fast.current, fast.current_stack
-            running.cr3, running.gate_pte = fast.cr3, fast.gate_pte
-        self._load(thread)
-        if thread.cr3:
-            self._lib.twz_write_cr3(self._ref, thread.cr3)
-
-    def _load(self, thread: EngineThread) -> None:
-        fast = self._fast
-        fast.compartments = ctypes.cast(thread.records, ctypes.POINTER(CompartmentRecord))
-        fast.pairs = ctypes.cast(thread.pairs, ctypes.POINTER(ContextRecord))
-        fast.stack = ctypes.cast(thread.stack, ctypes.POINTER(CrossingRecord))
-        fast.depth, fast.current, fast.current_stack = thread.depth, thread.current, thread.current_stack
-        fast.cr3, fast.gate_pte = thread.cr3, thread.gate_pte
-        fast.gate_buffer = thread.gate_buffer
-        fast.hypercalls_allowed = int(thread.current == fast.monitor)
+        assert running is not None
+        self._lib.twz_switch_thread(self._ref, running.record_ref, thread.record_ref, not ended, in_syscall)
         self.running = thread
 
     def set_fast(self, fast: bool) -> None:
@@ -379,7 +389,7 @@ class CrossingEngine:
         """Every live crossing of ``thread`` (default: the running one), innermost first."""
         thread = thread or self.running
         assert thread is not None
-        depth = min(self._fast.depth if thread is self.running else thread.depth, self.capacity)
+        depth = min(self._fast.depth if thread is self.running else thread.record.depth, self.capacity)
         return [Crossing.of(thread.stack[index]) for index in reversed(range(depth))]
 
     @property

@@ -47,7 +47,7 @@ from ..mmu.physmem import PAGE_SIZE, FrameAllocator, OutOfFrames, PhysicalMemory
 from ..mmu.pte import KERNEL_HALF_BASE, Prot, Pte
 from ..mmu.space import Access, AddressSpace, FaultOutcome, FrameCache
 from ..objects.layout import U64_MASK
-from . import fastpath
+from . import cpustate, fastpath
 from .cpustate import (
     FPU_REGISTERS,
     VECTOR_BYTES,
@@ -127,6 +127,9 @@ _HOOK_INSN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _HOOK_IO_IN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p)
 _HOOK_IO_OUT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 _HOOK_CODE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
+_RDI, _RSI, _RDX, _R10, _R8, _R9 = (cpustate.RDI, cpustate.RSI, cpustate.RDX, cpustate.R10, cpustate.R8,
+                                    cpustate.R9)  # fmt: skip
+CpuRecordBuffer = ctypes.Array[ctypes.c_char]  # a thread's registers while another runs (``fastpath.cpu_record``)
 _COUNT_BLOCK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint32)
 BLOCK_SLOTS = 1 << 16  # --quantum's table of translated blocks' instruction counts
 _HOOK_MEM = ctypes.CFUNCTYPE(
@@ -235,6 +238,7 @@ class Machine:
         self._preemption: threading.Thread | None = None
         self._preempting = threading.Event()
         self._block_hook: int | None = None  # --quantum's counter, installed while it counts
+        self._hooks_changed = False  # a hook came or went while the guest ran (emu_start may return early)
         self._blocks: ctypes.Array[fastpath.BlockSlot] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -540,6 +544,7 @@ class Machine:
         fast.cr3 = self.uc.reg_read(X.UC_X86_REG_CR3)
         fast.cr3_register = _CR3
         fast.eflags_register = X.UC_X86_REG_EFLAGS
+        fast.gs_base_register = X.UC_X86_REG_GS_BASE
         fast.hypercalls_allowed = 1
         fast.current = -1
 
@@ -671,6 +676,12 @@ class Machine:
         assert self.cpu is not None
         return self.cpu.gpr[index]
 
+    def hypercall_arguments(self) -> tuple[int, int, int, int, int, int]:
+        """rdi, rsi, rdx, r10, r8, r9: a hypercall's arguments (``syscall`` overwrites rcx), read at once."""
+        assert self.cpu is not None
+        gpr = self.cpu.gpr
+        return gpr[_RDI], gpr[_RSI], gpr[_RDX], gpr[_R10], gpr[_R8], gpr[_R9]
+
     def set_register(self, index: int, value: int) -> None:
         assert self.cpu is not None
         self.cpu.gpr[index] = value & U64_MASK
@@ -727,6 +738,7 @@ class Machine:
         time, to count its instructions); when it is spent, the machine stops and ``on_switch`` runs."""
         if on == (self._block_hook is not None):
             return
+        self._hooks_changed = True
         fast = self.fast
         if not on:
             assert self._block_hook is not None
@@ -747,9 +759,9 @@ class Machine:
         self._callbacks.pop()  # a C function: nothing to keep alive
 
     def set_budget(self, instructions: int) -> None:
-        """The running thread's quantum under ``count_instructions``."""
+        """The running thread's quantum under ``count_instructions`` (a stop the last one asked for still ends
+        ``emu_start``: the run loop then sees a budget left and goes on)."""
         self.fast.budget = instructions
-        self.fast.expired = 0
 
     def _instructions_in(self, address: int, size: int) -> int:
         """How many instructions the translated block at ``address`` (``size`` bytes) holds: decoded once."""
@@ -760,6 +772,23 @@ class Machine:
             return max(count_instructions(space.read_virtual(address, size), address), 1)
         except BaseException:  # a callback must not raise: a block is then one instruction
             return 1
+
+    def thread_registers(self, rip: int, rsp: int, fs_base: int, gs_base: int) -> CpuRecordBuffer:
+        """A thread's registers before it first runs (``switch_cpu`` loads them): at ``rip`` on ``rsp`` with those
+        segment bases, every other register zero, the flags and floating-point control words as at a program's
+        start (psABI 3.4.1)."""
+        buffer = self.cpu_record()
+        record = fastpath.CpuRecord.from_buffer(buffer)
+        record.gpr[cpustate.RSP] = rsp
+        record.rip, record.rflags, record.fs_base, record.gs_base = rip, RFLAGS_IF | RFLAGS_RESERVED, fs_base, gs_base
+        for register, value in ((X.UC_X86_REG_FPCW, FPCW_DEFAULT), (X.UC_X86_REG_MXCSR, MXCSR_DEFAULT),
+                                (X.UC_X86_REG_FPTAG, FPTAG_EMPTY)):  # fmt: skip
+            record.fpu[FPU_REGISTERS.index(register)][0] = value
+        return buffer
+
+    def cpu_record(self) -> CpuRecordBuffer:
+        """Room for a thread's registers while another runs (the crossing engine's ``twz_switch_thread``)."""
+        return fastpath.cpu_record(VECTOR_BYTES)
 
     def set_gs_base(self, value: int) -> None:
         """The gs base (the running thread's information: ``twz_startup.h``), which CPL3 code cannot move."""
@@ -846,11 +875,17 @@ class Machine:
             status = self._emulate(cpu)
             if self._deliver_deferred():
                 continue  # the monitor resolved it (e.g. unwound a crossing): run on
-            if (self._switch or self.fast.expired) and self._stop is None and watchdog.stop is None:
-                self._switch = False
-                self.fast.expired = 0
-                if self.on_switch is None or self.on_switch():
-                    continue  # another thread (or the same) runs on
+            if self._stop is None and watchdog.stop is None:
+                expired, self.fast.expired = self.fast.expired, 0
+                if self._switch or (expired and self.fast.budget <= 0):
+                    self._switch = False
+                    if self.on_switch is None or self.on_switch():
+                        continue  # another thread (or the same) runs on
+                elif expired or self._hooks_changed:
+                    # a quantum ended, but a switch in a system call came first (a fresh one runs); or a block hook
+                    # added or removed from a hook made Unicorn end emu_start to translate again
+                    self._hooks_changed = False
+                    continue
             stop = self._stop or watchdog.stop or self._stop_after(status, cpu)
             if stop is not None and stop.reason is StopReason.WATCHPOINT:
                 return self._run_watched(stop)

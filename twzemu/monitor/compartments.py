@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..abi import THREAD_INFO_CALLER_OFFSET
+from ..errors import MonitorError
 from ..linker.link import LinkedCompartment
 from ..linker.symbols import Region
 from ..linker.tls import TlsLayout, align_up, layout_static_tls
@@ -185,12 +186,17 @@ class CompartmentBuilder:
         buffer (cleared), and a thread area laid out as the first thread's unless ``thread_pointer`` says where
         the compartment's libc put the thread's own."""
         space = state.space
+        tls, stride = self._tls[state.id]
+        if thread_pointer is None and (index + 1) * stride > SLOT_SIZE - NULL_PAGE_SIZE:
+            raise MonitorError(
+                f"{state.name}'s thread-local storage ({stride >> 10} KiB a thread) leaves room for "
+                f"{(SLOT_SIZE - NULL_PAGE_SIZE) // stride} threads; T{thread_id} is thread {index + 1}"
+            )
         info = thread_info_of(index)
         space.write_virtual(info, thread_info(thread_id, gate_buffer_of(index), info))
         buffer = gate_buffer_of(index)
         space.write_virtual(buffer, bytes(PAGE_SIZE))
         if thread_pointer is None:
-            tls, stride = self._tls[state.id]
             area = build_thread_area(slot_base(thread_slot(state.id)) + NULL_PAGE_SIZE + index * stride, tls)
             space.write_virtual(area.base, area.data)
             thread_pointer = area.thread_pointer

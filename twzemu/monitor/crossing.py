@@ -148,7 +148,8 @@ class Crossings:
     _initialiser: dict[int, int] = field(init=False)  # compartment -> the thread running its initialisers
     _refusal: Refusal = field(init=False)
     _report: str | None = field(init=False)  # the violation line of the unwinding under way, for the observers
-    _clients: dict[tuple[int, int], Client] = field(init=False)  # (compartment, page-table root) -> client
+    # per thread: (compartment, page-table root) -> client (a thread's thread pointer in a compartment is its own)
+    _clients: dict[int, dict[tuple[int, int], Client]] = field(init=False)
     fatal_refusal: Refusal | None = field(init=False)  # why the entry that stopped the program was refused
     engine: CrossingEngine = field(init=False)
 
@@ -223,9 +224,32 @@ class Crossings:
             pending = self._pendings[running.number] = []
         return pending
 
+    def begin_initialising(self, state: CompartmentState) -> None:
+        """``state``'s initialisers run now, on the running thread (another thread entering it waits)."""
+        running = self.engine.running
+        assert running is not None
+        self.engine.set_lifecycle(state.id, Lifecycle.INITIALISING)
+        self._initialiser[state.id] = running.number
+
+    def end_initialising(self, state: CompartmentState, lifecycle: Lifecycle) -> None:
+        """``state``'s initialisers are over (``READY``, ``FAILED``): the threads waiting for them go on."""
+        self._initialisation_over(state, lifecycle)
+
+    def thread_ended(self, number: int) -> None:
+        """Thread ``number`` ends: a compartment it was initialising never will be (its gates answer TWZ_EPERM)."""
+        for compartment, initialiser in list(self._initialiser.items()):
+            if initialiser == number:
+                state = self.compartments[compartment]
+                self.write_line(
+                    f"twzemu: compartment {state.name} failed to initialise: T{number}, running its initialisers, "
+                    "ended; its gates answer TWZ_EPERM"
+                )
+                self._initialisation_over(state, Lifecycle.FAILED)
+
     def forget_thread(self, number: int) -> None:
         """Thread ``number`` has ended: whatever the monitor was calling in its crossings is gone with it."""
         self._pendings.pop(number, None)
+        self._clients.pop(number, None)
 
     def reset(self) -> None:
         """Forget every crossing (an exit left its crossing into the monitor behind)."""
@@ -243,17 +267,21 @@ class Crossings:
     def client(self) -> Client | None:
         """The compartment a monitor service serves: the caller of the innermost crossing into the monitor, in
         the page tables it called from (a callee may pass a pointer into its trusting caller's memory)."""
-        compartment, root = self.engine.served()
-        if not 0 <= compartment < len(self.compartments) + 1 or compartment not in self.compartments:
-            return None
-        key = compartment, root, self.engine.thread_pointer(compartment)
-        client = self._clients.get(key)
+        served = self.engine.served()
+        running = self.engine.running
+        assert running is not None
+        clients = self._clients.get(running.number)
+        if clients is None:
+            clients = self._clients[running.number] = {}
+        client = clients.get(served)
         if client is None:
-            state = self.compartments[compartment]
+            compartment, root = served
+            state = self.compartments.get(compartment)
             space = self.machine.space_of(root)
-            if space is None:
+            if state is None or space is None:
                 return None
-            client = self._clients[key] = Client(state.id, state.name, state.heap, space, key[2])
+            pointer = self.engine.thread_pointer(compartment)
+            client = clients[served] = Client(state.id, state.name, state.heap, space, pointer)
         return client
 
     @property
@@ -397,7 +425,11 @@ class Crossings:
         functions = list(callee.init)
         if not self.engine.is_set_up(callee_id):
             assert self.threads is not None
-            self.threads.set_up(callee)
+            try:
+                self.threads.set_up(callee)
+            except MonitorError as error:  # no room for its part there
+                self._refuse_entry(address, str(error), TWZ_EFAULT)
+                return
             if lifecycle is not Lifecycle.UNINITIALISED:  # ready (its runtime makes the thread its own) or failed
                 begin = self.threads.begin_entry(callee)
                 functions = [begin] if begin is not None and lifecycle is Lifecycle.READY else []

@@ -12,7 +12,7 @@ from enum import IntEnum
 from typing import BinaryIO, Protocol
 
 from ..abi import GATE_BUFFER_SIZE, Hypercall
-from ..machine.cpustate import R8, R9, R10, RAX, RDI, RDX, RSI
+from ..machine.cpustate import RAX, RDI, RDX, RSI
 from ..machine.machine import Machine
 from ..mmu.space import Access, AddressSpace
 from ..security.ids import CompartmentId
@@ -126,9 +126,8 @@ class Hypercalls:
         client = self.client()
         if client is None:
             return -EFAULT
-        args = tuple(machine.register(r) for r in (RSI, RDX, R10, R8, R9))
-        number = machine.register(RDI)
-        return self.system_calls(client, number if number < 1 << 63 else -1, args)
+        number, *args = machine.hypercall_arguments()
+        return self.system_calls(client, number if number < 1 << 63 else -1, tuple(args))
 
     def _compartment_info(self, machine: Machine) -> int:
         client = self.client()

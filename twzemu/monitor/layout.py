@@ -15,7 +15,8 @@ A slot is 1 GiB (``slot n`` covers ``[n << 30, (n + 1) << 30)``); page 0 of ever
                       one holds a received message), a page
                       per thread
     B(c) + 0          compartment c's stacks (STACK_SIZE each, c; and as granted
-                      an unmapped guard page below each)
+                      an unmapped guard page below each, a
+                      page of slack above)
     B(c) + 1          compartment c's heap                     c; and as granted
     B(c) + 2          compartment c's thread areas (TCB, TLS)  c; and as granted
     B(c) + 3          (unused)
@@ -47,7 +48,9 @@ MAX_COMPARTMENTS = 512
 FIRST_THREAD = 1  # the first thread's id (the process id, as Linux makes it)
 MAX_THREADS = 64  # alive at once: each has a stack and its guard page in every compartment's stack slot
 GUARD_SIZE = NULL_PAGE_SIZE  # the unmapped page below each stack (the first's is the slot's null page)
-STACK_STRIDE = STACK_SIZE + GUARD_SIZE
+# Each stack: its guard page, STACK_SIZE, then a page of slack above its top (as Linux leaves the program's name and
+# a null word above the strings: code that reads a byte past the last string must not hit the next guard page).
+STACK_STRIDE = GUARD_SIZE + STACK_SIZE + NULL_PAGE_SIZE
 
 
 def stack_slot(compartment: int) -> int:

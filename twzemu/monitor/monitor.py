@@ -342,33 +342,39 @@ class Run:
         assert crossings is not None
         if crossings.lifecycle(state) is not Lifecycle.UNINITIALISED:
             return None
-        crossings.set_lifecycle(state, Lifecycle.INITIALISING)
+        crossings.begin_initialising(state)
         for function in state.init:
             stop = crossings.call(state, function, _remaining(deadline))
             if stop.reason is StopReason.RETURNED:
                 continue
+            if stop.fault is None or self._on_another_thread():
+                return stop  # the run ends: an exit, the deadline, Ctrl-C, or a fault of a thread it started
             crossings.reset()
-            if stop.fault is None:
-                return stop
             crossings.write_line(self.violation_line(stop.fault, state), state.name)
             crossings.write_line(f"twzemu: compartment {state.name} failed to initialise: its gates answer TWZ_EPERM")
-            crossings.set_lifecycle(state, Lifecycle.FAILED)
+            crossings.end_initialising(state, Lifecycle.FAILED)
             return None
-        crossings.set_lifecycle(state, Lifecycle.READY)
+        crossings.end_initialising(state, Lifecycle.READY)
         return None
+
+    def _on_another_thread(self) -> bool:
+        """Whether a thread other than the first runs now (one that start-up code created)."""
+        return self.threads is not None and self.threads.running.id != self.threads.first
 
     def finish(self, deadline: float | None = None) -> Stop | None:
         """After a normal exit, the isolated compartments' fini functions, in reverse order of their init (the
         program's own ran in its exit(); a fault in one is reported and the others still run). A finaliser that
         runs past the deadline, is interrupted or exits ends the run: that stop."""
-        crossings = self.crossings
-        assert crossings is not None
+        crossings, threads = self.crossings, self.threads
+        assert crossings is not None and threads is not None
         crossings.reset()  # the exit left its crossing into the monitor behind
+        threads.end_others()  # the exiting thread runs the finalisers, alone
         for compartment in self.linked.compartments[1:]:
             state = self.states[compartment.id]
-            if crossings.lifecycle(state) is not Lifecycle.READY:
+            if crossings.lifecycle(state) is not Lifecycle.READY or not compartment.fini:
                 continue
-            for function in compartment.fini:
+            begin = threads.enter(state)  # a compartment the exiting thread never entered: it enters it now
+            for function in ([begin] if begin is not None else []) + list(compartment.fini):
                 stop = crossings.call(state, function, _remaining(deadline))
                 if stop.reason is StopReason.RETURNED:
                     continue

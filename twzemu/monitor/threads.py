@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from ..linker.link import LinkedCompartment
 from ..linker.lookup import exports_of
 from ..linker.symbols import Symbolizer
-from ..machine.cpustate import RAX, RSP
+from ..machine.cpustate import RAX
 from ..machine.engine import EngineThread
-from ..machine.machine import Machine, SavedCpu
+from ..machine.fastpath import CpuRecord
+from ..machine.machine import Machine
 from ..mmu.space import Access
 from ..security.ids import MONITOR
 from .compartments import CompartmentBuilder
@@ -72,14 +73,12 @@ class Thread:
     """One guest thread: its id (``T<id>``), its number among the threads alive (``index``), its engine tables, its
     registers while another runs, and what it waits for."""
 
-    __slots__ = ("clear", "ended", "engine", "id", "index", "registers", "result", "retry", "start", "waiting")
+    __slots__ = ("clear", "ended", "engine", "id", "index", "result", "retry", "waiting")
 
     def __init__(self, thread_id: int, index: int, engine: EngineThread) -> None:
         self.id = thread_id
         self.index = index
-        self.engine = engine
-        self.registers: SavedCpu | None = None  # its registers while another thread runs
-        self.start: tuple[int, int, int] | None = None  # a thread never run yet: compartment, rip, rsp
+        self.engine = engine  # its tables, and its registers while another thread runs
         self.waiting: Waiting | None = None
         self.result: int | None = None  # what its parked system call returns (written into rax when it runs)
         self.clear: dict[int, int] = {}  # compartment -> the word set_tid_address named there (zeroed at its end)
@@ -137,6 +136,7 @@ class Threads:
         self.schedule = schedule
         self._random = None if schedule.seed is None else random.Random(schedule.seed)
         self._begin = {c.id: entry for c in linked if (entry := _begin_entry(c)) is not None}
+        self.first = FIRST_THREAD
         first = self.engine.running
         assert first is not None
         self.running = Thread(FIRST_THREAD, 0, first)
@@ -167,6 +167,25 @@ class Threads:
     def alone(self) -> bool:
         """Whether the running thread is the only one alive."""
         return len(self.threads) == 1
+
+    def end_others(self) -> None:
+        """The program is exiting: every thread but the running one ends now (as exit_group ends them)."""
+        for thread in [t for t in self.threads.values() if t is not self.running]:
+            thread.ended = True
+            self._wake(thread, None)
+            self._runnable = deque(t for t in self._runnable if t is not thread)
+            del self.threads[thread.id]
+            self.engine.forget_thread(thread.engine)
+            self.crossings.forget_thread(thread.id)
+        self._preempt()
+
+    def enter(self, state: CompartmentState) -> int | None:
+        """Give the running thread its part in ``state`` if it has none (the monitor calls a finaliser there on
+        it): where the runtime must make it its own first, that function's address."""
+        if self.engine.is_set_up(state.id):
+            return None
+        self.set_up(state)
+        return self.begin_entry(state)
 
     def by_index(self, index: int) -> Thread | None:
         """The live thread numbered ``index``."""
@@ -208,16 +227,23 @@ class Threads:
             return -EFAULT
         if flags & CLONE_PARENT_SETTID and not client.space.user_may(parent_tid, 4, Access.WRITE):
             return -EFAULT
+        if flags & CLONE_SETTLS and not home.space.user_may(tls, 16, Access.WRITE):
+            return -EFAULT  # a thread pointer is the compartment's own memory (its libc's thread descriptor)
         words = client.space.read_virtual(stack, START_WORDS * 8)
         index, thread_id = self._free.pop(), self._next_id
         self._next_id += 1
-        thread = Thread(thread_id, index, self.engine.new_thread(thread_id, gate_buffer_of(index)))
-        for state, pointer in ((self.states[MONITOR], None), (home, tls if flags & CLONE_SETTLS else None)):
-            part = self.builder.thread_part(state, index, thread_id, pointer)
-            self.engine.set_up(thread.engine, state.id, part)
+        pointers = ((self.states[MONITOR], None), (home, tls if flags & CLONE_SETTLS else None))
+        parts = [(state, self.builder.thread_part(state, index, thread_id, pointer)) for state, pointer in pointers]
         _, top = stack_bounds(home.id, index)
         home.space.write_virtual(top - len(words), words)
-        thread.start = (home.id, struct.unpack_from("<Q", words)[0], top - len(words) + 8)
+        (rip,) = struct.unpack_from("<Q", words)
+        registers = self.machine.thread_registers(rip, top - len(words) + 8, parts[1][1].thread_pointer,
+                                                  thread_info_of(index))  # fmt: skip
+        engine = self.engine.new_thread(thread_id, gate_buffer_of(index), registers)
+        for state, part in parts:
+            self.engine.set_up(engine, state.id, part)
+        self.engine.start_in(engine, home.id)
+        thread = Thread(thread_id, index, engine)
         if flags & CLONE_CHILD_CLEARTID:
             thread.clear[home.id] = child_tid
         if flags & CLONE_PARENT_SETTID:
@@ -232,28 +258,32 @@ class Threads:
         compartment named with set_tid_address is zeroed and its waiters woken (musl's pthread_exit keeps its
         thread-list lock until then)."""
         thread = self.running
-        for compartment, address in thread.clear.items():
-            space = self.states[compartment].space
-            if address and space.user_may(address, 4, Access.WRITE):
-                space.write_virtual(address, U32.pack(0))
-                self._wake_futex(space.physical(address), 1)
+        address = thread.clear.get(client.id, 0)  # the lock musl's pthread_exit keeps is that compartment's own
+        space = self.states[client.id].space if client.id in self.states else None
+        if address and space is not None and space.user_may(address, 4, Access.WRITE):
+            space.write_virtual(address, U32.pack(0))
+            self._wake_futex(space.physical(address), 1)
         thread.ended = True
+        self.crossings.thread_ended(thread.id)
         del self.threads[thread.id]
         self._free.append(thread.index)
         if not self.threads:
             self.machine.exit(args[0] & 0xFF)
             return None
-        self.machine.request_switch()
+        self._leave()
         return None
 
     def _set_tid_address(self, client: Client, args: tuple[int, ...]) -> int:
         self.running.clear[client.id] = args[0]
         return self.running.id
 
-    def _yield(self, client: Client, args: tuple[int, ...]) -> int:
-        if self._runnable:
-            self.machine.request_switch()
-        return 0
+    def _yield(self, client: Client, args: tuple[int, ...]) -> int | None:
+        if not self._runnable:
+            return 0
+        self._runnable.append(self.running)
+        self.running.result = 0
+        self._switch_to(self._next(), in_syscall=True)
+        return None
 
     def _tkill(self, client: Client, args: tuple[int, ...]) -> int:
         """Another thread (the runtime delivers a thread's own signals): whether it lives; a signal to it is not
@@ -276,7 +306,7 @@ class Threads:
         if command == FUTEX_REQUEUE:
             if second & 3 or not client.space.user_may(second, 4, Access.READ):
                 return -EFAULT
-            return self._requeue(key, client.space.physical(second), value, timeout)
+            return self._requeue(key, client.space.physical(second), value, timeout, self._futex_what(client, second))
         (current,) = U32.unpack(client.space.read_virtual(address, 4))
         if current != value & 0xFFFFFFFF:
             return -EAGAIN
@@ -288,9 +318,11 @@ class Threads:
             if seconds < 0 or not 0 <= nanoseconds < 10**9:
                 return -EINVAL
             deadline = time.monotonic() + seconds + nanoseconds / 1e9
-        what = f"on futex {self.symbols.name(address)} ({address:#x}) in {client.name}"
-        self._park(Waiting(what, key, deadline, -ETIMEDOUT), key)
+        self._park(Waiting(self._futex_what(client, address), key, deadline, -ETIMEDOUT), key)
         return None
+
+    def _futex_what(self, client: Client, address: int) -> str:
+        return f"on futex {self.symbols.name(address)} ({address:#x}) in {client.name}"
 
     def retry_later(self, what: str) -> bool:
         """A system call that cannot go on before another thread does something (an empty pipe's read): unless the
@@ -314,7 +346,17 @@ class Threads:
         self._waiting[thread] = None
         if futex is not None:
             self._futexes.setdefault(futex, deque()).append(thread)
-        self.machine.request_switch()
+        self._leave()
+
+    def _leave(self) -> None:
+        """In a system call: the running thread cannot go on (it waits, or ended). Another runnable thread runs at
+        once (the switch happens inside the call's hook); with none, the run loop waits for one (or reports the
+        deadlock)."""
+        self._expire(time.monotonic())
+        if self._runnable:
+            self._switch_to(self._next(), in_syscall=True)
+        else:
+            self.machine.request_switch()
 
     def _wake(self, thread: Thread, result: int | None) -> None:
         waiting = thread.waiting
@@ -340,14 +382,18 @@ class Threads:
             woken += 1
         return woken
 
-    def _requeue(self, key: int, target: int, wake: int, move: int) -> int:
+    def _requeue(self, key: int, target: int, wake: int, move: int, what: str) -> int:
+        """Wake ``wake`` waiters of ``key`` and move up to ``move`` of the others to ``target`` (onto itself:
+        nothing moves)."""
         woken = self._wake_futex(key, wake)
         queue = self._futexes.get(key)
+        if target == key or queue is None:
+            return woken
         moved = 0
         while queue and moved < move:
             thread = queue.popleft()
             assert thread.waiting is not None
-            thread.waiting.key = target
+            thread.waiting.key, thread.waiting.what = target, what
             self._futexes.setdefault(target, deque()).append(thread)
             moved += 1
         if queue is not None and not queue:
@@ -407,28 +453,18 @@ class Threads:
             thread.result = None
         return True
 
-    def _switch_to(self, thread: Thread) -> bool:
+    def _switch_to(self, thread: Thread, in_syscall: bool = False) -> bool:
+        """Run ``thread`` from now on: the engine's tables (and page tables) and the registers are its own. In a
+        system call's hook (``in_syscall``) the switch happens there and then, and the call returns nothing."""
         previous = self.running
         self._turns += 1
-        if previous.retry >= 0:  # back to its `syscall`, to make the call again when woken
-            self.machine.rip -= SYSCALL_LENGTH
         if thread is previous:
+            if previous.retry >= 0:  # back to its `syscall`, to make the call again
+                self.machine.rip -= SYSCALL_LENGTH
             return self._go_on(thread)
-        if not previous.ended:
-            previous.registers = self.machine.save_cpu()
-        if thread.start is not None:
-            compartment, rip, rsp = thread.start
-            thread.start = None
-            self.engine.switch(thread.engine)
-            self.engine.resume(compartment)
-            self.machine.set_register(RSP, rsp)
-            self.machine.rip = rip
-        else:
-            assert thread.registers is not None
-            self.machine.restore_cpu(thread.registers)
-            thread.registers = None
-            self.engine.switch(thread.engine)  # reloads its page tables: a context restore does not flush the TLB
-        self.machine.set_gs_base(thread_info_of(thread.index))
+        self.engine.switch(thread.engine, in_syscall, previous.ended)
+        if previous.retry >= 0:  # back to its `syscall`, to make the call again when woken
+            CpuRecord.from_buffer(previous.engine.registers).rip -= SYSCALL_LENGTH
         self.running = thread
         if previous.ended:
             self.engine.forget_thread(previous.engine)
@@ -457,8 +493,10 @@ class Threads:
 
 
 def _begin_entry(compartment: LinkedCompartment) -> int | None:
+    """The compartment's runtime's ``__twz_thread_begin``, if its initialisers are among the compartment's (a
+    compartment whose libraries need no C library never starts one: nothing there to make a thread its own)."""
     for library in compartment.libraries:
         symbol = exports_of(library.info).get(THREAD_BEGIN)
-        if symbol is not None:
+        if symbol is not None and any(library.loaded.contains(entry) for entry in compartment.init):
             return library.base + symbol.value
     return None

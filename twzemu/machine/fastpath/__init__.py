@@ -119,6 +119,43 @@ class CrossingRecord(ctypes.Structure):
     ]
 
 
+class CpuRecord(ctypes.Structure):
+    """A thread's registers while another runs (``struct twz_cpu``); the vector registers follow it, as many bytes
+    as the CPU state holds (``cpu_record``)."""
+
+    _fields_ = [
+        ("gpr", _u64 * 16),
+        ("rip", _u64),
+        ("rflags", _u64),
+        ("fs_base", _u64),
+        ("gs_base", _u64),
+        ("fpu", (_u64 * 2) * NUM_FPU_REGISTERS),
+    ]
+
+
+class ThreadRecord(ctypes.Structure):
+    """A thread's part of the engine (``struct twz_thread``)."""
+
+    _fields_ = [
+        ("compartments", ctypes.POINTER(CompartmentRecord)),
+        ("pairs", ctypes.POINTER(ContextRecord)),
+        ("stack", ctypes.POINTER(CrossingRecord)),
+        ("cpu", _ptr),
+        ("cr3", _u64),
+        ("gate_pte", _u64),
+        ("gate_buffer", _u64),
+        ("depth", _i32),
+        ("current", _i32),
+        ("current_stack", _i32),
+        ("reserved", _i32),
+    ]
+
+
+def cpu_record(vector_bytes: int) -> ctypes.Array[ctypes.c_char]:
+    """Room for one ``struct twz_cpu`` with ``vector_bytes`` of vector registers after it."""
+    return (ctypes.c_char * (ctypes.sizeof(CpuRecord) + vector_bytes))()
+
+
 class BlockSlot(ctypes.Structure):
     """A slot of the engine's block table (``struct twz_block``): a translated block's instructions."""
 
@@ -134,6 +171,8 @@ class State(ctypes.Structure):
         ("fpu_registers", _i32 * NUM_FPU_REGISTERS),
         ("cr3_register", _i32),
         ("eflags_register", _i32),
+        ("gs_base_register", _i32),
+        ("reserved_register", _i32),
         ("python_hook", _ptr),
         ("gpr", _ptr),
         ("rip", _ptr),
@@ -190,6 +229,8 @@ _MIRRORS = {
     3: ("twz_crossing", CrossingRecord),
     4: ("twz_context", ContextRecord),
     5: ("twz_block", BlockSlot),
+    6: ("twz_cpu", CpuRecord),
+    7: ("twz_thread", ThreadRecord),
 }
 
 
@@ -306,6 +347,7 @@ def load() -> ctypes.CDLL:
         ("twz_unwind", [state, _u64, ctypes.c_int]),
         ("twz_call", [state, _i32, _u64, _i32]),
         ("twz_answer", [state, _u64]),
+        ("twz_switch_thread", [state, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]),
     ):
         function = getattr(lib, name)
         function.argtypes = args

@@ -135,6 +135,34 @@ struct float80 {
     uint16_t exponent;
 };
 
+/* A thread's registers while another runs (twz_switch_cpu): what a thread of a CPL3 program can change. The x87 and
+ * SSE control and data registers are kept as Unicorn reads them, one 16-byte slot each; the vector registers as the
+ * CPU state holds them (vector_bytes of them follow). */
+struct twz_cpu {
+    uint64_t gpr[NUM_GPRS];
+    uint64_t rip;
+    uint64_t rflags;
+    uint64_t fs_base;
+    uint64_t gs_base;
+    uint64_t fpu[NUM_FPU_REGS][2];
+    uint8_t vectors[];
+};
+
+/* A thread's part of the engine (machine/engine.py EngineThread): its tables, and what it ran while another runs. */
+struct twz_thread {
+    struct twz_compartment *compartments;
+    struct twz_context *pairs;
+    struct twz_crossing *stack;
+    struct twz_cpu *cpu; /* its registers while another thread runs */
+    uint64_t cr3;
+    uint64_t gate_pte;
+    uint64_t gate_buffer;
+    int32_t depth;
+    int32_t current;
+    int32_t current_stack;
+    int32_t reserved;
+};
+
 struct twz_state {
     /* the machine's part, set at boot */
     void *uc;
@@ -144,6 +172,8 @@ struct twz_state {
     int32_t fpu_registers[NUM_FPU_REGS];
     int32_t cr3_register;
     int32_t eflags_register;
+    int32_t gs_base_register;
+    int32_t reserved_register;
     intr_hook python_hook;
     uint64_t *gpr;
     uint64_t *rip;
@@ -215,6 +245,12 @@ static const struct twz_field fields[] = {
     FIELD(twz_crossing, reserved), FIELD(twz_crossing, mxcsr),
     FIELD(twz_state, uc), FIELD(twz_state, reg_write), FIELD(twz_state, reg_read), FIELD(twz_state, reg_write_batch),
     FIELD(twz_state, fpu_registers), FIELD(twz_state, cr3_register), FIELD(twz_state, eflags_register),
+    FIELD(twz_state, gs_base_register), FIELD(twz_state, reserved_register),
+    FIELD(twz_cpu, gpr), FIELD(twz_cpu, rip), FIELD(twz_cpu, rflags), FIELD(twz_cpu, fs_base), FIELD(twz_cpu, gs_base),
+    FIELD(twz_cpu, fpu),
+    FIELD(twz_thread, compartments), FIELD(twz_thread, pairs), FIELD(twz_thread, stack), FIELD(twz_thread, cpu),
+    FIELD(twz_thread, cr3), FIELD(twz_thread, gate_pte), FIELD(twz_thread, gate_buffer), FIELD(twz_thread, depth),
+    FIELD(twz_thread, current), FIELD(twz_thread, current_stack), FIELD(twz_thread, reserved),
     FIELD(twz_state, python_hook), FIELD(twz_state, gpr), FIELD(twz_state, rip), FIELD(twz_state, cr2),
     FIELD(twz_state, fs_base), FIELD(twz_state, old_exception), FIELD(twz_state, error_code),
     FIELD(twz_state, exception_is_int), FIELD(twz_state, vectors), FIELD(twz_state, vector_bytes),
@@ -265,6 +301,8 @@ uint64_t twz_sizeof(int what)
     case 3: return sizeof(struct twz_crossing);
     case 4: return sizeof(struct twz_context);
     case 5: return sizeof(struct twz_block);
+    case 6: return sizeof(struct twz_cpu);
+    case 7: return sizeof(struct twz_thread);
     default: return 0;
     }
 }
@@ -776,4 +814,61 @@ void twz_on_block(void *uc, uint64_t address, uint32_t size, void *data)
         st->expired = 1;
         st->emu_stop(uc);
     }
+}
+
+/* The running thread's registers into save (unless NULL), load's into the CPU. In a syscall hook (in_syscall),
+ * Unicorn's helper moves RIP past the `syscall` (2 bytes) once the hook returns: the saved thread goes on after its
+ * syscall, and the loaded one's RIP is set 2 bytes short. */
+static void switch_cpu(struct twz_state *st, struct twz_cpu *save, const struct twz_cpu *load, int in_syscall)
+{
+    if (save) {
+        memcpy(save->gpr, st->gpr, sizeof save->gpr);
+        save->rip = *st->rip + (in_syscall ? 2 : 0);
+        save->fs_base = *st->fs_base;
+        st->reg_read(st->uc, st->eflags_register, &save->rflags);
+        st->reg_read(st->uc, st->gs_base_register, &save->gs_base);
+        memcpy(save->vectors, st->vectors, st->vector_bytes);
+        memset(save->fpu, 0, sizeof save->fpu);
+        st->reg_read(st->uc, st->fpu_registers[FPU_TAG], save->fpu[FPU_TAG]);
+        /* x87 registers all empty (as in code that uses none): their contents are zeros to the next thread */
+        int registers = save->fpu[FPU_TAG][0] == FPTAG_EMPTY ? FPU_ST0 : NUM_FPU_REGS;
+        for (int i = 0; i < registers; i++)
+            if (i != FPU_TAG)
+                st->reg_read(st->uc, st->fpu_registers[i], save->fpu[i]);
+    }
+    memcpy(st->gpr, load->gpr, sizeof load->gpr);
+    *st->rip = load->rip - (in_syscall ? 2 : 0);
+    *st->fs_base = load->fs_base;
+    uint64_t flags = load->rflags;
+    st->reg_write(st->uc, st->eflags_register, &flags);
+    st->reg_write(st->uc, st->gs_base_register, &load->gs_base);
+    memcpy(st->vectors, load->vectors, st->vector_bytes);
+    void *values[NUM_FPU_REGS];
+    for (int i = 0; i < NUM_FPU_REGS; i++)
+        values[i] = (void *)load->fpu[i];
+    st->reg_write_batch(st->uc, st->fpu_registers, values, NUM_FPU_REGS);
+}
+
+/* Save what the running thread has of the engine into save (its registers too, unless it ended: save_registers
+ * 0), and make load's what runs: its tables, its page tables (CR3, which flushes the TLB), its registers. */
+void twz_switch_thread(struct twz_state *st, struct twz_thread *save, const struct twz_thread *load,
+                       int save_registers, int in_syscall)
+{
+    save->depth = st->depth;
+    save->current = st->current;
+    save->current_stack = st->current_stack;
+    save->cr3 = st->cr3;
+    save->gate_pte = st->gate_pte;
+    st->compartments = load->compartments;
+    st->pairs = load->pairs;
+    st->stack = load->stack;
+    st->depth = load->depth;
+    st->current = load->current;
+    st->current_stack = load->current_stack;
+    st->gate_pte = load->gate_pte;
+    st->gate_buffer = load->gate_buffer;
+    st->hypercalls_allowed = load->current == st->monitor;
+    if (load->cr3)
+        twz_write_cr3(st, load->cr3);
+    switch_cpu(st, save_registers ? save->cpu : NULL, load->cpu, in_syscall);
 }

@@ -39,6 +39,8 @@ static struct {
 } program;
 
 static void init_tls(const struct twz_tls_modules *table);
+static void be_threaded(pthread_t self);
+static void lock_file(FILE *f);
 
 __attribute__((constructor)) static void twz_libc_init(int argc, char **argv, char **envp)
 {
@@ -56,6 +58,22 @@ __attribute__((constructor)) static void twz_libc_init(int argc, char **argv, ch
         a_crash();
     init_tls((const struct twz_tls_modules *)((char *)__pthread_self() + TWZ_TCB_SIZE));
     setvbuf(stdout, 0, _IOLBF, 0);
+    be_threaded(__pthread_self());
+}
+
+/* What musl's pthread_create does the first time, done from the start: threads the compartment did not create
+ * enter it whenever a gate lets them, so its allocator, stdio and other shared state lock from the first. */
+static void be_threaded(pthread_t self)
+{
+    for (FILE *f = *__ofl_lock(); f; f = f->next)
+        lock_file(f);
+    __ofl_unlock();
+    lock_file(__stdin_used);
+    lock_file(__stdout_used);
+    lock_file(__stderr_used);
+    self->tsd = (void **)__pthread_tsd_main;
+    libc.threaded = 1;
+    libc.need_locks = 1;
 }
 
 /* musl's view of the static TLS the monitor laid out (as its own static start-up or its dynamic linker would
@@ -87,6 +105,7 @@ static void lock_file(FILE *f)
 void __twz_thread_begin(void)
 {
     pthread_t self = __pthread_self();
+    libc.need_locks = 1;
     self->self = self;
     self->detach_state = DT_JOINABLE;
     self->tid = (int)__twz_thread_info()->thread_id;
@@ -106,16 +125,6 @@ void __twz_thread_begin(void)
      * compartment's when the thread ends here */
     __syscall(SYS_set_tid_address, &__thread_list_lock);
     libc.threads_minus_1++;
-    if (!libc.threaded) { /* what pthread_create does the first time: from now on this copy locks what it shares */
-        for (FILE *f = *__ofl_lock(); f; f = f->next)
-            lock_file(f);
-        __ofl_unlock();
-        lock_file(__stdin_used);
-        lock_file(__stdout_used);
-        lock_file(__stderr_used);
-        libc.threaded = 1;
-    }
-    libc.need_locks = 1;
 }
 
 /* A compartment's end: its atexit handlers, then its stdio buffers (unless exit() runs them: the program's). */
