@@ -131,11 +131,11 @@ def test_ctrl_c_stops_a_spinning_guest_with_sigint() -> None:
                     return packets[0].data
 
         gdb.sendall(rsp.frame(b"?"))
-        assert reply() == b"S05"
+        assert reply() == b"T05thread:1;"  # stopped, and which thread did
         gdb.sendall(rsp.frame(b"c"))
         time.sleep(0.3)
         gdb.sendall(bytes([rsp.INTERRUPT_BYTE]))
-        assert reply() == b"S02"
+        assert reply() == b"T02thread:1;"
         gdb.sendall(rsp.frame(b"k"))
     assert twzemu.wait(timeout=30) == 130
 
@@ -334,3 +334,26 @@ def test_a_library_with_garbage_unwind_information_is_debugged_with_ordinary_fra
     assert "Breakpoint 1, passwd_check" in out, out
     assert re.search(r"^#0 +0x[0-9a-f]+ passwd_check\+0x0 in passwd_demo::libpasswd.so$", out, re.MULTILINE), out
     assert "Traceback" not in run.stderr and run.returncode == 130, run.stderr
+
+
+def test_info_threads_lists_every_thread_and_gdb_reads_each_ones_registers() -> None:
+    """guests/threads/gated under gdb: the thread that hits a breakpoint in the library is the one gdb switches
+    to (the stop names it); every live thread is listed, named after the compartment it is in (a thread waiting in
+    a system call is in the monitor); each thread's registers are its own (each has its own stack); detaching lets
+    them all run on."""
+    out, run = debug(
+        BUILD / "threads" / "gated",
+        "break churn",
+        "continue",
+        "info threads",
+        "thread apply all p/x $rsp",
+        "delete",
+        "detach",
+    )
+    assert re.search(r'Thread \d+ "T\d+ \(gated::libtally\.so\)" hit Breakpoint 1, churn', out), out
+    names = re.findall(r'^\*?\s+\d+\s+Thread \d+ "(T\d+) \((?:gated|gated::libtally\.so|monitor)\)"', out, re.MULTILINE)
+    assert len(names) >= 3 and "T1" in names, out
+    stacks = re.findall(r"^\$\d+ = (0x[0-9a-f]+)$", out, re.MULTILINE)
+    assert len(stacks) == len(names) and len(set(stacks)) == len(stacks), out
+    assert run.returncode == 0
+    assert run.stdout.endswith("after end 0, tally again 1, total 3000\n")

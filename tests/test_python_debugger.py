@@ -25,6 +25,8 @@ def test_a_breakpoint_stops_the_call_in_the_callee_with_its_arguments() -> None:
                                                                          "breakpoint")  # fmt: skip
         assert d.register("rdi") == 5
         assert d.frames() == ["counter_add+0x0", "twz_call_now+0xd"]  # through the crossing, into the caller
+        (thread,) = d.threads()  # the call's one thread, in the callee
+        assert (thread.id, thread.compartment, thread.running) == (1, SERVICE, True)
         step = d.step()
         assert isinstance(step, Paused) and step.reason == "step" and step.rip > address
         assert d.cont() == Finished(105)

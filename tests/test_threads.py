@@ -23,10 +23,13 @@ def native(tmp_path: Path, name: str) -> str:
     return subprocess.run([str(output)], capture_output=True, text=True, timeout=60, check=True).stdout
 
 
-def test_pthreads_mutexes_conditions_keys_and_thread_locals_as_glibc(tmp_path: Path) -> None:
+@pytest.mark.parametrize("schedule", [(), ("--quantum", "700", "--schedule-seed", "3")])
+def test_pthreads_mutexes_conditions_keys_and_thread_locals_as_glibc(tmp_path: Path, schedule: tuple[str, ...]) -> None:
     """guests/threads/basics.c: create and join, a mutex-guarded counter, a producer and consumers on condition
-    variables, thread-specific data and its destructors, __thread, a detached thread: as glibc prints it."""
-    done = run(str(guest("threads/basics")))
+    variables, thread-specific data and its destructors, __thread, a detached thread, a read-write lock, once,
+    semaphores, cancelling a thread that waits on a condition (its cleanup handler runs), C11 threads: as glibc
+    prints it, under the default schedule and a seeded one."""
+    done = run(*schedule, str(guest("threads/basics")))
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == native(tmp_path, "basics")
 

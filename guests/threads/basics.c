@@ -1,8 +1,11 @@
 /* Threads through musl's pthreads: create and join, a mutex-guarded counter, a condition variable between a
- * producer and consumers, thread-specific data, __thread, sched_yield and nanosleep. Its output does not depend on
- * the schedule: the tests compare it with the same source built by gcc against glibc. */
+ * producer and consumers, thread-specific data, __thread, sched_yield and nanosleep, a read-write lock, once,
+ * semaphores, cancellation of a thread waiting on a condition, C11 threads. Its output does not depend on the
+ * schedule: the tests compare it with the same source built by gcc against glibc. */
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
+#include <threads.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +72,126 @@ static void *keep(void *arg)
     return pthread_getspecific(key);
 }
 
+static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
+static long table[16];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int once_runs;
+static void run_once(void)
+{
+    once_runs++;
+}
+
+static void *reader_writer(void *arg)
+{
+    long id = (long)arg, seen = 0;
+    pthread_once(&once, run_once);
+    for (int i = 0; i < 2000; i++) {
+        if (i % 10 == (int)id) {
+            pthread_rwlock_wrlock(&table_lock);
+            for (int j = 0; j < 16; j++)
+                table[j]++;
+            pthread_rwlock_unlock(&table_lock);
+        } else {
+            pthread_rwlock_rdlock(&table_lock);
+            long first = table[0];
+            for (int j = 1; j < 16; j++)
+                if (table[j] != first)
+                    seen++; /* a writer in the middle of its update: never, with the lock */
+            pthread_rwlock_unlock(&table_lock);
+        }
+    }
+    return (void *)seen;
+}
+
+static sem_t items, slots;
+static long semaphore_sum;
+static void *sem_consumer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 100; i++) {
+        sem_wait(&items);
+        semaphore_sum += i;
+        sem_post(&slots);
+    }
+    return 0;
+}
+
+static pthread_mutex_t cancel_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+static int cleaned;
+static void cleanup(void *arg)
+{
+    cleaned = (int)(long)arg;
+    pthread_mutex_unlock(&cancel_lock);
+}
+static void *waits_forever(void *arg)
+{
+    pthread_mutex_lock(&cancel_lock);
+    pthread_cleanup_push(cleanup, arg);
+    for (;;)
+        pthread_cond_wait(&never, &cancel_lock);
+    pthread_cleanup_pop(0);
+    return 0;
+}
+
+static mtx_t c11_lock;
+static int c11_count;
+static int c11_worker(void *arg)
+{
+    for (int i = 0; i < 1000; i++) {
+        mtx_lock(&c11_lock);
+        c11_count += (int)(long)arg;
+        mtx_unlock(&c11_lock);
+    }
+    return (int)(long)arg;
+}
+
+static void more(void)
+{
+    pthread_t rw[4];
+    long inconsistent = 0;
+    for (long i = 0; i < 4; i++)
+        pthread_create(&rw[i], 0, reader_writer, (void *)i);
+    for (int i = 0; i < 4; i++) {
+        void *seen;
+        pthread_join(rw[i], &seen);
+        inconsistent += (long)seen;
+    }
+    printf("rwlock table %ld, torn reads %ld, once %d\n", table[5], inconsistent, once_runs);
+
+    sem_init(&items, 0, 0);
+    sem_init(&slots, 0, 4);
+    pthread_t consumer;
+    pthread_create(&consumer, 0, sem_consumer, 0);
+    for (int i = 0; i < 100; i++) {
+        sem_wait(&slots);
+        sem_post(&items);
+    }
+    pthread_join(consumer, 0);
+    printf("semaphores %ld\n", semaphore_sum);
+
+    pthread_t victim;
+    void *result;
+    pthread_create(&victim, 0, waits_forever, (void *)7);
+    struct timespec pause = {0, 5000000};
+    nanosleep(&pause, 0);
+    pthread_cancel(victim);
+    pthread_join(victim, &result);
+    printf("cancelled %d, cleanup %d\n", result == PTHREAD_CANCELED, cleaned);
+
+    thrd_t c11[3];
+    mtx_init(&c11_lock, mtx_plain);
+    for (long i = 0; i < 3; i++)
+        thrd_create(&c11[i], c11_worker, (void *)(i + 1));
+    int sum = 0;
+    for (int i = 0; i < 3; i++) {
+        int value;
+        thrd_join(c11[i], &value);
+        sum += value;
+    }
+    printf("c11 %d %d\n", c11_count, sum);
+}
+
 int main(void)
 {
     pthread_t threads[WORKERS];
@@ -123,5 +246,6 @@ int main(void)
     struct timespec pause = {0, 20000000};
     nanosleep(&pause, 0);
     printf("self %d\n", pthread_equal(pthread_self(), pthread_self()));
+    more();
     return 0;
 }

@@ -26,6 +26,7 @@ from ..errors import TwzEmuError
 from ..machine.events import Stop
 from ..monitor.call import GateNameError, Library, Session
 from ..monitor.observe import TRACE_PREFIX
+from ..monitor.threads import ThreadView
 from .backtrace import Frame
 from .session import DebugSession, Resume
 
@@ -204,6 +205,12 @@ class Debugger:
         """Memory as the compartment the call stands in sees it (or ``compartment``): only what it may read."""
         self._paused()
         return self._debug.read_memory(address, length, compartment)
+
+    def threads(self) -> list[ThreadView]:
+        """Every live thread of the paused call's run: id, the compartment it is in, whether it is the one that
+        stopped (and, for the others, the registers they stopped with)."""
+        self._paused()
+        return self._debug.threads()
 
     def backtrace(self) -> list[Frame]:
         """The call's frames, innermost first, across the crossings it made."""

@@ -318,11 +318,15 @@ def xfer_slice(document: bytes, offset: int, length: int) -> bytes:
     return (b"m" if more else b"l") + chunk  # ``frame`` escapes it
 
 
-def stop_reply(signal: Signal, watch: tuple[str, int] | None = None) -> bytes:
-    """``S05``; with a watchpoint hit (``watch``/``rwatch``/``awatch``, data address) ``T05watch:ADDR;``."""
-    if watch is None:
+def stop_reply(signal: Signal, watch: tuple[str, int] | None = None, thread: int | None = None) -> bytes:
+    """``S05``; with the thread that stopped ``T05thread:ID;``, and a watchpoint hit (``watch``/``rwatch``/``awatch``,
+    data address) ``T05watch:ADDR;`` (both may come together)."""
+    if watch is None and thread is None:
         return b"S%02x" % signal
-    return b"T%02x%s:%x;" % (signal, watch[0].encode(), watch[1])
+    fields = b"" if thread is None else b"thread:%x;" % thread
+    if watch is not None:
+        fields += b"%s:%x;" % (watch[0].encode(), watch[1])
+    return b"T%02x%s" % (signal, fields)
 
 
 def console_output(text: str) -> bytes:

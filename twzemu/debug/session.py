@@ -29,6 +29,7 @@ from ..mmu.space import AddressSpace, SlotMapping
 from ..monitor.crossing import RETURN_POINT, CompartmentState
 from ..monitor.monitor import Monitor, Run
 from ..monitor.observe import CrossingEvent, enter_line, return_line
+from ..monitor.threads import ThreadView
 from . import registers
 from .backtrace import Frame, FrameRules, Image, frames, registers_by_dwarf
 from .unwind import GateCode, ShadowRecord, is_shadow, shadow_read
@@ -85,6 +86,7 @@ class DebugSession:
         self._resumed: Resume | None = None  # how the controller resumed from a stop inside a fault's handling
         self._stepping = False
         self._crossed: list[str] = []  # the trace words of the crossings the current step made
+        self.selected: int | None = None  # the thread whose registers the debugger reads (None: the running one)
 
     def attach(self, machine: Machine) -> None:
         self.machine = machine
@@ -175,6 +177,7 @@ class DebugSession:
 
     def _stopped(self, stop: Stop | None, messages: Sequence[str] = ()) -> Resume:
         crossed, self._crossed = self._crossed, []
+        self.selected = None  # at every stop, the thread that stopped
         return self.controller.stopped(stop, [*crossed, *messages])
 
     # -- what the monitor tells it as a crossing observer (``monitor.observe``) ---------------------------------
@@ -251,6 +254,45 @@ class DebugSession:
 
     # -- registers ----------------------------------------------------------------------------------------
 
+    # -- threads ------------------------------------------------------------------------------------------
+
+    def threads(self) -> list[ThreadView]:
+        """Every live thread of the run (the first alone before the run has threads)."""
+        run = self._run()
+        if run is None or run.threads is None:
+            state = self.compartment()
+            return [ThreadView(1, state.name if state is not None else "monitor", True)]
+        return run.threads.views()
+
+    def select_thread(self, thread: int) -> bool:
+        """Registers are read from thread ``thread`` from now on (0 or -1: the running one); False if no such
+        thread lives."""
+        if thread in (0, -1):
+            self.selected = None
+            return True
+        if not any(view.id == thread for view in self.threads()):
+            return False
+        self.selected = thread
+        return True
+
+    def _selected_view(self) -> ThreadView | None:
+        """The selected thread, if it is not the running one."""
+        if self.selected is None:
+            return None
+        view = next((v for v in self.threads() if v.id == self.selected), None)
+        return None if view is None or view.running else view
+
+    def thread_register(self, name: str) -> int | None:
+        """Register ``name`` of the selected thread: the running one's (``register``), or what another stopped with
+        (None for the registers not kept as numbers: x87, vector)."""
+        view = self._selected_view()
+        if view is None:
+            return self.register(name)
+        if name in _GPR_INDEX:
+            return view.registers[_GPR_INDEX[name]]
+        saved = {"rip": 16, "eflags": 17, "fs_base": 18, "gs_base": 19}
+        return view.registers[saved[name]] if name in saved else None
+
     def register(self, name: str) -> int:
         """Register ``name`` as gdb names it (``registers.REGISTERS``)."""
         machine = self._machine()
@@ -260,7 +302,14 @@ class DebugSession:
             return machine.rip
         return registers.read(name, machine.named_register)
 
+    def running_thread(self) -> int:
+        """The id of the thread that runs (the one a stop stopped)."""
+        return next((view.id for view in self.threads() if view.running), 1)
+
     def set_register(self, name: str, value: int) -> None:
+        """Set register ``name`` of the running thread (another's are read-only to the debugger)."""
+        if self._selected_view() is not None:
+            raise TwzEmuError(f"T{self.selected} is not running: its registers cannot be changed")
         machine = self._machine()
         if name in _GPR_INDEX:
             machine.set_register(_GPR_INDEX[name], value)

@@ -151,7 +151,7 @@ class GdbStub:
         if self._running:  # (at the first stop gdb asks why the target stopped itself: '?')
             for message in messages:  # on gdb's console, before the stop itself
                 self._send(rsp.console_output(message + "\n"))
-            self._send(rsp.stop_reply(self._signal_of(stop), _watch_hit(stop)))
+            self._send(rsp.stop_reply(self._signal_of(stop), _watch_hit(stop), self.session.running_thread()))
         self._interrupted = False
         self._resume = None
         while self._resume is None:
@@ -285,10 +285,12 @@ class GdbStub:
     # -- handlers ------------------------------------------------------------------------------------------
 
     def halt_reason(self, _args: bytes) -> bytes:
-        return rsp.stop_reply(rsp.Signal.SIGTRAP)
+        return rsp.stop_reply(rsp.Signal.SIGTRAP, None, self.session.running_thread())
 
     def read_registers(self, _args: bytes) -> bytes:
-        return b"".join(rsp.encode_le(self.session.register(slot.name), slot.size) for slot in REGISTERS)
+        """The selected thread's registers (another thread's x87 and vector registers are unavailable: ``xx``)."""
+        values = ((self.session.thread_register(slot.name), slot.size) for slot in REGISTERS)
+        return b"".join(b"xx" * size if value is None else rsp.encode_le(value, size) for value, size in values)
 
     def write_registers(self, args: bytes) -> bytes:
         offset = 0
@@ -306,7 +308,8 @@ class GdbStub:
         if index >= len(REGISTERS):
             return rsp.error_reply(1)
         slot = REGISTERS[index]
-        return rsp.encode_le(self.session.register(slot.name), slot.size)
+        value = self.session.thread_register(slot.name)
+        return b"xx" * slot.size if value is None else rsp.encode_le(value, slot.size)
 
     def write_register(self, args: bytes) -> bytes:
         number, _, value = args.partition(b"=")
@@ -410,10 +413,28 @@ class GdbStub:
         return b"1"
 
     def current_thread(self, _args: bytes) -> bytes:
-        return b"QC1"
+        return b"QC%x" % self.session.running_thread()
 
     def first_thread(self, _args: bytes) -> bytes:
-        return b"m1"
+        return b"m" + b",".join(b"%x" % view.id for view in self.session.threads())
+
+    def set_thread(self, args: bytes) -> bytes:
+        """``Hg<id>`` picks the thread whose registers gdb reads; ``Hc<id>`` is accepted (every thread runs on)."""
+        kind, number = args[:1], args[1:]
+        try:
+            thread = -1 if number == b"-1" else int(number, 16)
+        except ValueError:
+            return rsp.error_reply(1)
+        if kind == b"g" and not self.session.select_thread(thread):
+            return rsp.error_reply(1)
+        return rsp.OK
+
+    def thread_alive(self, args: bytes) -> bytes:
+        try:
+            thread = int(args, 16)
+        except ValueError:
+            return rsp.error_reply(1)
+        return rsp.OK if any(view.id == thread for view in self.session.threads()) else rsp.error_reply(1)
 
     def next_thread(self, _args: bytes) -> bytes:
         return b"l"
@@ -521,9 +542,11 @@ class GdbStub:
 
     def threads(self) -> bytes:
         """gdb's thread list: each guest thread named ``T<n> (COMPARTMENT)`` after the compartment it is in now."""
-        state = self.session.compartment()
-        name = f"T1 ({state.name if state is not None else 'monitor'})"
-        return f'<?xml version="1.0"?><threads><thread id="1" name={quoteattr(name)}/></threads>'.encode()
+        entries = "".join(
+            f'<thread id="{view.id:x}" name={quoteattr(f"T{view.id} ({view.compartment})")}/>'
+            for view in self.session.threads()
+        )
+        return f'<?xml version="1.0"?><threads>{entries}</threads>'.encode()
 
     def libraries_svr4(self) -> bytes:
         # gdb's "Library List Format for SVR4 Targets": every image but the program, with its load bias and
@@ -555,8 +578,8 @@ HANDLERS: dict[rsp.Command, Callable[[GdbStub, bytes], bytes | None]] = {
     rsp.Command.KILL: GdbStub.kill,
     rsp.Command.INSERT_POINT: GdbStub.insert_point,
     rsp.Command.REMOVE_POINT: GdbStub.remove_point,
-    rsp.Command.SET_THREAD: GdbStub.ok,
-    rsp.Command.THREAD_ALIVE: GdbStub.ok,
+    rsp.Command.SET_THREAD: GdbStub.set_thread,
+    rsp.Command.THREAD_ALIVE: GdbStub.thread_alive,
     rsp.Command.QUERY: GdbStub.query,
     rsp.Command.SET: GdbStub.set,
     rsp.Command.VERBOSE: GdbStub.verbose,

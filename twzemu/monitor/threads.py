@@ -45,7 +45,8 @@ SEEDED_QUANTUM = 10_000  # instructions, on average twice that, under --schedule
 SLEEP_SLICE = 0.05  # while every thread sleeps: how long the host sleeps before looking at the run's deadline
 THREAD_BEGIN = "__twz_thread_begin"  # the runtime's function that makes a thread that began elsewhere its own
 
-EAGAIN, EFAULT, EINVAL, ENOSYS, ESRCH, ETIMEDOUT = 11, 14, 22, 38, 3, 110
+EAGAIN, EFAULT, EINTR, EINVAL, ENOSYS, ESRCH, ETIMEDOUT = 11, 14, 4, 22, 38, 3, 110
+SIGCANCEL = 33  # musl's thread cancellation signal
 CLONE_VM, CLONE_SETTLS, CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID = 0x100, 0x80000, 0x100000, 0x200000
 CLONE_THREAD = 0x10000
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE = 0, 1, 3
@@ -103,6 +104,17 @@ class Schedule:
         if instructions is None and seed is None:
             return cls()
         return cls(None, instructions or SEEDED_QUANTUM, seed)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadView:
+    """A live thread as a debugger lists it: its id, the compartment it is in, whether it runs now; and, for one
+    that does not, the registers it stopped with (general, rip, rflags, fs and gs bases)."""
+
+    id: int
+    compartment: str
+    running: bool
+    registers: tuple[int, ...] = ()  # rax..r15 (x86 order), rip, rflags, fs_base, gs_base
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +198,21 @@ class Threads:
             return None
         self.set_up(state)
         return self.begin_entry(state)
+
+    def views(self) -> list[ThreadView]:
+        """Every live thread, by id (``ThreadView``)."""
+        views = []
+        for thread in sorted(self.threads.values(), key=lambda t: t.id):
+            running = thread is self.running
+            current = self.engine.current if running else thread.engine.record.current
+            state = self.states.get(current)
+            name = state.name if state is not None else "monitor"
+            registers: tuple[int, ...] = ()
+            if not running:
+                saved = CpuRecord.from_buffer(thread.engine.registers)
+                registers = (*saved.gpr, saved.rip, saved.rflags, saved.fs_base, saved.gs_base)
+            views.append(ThreadView(thread.id, name, running, registers))
+        return views
 
     def by_index(self, index: int) -> Thread | None:
         """The live thread numbered ``index``."""
@@ -286,11 +313,18 @@ class Threads:
         return None
 
     def _tkill(self, client: Client, args: tuple[int, ...]) -> int:
-        """Another thread (the runtime delivers a thread's own signals): whether it lives; a signal to it is not
-        delivered (ENOSYS)."""
+        """A signal to another thread (the runtime delivers a thread's own): 0 asks whether it lives; musl's
+        cancellation signal interrupts what it waits for (its call returns EINTR, and its next cancellation point
+        acts on the request musl recorded); any other is not delivered (ENOSYS)."""
         thread_id, signal = args[0], args[1]
-        if thread_id not in self.threads:
+        thread = self.threads.get(thread_id)
+        if thread is None:
             return -ESRCH
+        if signal == SIGCANCEL:
+            waiting = thread.waiting  # a futex or a sleep (not a compartment's initialisers, not a retried call)
+            if waiting is not None and thread.retry < 0 and not isinstance(waiting.key, tuple):
+                self._wake(thread, -EINTR)
+            return 0
         return 0 if signal == 0 else -ENOSYS
 
     def _futex(self, client: Client, args: tuple[int, ...]) -> int | None:
