@@ -66,7 +66,7 @@ def _session(program: Path, sink: BinaryIO) -> tuple[GdbStub, Client, threading.
     thread.start()
     client = Client(port)
     client.sock.sendall(b"+")
-    if not client.ask(b"?").startswith(b"S"):
+    if not client.ask(b"?").startswith((b"S05", b"T05")):
         raise SystemExit("the gdb stub did not report the first stop")
     return stub, client, thread
 

@@ -82,5 +82,7 @@ def test_register_hex_is_little_endian(value: int) -> None:
 
 def test_replies() -> None:
     assert rsp.stop_reply(rsp.Signal.SIGTRAP) == b"S05"
+    assert rsp.stop_reply(rsp.Signal.SIGTRAP, None, 0x12) == b"T05thread:12;"
+    assert rsp.stop_reply(rsp.Signal.SIGTRAP, ("watch", 0x10), 2) == b"T05thread:2;watch:10;"
     assert rsp.exit_reply(256 + 3) == b"W03"
     assert rsp.error_reply(14) == b"E0e"

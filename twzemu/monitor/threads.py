@@ -20,12 +20,12 @@ naming each thread and what it waits for (status 134).
 
 from __future__ import annotations
 
-import random
 import struct
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..linker.link import LinkedCompartment
 from ..linker.lookup import exports_of
@@ -39,6 +39,9 @@ from ..security.ids import MONITOR
 from .compartments import CompartmentBuilder
 from .crossing import Client, CompartmentState, Crossings
 from .layout import FIRST_THREAD, MAX_THREADS, gate_buffer_of, stack_bounds, thread_info_of
+
+if TYPE_CHECKING:
+    import random
 
 HOST_QUANTUM = 0.005  # seconds a thread runs before another's turn, by default
 SEEDED_QUANTUM = 10_000  # instructions, on average twice that, under --schedule-seed without --quantum
@@ -146,7 +149,7 @@ class Threads:
         self.symbols = symbols
         self.deadlock = deadlock
         self.schedule = schedule
-        self._random = None if schedule.seed is None else random.Random(schedule.seed)
+        self._random = None if schedule.seed is None else _generator(schedule.seed)
         self._begin = {c.id: entry for c in linked if (entry := _begin_entry(c)) is not None}
         self.first = FIRST_THREAD
         first = self.engine.running
@@ -524,6 +527,12 @@ class Threads:
             self.machine.count_instructions(wanted)
         elif self.schedule.host is not None:
             self.machine.preempt_every(self.schedule.host if wanted else None)
+
+
+def _generator(seed: int) -> random.Random:
+    import random  # only a seeded schedule needs it (it costs a run's start-up a few milliseconds)
+
+    return random.Random(seed)
 
 
 def _begin_entry(compartment: LinkedCompartment) -> int | None:

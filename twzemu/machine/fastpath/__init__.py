@@ -218,6 +218,7 @@ class State(ctypes.Structure):
         ("budget", ctypes.c_int64),
         ("expired", _i32),
         ("reserved", _i32),
+        ("last_block", BlockSlot),
     ]
 
 

@@ -221,6 +221,7 @@ struct twz_state {
     int64_t budget;
     int32_t expired;            /* the budget ran out: the machine stopped for the scheduler */
     int32_t reserved;
+    struct twz_block last_block; /* the block counted last */
 };
 
 /* Every field's offset, for the Python mirrors to be checked against field by field. */
@@ -264,7 +265,7 @@ static const struct twz_field fields[] = {
     FIELD(twz_state, current_stack), FIELD(twz_state, depth), FIELD(twz_state, capacity), FIELD(twz_state, monitor),
     FIELD(twz_state, last), FIELD(twz_state, rules), FIELD(twz_state, blocks), FIELD(twz_state, block_mask),
     FIELD(twz_state, count_block), FIELD(twz_state, emu_stop), FIELD(twz_state, budget), FIELD(twz_state, expired),
-    FIELD(twz_state, reserved),
+    FIELD(twz_state, reserved), FIELD(twz_state, last_block),
     FIELD(twz_block, address), FIELD(twz_block, size), FIELD(twz_block, count),
 };
 
@@ -788,6 +789,15 @@ void twz_on_intr(void *uc, uint32_t intno, void *data)
 void twz_on_block(void *uc, uint64_t address, uint32_t size, void *data)
 {
     struct twz_state *st = data;
+    struct twz_block *last = &st->last_block; /* a loop runs the same block again and again */
+    if (last->address == address && last->size == size && last->count) {
+        st->budget -= last->count;
+        if (st->budget <= 0 && !st->expired) {
+            st->expired = 1;
+            st->emu_stop(uc);
+        }
+        return;
+    }
     uint32_t count = 0;
     struct twz_block *free_slot = NULL;
     uint64_t start = gate_hash(address);
@@ -809,6 +819,7 @@ void twz_on_block(void *uc, uint64_t address, uint32_t size, void *data)
             slot->address = address, slot->size = size, slot->count = count;
         }
     }
+    *last = (struct twz_block){address, size, count};
     st->budget -= count;
     if (st->budget <= 0 && !st->expired) {
         st->expired = 1;
