@@ -83,6 +83,15 @@ def cc(*args: str, cwd: Path) -> None:
     assert done.status == 0, done.stderr
 
 
+def build(directory: Path, name: str, source: str, *flags: str) -> Path:
+    """C ``source`` written to ``directory/NAME.c`` and built there with ``twzemu cc`` (``-shared`` among
+    ``flags``: as ``libNAME.so``), warnings off."""
+    (directory / f"{name}.c").write_text(source)
+    output = directory / (f"lib{name}.so" if "-shared" in flags else name)
+    cc("-w", "-o", str(output), str(directory / f"{name}.c"), *flags, cwd=directory)
+    return output
+
+
 def one_line(stderr: str) -> str:
     """The one line of a report, with no Python traceback."""
     assert "Traceback" not in stderr

@@ -412,7 +412,8 @@ def _block_end(script: str, start: int) -> int:
 class _Run:
     """One simulated run under one set of ``Choices``."""
 
-    def __init__(self, example: Example, guests: Guests, choices: Choices) -> None:
+    def __init__(self, example: Example, guests: Guests, choices: Choices, threaded: bool = False) -> None:
+        self.threaded = threaded  # main's script runs on a thread of its own (prop.c "threads")
         self.levels = [IsolationLevel(level) for level in example.caller_levels]
         self.bound = [guests.bound(c, example.binds[c]) for c in COMPARTMENTS]
         self.init_scripts = [guests.init_script(c, example.inits[c]) for c in COMPARTMENTS]
@@ -441,6 +442,11 @@ class _Run:
             self.run(program, self.init_scripts[0])
             self.init[0] = "done"
             program.forward.clear()  # main is another call of run (prop.c): nothing pending carries over
+            if self.threaded:  # a new thread: its own gate buffer and TLS in every compartment, fresh
+                self.views = [ZEROS] * len(COMPARTMENTS)
+                program.view = ZEROS
+                for c in COMPARTMENTS:
+                    self.memory[c, "l"] = 1000 + 10 * c + 3
             self.run(program, self.example.script)
             self.say("0 done")
         except Violation as violation:
@@ -705,6 +711,8 @@ class _Run:
         return (f"{x} S 0",)
 
 
-def predictions(example: Example, guests: Guests) -> Iterator[tuple[Choices, Prediction]]:
+def predictions(example: Example, guests: Guests, threaded: bool = False) -> Iterator[tuple[Choices, Prediction]]:
+    """What the rules allow ``example`` to print, under each choice the rules leave open; ``threaded``: its script
+    runs on a thread of its own (prop.c's "threads"), after the initialisers ran on the first."""
     for choices in all_choices():
-        yield choices, _Run(example, guests, choices).predict()
+        yield choices, _Run(example, guests, choices, threaded).predict()

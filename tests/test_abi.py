@@ -6,7 +6,7 @@ import re
 import subprocess
 
 from twzemu import abi, sdk
-from twzemu.abi import Hypercall, IsolationLevel
+from twzemu.abi import Hypercall, IsolationLevel, RuntimeCall
 from twzemu.elf.gates import read_gate_records
 from twzemu.elf.image import ElfImage
 from twzemu.monitor.layout import GATE_BUFFER, THREAD_INFO
@@ -38,6 +38,7 @@ MIRROR: dict[str, int] = {
     "sizeof(struct twz_tls_modules)": abi.WORD * abi.TLS_TABLE_WORDS,
     "sizeof(struct twz_tls_module)": abi.WORD * abi.TLS_MODULE_WORDS,
     **{f"TWZ_HC_{hypercall.name}": hypercall for hypercall in Hypercall},
+    **{f"TWZ_SYS_{call.name}": call for call in RuntimeCall},
 }
 
 

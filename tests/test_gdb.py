@@ -357,3 +357,24 @@ def test_info_threads_lists_every_thread_and_gdb_reads_each_ones_registers() -> 
     assert len(stacks) == len(names) and len(set(stacks)) == len(stacks), out
     assert run.returncode == 0
     assert run.stdout.endswith("after end 0, tally again 1, total 3000\n")
+
+
+def test_a_library_loaded_by_dlopen_is_a_library_event_and_its_breakpoints_resolve() -> None:
+    """guests/dl/loader under gdb: a breakpoint on a function of a library no one links against stays pending
+    until dlopen loads it; the stop that dlopen makes says the libraries changed, gdb reloads its list, sets the
+    breakpoint and goes on by itself; the breakpoint then stops the call, and the library is in gdb's list."""
+    out, run = debug(
+        BUILD / "dl" / "loader",
+        "set breakpoint pending on",
+        "break plugin_add",
+        "continue",
+        "bt 2",
+        "info sharedlibrary",
+        "delete",
+        "continue",
+    )
+    assert re.search(r"Breakpoint 1, plugin_add \(a=.*\) at dl/plugin\.c:\d+", out), out
+    assert re.search(r"^#1 +0x[0-9a-f]+ in main \(\) at dl/loader\.c:\d+", out, re.MULTILINE), out
+    assert re.search(r"0x0*180001000 +0x[0-9a-f]+ +Yes +\S*/build/dl/libplugin\.so", out), out
+    assert "exited normally" in out
+    assert run.returncode == 0 and run.stdout.startswith("constructor: plugin ready\n")

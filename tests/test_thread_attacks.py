@@ -8,19 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import build
 
 from twzemu.monitor.layout import GUARD_SIZE, THREAD_INFO, guarded_stack, stack_bounds
 from twzemu.security.ids import MONITOR, PROGRAM
 
-SCHEDULES = [(), ("--quantum", "200", "--schedule-seed", "1"), ("--quantum", "1000", "--schedule-seed", "4")]
-
-
-def cc(tmp_path: Path, name: str, source: str, *flags: str) -> Path:
-    (tmp_path / f"{name}.c").write_text(source)
-    output = tmp_path / (f"lib{name}.so" if "-shared" in flags else name)
-    command = [sys.executable, "-m", "twzemu.cli", "cc", "-w", "-o", str(output), str(tmp_path / f"{name}.c")]
-    subprocess.run([*command, *flags], check=True, cwd=tmp_path)
-    return output
+SCHEDULES = [(), ("--quantum", "200", "--schedule-seed", "1")]
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -52,7 +45,7 @@ int main(void) {
 def test_a_requeue_onto_its_own_futex_moves_nobody(tmp_path: Path) -> None:
     """FUTEX_REQUEUE of a futex onto itself with a count of 2^63 (the monitor looped in its hook: --timeout could
     not stop it)."""
-    cc(tmp_path, "requeue", REQUEUE_ONTO_ITSELF)
+    build(tmp_path, "requeue", REQUEUE_ONTO_ITSELF)
     done = run(tmp_path, "requeue")
     assert (done.returncode, done.stdout, done.stderr) == (0, "requeue -> 0\nwake -> 1\n", "")
 
@@ -104,9 +97,9 @@ def test_exit_from_any_thread_ends_the_others_and_runs_the_finalisers(
 ) -> None:
     """exit() from a thread that never entered the library (its finalisers were refused: 139), and exit() while
     another thread polls the library to fault once its finaliser runs (threads ran on during the finalisers)."""
-    cc(tmp_path, "f", LIBF, "-shared")
-    cc(tmp_path, "fromthread", EXIT_FROM_A_THREAD, "-L.", "-lf")
-    cc(tmp_path, "whileruns", EXIT_WHILE_ANOTHER_RUNS, "-L.", "-lf")
+    build(tmp_path, "f", LIBF, "-shared")
+    build(tmp_path, "fromthread", EXIT_FROM_A_THREAD, "-L.", "-lf")
+    build(tmp_path, "whileruns", EXIT_WHILE_ANOTHER_RUNS, "-L.", "-lf")
     done = run(tmp_path, *schedule, "fromthread")
     assert (done.returncode, done.stdout, done.stderr) == (4, "T2 calls exit(4)\nlibf fini done\n", "")
     done = run(tmp_path, *schedule, "whileruns")
@@ -146,9 +139,9 @@ def test_threads_entering_a_library_at_once_leave_its_heap_whole(tmp_path: Path,
     """Eight new threads enter a library at once (its musl ran unlocked until a second thread arrived: its
     allocator was corrupted), and a library that uses no C library (its runtime never started: making the thread
     its own there faulted)."""
-    cc(tmp_path, "r", LIBR, "-shared")
-    cc(tmp_path, "bare", LIBBARE, "-shared")
-    cc(tmp_path, "eight", EIGHT_AT_ONCE, "-L.", "-lr", "-lbare")
+    build(tmp_path, "r", LIBR, "-shared")
+    build(tmp_path, "bare", LIBBARE, "-shared")
+    build(tmp_path, "eight", EIGHT_AT_ONCE, "-L.", "-lr", "-lbare")
     done = run(tmp_path, "--quantum", "200", "--schedule-seed", seed, "eight")
     assert (done.returncode, done.stdout, done.stderr) == (0, "sum 16\n", "")
 
@@ -182,8 +175,8 @@ def test_a_thread_a_constructor_started_faulting_stops_the_program_once(
 ) -> None:
     """Its fault is outside any crossing: one line, 139 (start-up went on on that thread, with a false 'failed to
     initialise' line and a second fault)."""
-    cc(tmp_path, "ctor", LIBCTOR, "-shared")
-    cc(tmp_path, "prog", CTOR_MAIN, "-L.", "-lctor")
+    build(tmp_path, "ctor", LIBCTOR, "-shared")
+    build(tmp_path, "prog", CTOR_MAIN, "-L.", "-lctor")
     done = run(tmp_path, *schedule, "prog")
     assert (done.returncode, done.stdout) == (139, "")
     assert done.stderr.splitlines() == [
@@ -208,8 +201,8 @@ int main(void) { printf("m_pid %ld\n", m_pid()); return 0; }
 def test_a_gate_that_tail_calls_a_variadic_function_reads_above_its_frame(tmp_path: Path) -> None:
     """The callee's frame is the top of its stack; syscall() reads its sixth argument above it (that page was the
     next thread's guard page: TWZ_EFAULT and a false stack overflow)."""
-    cc(tmp_path, "pid", LIBPID, "-shared")
-    cc(tmp_path, "prog", PID_MAIN, "-L.", "-lpid")
+    build(tmp_path, "pid", LIBPID, "-shared")
+    build(tmp_path, "prog", PID_MAIN, "-L.", "-lpid")
     for options in ((), ("--trace",)):
         done = run(tmp_path, *options, "prog")
         assert (done.returncode, done.stdout) == (0, "m_pid 1\n")
@@ -255,13 +248,13 @@ def test_initialisers_and_the_threads_that_run_them(tmp_path: Path, schedule: tu
     """A thread a constructor started enters a compartment whose initialisers the first thread runs: it waits for
     them (it was refused as an 'initialisation cycle'). Loaded the other way round, that thread runs them itself and
     ends in them: the compartment failed (its waiters waited forever), with one line naming the thread."""
-    cc(tmp_path, "k", LIBK, "-shared")
-    cc(tmp_path, "l", LIBL, "-shared", "-L.", "-lk")
-    cc(tmp_path, "waits", KL_MAIN, "-L.", "-ll", "-lk")
+    build(tmp_path, "k", LIBK, "-shared")
+    build(tmp_path, "l", LIBL, "-shared", "-L.", "-lk")
+    build(tmp_path, "waits", KL_MAIN, "-L.", "-ll", "-lk")
     done = run(tmp_path, *schedule, "waits")
     assert (done.returncode, done.stderr) == (0, "")
     assert sorted(done.stdout.splitlines()) == ["T2 kping 100", "main kping 100"]
-    cc(tmp_path, "ends", KL_MAIN, "-L.", "-lk", "-ll")
+    build(tmp_path, "ends", KL_MAIN, "-L.", "-lk", "-ll")
     done = run(tmp_path, *schedule, "ends")
     assert (done.returncode, done.stdout) == (0, "main kping -1\n")
     assert done.stderr.splitlines() == [
@@ -321,8 +314,8 @@ def test_hostile_thread_system_call_arguments_are_efault(tmp_path: Path) -> None
     """clone's stack, parent_tid and tls, and futex addresses and timeouts, aimed at nothing, at guard pages, at the
     thread information and gate buffer pages, at another compartment, the monitor's stack, the kernel half and
     non-canonical addresses: EFAULT (-1 with errno), nothing written; bad operations ENOSYS or ESRCH."""
-    cc(tmp_path, "v", LIBV, "-shared")
-    cc(tmp_path, "probe", PROBE, "-L.", "-lv")
+    build(tmp_path, "v", LIBV, "-shared")
+    build(tmp_path, "probe", PROBE, "-L.", "-lv")
     first_guard = stack_bounds(PROGRAM, 1)[0] - GUARD_SIZE
     assert guarded_stack(first_guard) == 1
     aimed = [stack_bounds(PROGRAM, 0)[0] - GUARD_SIZE + 16, first_guard, stack_bounds(MONITOR, 0)[1] - 256]

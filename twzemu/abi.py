@@ -110,3 +110,11 @@ class Hypercall(enum.IntEnum):
     HEAP_GROW = 4  # (bytes) -> address of that much more zeroed heap, contiguous, or 0 when exhausted
     COMPARTMENT_INFO = 5  # (what) -> 0: the caller's compartment id; 1: its gate buffer, holding its name
     SYSCALL = 6  # (n, a, b, c, d, e) -> a Linux system call served for the caller (monitor/syscalls.py)
+
+
+class RuntimeCall(enum.IntEnum):
+    """``enum twz_runtime_syscall``: twzemu's own system calls (``Hypercall.SYSCALL``'s n), for ``<dlfcn.h>``."""
+
+    DLOPEN = 0x7D00  # (path, table, capacity) -> handle; table[0] initialisers follow
+    DLSYM = 0x7D01  # (handle, name) -> address
+    DLCLOSE = 0x7D02  # (handle, table, capacity, at_exit) -> 0; table[0] finalisers follow

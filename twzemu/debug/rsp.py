@@ -318,12 +318,16 @@ def xfer_slice(document: bytes, offset: int, length: int) -> bytes:
     return (b"m" if more else b"l") + chunk  # ``frame`` escapes it
 
 
-def stop_reply(signal: Signal, watch: tuple[str, int] | None = None, thread: int | None = None) -> bytes:
-    """``S05``; with the thread that stopped ``T05thread:ID;``, and a watchpoint hit (``watch``/``rwatch``/``awatch``,
-    data address) ``T05watch:ADDR;`` (both may come together)."""
-    if watch is None and thread is None:
+def stop_reply(
+    signal: Signal, watch: tuple[str, int] | None = None, thread: int | None = None, library: bool = False
+) -> bytes:
+    """``S05``; with the thread that stopped ``T05thread:ID;``, a watchpoint hit (``watch``/``rwatch``/``awatch``,
+    data address) ``T05watch:ADDR;``, and ``library:;`` when the libraries changed (any of them together)."""
+    if watch is None and thread is None and not library:
         return b"S%02x" % signal
     fields = b"" if thread is None else b"thread:%x;" % thread
+    if library:
+        fields += b"library:;"
     if watch is not None:
         fields += b"%s:%x;" % (watch[0].encode(), watch[1])
     return b"T%02x%s" % (signal, fields)

@@ -87,6 +87,8 @@ class DebugSession:
         self._stepping = False
         self._crossed: list[str] = []  # the trace words of the crossings the current step made
         self.selected: int | None = None  # the thread whose registers the debugger reads (None: the running one)
+        self.report_libraries = False  # stop when dlopen or dlclose changes the libraries (gdb reloads its list)
+        self.library_event = False  # such a stop is pending
 
     def attach(self, machine: Machine) -> None:
         self.machine = machine
@@ -218,6 +220,17 @@ class DebugSession:
 
     def finished(self) -> None:
         pass
+
+    def libraries_changed(self) -> None:
+        """dlopen or dlclose changed the libraries: a stop for the controller, which says so (gdb: ``library:``)."""
+        machine = self.machine
+        if self.report_libraries and machine is not None and machine.debugger is self:
+            self.library_event = True
+            machine.request_stop(Stop(StopReason.BREAKPOINT))
+
+    def take_library_event(self) -> bool:
+        event, self.library_event = self.library_event, False
+        return event
 
     def _go(self, how: Resume, timeout: float | None) -> Stop:
         machine = self._machine()
@@ -476,7 +489,9 @@ class DebugSession:
         found = []
         if self.linked is None:
             return found
-        for compartment in self.linked.compartments:
+        run = self._run()
+        compartments = run.compartments_now() if run is not None else self.linked.compartments
+        for compartment in compartments:
             for library in compartment.libraries:
                 if library is self.program():
                     continue

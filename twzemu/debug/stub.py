@@ -111,6 +111,7 @@ class GdbStub:
     def attach_to(self, monitor: Monitor) -> None:
         """Take control of ``monitor``'s next run before any guest instruction runs on its machine."""
         self.session.attach_to(monitor)
+        self.session.report_libraries = True  # gdb reloads its library list at each dlopen and dlclose
 
     def close(self) -> None:
         for sock in (self._conn, self._listener):
@@ -151,7 +152,9 @@ class GdbStub:
         if self._running:  # (at the first stop gdb asks why the target stopped itself: '?')
             for message in messages:  # on gdb's console, before the stop itself
                 self._send(rsp.console_output(message + "\n"))
-            self._send(rsp.stop_reply(self._signal_of(stop), _watch_hit(stop), self.session.running_thread()))
+            library = self.session.take_library_event()
+            signal = self._signal_of(stop)
+            self._send(rsp.stop_reply(signal, _watch_hit(stop), self.session.running_thread(), library))
         self._interrupted = False
         self._resume = None
         while self._resume is None:

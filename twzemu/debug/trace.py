@@ -113,6 +113,9 @@ class TimelineTrace:
         self.abandoned()  # the run ended inside these crossings: they end with it
         _write_atomically(self.path, json.dumps({"traceEvents": self._events}, indent=None) + "\n")
 
+    def libraries_changed(self) -> None:
+        pass
+
 
 @dataclass
 class CallGraph:
@@ -138,6 +141,9 @@ class CallGraph:
 
     def finished(self) -> None:
         _write_atomically(self.path, self.dot())
+
+    def libraries_changed(self) -> None:
+        pass
 
     def dot(self) -> str:
         lines = ["digraph crossings {", "  rankdir=LR;", "  node [shape=box];"]

@@ -164,6 +164,16 @@ class _Instance:
 _Records = dict[str, tuple[GateRecord, ...]]
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedLater:
+    """What ``Linker.load`` added to a compartment at run time (``dlopen``): the new libraries (the one asked for
+    first, then what it needs that the compartment did not have), and their initialisers and finalisers in order."""
+
+    libraries: tuple[LinkedLibrary, ...]
+    init: tuple[int, ...]
+    fini: tuple[int, ...]
+
+
 class Linker:
     """Links one program against the libraries ``search`` finds, creating its objects in ``store``."""
 
@@ -206,6 +216,89 @@ class Linker:
                 LinkedCompartment(c, names[c], tuple(instances[k] for k in keys), layouts[c], init, fini)
             )
         return LinkedProgram(tuple(compartments), tuple(gates.values()), count, _warnings(files), bindings)
+
+    def load(
+        self,
+        name: str,
+        compartment: LinkedCompartment,
+        everything: Sequence[LinkedLibrary],
+        gates: Sequence[Gate],
+        names: Mapping[int, str],
+        first_slot: int,
+    ) -> LoadedLater:
+        """Load library ``name`` (found like a ``DT_NEEDED`` name, or a path) into ``compartment`` at run time, with
+        what it needs that the compartment has not loaded, into slot pairs from ``first_slot``: checked as at link
+        time, placed, relocated against the compartment's libraries first (the global scope, as a dynamic linker
+        resolves a library loaded later) and its own, its initialisers ordered. ``everything``: every library of
+        the run (to explain a symbol another compartment defines). A library that declares gates or has TLS is
+        refused (``LinkError``): loading an isolated compartment, or growing the static TLS, at run time is not
+        supported yet."""
+        have = {library.name: library for library in compartment.libraries}
+        files: dict[str, ElfImage] = {}
+        infos: dict[str, DynamicInfo] = {}
+        queue = deque([name])
+        while queue:
+            wanted = queue.popleft()
+            if wanted in have or wanted in files:
+                continue
+            if "/" in wanted and not self._in_library_directory(wanted):
+                where = "not in a library directory (the -L directories and the program's)"
+                raise LinkError(f"{wanted}: {where}", LinkErrorKind.LIBRARY_NOT_FOUND)
+            image = self.search.find(wanted)
+            if image is None:
+                where = ", ".join(str(d) for d in self.search.directories)
+                raise LinkError(f"library not found: {wanted}; searched {where} and the object store",
+                                LinkErrorKind.LIBRARY_NOT_FOUND)  # fmt: skip
+            files[wanted], infos[wanted] = image, DynamicInfo.read(image)
+            queue.extend(infos[wanted].needed)
+        records = {lib_name: read_gate_records(image) for lib_name, image in files.items()}
+        _check(files, infos, records)
+        problems = []
+        for lib_name, image in files.items():
+            info = infos[lib_name]
+            if records[lib_name]:
+                problems.append(f"{image.path}: declares gates, so it would be a compartment of its own: loading "
+                                "one at run time is not supported yet")  # fmt: skip
+            if info.tls is not None and info.tls.memsz:
+                problems.append(f"{image.path}: has thread-local storage: in a library loaded at run time, not "
+                                "supported yet")  # fmt: skip
+            if info.textrel:
+                problems.append(f"{image.path}: text relocations (DF_TEXTREL) are not supported")
+        if problems:
+            raise LinkError(problems, LinkErrorKind.UNSUPPORTED)
+        added = []
+        for index, lib_name in enumerate(files):
+            slot = first_slot + 2 * index
+            text, data = build_objects(self.store, files[lib_name])
+            loaded = LoadedImage(files[lib_name], Path(lib_name).name, slot_base(slot), text, data, slot)
+            added.append(LinkedLibrary(lib_name, compartment.id, infos[lib_name], loaded, None, ()))
+        keys = [_Instance(compartment.id, library.name) for library in (*compartment.libraries, *added)]
+        instances = {_Instance(library.compartment, library.name): library for library in everything}
+        instances.update({_Instance(compartment.id, library.name): library for library in added})
+        local = {key.library for key in keys}
+        scope = _Scope(
+            compartment.id,
+            {key.library: instances[key] for key in keys},
+            SymbolLookup([_lookup_library(instances[key], local) for key in keys]),
+            compartment.tls,
+            {gate.name: gate for gate in gates},
+            set(),
+            _Elsewhere(compartment.id, instances, dict(names)),
+        )
+        problems_found = [
+            p for library in added for r in library.info.relocations if (p := self._apply(library, r, scope))
+        ]
+        if problems_found:
+            raise LinkError(problems_found)
+        new_keys = [_Instance(compartment.id, library.name) for library in added]
+        init, fini = self._init_fini(new_keys, instances, with_preinit=False)
+        return LoadedLater(tuple(added), init, fini)
+
+    def _in_library_directory(self, path: str) -> bool:
+        """Whether ``path`` (a guest's dlopen with a slash, relative to twzemu's directory) is a file in one of the
+        library directories: a guest may not read the host's other files as libraries."""
+        where = Path(path).resolve().parent
+        return any(where == directory.resolve() for directory in self.search.directories)
 
     # 1. find --------------------------------------------------------------------------------------------
 

@@ -338,6 +338,19 @@ class CrossingEngine:
         self._lib.twz_switch_thread(self._ref, running.record_ref, thread.record_ref, not ended, in_syscall)
         self.running = thread
 
+    def add_return_sites(self, compartment: int, sites: frozenset[int]) -> None:
+        """Code loaded into ``compartment`` at run time: the addresses after its call instructions join the
+        compartment's (a gate entry's return address must be one), for every thread."""
+        assert self.running is not None
+        record = self.running.records[compartment]
+        known = (ctypes.c_uint64 * max(record.num_return_sites, 1)).from_address(record.return_sites)
+        every = sorted(set(known[: record.num_return_sites]) | sites)
+        array = (ctypes.c_uint64 * max(len(every), 1))(*every)
+        self._keep.append(array)
+        for thread in self.threads.values():
+            thread.records[compartment].return_sites = ctypes.addressof(array)
+            thread.records[compartment].num_return_sites = len(every)
+
     def set_fast(self, fast: bool) -> None:
         """Whether the hook carries out crossings itself (off while tracing: every crossing comes to Python)."""
         self._fast.fast = int(fast)

@@ -27,7 +27,6 @@ and ``run`` acts between ``emu_start`` calls (zelos' ``stop_and_exec`` pattern).
 from __future__ import annotations
 
 import ctypes
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -230,13 +229,11 @@ class Machine:
         self._repeats = 0
         # A debugger (``twzemu.debug``) attached before the run: ``run`` hands it control; None keeps ``run`` as is.
         self.debugger: Debugger | None = None
-        # Threads: a switch asked for (by a hook, or by the preemption timer from its own thread) is made by the run
-        # loop once emu_start returns: ``on_switch()`` changes what runs (False: the run is to stop, ``_stop`` says
-        # why).
+        # Threads: a switch asked for by a hook (or by the instruction counter) is made by the run loop once
+        # emu_start returns: ``on_switch()`` changes what runs (False: the run is to stop, ``_stop`` says why). Never
+        # from another thread: Unicorn 2.1.4 stopped from another thread may run an instruction twice (#1355).
         self.on_switch: Callable[[], bool] | None = None
         self._switch = False
-        self._preemption: threading.Thread | None = None
-        self._preempting = threading.Event()
         self._block_hook: int | None = None  # --quantum's counter, installed while it counts
         self._hooks_changed = False  # a hook came or went while the guest ran (emu_start may return early)
         self._blocks: ctypes.Array[fastpath.BlockSlot] | None = None
@@ -285,7 +282,6 @@ class Machine:
 
     def close(self) -> None:
         """Release Unicorn and RAM; safe to call twice. Breaks the hook ↔ machine reference cycle."""
-        self.preempt_every(None)
         self.on_switch = None
         for handle in self._hooks:
             uclib.uc_hook_del(self._handle, handle)
@@ -710,27 +706,9 @@ class Machine:
         uclib.uc_emu_stop(self._handle)
 
     def request_switch(self) -> None:
-        """Stop the guest soon and let ``on_switch`` choose what runs next (from a hook, or from another thread)."""
+        """Stop the guest once this hook returns and let ``on_switch`` choose what runs next (from a hook only)."""
         self._switch = True
         uclib.uc_emu_stop(self._handle)
-
-    def preempt_every(self, period: float | None) -> None:
-        """Ask for a switch every ``period`` seconds of the host's time (None: no more): the default quantum, cheap
-        and not reproducible (``--quantum`` counts instructions instead)."""
-        if self._preemption is not None:
-            self._preempting.set()
-            self._preemption.join()
-            self._preemption = None
-        if period is None:
-            return
-        self._preempting = stopped = threading.Event()
-
-        def tick() -> None:
-            while not stopped.wait(period):
-                self.request_switch()
-
-        self._preemption = threading.Thread(target=tick, name="twzemu-quantum", daemon=True)
-        self._preemption.start()
 
     def count_instructions(self, on: bool) -> None:
         """``--quantum``: count the instructions run, a translated block at a time, against ``set_budget``'s budget

@@ -28,7 +28,7 @@ from ..errors import MonitorError
 from ..linker.link import LinkedCompartment
 from ..linker.symbols import Region
 from ..linker.tls import TlsLayout, align_up, layout_static_tls
-from ..loader import SLOT_SIZE, ObjectBacking, ObjectGrant, image_grants, slot_base
+from ..loader import SLOT_SIZE, LoadedImage, ObjectBacking, ObjectGrant, image_grants, slot_base
 from ..machine.engine import ThreadPart
 from ..machine.machine import Machine
 from ..mmu.pte import Prot
@@ -86,6 +86,7 @@ class CompartmentBuilder:
         self._owned: dict[int, CompartmentObjects] = {}
         self._granted: dict[int, list[ObjectGrant]] = {}  # compartment -> what it sees of its callees
         self._pairs: dict[tuple[int, int], AddressSpace] = {}
+        self._seen_by: dict[int, list[tuple[CompartmentState, Prot]]] = {}  # callee -> callers granted its memory
         self._names: dict[int, str] = {}
         self._tls: dict[int, tuple[TlsLayout, int]] = {}  # compartment -> its TLS, and the size of a thread area
 
@@ -177,6 +178,32 @@ class CompartmentBuilder:
             space.map_object(grant.slot, grant.backing, context.prot_of(grant.backing.key), eager)
         return space
 
+    # -- libraries loaded at run time ----------------------------------------------------------------------
+
+    def add_images(self, state: CompartmentState, images: Iterable[LoadedImage]) -> None:
+        """Images loaded into ``state`` at run time (``dlopen``): its own objects from now on, in every set of page
+        tables that maps what it owns (its own, and its page tables for trusting callers), and their data in every
+        set that sees its memory (its callees' for it as a trusting caller, callers granted its memory)."""
+        own = [grant for loaded in images for grant in image_grants(loaded)]
+        memory = [grant for grant in own if grant.prot & Prot.WRITE]
+        for loaded in images:
+            self.owners[loaded.text_slot] = self.owners[loaded.text_slot + 1] = state.name
+        objects = self._owned[state.id]
+        self._owned[state.id] = CompartmentObjects(objects.own + tuple(own), objects.memory + tuple(memory))
+        places: list[tuple[AddressSpace, list[ObjectGrant]]] = [(state.space, own)]
+        for (callee, caller), space in self._pairs.items():
+            if callee == state.id:
+                places.append((space, own))
+            elif caller == state.id:
+                places.append((space, [ObjectGrant(g.slot, g.backing, _RW) for g in memory]))
+        for caller, prot in self._seen_by.get(state.id, ()):
+            places.append((caller.space, [ObjectGrant(g.slot, g.backing, prot) for g in memory]))
+        for space, grants in places:
+            context = self.contexts[space.name]
+            for grant in grants:
+                context.grant(Capability(grant.backing.key, grant.prot))
+                space.map_object(grant.slot, grant.backing, context.prot_of(grant.backing.key))
+
     # -- threads -----------------------------------------------------------------------------------------
 
     def thread_part(
@@ -213,6 +240,7 @@ class CompartmentBuilder:
             return
         grants = [ObjectGrant(g.slot, g.backing, prot) for g in self._owned[callee].memory]
         self._granted[caller.id] += grants
+        self._seen_by.setdefault(callee, []).append((caller, prot))
         context = self.contexts[caller.name]
         for grant in grants:
             context.grant(Capability(grant.backing.key, grant.prot))

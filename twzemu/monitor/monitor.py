@@ -49,6 +49,7 @@ from ..security.levels import compartment_rules
 from ..toolchain import Toolchain
 from .compartments import CompartmentBuilder
 from .crossing import CompartmentState, Crossings
+from .dynload import DynamicLoading
 from .files import Files, Mount
 from .hypercalls import Hypercalls
 from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT, guarded_stack
@@ -111,6 +112,7 @@ class Monitor:
         self.mounts = tuple(mounts)  # host directories the guest sees (--mount)
         self.caller_levels = dict(caller_levels or {})  # --caller-isolation NAME=LEVEL
         self._monitor_text: MonitorText | None = None
+        self.linker: Linker | None = None  # the last link's, for what its run loads later
         self.last_run: Run | None = None  # the latest run's state, for tests that look inside
         # Called with each run's machine and program before anything runs on it (a debugger attaches here).
         self.on_machine: Callable[[Machine, LinkedProgram], None] | None = None
@@ -157,6 +159,7 @@ class Monitor:
         self._monitor_text = build_monitor_text(self.store)
         linker = Linker(search, self.store, self.policy, self._monitor_text.gates, preload)
         linked = linker.link(program, path)
+        self.linker = linker  # a run loads more with it (dlopen)
         self._check_caller_levels(linked)
         return linked
 
@@ -220,6 +223,7 @@ class Run:
         self.gates = GateTable()
         self.crossings: Crossings | None = None
         self.threads: Threads | None = None
+        self.loading: DynamicLoading | None = None  # what dlopen loads
         self.early_stop: Stop | None = None  # an initialiser ended the run before the program started
         self.files = Files(monitor.store, monitor.mounts)  # the guest's files (monitor/files.py)
 
@@ -273,6 +277,12 @@ class Run:
         )
         for call in self.threads.calls:
             system_calls.serve(call.number, call.handler)
+        loading = self.loading = DynamicLoading(
+            monitor.linker, linked, self.states, builder, crossings.engine, self.symbols, crossings.reply,
+            self._libraries_changed,
+        )  # fmt: skip
+        for number, handler in loading.calls.items():
+            system_calls.serve(number, handler)
         system_calls.sleep_until = self.threads.sleep_until
         system_calls.retry_later = self.threads.retry_later
         system_calls.thread_id = lambda: self.threads.running.id
@@ -439,6 +449,16 @@ class Run:
         elif null_page:
             owner = f"the null page of {owner}"
         return Verdict(rule, kind, address, owner, name, fault.rip)
+
+    def _libraries_changed(self) -> None:
+        for observer in self.monitor.observers:
+            observer.libraries_changed()
+
+    def compartments_now(self) -> tuple[LinkedCompartment, ...]:
+        """The compartments with the libraries they have now (the link's, and what dlopen loaded since)."""
+        if self.loading is None:
+            return self.linked.compartments
+        return tuple(self.loading.compartments.values())
 
     def _deadlock(self, what: str) -> None:
         """The guest waits for what nothing can bring: one line, and the run ends with 134 (as an abort)."""

@@ -44,6 +44,9 @@ class CrossingObserver(Protocol):
     def finished(self) -> None:
         """The run is over (however it ended)."""
 
+    def libraries_changed(self) -> None:
+        """A library was loaded or its last handle closed at run time (``dlopen``, ``dlclose``)."""
+
 
 TRACE_PREFIX = "twzemu: trace: "  # what begins each line of --trace
 
@@ -67,6 +70,9 @@ class TextTrace:
         pass
 
     def finished(self) -> None:
+        pass
+
+    def libraries_changed(self) -> None:
         pass
 
 

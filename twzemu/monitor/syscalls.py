@@ -205,17 +205,7 @@ class SystemCalls:
 
     def _path(self, caller: Caller, address: int) -> str | int:
         """A NUL-terminated path the caller may read (-errno otherwise)."""
-        text = b""
-        while len(text) < PATH_MAX:
-            chunk = 256 - (address + len(text)) % 256
-            part = self._get(caller, address + len(text), chunk)
-            if part is None:
-                return -EFAULT
-            end = part.find(b"\0")
-            if end >= 0:
-                return (text + part[:end]).decode("utf-8", "surrogateescape")
-            text += part
-        return -ENAMETOOLONG
+        return read_string(caller.space, address, PATH_MAX)
 
     def _read(self, caller: Caller, args: tuple[int, ...]) -> int | None:
         fd, buffer, length = args[0], args[1], min(args[2], MAX_IO)
@@ -859,6 +849,22 @@ class SystemCalls:
     def _getrandom(self, caller: Caller, args: tuple[int, ...]) -> int:
         length = min(args[1], 256)
         return length if self._put(caller, args[0], os.urandom(length)) else -EFAULT
+
+
+def read_string(space: AddressSpace, address: int, limit: int) -> str | int:
+    """The NUL-terminated string at ``address``, as code of ``space`` may read it: -EFAULT where it may not,
+    -ENAMETOOLONG past ``limit`` bytes."""
+    text = b""
+    while len(text) < limit:
+        chunk = 256 - (address + len(text)) % 256
+        if not space.user_may(address + len(text), chunk, Access.READ):
+            return -EFAULT
+        part = space.read_virtual(address + len(text), chunk)
+        end = part.find(b"\0")
+        if end >= 0:
+            return (text + part[:end]).decode("utf-8", "surrogateescape")
+        text += part
+    return -ENAMETOOLONG
 
 
 def _signed(value: int) -> int:

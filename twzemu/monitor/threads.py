@@ -11,8 +11,11 @@ engine records (``machine.engine.EngineThread``), so no thread ever runs with an
 buffer.
 
 Scheduling is a round robin over the runnable threads. A switch happens when the running thread waits, yields or
-ends, and — while more than one thread lives — when its quantum is over: by default every ``HOST_QUANTUM``
-seconds of the host's time (a timer thread asks the machine to stop; cheap, not reproducible). A thread that waits
+ends, and — once more than one thread could run — when its quantum is over: ``DEFAULT_QUANTUM`` guest
+instructions, counted a translated block at a time by the crossing engine's block hook (so a schedule is the same
+on every run). Not the host's time: Unicorn 2.1.4 stopped from another thread (``uc_emu_stop``, a timer's) may run
+an instruction again when it resumes (unicorn issue #1355): a counter under a mutex came out one too high, and
+lost wake-ups deadlocked. A thread that waits
 is parked inside the monitor's system-call service (its ``syscall`` done, its result written when it is woken).
 When every live thread waits for something only another could bring, the run ends with ``twzemu: deadlock:``,
 naming each thread and what it waits for (status 134).
@@ -43,8 +46,7 @@ from .layout import FIRST_THREAD, MAX_THREADS, gate_buffer_of, stack_bounds, thr
 if TYPE_CHECKING:
     import random
 
-HOST_QUANTUM = 0.005  # seconds a thread runs before another's turn, by default
-SEEDED_QUANTUM = 10_000  # instructions, on average twice that, under --schedule-seed without --quantum
+DEFAULT_QUANTUM = 1_000_000  # instructions a thread runs before another's turn (about a millisecond)
 SLEEP_SLICE = 0.05  # while every thread sleeps: how long the host sleeps before looking at the run's deadline
 THREAD_BEGIN = "__twz_thread_begin"  # the runtime's function that makes a thread that began elsewhere its own
 
@@ -92,21 +94,18 @@ class Thread:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """How threads take turns while several live: ``host`` seconds of the host's time each (cheap, not
-    reproducible), or ``instructions`` guest instructions each (counted a translated block at a time: the same
-    schedule on every run); with ``seed``, the next thread and each quantum's length (1 to twice ``instructions``) are
-    drawn from a generator seeded with it, so seeds explore interleavings and one seed replays its own."""
+    """How threads take turns while several could run: ``instructions`` guest instructions each (counted a translated
+    block at a time: the same schedule on every run); with ``seed``, the next thread and each quantum's length (1 to
+    twice ``instructions``) are drawn from a generator seeded with it, so seeds explore interleavings and one seed
+    replays its own."""
 
-    host: float | None = HOST_QUANTUM
-    instructions: int | None = None
+    instructions: int = DEFAULT_QUANTUM
     seed: int | None = None
 
     @classmethod
     def of(cls, instructions: int | None, seed: int | None) -> Schedule:
         """``--quantum N`` and ``--schedule-seed S``."""
-        if instructions is None and seed is None:
-            return cls()
-        return cls(None, instructions or SEEDED_QUANTUM, seed)
+        return cls(instructions or DEFAULT_QUANTUM, seed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +409,7 @@ class Threads:
         self._waiting.pop(thread, None)
         if thread is not self.running:
             self._runnable.append(thread)
+            self._preempt()
 
     def _wake_futex(self, key: int, count: int) -> int:
         queue = self._futexes.get(key)
@@ -511,22 +511,22 @@ class Threads:
 
     def _fresh_quantum(self) -> None:
         instructions = self.schedule.instructions
-        if instructions is not None:
-            random_ = self._random
-            self.machine.set_budget(instructions if random_ is None else random_.randint(1, 2 * instructions))
+        random_ = self._random
+        self.machine.set_budget(instructions if random_ is None else random_.randint(1, 2 * instructions))
 
     def _preempt(self) -> None:
-        """The quantum counts while more than one thread lives (a lone thread is never preempted)."""
-        wanted = len(self.threads) > 1
+        """The quantum counts from the moment a second thread could run (a program whose other threads all wait
+        computes at full speed) until one thread is left."""
+        if self._preempting:
+            wanted = len(self.threads) > 1
+        else:
+            wanted = len(self._runnable) + (self.running.waiting is None and not self.running.ended) > 1
         if wanted == self._preempting:
             return
         self._preempting = wanted
-        if self.schedule.instructions is not None:
-            if wanted:
-                self._fresh_quantum()  # the running thread's first quantum starts now
-            self.machine.count_instructions(wanted)
-        elif self.schedule.host is not None:
-            self.machine.preempt_every(self.schedule.host if wanted else None)
+        if wanted:
+            self._fresh_quantum()  # the running thread's first quantum starts now
+        self.machine.count_instructions(wanted)
 
 
 def _generator(seed: int) -> random.Random:

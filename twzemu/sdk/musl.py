@@ -7,7 +7,8 @@ Steps:
   2. extract  ``ziglang/lib/libc/musl/`` from it (once per wheel, into the cache);
   3. patch    a copy: ``arch/x86_64/syscall_arch.h`` rewritten (``SYSCALL_ARCH_H``), and each x86_64 assembly
               file holding a ``syscall`` instruction rewritten or dropped for musl's generic C (``PATCHES``,
-              ``DROPPED``) — musl's system-call layer is the only part that changes, as in Twizzler's own port;
+              ``DROPPED``) — musl's system-call layer is the only part that changes, as in Twizzler's own port —
+              and ``src/ldso/dlclose.c`` asks the runtime (the monitor loads libraries at run time: ``rt/dl.c``);
   4. generate ``bits/alltypes.h``, ``bits/syscall.h`` and ``version.h``, as musl's Makefile does;
   5. compile  musl's Makefile source rules (``src/*/*.c``, ``src/malloc/mallocng``; a file under a directory's
               ``x86_64/`` replaces the generic one of the same name) with musl's configure flags for gcc plus
@@ -163,12 +164,26 @@ __restore_rt:
 .size __restore_rt,.-__restore_rt
 """
 
+DLCLOSE_C = r"""/* twzemu: dlclose asks the monitor (the runtime's __twz_dlclose, twzemu/sdk/rt/dl.c), which loaded the
+ * library at run time (musl's own dlopen and __dlsym are weak stubs the runtime's replace). */
+#include <dlfcn.h>
+#include "dynlink.h"
+
+hidden int __twz_dlclose(void *);
+
+int dlclose(void *p)
+{
+	return __twz_dlclose(p);
+}
+"""
+
 PATCHES = {
     "arch/x86_64/syscall_arch.h": SYSCALL_ARCH_H,
     "src/thread/x86_64/__set_thread_area.c": SET_THREAD_AREA_C,
     "src/thread/x86_64/clone.s": CLONE_S,
     "src/thread/x86_64/syscall_cp.s": SYSCALL_CP_S,
     "src/signal/x86_64/restore.s": RESTORE_S,
+    "src/ldso/dlclose.c": DLCLOSE_C,
 }
 DROPPED = (  # each replaced by musl's generic C file (or the C file above)
     "src/thread/x86_64/__set_thread_area.s",

@@ -15,6 +15,14 @@ enum twz_hypercall {
     TWZ_HC_SYSCALL = 6, /* (n, a, b, c, d, e) -> a Linux system call served for the calling compartment */
 };
 
+/* System calls of twzemu's own, above Linux's numbers (TWZ_HC_SYSCALL's n): loading libraries at run time, for
+ * <dlfcn.h> (twzemu/sdk/rt/dl.c). A failure is -errno, with its reason in the caller's gate buffer. */
+enum twz_runtime_syscall {
+    TWZ_SYS_DLOPEN = 0x7d00,  /* (path, table, capacity) -> a handle; table[0] initialisers follow it, to run */
+    TWZ_SYS_DLSYM = 0x7d01,   /* (handle, name) -> the symbol's address (0 or RTLD_NEXT: the caller's scope) */
+    TWZ_SYS_DLCLOSE = 0x7d02, /* (handle, table, capacity, at_exit) -> 0; table[0] finalisers follow, to run */
+};
+
 static inline long twz_hypercall3(long nr, long a, long b, long c)
 {
     long ret;

@@ -1,0 +1,150 @@
+"""Loading at run time (issue 14): dlopen, dlsym, dlclose and dlerror, against glibc, and held to the compartment
+that loads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, build, guest
+
+DL = ROOT / "guests" / "dl"
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "twzemu.cli", "run", "--timeout", "30", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=90)
+
+
+def native_loader(tmp_path: Path) -> str:
+    """guests/dl built by gcc against glibc, run with its libraries on LD_LIBRARY_PATH."""
+    for name, extra in (("plugin", ()), ("helper", ()), ("tool", ("-L.", "-lhelper"))):
+        subprocess.run(["gcc", "-shared", "-fPIC", "-w", "-o", f"lib{name}.so", str(DL / f"{name}.c"), *extra],
+                       check=True, cwd=tmp_path)  # fmt: skip
+    subprocess.run(["gcc", "-w", "-o", "loader", str(DL / "loader.c"), "-ldl"], check=True, cwd=tmp_path)
+    env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
+    return subprocess.run(["./loader"], capture_output=True, text=True, cwd=tmp_path, env=env, check=True).stdout
+
+
+@pytest.mark.parametrize("schedule", [(), ("--quantum", "500", "--schedule-seed", "2")])
+def test_dlopen_dlsym_dlclose_as_glibc(tmp_path: Path, schedule: tuple[str, ...]) -> None:
+    """guests/dl/loader.c: a library's constructor runs at dlopen, its functions and data through dlsym, a missing
+    symbol and a missing library are dlerror's, a second dlopen is the same handle, the last dlclose runs its
+    destructor and a later dlopen loads it anew, a library that needs another the program lacks brings it along,
+    and one still open at exit has its destructor run: as glibc prints it."""
+    done = run(*schedule, str(guest("dl/loader")))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == native_loader(tmp_path)
+
+
+GATED = r"""
+#include <twz.h>
+long isolated_ping(void) { return 5; }
+TWZ_GATE(isolated_ping);
+"""
+WITH_TLS = r"""
+__thread long per_thread = 3;
+long tls_value(void) { return per_thread; }
+"""
+SERVICE = r"""
+#include <twz.h>
+long service_secret = 0x5ec;
+long service_call(long x) { return x + 1; }
+TWZ_GATE(service_call);
+"""
+REFUSALS = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+long service_call(long x);
+static void show(const char *what, void *handle) {
+    const char *error = handle ? 0 : dlerror();
+    printf("%s: %s\n", what, handle ? "loaded" : strstr(error, "not supported yet") ? "refused" : error);
+}
+int main(void) {
+    show("gated", dlopen("libgated.so", RTLD_NOW));
+    show("tls", dlopen("libwith_tls.so", RTLD_NOW));
+    printf("host file: %s\n", dlopen("/usr/lib/x86_64-linux-gnu/libm.so.6", RTLD_NOW) ? "loaded" : "error");
+    printf("by its path: %s\n", dlopen("./libgated.so", RTLD_NOW) ? "loaded" : "error");
+    printf("bad name: %s\n", dlopen((const char *)8, RTLD_NOW) ? "loaded" : "error");
+    printf("bad symbol name: %s\n", dlsym(RTLD_DEFAULT, (const char *)8) ? "found" : "error");
+    printf("forged handle: %s, close %d\n", dlsym((void *)0x10, "service_call") ? "found" : "error",
+           dlclose((void *)0x1234) != 0);
+    long (*gate)(long) = (long (*)(long))dlsym(RTLD_DEFAULT, "service_call");
+    printf("another compartment's gate: %ld, its data: %s\n", gate ? gate(41) : -1L,
+           dlsym(RTLD_DEFAULT, "service_secret") ? "found" : "not found");
+    printf("own: %s\n", dlsym(RTLD_DEFAULT, "main") ? "found" : "not found");
+    return service_call(0) == 1 ? 0 : 1;
+}
+"""
+
+
+def test_what_a_library_loaded_at_run_time_may_not_be_or_reach(tmp_path: Path) -> None:
+    """A library that declares gates (it would need a compartment of its own) and one with TLS are refused with
+    dlerror's reason; a path outside the library directories is refused; unreadable names are errors; a handle
+    never opened is invalid; dlsym finds another compartment's gate (calling it is a crossing) but never its other
+    symbols."""
+    build(tmp_path, "gated", GATED, "-shared")
+    build(tmp_path, "with_tls", WITH_TLS, "-shared")
+    build(tmp_path, "service", SERVICE, "-shared")
+    build(tmp_path, "refusals", REFUSALS, "-L.", "-lservice")
+    done = run("refusals", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        "gated: refused",
+        "tls: refused",
+        "host file: error",  # a file outside the library directories: the guest may not read it as a library
+        "by its path: error",  # in the program's directory: found, and refused as above
+        "bad name: error",
+        "bad symbol name: error",
+        "forged handle: error, close 1",
+        "another compartment's gate: 42, its data: not found",
+        "own: found",
+    ]
+
+
+HANDLE_LEAK = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+#include <twz.h>
+long plugin_add(long, long);
+static void *handle;
+long open_plugin(void) { handle = dlopen("libplugin.so", RTLD_NOW); return (long)handle; }
+TWZ_GATE(open_plugin);
+long use_plugin(void) { long (*add)(long, long) = dlsym(handle, "plugin_add"); return add ? add(20, 22) : -1; }
+TWZ_GATE(use_plugin);
+"""
+HANDLE_THIEF = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+long open_plugin(void);
+long use_plugin(void);
+int main(void) {
+    void *handle = (void *)open_plugin();
+    printf("the library's own use: %ld\n", use_plugin());
+    printf("the program with the library's handle: %s\n", dlsym(handle, "plugin_add") ? "found" : "invalid");
+    printf("the program's own: %s\n", dlsym(RTLD_DEFAULT, "plugin_add") ? "found" : "not found");
+    return 0;
+}
+"""
+
+
+def test_a_handle_is_only_the_compartment_that_opened_it(tmp_path: Path) -> None:
+    """An isolated library dlopens a plugin into its own compartment; the program, given the handle, cannot use
+    it, nor find the plugin's symbols: they are the library's compartment's."""
+    for name in ("plugin",):
+        build(tmp_path, name, (DL / f"{name}.c").read_text(), "-shared")
+    build(tmp_path, "opener", HANDLE_LEAK, "-shared")
+    build(tmp_path, "thief", HANDLE_THIEF, "-L.", "-lopener")
+    done = run("thief", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "constructor: plugin ready",
+        "the library's own use: 42",
+        "the program with the library's handle: invalid",
+        "the program's own: not found",
+        "destructor after 1 calls",
+    ]

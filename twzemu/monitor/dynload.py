@@ -1,0 +1,228 @@
+"""Libraries loaded at run time: the monitor's side of ``<dlfcn.h>`` (the runtime's ``twzemu/sdk/rt/dl.c``).
+
+A compartment's C library asks, through twzemu's own system calls (``abi.RuntimeCall``):
+
+* **dlopen** (path): the library is found like a ``DT_NEEDED`` name (or opened by its path), linked into the
+  caller's compartment with what it needs that the compartment lacks (``Linker.load``: checked, placed in free slot
+  pairs, relocated against the compartment's libraries first), mapped wherever the compartment's objects are
+  (``CompartmentBuilder.add_images``), its return sites added to the crossing engine's; the answer is a handle and
+  its initialisers, which the runtime runs. A library the compartment has already (loaded with the program, or
+  opened before) gives a handle to it, and only the first opening runs initialisers.
+* **dlsym** (handle, name): the address of a symbol the handle's library or what it needs defines (the handle
+  ``RTLD_DEFAULT`` or ``RTLD_NEXT``: the compartment's libraries, in load order); not found there, another
+  compartment's gate of that name (calling it is a crossing); never another compartment's other symbols.
+* **dlclose** (handle): the last one gives the finalisers of what that handle loaded (the runtime runs them); the
+  code stays mapped (a pointer into it may outlive the handle) and a later dlopen loads the library anew.
+
+A handle is only the compartment's that opened it: another compartment's is an invalid handle. Failures are
+``-errno`` with the reason written into the caller's gate buffer (``dlerror``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..abi import RuntimeCall
+from ..elf.callsites import return_sites
+from ..errors import TwzEmuError
+from ..linker.link import FIRST_SLOT, LinkedCompartment, LinkedLibrary, LinkedProgram, Linker
+from ..linker.lookup import exports_of
+from ..linker.symbols import Symbolizer
+from ..machine.engine import CrossingEngine
+from ..mmu.space import Access
+from .compartments import CompartmentBuilder
+from .crossing import Client, CompartmentState
+from .layout import THREAD_INFO_SLOT
+from .syscalls import read_string
+
+EINVAL, ENOENT, ENOEXEC, ENOMEM, EFAULT = 22, 2, 8, 12, 14
+NAME_MAX = 4096
+RTLD_NEXT = (1 << 64) - 1
+
+
+@dataclass(slots=True)
+class Handle:
+    """What one dlopen'd name gave a compartment: the library, what was loaded with it, how many opens are left."""
+
+    compartment: int
+    library: LinkedLibrary
+    loaded: tuple[LinkedLibrary, ...]  # what this opening loaded (empty: the compartment had it already)
+    fini: tuple[int, ...]
+    count: int = 1
+
+
+class DynamicLoading:
+    """The three calls, for one run (``calls``: number -> handler, served by ``SystemCalls``)."""
+
+    def __init__(
+        self,
+        linker: Linker | None,
+        linked: LinkedProgram,
+        states: dict[int, CompartmentState],
+        builder: CompartmentBuilder,
+        engine: CrossingEngine,
+        symbols: Symbolizer,
+        reply: Callable[[bytes], None],
+        changed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.linker = linker
+        self.compartments = {c.id: c for c in linked.compartments}
+        self.everything = list(linked.libraries)
+        self.gates = list(linked.gates)
+        self._gates_by_name = {gate.name: gate for gate in linked.gates}
+        self.states = states
+        self.builder = builder
+        self.engine = engine
+        self.symbols = symbols
+        self.reply = reply
+        self.changed = changed  # told when the libraries change (a debugger reloads its list)
+        self.handles: dict[int, Handle] = {}
+        self._next_handle = 0x10  # never 0 (RTLD_DEFAULT) nor a small number a program might forge by accident
+        self._next_slot = FIRST_SLOT + 2 * len(self.everything)
+
+    @property
+    def calls(self) -> dict[int, Callable[[Client, tuple[int, ...]], int]]:
+        return {RuntimeCall.DLOPEN: self._open, RuntimeCall.DLSYM: self._symbol, RuntimeCall.DLCLOSE: self._close}
+
+    def _fail(self, errno: int, why: str) -> int:
+        self.reply(why.encode("utf-8", "replace")[:4000] + b"\0")
+        return -errno
+
+    # -- dlopen --------------------------------------------------------------------------------------------
+
+    def _open(self, client: Client, args: tuple[int, ...]) -> int:
+        path, table, capacity = args[0], args[1], args[2]
+        compartment = self.compartments.get(client.id)
+        if compartment is None or self.linker is None:
+            return self._fail(EINVAL, "dlopen: this compartment cannot load libraries")
+        name = read_string(client.space, path, NAME_MAX)
+        if isinstance(name, int):
+            return self._fail(-name, "dlopen: the library's name is not readable")
+        if not client.space.user_may(table, 8 * (capacity + 1), Access.WRITE) or capacity > 1 << 16:
+            return self._fail(EFAULT, "dlopen: no room for the initialisers' table")
+        have = self._already(compartment, name)
+        if have is not None:
+            self._write_table(client, table, ())
+            return self._new_handle(Handle(compartment.id, have, (), ()))
+        images = self._next_slot
+        try:
+            loaded = self.linker.load(name, compartment, self.everything, self.gates, self._names(), images)
+        except TwzEmuError as error:
+            return self._fail(ENOENT, str(error))  # it names the file
+        if len(loaded.init) > capacity:
+            return self._fail(ENOMEM, f"dlopen {name}: more initialisers than the runtime can run")
+        if images + 2 * len(loaded.libraries) > THREAD_INFO_SLOT:
+            return self._fail(ENOMEM, f"dlopen {name}: no slot left for its {len(loaded.libraries)} images")
+        self._next_slot = images + 2 * len(loaded.libraries)
+        state = self.states[compartment.id]
+        self.builder.add_images(state, [library.loaded for library in loaded.libraries])
+        sites: frozenset[int] = frozenset()
+        for library in loaded.libraries:
+            self.symbols.add(library.loaded)
+            sites |= return_sites(library.loaded.image, library.base)
+        self.engine.add_return_sites(compartment.id, sites)
+        self.everything += loaded.libraries
+        self.compartments[compartment.id] = dataclasses.replace(
+            compartment, libraries=compartment.libraries + loaded.libraries
+        )
+        self._write_table(client, table, loaded.init)
+        self.changed()
+        return self._new_handle(Handle(compartment.id, loaded.libraries[0], loaded.libraries, loaded.fini))
+
+    def _already(self, compartment: LinkedCompartment, name: str) -> LinkedLibrary | None:
+        """The library ``name`` names if the compartment has it (by the name it was needed as, or its file's)."""
+        for library in compartment.libraries:
+            if name in (library.name, library.loaded.name) or (
+                "/" in name and Path(name).resolve() == Path(library.loaded.image.path).resolve()
+            ):
+                return library
+        return None
+
+    def _names(self) -> dict[int, str]:
+        return {c: state.name for c, state in self.states.items()}
+
+    def _new_handle(self, handle: Handle) -> int:
+        for number, open_ in self.handles.items():  # the same library opened again: the same handle, counted
+            if open_.compartment == handle.compartment and open_.library is handle.library:
+                open_.count += 1
+                return number
+        number, self._next_handle = self._next_handle, self._next_handle + 1
+        self.handles[number] = handle
+        return number
+
+    # -- dlsym ---------------------------------------------------------------------------------------------
+
+    def _symbol(self, client: Client, args: tuple[int, ...]) -> int:
+        number, address = args[0], args[1]
+        name = read_string(client.space, address, NAME_MAX)
+        if isinstance(name, int):
+            return self._fail(-name, "dlsym: the symbol's name is not readable")
+        compartment = self.compartments.get(client.id)
+        if compartment is None:
+            return self._fail(EINVAL, "dlsym: this compartment has no libraries")
+        if number in (0, RTLD_NEXT):
+            scope = compartment.libraries
+        else:
+            handle = self.handles.get(number)
+            if handle is None or handle.compartment != client.id:
+                return self._fail(EINVAL, f"dlsym: invalid library handle {number:#x}")
+            scope = self._needed_by(compartment, handle.library)
+        for library in scope:
+            symbol = exports_of(library.info).get(name)
+            if symbol is not None and symbol.value:
+                if symbol.kind.name == "TLS":
+                    return self._fail(ENOENT, f"dlsym: {name} is thread-local (not supported)")
+                return library.base + symbol.value
+        gate = self._gates_by_name.get(name)
+        if gate is not None and gate.owner != client.id:
+            return gate.entry
+        return self._fail(ENOENT, f"Symbol not found: {name}")
+
+    @staticmethod
+    def _needed_by(compartment: LinkedCompartment, root: LinkedLibrary) -> list[LinkedLibrary]:
+        """``root`` and what it needs, breadth-first, as the compartment has them."""
+        by_name = {library.name: library for library in compartment.libraries}
+        order, queue = [root], [root]
+        while queue:
+            library = queue.pop(0)
+            for needed in library.info.needed:
+                found = by_name.get(needed)
+                if found is not None and found not in order:
+                    order.append(found)
+                    queue.append(found)
+        return order
+
+    # -- dlclose -------------------------------------------------------------------------------------------
+
+    def _close(self, client: Client, args: tuple[int, ...]) -> int:
+        number, table, capacity, at_exit = args[0], args[1], args[2], args[3]
+        handle = self.handles.get(number)
+        if handle is None or handle.compartment != client.id:
+            if at_exit:  # closed already: nothing left to run
+                if client.space.user_may(table, 8, Access.WRITE):
+                    self._write_table(client, table, ())
+                return 0
+            return self._fail(EINVAL, f"dlclose: invalid library handle {number:#x}")
+        if not client.space.user_may(table, 8 * (capacity + 1), Access.WRITE) or len(handle.fini) > capacity:
+            return self._fail(EFAULT, "dlclose: no room for the finalisers' table")
+        handle.count = 0 if at_exit else handle.count - 1
+        if handle.count > 0:
+            self._write_table(client, table, ())
+            return 0
+        del self.handles[number]
+        compartment = self.compartments[handle.compartment]
+        gone = set(map(id, handle.loaded))  # a later dlopen loads them anew
+        remaining = tuple(library for library in compartment.libraries if id(library) not in gone)
+        self.compartments[handle.compartment] = dataclasses.replace(compartment, libraries=remaining)
+        self._write_table(client, table, handle.fini)
+        if handle.loaded:
+            self.changed()
+        return 0
+
+    @staticmethod
+    def _write_table(client: Client, table: int, functions: tuple[int, ...]) -> None:
+        client.space.write_virtual(table, struct.pack(f"<{len(functions) + 1}Q", len(functions), *functions))

@@ -1,0 +1,81 @@
+/* <dlfcn.h>: libraries loaded at run time, by the monitor (twzemu/monitor/dynload.py), into this compartment.
+ *
+ * dlopen asks the monitor to load and link the library (and what it needs that this compartment lacks) and runs
+ * its initialisers here, as a dynamic linker would; dlsym asks the monitor for an address; the last dlclose runs
+ * the finalisers, and so does exit for a library still open. Errors come back as the monitor's reason, in this
+ * compartment's gate buffer, for dlerror. musl's own stubs (dlopen, __dlsym: weak) give way to these; its
+ * dlclose calls __twz_dlclose (twzemu/sdk/musl.py). */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <twz.h>
+
+#include "dynlink.h"
+#include "twz_hypercall.h"
+#include "twz_runtime.h"
+
+#define MAX_FUNCTIONS 256
+
+extern char **__environ;
+
+static void failed(void)
+{
+    __dl_seterr("%s", (const char *)twz_gate_buffer());
+}
+
+/* Each initialiser as the start-up calls them (argc, argv, envp), each finaliser with nothing. */
+static void run_table(const unsigned long *table, int initialisers)
+{
+    for (unsigned long i = 0; i < table[0] && i < MAX_FUNCTIONS; i++) {
+        if (initialisers)
+            ((twz_init_fn)table[i + 1])(0, 0, __environ);
+        else
+            ((twz_fini_fn)table[i + 1])();
+    }
+}
+
+static void close_at_exit(void *handle)
+{
+    unsigned long table[MAX_FUNCTIONS + 1];
+    if (__twz_monitor_syscall(TWZ_SYS_DLCLOSE, (long)handle, (long)table, MAX_FUNCTIONS, 1, 0) == 0)
+        run_table(table, 0);
+}
+
+hidden int __cxa_atexit(void (*function)(void *), void *arg, void *dso);
+
+void *dlopen(const char *file, int mode)
+{
+    (void)mode; /* every library is loaded now and its symbols are the compartment's (RTLD_NOW | RTLD_GLOBAL) */
+    unsigned long table[MAX_FUNCTIONS + 1];
+    long handle = __twz_monitor_syscall(TWZ_SYS_DLOPEN, (long)file, (long)table, MAX_FUNCTIONS, 0, 0);
+    if (handle < 0) {
+        failed();
+        return 0;
+    }
+    if (table[0]) { /* loaded now: its initialisers run, and its finalisers at exit unless dlclose ran them */
+        run_table(table, 1);
+        __cxa_atexit(close_at_exit, (void *)handle, 0);
+    }
+    return (void *)handle;
+}
+
+void *__dlsym(void *restrict handle, const char *restrict name, void *restrict caller)
+{
+    (void)caller;
+    long address = __twz_monitor_syscall(TWZ_SYS_DLSYM, (long)handle, (long)name, 0, 0, 0);
+    if ((unsigned long)address - 1 >= -4096UL - 1) { /* 0, or -errno */
+        failed();
+        return 0;
+    }
+    return (void *)address;
+}
+
+hidden int __twz_dlclose(void *handle)
+{
+    unsigned long table[MAX_FUNCTIONS + 1];
+    if (__twz_monitor_syscall(TWZ_SYS_DLCLOSE, (long)handle, (long)table, MAX_FUNCTIONS, 0, 0) < 0) {
+        failed();
+        return 1;
+    }
+    run_table(table, 0);
+    return 0;
+}
