@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, guest
+from conftest import ROOT, build, guest
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -88,3 +88,30 @@ def test_the_trace_names_each_thread() -> None:
     done = run("--trace", str(guest("threads/gated")))
     threads = {line.split()[3] for line in done.stderr.splitlines() if line.startswith("twzemu: trace: enter")}
     assert {"T1", "T2", "T3", "T4", "T5"} <= threads
+
+
+SPIN_FIRST = r"""
+#include <pthread.h>
+#include <stdio.h>
+static volatile int flag;
+__attribute__((noinline)) static void spin_until(volatile int *f, long limit) {
+    for (long i = 0; i < limit && !*f; i++) ;
+}
+static void *setter(void *a) { (void)a; flag = 1; return 0; }
+int main(void) {
+    spin_until(&flag, 3000000);
+    pthread_t t;
+    pthread_create(&t, 0, setter, 0);
+    spin_until(&flag, 4000000000L);
+    printf("flag %d\n", flag);
+    return pthread_join(t, 0);
+}
+"""
+
+
+def test_a_loop_run_before_the_second_thread_existed_is_preempted(tmp_path: Path) -> None:
+    """The first thread spins in code it ran alone before it created a second thread: only preemption lets the
+    second set the flag (code translated before the instruction counter existed would never be counted)."""
+    build(tmp_path, "spin", SPIN_FIRST)
+    done = run("--timeout", "20", str(tmp_path / "spin"))
+    assert (done.returncode, done.stdout, done.stderr) == (0, "flag 1\n", "")

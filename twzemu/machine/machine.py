@@ -711,9 +711,10 @@ class Machine:
         uclib.uc_emu_stop(self._handle)
 
     def count_instructions(self, on: bool) -> None:
-        """``--quantum``: count the instructions run, a translated block at a time, against ``set_budget``'s budget
-        (the crossing engine's block hook, in C: about 2 ns a block; Python runs only for a block met the first
-        time, to count its instructions); when it is spent, the machine stops and ``on_switch`` runs."""
+        """Count the instructions run, a translated block at a time, against ``set_budget``'s budget (the crossing
+        engine's block hook, in C: a few ns a block; Python runs only for a block met the first time, to count its
+        instructions); when it is spent, the machine stops and ``on_switch`` runs. Only code translated from now on
+        calls the hook: counting that is to cover everything starts before the guest runs."""
         if on == (self._block_hook is not None):
             return
         self._hooks_changed = True

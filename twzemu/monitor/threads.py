@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     import random
 
 DEFAULT_QUANTUM = 1_000_000  # instructions a thread runs before another's turn (about a millisecond)
+NO_QUANTUM = 1 << 62  # the budget while one thread could run
+THREAD_CREATORS = frozenset({"pthread_create", "thrd_create", "clone", "__clone"})
 SLEEP_SLICE = 0.05  # while every thread sleeps: how long the host sleeps before looking at the run's deadline
 THREAD_BEGIN = "__twz_thread_begin"  # the runtime's function that makes a thread that began elsewhere its own
 
@@ -165,6 +167,13 @@ class Threads:
         machine.set_gs_base(thread_info_of(0))
         machine.on_switch = self.switch
         crossings.threads = self
+        # A program that may create threads counts its instructions from its first one (code translated before the
+        # counter exists would never be counted: a loop the first thread runs could never be preempted); one that
+        # cannot runs at full speed, and gets the counter when a thread appears anyway (clone by hand, dlopen).
+        self._counting_from_start = any(_creates_threads(c) for c in linked)
+        if self._counting_from_start:
+            self.machine.set_budget(NO_QUANTUM)
+            self.machine.count_instructions(True)
 
     @property
     def calls(self) -> tuple[ThreadCall, ...]:
@@ -515,8 +524,7 @@ class Threads:
         self.machine.set_budget(instructions if random_ is None else random_.randint(1, 2 * instructions))
 
     def _preempt(self) -> None:
-        """The quantum counts from the moment a second thread could run (a program whose other threads all wait
-        computes at full speed) until one thread is left."""
+        """The quantum runs from the moment a second thread could run until one thread is left."""
         if self._preempting:
             wanted = len(self.threads) > 1
         else:
@@ -526,13 +534,25 @@ class Threads:
         self._preempting = wanted
         if wanted:
             self._fresh_quantum()  # the running thread's first quantum starts now
-        self.machine.count_instructions(wanted)
+        else:
+            self.machine.set_budget(NO_QUANTUM)
+        if not self._counting_from_start:
+            self.machine.count_instructions(wanted)
 
 
 def _generator(seed: int) -> random.Random:
     import random  # only a seeded schedule needs it (it costs a run's start-up a few milliseconds)
 
     return random.Random(seed)
+
+
+def _creates_threads(compartment: LinkedCompartment) -> bool:
+    """Whether a library of ``compartment`` but its C library calls a function that creates a thread."""
+    return any(
+        symbol.name in THREAD_CREATORS and not symbol.defined
+        for library in compartment.libraries
+        for symbol in library.info.symbols
+    )
 
 
 def _begin_entry(compartment: LinkedCompartment) -> int | None:
