@@ -148,3 +148,62 @@ def test_a_handle_is_only_the_compartment_that_opened_it(tmp_path: Path) -> None
         "the program's own: not found",
         "destructor after 1 calls",
     ]
+
+
+SHARED_B = r"""
+#include <stdio.h>
+static int state;
+__attribute__((constructor)) static void start(void) { state = 7; puts("B constructor"); }
+__attribute__((destructor)) static void end(void) { state = -1; puts("B destructor"); }
+int b_get(void) { return state; }
+"""
+USES_B = r"""
+int b_get(void);
+int NAME(void) { return b_get() + OFFSET; }
+"""
+OPENER = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(void) {
+    void *a = dlopen("liba.so", RTLD_NOW), *c = dlopen("libc2.so", RTLD_NOW);
+    int (*c_get)(void) = (int (*)(void))dlsym(c, "c_get");
+    dlclose(a);
+    printf("c_get after closing a: %d, b_get through c: %s\n", c_get(), dlsym(c, "b_get") ? "found" : dlerror());
+    dlclose(c);
+    puts("closed c");
+    for (int i = 0; i < 200; i++) {  /* a failed load keeps nothing; a compartment's share of slots ends */
+        void *missing = dlopen("libmissing_symbol.so", RTLD_NOW);
+        if (missing) return 1;
+    }
+    int loaded = 0;
+    for (int i = 0; i < 200; i++) {
+        void *h = dlopen("libb.so", RTLD_NOW);
+        if (!h) break;
+        loaded++;
+        dlclose(h);
+    }
+    printf("loaded %d times, then: %s\n", loaded, dlerror() ? "refused" : "no error");
+    return 0;
+}
+"""
+
+
+def test_what_a_closed_library_still_needs_stays_and_failures_keep_nothing(tmp_path: Path) -> None:
+    """liba.so and libc2.so both need libb.so: closing liba leaves libb to libc2 (its destructor runs when libc2
+    closes, not before); loads that fail (an undefined symbol) keep nothing; one compartment loads at most its share
+    of the run's slots (they are never given back), then dlopen says why."""
+    build(tmp_path, "b", SHARED_B, "-shared")
+    build(tmp_path, "a", USES_B.replace("NAME", "a_get").replace("OFFSET", "100"), "-shared", "-L.", "-lb")
+    build(tmp_path, "c2", USES_B.replace("NAME", "c_get").replace("OFFSET", "200"), "-shared", "-L.", "-lb")
+    build(tmp_path, "missing_symbol", "int nowhere(void);\nint m(void) { return nowhere(); }\n", "-shared")
+    build(tmp_path, "opener", OPENER)
+    done = run("opener", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        "B constructor",
+        "c_get after closing a: 207, b_get through c: found",
+        "B destructor",
+        "closed c",
+        *["B constructor", "B destructor"] * 61,  # 64 images, liba, libb and libc2 among them
+        "loaded 61 times, then: refused",
+    ]

@@ -69,11 +69,17 @@ def slot_base(slot: int) -> int:
     return slot << SLOT_SHIFT
 
 
-def build_objects(store: ObjectStore, image: ElfImage) -> tuple[Object, Object]:
-    """Steps 1-2: the ELF file as an object, then its text and data objects filled from the segments."""
-    elf_object(store, image)
-    text = store.create(lifetime=Lifetime.VOLATILE)
-    data = store.create(lifetime=Lifetime.VOLATILE)
+def build_objects(store: ObjectStore, image: ElfImage, made: list[Object] | None = None) -> tuple[Object, Object]:
+    """Steps 1-2: the ELF file as an object, then its text and data objects filled from the segments (each one
+    created is also appended to ``made``, for a caller that may have to remove them)."""
+    created = [
+        elf_object(store, image),
+        store.create(lifetime=Lifetime.VOLATILE),
+        store.create(lifetime=Lifetime.VOLATILE),
+    ]
+    if made is not None:
+        made += created
+    _, text, data = created
     for segment in image.segments:
         target, offset = _placement(image, segment.p_vaddr, segment.p_memsz, segment.p_flags, text, data)
         content = image.data[segment.p_offset : segment.p_offset + segment.p_filesz]

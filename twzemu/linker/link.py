@@ -54,6 +54,7 @@ from ..elf.relocs import RelocType, reloc_name
 from ..errors import LinkError, LinkErrorKind, UsageError
 from ..loader import SLOT_SIZE, LoadedImage, build_objects, slot_base
 from ..objects.layout import NULL_PAGE_SIZE, U64_MASK
+from ..objects.object import Object
 from ..objects.store import ObjectStore
 from ..security.gates import ARGUMENT_REGISTERS, GATE_ALIGNMENT, Gate
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
@@ -225,6 +226,7 @@ class Linker:
         gates: Sequence[Gate],
         names: Mapping[int, str],
         first_slot: int,
+        last_slot: int,
     ) -> LoadedLater:
         """Load library ``name`` (found like a ``DT_NEEDED`` name, or a path) into ``compartment`` at run time, with
         what it needs that the compartment has not loaded, into slot pairs from ``first_slot``: checked as at link
@@ -232,7 +234,8 @@ class Linker:
         resolves a library loaded later) and its own, its initialisers ordered. ``everything``: every library of
         the run (to explain a symbol another compartment defines). A library that declares gates or has TLS is
         refused (``LinkError``): loading an isolated compartment, or growing the static TLS, at run time is not
-        supported yet."""
+        supported yet. Slots pairs from ``first_slot`` up to ``last_slot`` (exclusive) are free; what it creates
+        before it fails is removed again."""
         have = {library.name: library for library in compartment.libraries}
         files: dict[str, ElfImage] = {}
         infos: dict[str, DynamicInfo] = {}
@@ -264,12 +267,33 @@ class Linker:
                                 "supported yet")  # fmt: skip
             if info.textrel:
                 problems.append(f"{image.path}: text relocations (DF_TEXTREL) are not supported")
+        if first_slot + 2 * len(files) > last_slot:
+            problems.append(f"no room for {len(files)} more images (each a slot pair) in this run")
         if problems:
             raise LinkError(problems, LinkErrorKind.UNSUPPORTED)
+        made: list[Object] = []
+        try:
+            return self._load_placed(files, infos, compartment, everything, gates, names, first_slot, made)
+        except BaseException:
+            for obj in made:  # nothing of a load that failed stays
+                self.store.remove(obj.id)
+            raise
+
+    def _load_placed(
+        self,
+        files: dict[str, ElfImage],
+        infos: dict[str, DynamicInfo],
+        compartment: LinkedCompartment,
+        everything: Sequence[LinkedLibrary],
+        gates: Sequence[Gate],
+        names: Mapping[int, str],
+        first_slot: int,
+        made: list[Object],
+    ) -> LoadedLater:
         added = []
         for index, lib_name in enumerate(files):
             slot = first_slot + 2 * index
-            text, data = build_objects(self.store, files[lib_name])
+            text, data = build_objects(self.store, files[lib_name], made)
             loaded = LoadedImage(files[lib_name], Path(lib_name).name, slot_base(slot), text, data, slot)
             added.append(LinkedLibrary(lib_name, compartment.id, infos[lib_name], loaded, None, ()))
         keys = [_Instance(compartment.id, library.name) for library in (*compartment.libraries, *added)]

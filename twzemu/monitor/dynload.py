@@ -41,6 +41,8 @@ from .syscalls import read_string
 
 EINVAL, ENOENT, ENOEXEC, ENOMEM, EFAULT = 22, 2, 8, 12, 14
 NAME_MAX = 4096
+MAX_FUNCTIONS = 1 << 16  # initialisers or finalisers one call hands over, at most
+LOADS_PER_COMPARTMENT = 64  # images a compartment may load at run time (their slots are never given back)
 RTLD_NEXT = (1 << 64) - 1
 
 
@@ -83,6 +85,7 @@ class DynamicLoading:
         self.handles: dict[int, Handle] = {}
         self._next_handle = 0x10  # never 0 (RTLD_DEFAULT) nor a small number a program might forge by accident
         self._next_slot = FIRST_SLOT + 2 * len(self.everything)
+        self._loads: dict[int, int] = {}  # compartment -> images it loaded at run time
 
     @property
     def calls(self) -> dict[int, Callable[[Client, tuple[int, ...]], int]]:
@@ -102,22 +105,24 @@ class DynamicLoading:
         name = read_string(client.space, path, NAME_MAX)
         if isinstance(name, int):
             return self._fail(-name, "dlopen: the library's name is not readable")
-        if not client.space.user_may(table, 8 * (capacity + 1), Access.WRITE) or capacity > 1 << 16:
+        if capacity > MAX_FUNCTIONS or not client.space.user_may(table, 8 * (capacity + 1), Access.WRITE):
             return self._fail(EFAULT, "dlopen: no room for the initialisers' table")
         have = self._already(compartment, name)
         if have is not None:
             self._write_table(client, table, ())
             return self._new_handle(Handle(compartment.id, have, (), ()))
         images = self._next_slot
+        used = self._loads.get(compartment.id, 0)
+        # a compartment's own share of the run's free slots: none may take them all (slots are never given back)
+        last = min(THREAD_INFO_SLOT, images + 2 * (LOADS_PER_COMPARTMENT - used))
         try:
-            loaded = self.linker.load(name, compartment, self.everything, self.gates, self._names(), images)
+            loaded = self.linker.load(name, compartment, self.everything, self.gates, self._names(), images, last)
         except TwzEmuError as error:
             return self._fail(ENOENT, str(error))  # it names the file
         if len(loaded.init) > capacity:
             return self._fail(ENOMEM, f"dlopen {name}: more initialisers than the runtime can run")
-        if images + 2 * len(loaded.libraries) > THREAD_INFO_SLOT:
-            return self._fail(ENOMEM, f"dlopen {name}: no slot left for its {len(loaded.libraries)} images")
         self._next_slot = images + 2 * len(loaded.libraries)
+        self._loads[compartment.id] = used + len(loaded.libraries)
         state = self.states[compartment.id]
         self.builder.add_images(state, [library.loaded for library in loaded.libraries])
         sites: frozenset[int] = frozenset()
@@ -207,7 +212,9 @@ class DynamicLoading:
                     self._write_table(client, table, ())
                 return 0
             return self._fail(EINVAL, f"dlclose: invalid library handle {number:#x}")
-        if not client.space.user_may(table, 8 * (capacity + 1), Access.WRITE) or len(handle.fini) > capacity:
+        if capacity > MAX_FUNCTIONS or not client.space.user_may(table, 8 * (capacity + 1), Access.WRITE):
+            return self._fail(EFAULT, "dlclose: no room for the finalisers' table")
+        if len(handle.fini) > capacity:
             return self._fail(EFAULT, "dlclose: no room for the finalisers' table")
         handle.count = 0 if at_exit else handle.count - 1
         if handle.count > 0:
@@ -215,6 +222,12 @@ class DynamicLoading:
             return 0
         del self.handles[number]
         compartment = self.compartments[handle.compartment]
+        heir = self._still_needing(compartment, handle)
+        if heir is not None:  # what it loaded is still in use: it goes with the handle that needs it
+            heir.loaded += handle.loaded
+            heir.fini = handle.fini + heir.fini
+            self._write_table(client, table, ())
+            return 0
         gone = set(map(id, handle.loaded))  # a later dlopen loads them anew
         remaining = tuple(library for library in compartment.libraries if id(library) not in gone)
         self.compartments[handle.compartment] = dataclasses.replace(compartment, libraries=remaining)
@@ -222,6 +235,17 @@ class DynamicLoading:
         if handle.loaded:
             self.changed()
         return 0
+
+    def _still_needing(self, compartment: LinkedCompartment, closing: Handle) -> Handle | None:
+        """An open handle of the compartment whose library needs one of those ``closing`` loaded (then they stay
+        loaded, and are finalised when that handle closes, as a dynamic linker counts references)."""
+        loaded = set(map(id, closing.loaded))
+        for handle in self.handles.values():
+            if handle.compartment == closing.compartment and any(
+                id(library) in loaded for library in self._needed_by(compartment, handle.library)
+            ):
+                return handle
+        return None
 
     @staticmethod
     def _write_table(client: Client, table: int, functions: tuple[int, ...]) -> None:
