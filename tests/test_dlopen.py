@@ -207,3 +207,38 @@ def test_what_a_closed_library_still_needs_stays_and_failures_keep_nothing(tmp_p
         *["B constructor", "B destructor"] * 61,  # 64 images, liba, libb and libc2 among them
         "loaded 61 times, then: refused",
     ]
+
+
+SLOW_CONSTRUCTOR = r"""
+static volatile int ready;
+__attribute__((constructor)) static void start(void) { for (volatile long k = 0; k < 2000000; k++) ; ready = 1; }
+int s_ready(void) { return ready; }
+"""
+TWO_OPENERS = r"""
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+static int seen[2];
+static void *opener(void *arg) {
+    int (*ready)(void) = (int (*)(void))dlsym(dlopen("libslow.so", RTLD_NOW), "s_ready");
+    seen[(long)arg] = ready();
+    return 0;
+}
+int main(void) {
+    pthread_t t[2];
+    for (long i = 0; i < 2; i++) pthread_create(&t[i], 0, opener, (void *)i);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], 0);
+    printf("ready %d %d\n", seen[0], seen[1]);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("quantum", ["500", "2000"])
+def test_a_second_dlopen_waits_for_the_first_ones_constructors(tmp_path: Path, quantum: str) -> None:
+    """Two threads open a library whose constructor takes a while: the second dlopen returns only once the first
+    opener's constructors ran (it returned at once, and the library was used half-initialised)."""
+    build(tmp_path, "slow", SLOW_CONSTRUCTOR, "-shared")
+    build(tmp_path, "openers", TWO_OPENERS)
+    done = run("--quantum", quantum, "openers", cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ready 1 1\n", "")

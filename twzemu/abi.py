@@ -118,3 +118,4 @@ class RuntimeCall(enum.IntEnum):
     DLOPEN = 0x7D00  # (path, table, capacity) -> handle; table[0] initialisers follow
     DLSYM = 0x7D01  # (handle, name) -> address
     DLCLOSE = 0x7D02  # (handle, table, capacity, at_exit) -> 0; table[0] finalisers follow
+    DLREADY = 0x7D03  # (handle) -> 0: its initialisers have run

@@ -55,6 +55,7 @@ class Handle:
     loaded: tuple[LinkedLibrary, ...]  # what this opening loaded (empty: the compartment had it already)
     fini: tuple[int, ...]
     count: int = 1
+    initialiser: int | None = None  # the thread running its initialisers (until the runtime says they ran)
 
 
 class DynamicLoading:
@@ -70,6 +71,8 @@ class DynamicLoading:
         symbols: Symbolizer,
         reply: Callable[[bytes], None],
         changed: Callable[[], None] = lambda: None,
+        thread: Callable[[], int] = lambda: 1,
+        retry_later: Callable[[str], bool] = lambda what: False,
     ) -> None:
         self.linker = linker
         self.compartments = {c.id: c for c in linked.compartments}
@@ -82,14 +85,17 @@ class DynamicLoading:
         self.symbols = symbols
         self.reply = reply
         self.changed = changed  # told when the libraries change (a debugger reloads its list)
+        self.thread = thread  # the running thread's id
+        self.retry_later = retry_later  # parks the caller until another thread had a turn, then calls again
         self.handles: dict[int, Handle] = {}
         self._next_handle = 0x10  # never 0 (RTLD_DEFAULT) nor a small number a program might forge by accident
         self._next_slot = FIRST_SLOT + 2 * len(self.everything)
         self._loads: dict[int, int] = {}  # compartment -> images it loaded at run time
 
     @property
-    def calls(self) -> dict[int, Callable[[Client, tuple[int, ...]], int]]:
-        return {RuntimeCall.DLOPEN: self._open, RuntimeCall.DLSYM: self._symbol, RuntimeCall.DLCLOSE: self._close}
+    def calls(self) -> dict[int, Callable[[Client, tuple[int, ...]], int | None]]:
+        return {RuntimeCall.DLOPEN: self._open, RuntimeCall.DLSYM: self._symbol, RuntimeCall.DLCLOSE: self._close,
+                RuntimeCall.DLREADY: self._ready}  # fmt: skip
 
     def _fail(self, errno: int, why: str) -> int:
         self.reply(why.encode("utf-8", "replace")[:4000] + b"\0")
@@ -97,7 +103,7 @@ class DynamicLoading:
 
     # -- dlopen --------------------------------------------------------------------------------------------
 
-    def _open(self, client: Client, args: tuple[int, ...]) -> int:
+    def _open(self, client: Client, args: tuple[int, ...]) -> int | None:
         path, table, capacity = args[0], args[1], args[2]
         compartment = self.compartments.get(client.id)
         if compartment is None or self.linker is None:
@@ -109,6 +115,10 @@ class DynamicLoading:
             return self._fail(EFAULT, "dlopen: no room for the initialisers' table")
         have = self._already(compartment, name)
         if have is not None:
+            opening = self._opened(compartment.id, have)
+            busy = opening is not None and opening.initialiser not in (None, self.thread())
+            if busy and opening is not None and self.retry_later(f"for {name}'s initialisers (T{opening.initialiser})"):
+                return None  # the call is made again once another thread had a turn
             self._write_table(client, table, ())
             return self._new_handle(Handle(compartment.id, have, (), ()))
         images = self._next_slot
@@ -136,7 +146,9 @@ class DynamicLoading:
         )
         self._write_table(client, table, loaded.init)
         self.changed()
-        return self._new_handle(Handle(compartment.id, loaded.libraries[0], loaded.libraries, loaded.fini))
+        return self._new_handle(
+            Handle(compartment.id, loaded.libraries[0], loaded.libraries, loaded.fini, initialiser=self.thread())
+        )
 
     def _already(self, compartment: LinkedCompartment, name: str) -> LinkedLibrary | None:
         """The library ``name`` names if the compartment has it (by the name it was needed as, or its file's)."""
@@ -146,6 +158,16 @@ class DynamicLoading:
             ):
                 return library
         return None
+
+    def _opened(self, compartment: int, library: LinkedLibrary) -> Handle | None:
+        return next((h for h in self.handles.values() if h.compartment == compartment and h.library is library), None)
+
+    def _ready(self, client: Client, args: tuple[int, ...]) -> int:
+        """The runtime ran the initialisers dlopen handed it: other threads' dlopen of the library go on."""
+        handle = self.handles.get(args[0])
+        if handle is not None and handle.compartment == client.id and handle.initialiser == self.thread():
+            handle.initialiser = None
+        return 0
 
     def _names(self) -> dict[int, str]:
         return {c: state.name for c, state in self.states.items()}

@@ -279,7 +279,8 @@ class Run:
             system_calls.serve(call.number, call.handler)
         loading = self.loading = DynamicLoading(
             monitor.linker, linked, self.states, builder, crossings.engine, self.symbols, crossings.reply,
-            self._libraries_changed,
+            self._libraries_changed, lambda: self.threads.running.id if self.threads else 1,
+            lambda what: self.threads is not None and self.threads.retry_later(what),
         )  # fmt: skip
         for number, handler in loading.calls.items():
             system_calls.serve(number, handler)

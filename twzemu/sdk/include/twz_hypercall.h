@@ -21,6 +21,7 @@ enum twz_runtime_syscall {
     TWZ_SYS_DLOPEN = 0x7d00,  /* (path, table, capacity) -> a handle; table[0] initialisers follow it, to run */
     TWZ_SYS_DLSYM = 0x7d01,   /* (handle, name) -> the symbol's address (0 or RTLD_NEXT: the caller's scope) */
     TWZ_SYS_DLCLOSE = 0x7d02, /* (handle, table, capacity, at_exit) -> 0; table[0] finalisers follow, to run */
+    TWZ_SYS_DLREADY = 0x7d03, /* (handle) -> 0: its initialisers have run (another thread's dlopen waited) */
 };
 
 static inline long twz_hypercall3(long nr, long a, long b, long c)

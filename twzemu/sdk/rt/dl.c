@@ -55,6 +55,7 @@ void *dlopen(const char *file, int mode)
         run_table(table, 1);
         __cxa_atexit(close_at_exit, (void *)handle, 0);
     }
+    __twz_monitor_syscall(TWZ_SYS_DLREADY, handle, 0, 0, 0, 0); /* another thread's dlopen of it waited */
     return (void *)handle;
 }
 
