@@ -77,6 +77,8 @@ int main(void) {
     printf("another compartment's gate: %ld, its data: %s\n", gate ? gate(41) : -1L,
            dlsym(RTLD_DEFAULT, "service_secret") ? "found" : "not found");
     printf("own: %s\n", dlsym(RTLD_DEFAULT, "main") ? "found" : "not found");
+    void *self = dlopen(0, RTLD_NOW);
+    printf("dlopen(NULL): %s, close %d\n", self && dlsym(self, "main") ? "own scope" : "error", dlclose(self));
     return service_call(0) == 1 ? 0 : 1;
 }
 """
@@ -103,6 +105,7 @@ def test_what_a_library_loaded_at_run_time_may_not_be_or_reach(tmp_path: Path) -
         "forged handle: error, close 1",
         "another compartment's gate: 42, its data: not found",
         "own: found",
+        "dlopen(NULL): own scope, close 0",
     ]
 
 

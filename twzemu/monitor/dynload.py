@@ -44,6 +44,7 @@ NAME_MAX = 4096
 MAX_FUNCTIONS = 1 << 16  # initialisers or finalisers one call hands over, at most
 LOADS_PER_COMPARTMENT = 64  # images a compartment may load at run time (their slots are never given back)
 RTLD_NEXT = (1 << 64) - 1
+OWN_SCOPE = 1  # dlopen(NULL)'s handle (the runtime's): the compartment's libraries, as RTLD_DEFAULT
 
 
 @dataclass(slots=True)
@@ -191,7 +192,7 @@ class DynamicLoading:
         compartment = self.compartments.get(client.id)
         if compartment is None:
             return self._fail(EINVAL, "dlsym: this compartment has no libraries")
-        if number in (0, RTLD_NEXT):
+        if number in (0, OWN_SCOPE, RTLD_NEXT):
             scope = compartment.libraries
         else:
             handle = self.handles.get(number)

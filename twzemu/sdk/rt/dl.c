@@ -14,6 +14,7 @@
 #include "twz_runtime.h"
 
 #define MAX_FUNCTIONS 256
+#define OWN_SCOPE ((void *)1) /* dlopen(NULL): the compartment's libraries, as dlsym(RTLD_DEFAULT) sees them */
 
 extern char **__environ;
 
@@ -45,6 +46,8 @@ hidden int __cxa_atexit(void (*function)(void *), void *arg, void *dso);
 void *dlopen(const char *file, int mode)
 {
     (void)mode; /* every library is loaded now and its symbols are the compartment's (RTLD_NOW | RTLD_GLOBAL) */
+    if (!file)
+        return OWN_SCOPE;
     unsigned long table[MAX_FUNCTIONS + 1];
     long handle = __twz_monitor_syscall(TWZ_SYS_DLOPEN, (long)file, (long)table, MAX_FUNCTIONS, 0, 0);
     if (handle < 0) {
@@ -72,6 +75,8 @@ void *__dlsym(void *restrict handle, const char *restrict name, void *restrict c
 
 hidden int __twz_dlclose(void *handle)
 {
+    if (handle == OWN_SCOPE)
+        return 0;
     unsigned long table[MAX_FUNCTIONS + 1];
     if (__twz_monitor_syscall(TWZ_SYS_DLCLOSE, (long)handle, (long)table, MAX_FUNCTIONS, 0, 0) < 0) {
         failed();
