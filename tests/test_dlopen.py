@@ -245,3 +245,41 @@ def test_a_second_dlopen_waits_for_the_first_ones_constructors(tmp_path: Path, q
     build(tmp_path, "openers", TWO_OPENERS)
     done = run("--quantum", quantum, "openers", cwd=tmp_path)
     assert (done.returncode, done.stdout, done.stderr) == (0, "ready 1 1\n", "")
+
+
+RAW_FORGER = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+long open_plugin(void);
+long use_plugin(void);
+typedef long service(long, long, long, long, long, long);
+int main(void) {
+    long handle = open_plugin();  /* the library's handle: the program only learns its number */
+    service *monitor = (service *)dlsym(RTLD_DEFAULT, "__twz_monitor_syscall");
+    unsigned long table[17] = {0};
+    long closed = monitor(0x7d02, handle, (long)table, 16, 1, 0);  /* a forced close "at exit" */
+    long ready = monitor(0x7d03, handle, 0, 0, 0, 0);
+    long found = monitor(0x7d01, handle, (long)"plugin_add", 0, 0, 0);
+    printf("forged close %ld (finalisers handed over: %lu), ready %ld, symbol %s\n", closed, table[0], ready,
+           found > 0 ? "found" : "refused");
+    printf("the library's own use: %ld\n", use_plugin());
+    return 0;
+}
+"""
+
+
+def test_the_monitors_loading_calls_made_by_hand_with_another_compartments_handle(tmp_path: Path) -> None:
+    """The program calls the monitor's service itself (its address through dlsym) with the number of a handle an
+    isolated library opened: a forced close at exit, the "initialisers ran" call and a symbol lookup. Nothing is
+    closed or handed over; the library's plugin works on, and its destructor runs once, at exit."""
+    build(tmp_path, "plugin", (DL / "plugin.c").read_text(), "-shared")
+    build(tmp_path, "opener", HANDLE_LEAK, "-shared")
+    build(tmp_path, "forger", RAW_FORGER, "-L.", "-lopener")
+    done = run("forger", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        "constructor: plugin ready",
+        "forged close -22 (finalisers handed over: 0), ready 0, symbol refused",
+        "the library's own use: 42",
+        "destructor after 1 calls",
+    ]

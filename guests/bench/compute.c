@@ -1,15 +1,7 @@
 /* ALU-bound loop; the benchmark runs compute_loop under twzemu and under raw Unicorn. */
 #include "twz_rt.h"
 
-__attribute__((noinline)) unsigned long compute_loop(unsigned long n)
-{
-    unsigned long a = 1, b = 0;
-    for (unsigned long i = 0; i < n; i++) {
-        a = a * 6364136223846793005UL + 1442695040888963407UL;
-        b ^= a >> 13;
-    }
-    return b;
-}
+#include "compute_loop.h"
 
 int main(void)
 {

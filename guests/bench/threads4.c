@@ -2,15 +2,7 @@
  * twzemu's scheduler and compares with raw Unicorn running compute_loop(COMPUTE_ITERATIONS) once. */
 #include <pthread.h>
 
-__attribute__((noinline)) unsigned long compute_loop(unsigned long n)
-{
-    unsigned long a = 1, b = 0;
-    for (unsigned long i = 0; i < n; i++) {
-        a = a * 6364136223846793005UL + 1442695040888963407UL;
-        b ^= a >> 13;
-    }
-    return b;
-}
+#include "compute_loop.h"
 
 static void *quarter(void *arg)
 {

@@ -229,15 +229,10 @@ class DynamicLoading:
     def _close(self, client: Client, args: tuple[int, ...]) -> int:
         number, table, capacity, at_exit = args[0], args[1], args[2], args[3]
         handle = self.handles.get(number)
-        if handle is None or handle.compartment != client.id:
-            if at_exit:  # closed already: nothing left to run
-                if client.space.user_may(table, 8, Access.WRITE):
-                    self._write_table(client, table, ())
-                return 0
+        if handle is None or handle.compartment != client.id:  # (at exit: closed already, nothing left to run)
             return self._fail(EINVAL, f"dlclose: invalid library handle {number:#x}")
-        if capacity > MAX_FUNCTIONS or not client.space.user_may(table, 8 * (capacity + 1), Access.WRITE):
-            return self._fail(EFAULT, "dlclose: no room for the finalisers' table")
-        if len(handle.fini) > capacity:
+        if (len(handle.fini) > capacity or capacity > MAX_FUNCTIONS
+                or not client.space.user_may(table, 8 * (capacity + 1), Access.WRITE)):  # fmt: skip
             return self._fail(EFAULT, "dlclose: no room for the finalisers' table")
         handle.count = 0 if at_exit else handle.count - 1
         if handle.count > 0:

@@ -52,7 +52,7 @@ from .crossing import CompartmentState, Crossings
 from .dynload import DynamicLoading
 from .files import Files, Mount
 from .hypercalls import Hypercalls
-from .layout import GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT, guarded_stack
+from .layout import FIRST_THREAD, GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT, guarded_stack
 from .observe import CrossingObserver, TextTrace
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, describe_fault, describe_verdict, one_line
 from .services import MonitorText, build_monitor_text
@@ -370,7 +370,7 @@ class Run:
 
     def _on_another_thread(self) -> bool:
         """Whether a thread other than the first runs now (one that start-up code created)."""
-        return self.threads is not None and self.threads.running.id != self.threads.first
+        return self.threads is not None and self.threads.running.id != FIRST_THREAD
 
     def finish(self, deadline: float | None = None) -> Stop | None:
         """After a normal exit, the isolated compartments' fini functions, in reverse order of their init (the

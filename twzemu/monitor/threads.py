@@ -152,7 +152,6 @@ class Threads:
         self.schedule = schedule
         self._random = None if schedule.seed is None else _generator(schedule.seed)
         self._begin = {c.id: entry for c in linked if (entry := _begin_entry(c)) is not None}
-        self.first = FIRST_THREAD
         first = self.engine.running
         assert first is not None
         self.running = Thread(FIRST_THREAD, 0, first)

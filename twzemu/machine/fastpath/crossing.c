@@ -783,44 +783,42 @@ void twz_on_intr(void *uc, uint32_t intno, void *data)
     st->python_hook(uc, intno, NULL);
 }
 
-/* --quantum: Unicorn's block hook while more than one thread lives. A block's instructions count against the running
- * thread's budget as the block starts (so a quantum ends at a block's end: determinism at block granularity); when
- * it is spent, the machine stops for the scheduler. No Python runs but for a block met the first time. */
-void twz_on_block(void *uc, uint64_t address, uint32_t size, void *data)
+/* How many instructions the block at address (size bytes) holds: the block counted last (a loop runs the same one
+ * again and again), else the table, else Python's count, kept in the table. */
+static uint32_t block_count(struct twz_state *st, uint64_t address, uint32_t size)
 {
-    struct twz_state *st = data;
-    struct twz_block *last = &st->last_block; /* a loop runs the same block again and again */
-    if (last->address == address && last->size == size && last->count) {
-        st->budget -= last->count;
-        if (st->budget <= 0 && !st->expired) {
-            st->expired = 1;
-            st->emu_stop(uc);
-        }
-        return;
-    }
+    struct twz_block *last = &st->last_block;
+    if (last->count && last->address == address && last->size == size)
+        return last->count;
     uint32_t count = 0;
     struct twz_block *free_slot = NULL;
     uint64_t start = gate_hash(address);
-    for (uint64_t n = 0; st->blocks && n < BLOCK_PROBES; n++) {
+    for (uint64_t n = 0; st->blocks && n < BLOCK_PROBES && !count; n++) {
         struct twz_block *b = &st->blocks[(start + n) & st->block_mask];
-        if (b->count && b->address == address && b->size == size) {
+        if (b->count && b->address == address && b->size == size)
             count = b->count;
-            break;
-        }
-        if (!b->count && !free_slot)
+        else if (!b->count && !free_slot)
             free_slot = b;
     }
     if (!count) {
         count = st->count_block(address, size);
         if (!count)
             count = 1;
-        if (st->blocks) {
-            struct twz_block *slot = free_slot ? free_slot : &st->blocks[start & st->block_mask];
-            slot->address = address, slot->size = size, slot->count = count;
-        }
+        if (st->blocks)
+            *(free_slot ? free_slot : &st->blocks[start & st->block_mask]) = (struct twz_block){address, size, count};
     }
     *last = (struct twz_block){address, size, count};
-    st->budget -= count;
+    return count;
+}
+
+/* The scheduler's quantum: Unicorn's block hook in a program that may have threads. A block's instructions count
+ * against the running thread's budget as the block starts (so a quantum ends at a block's end: determinism at block
+ * granularity); when it is spent, the machine stops for the scheduler. No Python runs but for a block met the first
+ * time. */
+void twz_on_block(void *uc, uint64_t address, uint32_t size, void *data)
+{
+    struct twz_state *st = data;
+    st->budget -= block_count(st, address, size);
     if (st->budget <= 0 && !st->expired) {
         st->expired = 1;
         st->emu_stop(uc);
