@@ -1,9 +1,9 @@
 """Threads (issue 14), measured against raw Unicorn and against a plain monitor call in the same run:
 
 * ``threads4_compute_vs_raw`` — four threads splitting ``compute_loop``'s work four ways (``guests/bench/threads4``)
-  under the default quantum (``threads.DEFAULT_QUANTUM`` instructions, counted a translated block at a time by the
-  crossing engine), against raw Unicorn running ``compute_loop`` once over the whole of it;
-  ``threads4_quantum_vs_raw`` the same under ``--quantum QUANTUM``. Higher is better.
+  under the default quantum (``threads.DEFAULT_PERIOD`` of the host's time, from a timer thread), against raw
+  Unicorn running ``compute_loop`` once over the whole of it; ``threads4_quantum_vs_raw`` the same under
+  ``--quantum QUANTUM`` (instructions counted a translated block at a time by the crossing engine). Higher is better.
 * ``yield_round_us`` — one ``sched_yield`` that hands the CPU to the other of two threads (``guests/bench/yields``):
   a call of the monitor's system-call service and a switch; ``thread_switch_us`` is the switch alone (less
   ``monitor_service_us``, a no-op service call, measured in the same run).

@@ -183,15 +183,16 @@ def add_run_parser(commands: Any) -> None:
         "--quantum",
         type=_positive,
         metavar="N",
-        help="while several threads could run, switch threads every N guest instructions (default 1000000; counted "
-        "a translated block at a time, so a schedule is the same on every run)",
+        help="while several threads could run, switch threads every N guest instructions, counted a translated "
+        "block at a time, so a schedule is the same on every run (default: every 5 ms of the host's time, which "
+        "costs nothing per block but differs from run to run)",
     )
     parser.add_argument(
         "--schedule-seed",
         type=int,
         metavar="S",
         help="draw the schedule from seed S: which thread runs next, and each quantum's length (up to twice "
-        "--quantum); the same seed replays the same interleaving, another explores another",
+        "--quantum, 1000000 by default); the same seed replays the same interleaving, another explores another",
     )
     parser.add_argument("prog", metavar="PROG", help="the program to run")
     parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="arguments for the guest")

@@ -13,7 +13,9 @@ Nothing here trusts a hard-coded offset. ``locate_cpu_state`` finds the state in
 pattern written through the public API, then finds each field by writing a value through the API and looking
 for it; the fault fields are found by calibration (``machine.Machine`` runs the faults, ``FaultCalibration``
 reads the state around them). Every offset is verified both ways before use; any mismatch raises
-``MachineError`` naming the Unicorn version (fail closed).
+``MachineError`` naming the Unicorn version (fail closed). One field of the uc struct itself is used too: the flag
+that makes stops from another thread land between instructions (``find_exact_stop_flag``); where it cannot be
+found for sure, nothing stops the guest from another thread except to end the run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 import unicorn
 from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
 
 from ..errors import MachineError
 
@@ -259,3 +262,55 @@ def _holding(snapshots: Sequence[tuple[tuple[int, ...], int]]) -> list[int]:
     for snap, value in snapshots[1:]:
         candidates = [i for i in candidates if snap[i] == value]
     return [4 * i for i in candidates]
+
+
+class _UcTail(ctypes.Structure):
+    """The uc struct of Unicorn 2.1.4 from ``target_page_size`` to ``init_done`` (``include/uc_priv.h``)."""
+
+    _fields_ = [
+        ("target_page_size", ctypes.c_uint32),
+        ("target_page_align", ctypes.c_uint32),
+        ("qemu_host_page_size", ctypes.c_uint64),
+        ("qemu_real_host_page_size", ctypes.c_uint64),
+        ("qemu_icache_linesize", ctypes.c_int),
+        ("context_content", ctypes.c_int),
+        ("cpu_context_size", ctypes.c_int),
+        ("next_pc", ctypes.c_uint64),
+        ("hook_insert", ctypes.c_bool),
+        ("first_tb", ctypes.c_bool),
+        ("no_exit_request", ctypes.c_bool),
+        ("init_done", ctypes.c_bool),
+    ]
+
+
+_PAGE_SIZES = struct.pack("<IIQQ", 4096, 4095, 4096, 4096)  # the tail's first four fields, set at the engine's init
+_TAIL_SEARCH = 0x1000  # the tail lies within the first 4 KiB of the uc struct (at 1984 in 2.1.4's x86-64 build)
+
+
+def find_exact_stop_flag(uc: unicorn.Uc) -> ctypes.c_bool | None:
+    """Unicorn's ``no_exit_request`` flag in ``uc``'s struct, or None where it cannot be found for sure.
+
+    Why: Unicorn 2.1.4 checks for a stop request at the start of every translated block and again after every guest
+    load and store. A stop seen after a store restarts the instruction that made it (unicorn #1355: ``add [x], 1``
+    stopped by another thread's ``uc_emu_stop`` runs twice; measured here, once per stop). Code translated while this
+    flag is set has no check after its accesses (Unicorn sets it for ARM's IT blocks), so a stop from another thread
+    lands at a block's start, between instructions. Stops asked for by a hook on memory or code then wait for the
+    next block too: the debugger clears the flag while it has such hooks (``Machine.set_exact_stops``).
+
+    The tail of the struct that holds it is found by its page sizes (a unique match in the first 4 KiB) and checked:
+    the engine is initialised, the flag and ``hook_insert`` are clear, and ``cpu_context_size`` agrees with the public
+    ``uc_context_size``.
+    """
+    if unicorn_version() != "2.1.4":
+        return None
+    handle = uc._uch.value
+    head = ctypes.string_at(handle, _TAIL_SEARCH)
+    at = head.find(_PAGE_SIZES)
+    if at < 0 or head.find(_PAGE_SIZES, at + 1) >= 0:
+        return None
+    tail = _UcTail.from_address(handle + at)
+    uclib.uc_context_size.restype = ctypes.c_size_t
+    header = uclib.uc_context_size(uc._uch) - tail.cpu_context_size
+    if not tail.init_done or tail.no_exit_request or tail.hook_insert or not 0 < header < 256:
+        return None
+    return ctypes.c_bool.from_address(handle + at + _UcTail.no_exit_request.offset)

@@ -27,6 +27,7 @@ and ``run`` acts between ``emu_start`` calls (zelos' ``stop_and_exec`` pattern).
 from __future__ import annotations
 
 import ctypes
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -53,6 +54,7 @@ from .cpustate import (
     CpuState,
     FaultCalibration,
     StateLayout,
+    find_exact_stop_flag,
     find_field,
     find_vectors,
     locate_cpu_state,
@@ -229,11 +231,15 @@ class Machine:
         self._repeats = 0
         # A debugger (``twzemu.debug``) attached before the run: ``run`` hands it control; None keeps ``run`` as is.
         self.debugger: Debugger | None = None
-        # Threads: a switch asked for by a hook (or by the instruction counter) is made by the run loop once
-        # emu_start returns: ``on_switch()`` changes what runs (False: the run is to stop, ``_stop`` says why). Never
-        # from another thread: Unicorn 2.1.4 stopped from another thread may run an instruction twice (#1355).
+        # Threads: a switch asked for by a hook, the instruction counter or the preemption timer is made by the run
+        # loop once emu_start returns: ``on_switch()`` changes what runs (False: the run is to stop, ``_stop`` says
+        # why). The timer stops the guest from another thread: only while stops are exact (``find_exact_stop_flag``).
         self.on_switch: Callable[[], bool] | None = None
         self._switch = False
+        self._exact: ctypes.c_bool | None = None  # Unicorn's flag that makes a stop land between instructions
+        self._debug_hooks = 0  # code and memory hooks a debugger installed (their stops need the flag clear)
+        self._preemption: threading.Thread | None = None
+        self._preempting = threading.Event()
         self._block_hook: int | None = None  # --quantum's counter, installed while it counts
         self._hooks_changed = False  # a hook came or went while the guest ran (emu_start may return early)
         self._blocks: ctypes.Array[fastpath.BlockSlot] | None = None
@@ -279,10 +285,14 @@ class Machine:
         finally:
             self.frames.free(probe_frame)
         self._install_hooks()
+        self._exact = find_exact_stop_flag(uc)
+        self._set_exact_stops()
 
     def close(self) -> None:
         """Release Unicorn and RAM; safe to call twice. Breaks the hook ↔ machine reference cycle."""
+        self.preempt_every(None)
         self.on_switch = None
+        self._exact = None
         for handle in self._hooks:
             uclib.uc_hook_del(self._handle, handle)
         self._hooks.clear()
@@ -706,9 +716,43 @@ class Machine:
         uclib.uc_emu_stop(self._handle)
 
     def request_switch(self) -> None:
-        """Stop the guest once this hook returns and let ``on_switch`` choose what runs next (from a hook only)."""
+        """Stop the guest once this hook returns (or, from the preemption timer's thread, at the next block's start)
+        and let ``on_switch`` choose what runs next."""
         self._switch = True
         uclib.uc_emu_stop(self._handle)
+
+    @property
+    def can_preempt(self) -> bool:
+        """Whether another thread can stop the guest between two instructions (``preempt_every``)."""
+        return self._exact is not None
+
+    def preempt_every(self, period: float | None) -> None:
+        """Ask for a switch every ``period`` seconds of the host's time (None: no more), from a thread of its own:
+        the default quantum, cheap (no hook runs) and not reproducible (``count_instructions`` is). Only where
+        ``can_preempt``: Unicorn stopped from another thread may otherwise run an instruction twice (#1355)."""
+        if self._preemption is not None:
+            self._preempting.set()
+            self._preemption.join()
+            self._preemption = None
+        if period is None:
+            return
+        if not self.can_preempt:
+            raise MachineError(f"unicorn {unicorn.__version__}: a stop from another thread would not be exact")
+        self._preempting = stopped = threading.Event()
+
+        def tick() -> None:
+            while not stopped.wait(period):
+                self.request_switch()
+
+        self._preemption = threading.Thread(target=tick, name="twzemu-quantum", daemon=True)
+        self._preemption.start()
+
+    def _set_exact_stops(self) -> None:
+        """Code translated from now on stops exactly on another thread's request, unless a debugger's code or memory
+        hooks need their own stops at once (Unicorn checks for those only where the flag is clear). Callers then
+        flush the translated code."""
+        if self._exact is not None:
+            self._exact.value = self._debug_hooks == 0
 
     def count_instructions(self, on: bool) -> None:
         """Count the instructions run, a translated block at a time, against ``set_budget``'s budget (the crossing
@@ -926,11 +970,15 @@ class Machine:
 
         callback = _HOOK_CODE(on_code)
         handle = self._add_hook(UC.UC_HOOK_CODE, callback)
+        self._debug_hooks += 1
+        self._set_exact_stops()
         self.uc.ctl_flush_tb()  # code translated before the hook existed has no call-outs to it
         try:
             status = self._emulate(cpu)
         finally:
             self._remove_hook(handle, callback)
+            self._debug_hooks -= 1
+            self._set_exact_stops()
             self.uc.ctl_flush_tb()  # and drop the instrumented code: full speed again
         if self._deliver_deferred():
             return Stop(StopReason.STEP)
@@ -950,6 +998,8 @@ class Machine:
         callback = _HOOK_CODE(on_code)
         for address in addresses:
             installed.append(self._add_hook(UC.UC_HOOK_CODE, callback, begin=address, end=address))
+        self._debug_hooks += 1
+        self._set_exact_stops()
         self.uc.ctl_flush_tb()  # code translated before the hooks existed has no call-outs to them
 
         def remove() -> None:
@@ -958,6 +1008,8 @@ class Machine:
                 self._hooks.remove(handle)
             for _ in installed:
                 self._callbacks.remove(callback)
+            self._debug_hooks -= 1
+            self._set_exact_stops()
             self.uc.ctl_flush_tb()
 
         return remove
@@ -987,8 +1039,10 @@ class Machine:
             for piece in points[point]:
                 data = ctypes.c_void_p(index)
                 installed.append(self._add_hook(kinds, callback, data=data, begin=piece.start, end=piece.stop - 1))
-        self.uc.ctl_flush_tb()
         self._watching += 1
+        self._debug_hooks += 1
+        self._set_exact_stops()
+        self.uc.ctl_flush_tb()
 
         def remove() -> None:
             self._watching -= 1
@@ -996,6 +1050,8 @@ class Machine:
                 uclib.uc_hook_del(self._handle, handle)
                 self._hooks.remove(handle)
                 self._callbacks.remove(callback)
+            self._debug_hooks -= 1
+            self._set_exact_stops()
             self.uc.ctl_flush_tb()
 
         return remove

@@ -11,11 +11,13 @@ engine records (``machine.engine.EngineThread``), so no thread ever runs with an
 buffer.
 
 Scheduling is a round robin over the runnable threads. A switch happens when the running thread waits, yields or
-ends, and — once more than one thread could run — when its quantum is over: ``DEFAULT_QUANTUM`` guest
-instructions, counted a translated block at a time by the crossing engine's block hook (so a schedule is the same
-on every run). Not the host's time: Unicorn 2.1.4 stopped from another thread (``uc_emu_stop``, a timer's) may run
-an instruction again when it resumes (unicorn issue #1355): a counter under a mutex came out one too high, and
-lost wake-ups deadlocked. A thread that waits
+ends, and — once more than one thread could run — when its quantum is over. By default the quantum is
+``DEFAULT_PERIOD`` of the host's time, from a timer thread (``Machine.preempt_every``): no hook runs, so threads
+compute at full speed, but no two runs interleave alike. ``--quantum N`` (and ``--schedule-seed``) counts guest
+instructions instead, a translated block at a time in the crossing engine's block hook: the same schedule on every
+run, at the price of a call per block. Runs under a debugger count too, and so does an engine where a stop from
+another thread could not be made exact (``Machine.can_preempt``: Unicorn 2.1.4 may otherwise run an instruction
+twice, unicorn #1355). A thread that waits
 is parked inside the monitor's system-call service (its ``syscall`` done, its result written when it is woken).
 When every live thread waits for something only another could bring, the run ends with ``twzemu: deadlock:``,
 naming each thread and what it waits for (status 134).
@@ -46,7 +48,8 @@ from .layout import FIRST_THREAD, MAX_THREADS, gate_buffer_of, stack_bounds, thr
 if TYPE_CHECKING:
     import random
 
-DEFAULT_QUANTUM = 1_000_000  # instructions a thread runs before another's turn (about a millisecond)
+DEFAULT_PERIOD = 0.005  # the host's seconds a thread runs before another's turn, by default
+DEFAULT_QUANTUM = 1_000_000  # instructions, where they are counted and no --quantum says how many (about 1 ms)
 NO_QUANTUM = 1 << 62  # the budget while one thread could run
 THREAD_CREATORS = frozenset({"pthread_create", "thrd_create", "clone", "__clone"})
 SLEEP_SLICE = 0.05  # while every thread sleeps: how long the host sleeps before looking at the run's deadline
@@ -97,17 +100,17 @@ class Thread:
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """How threads take turns while several could run: ``instructions`` guest instructions each (counted a translated
-    block at a time: the same schedule on every run); with ``seed``, the next thread and each quantum's length (1 to
-    twice ``instructions``) are drawn from a generator seeded with it, so seeds explore interleavings and one seed
-    replays its own."""
+    block at a time: the same schedule on every run), or, without, ``DEFAULT_PERIOD`` of the host's time; with
+    ``seed``, the next thread and each quantum's length (1 to twice ``instructions``) are drawn from a generator
+    seeded with it, so seeds explore interleavings and one seed replays its own."""
 
-    instructions: int = DEFAULT_QUANTUM
+    instructions: int | None = None
     seed: int | None = None
 
     @classmethod
     def of(cls, instructions: int | None, seed: int | None) -> Schedule:
-        """``--quantum N`` and ``--schedule-seed S``."""
-        return cls(instructions or DEFAULT_QUANTUM, seed)
+        """``--quantum N`` and ``--schedule-seed S`` (a seed counts instructions: ``DEFAULT_QUANTUM`` unless N)."""
+        return cls(instructions or (DEFAULT_QUANTUM if seed is not None else None), seed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,11 @@ class Threads:
         self.deadlock = deadlock
         self.schedule = schedule
         self._random = None if schedule.seed is None else _generator(schedule.seed)
+        # Instructions per quantum; None: the host's time. A debugger's run counts (its stops are exact and each
+        # resume replays the same schedule), as does an engine another thread cannot stop exactly.
+        self._quantum = schedule.instructions
+        if self._quantum is None and (machine.debugger is not None or not machine.can_preempt):
+            self._quantum = DEFAULT_QUANTUM
         self._begin = {c.id: entry for c in linked if (entry := _begin_entry(c)) is not None}
         first = self.engine.running
         assert first is not None
@@ -169,7 +177,7 @@ class Threads:
         # A program that may create threads counts its instructions from its first one (code translated before the
         # counter exists would never be counted: a loop the first thread runs could never be preempted); one that
         # cannot runs at full speed, and gets the counter when a thread appears anyway (clone by hand, dlopen).
-        self._counting_from_start = any(_creates_threads(c) for c in linked)
+        self._counting_from_start = self._quantum is not None and any(_creates_threads(c) for c in linked)
         if self._counting_from_start:
             self.machine.set_budget(NO_QUANTUM)
             self.machine.count_instructions(True)
@@ -518,7 +526,9 @@ class Threads:
         return self._go_on(thread)
 
     def _fresh_quantum(self) -> None:
-        instructions = self.schedule.instructions
+        instructions = self._quantum
+        if instructions is None:
+            return  # the timer's period runs on
         random_ = self._random
         self.machine.set_budget(instructions if random_ is None else random_.randint(1, 2 * instructions))
 
@@ -531,6 +541,9 @@ class Threads:
         if wanted == self._preempting:
             return
         self._preempting = wanted
+        if self._quantum is None:
+            self.machine.preempt_every(DEFAULT_PERIOD if wanted else None)
+            return
         if wanted:
             self._fresh_quantum()  # the running thread's first quantum starts now
         else:
