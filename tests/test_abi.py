@@ -37,6 +37,9 @@ MIRROR: dict[str, int] = {
     "offsetof(struct twz_thread_info, caller_compartment)": abi.THREAD_INFO_CALLER_OFFSET,
     "sizeof(struct twz_tls_modules)": abi.WORD * abi.TLS_TABLE_WORDS,
     "sizeof(struct twz_tls_module)": abi.WORD * abi.TLS_MODULE_WORDS,
+    "sizeof(struct twz_tls_loaded)": abi.WORD * (abi.TLS_LOADED_WORDS + abi.TLS_MODULE_WORDS * abi.TLS_LOADED_MAX),
+    "TWZ_TLS_LOADED_MAX": abi.TLS_LOADED_MAX,
+    "TWZ_DLSYM_TLS": abi.DLSYM_TLS,
     **{f"TWZ_HC_{hypercall.name}": hypercall for hypercall in Hypercall},
     **{f"TWZ_SYS_{call.name}": call for call in RuntimeCall},
 }

@@ -76,4 +76,4 @@ def test_static_tls_blocks_are_aligned_disjoint_and_below_the_thread_pointer(tem
         assert (length, size, alignment, offset) == (len(block.image), block.memsz, block.align, block.tp_offset)
         assert area.data[image - base : image - base + length] == block.image and image + length <= dtv
     dtv_entries = struct.unpack_from(f"<{1 + len(templates)}Q", area.data, dtv - base)
-    assert list(dtv_entries[1:]) == [tp - block.tp_offset for block in layout.blocks]
+    assert list(dtv_entries) == [len(templates)] + [tp - block.tp_offset for block in layout.blocks]

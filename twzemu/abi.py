@@ -91,6 +91,11 @@ TCB_FIELDS = ("self", "dtv")
 #: image's length, the block's size, alignment and offset below the thread pointer.
 TLS_TABLE_WORDS = 3
 TLS_MODULE_WORDS = 5
+#: ``struct twz_tls_loaded``, what a dlopen loaded that has TLS: the first new module's id, how many, then up to
+#: ``TLS_LOADED_MAX`` modules as above. ``DLSYM_TLS``: dlsym's answer for a thread-local symbol.
+TLS_LOADED_WORDS = 2
+TLS_LOADED_MAX = 16
+DLSYM_TLS = 1
 #: ``struct twz_thread_info`` at ``TWZ_THREAD_INFO`` (the first thread's; the gs base is the running thread's): one
 #: word per field, on a page each compartment maps read-only; ``caller_compartment`` is what
 #: ``twz_caller_compartment()`` reads, written on every crossing.
@@ -115,7 +120,7 @@ class Hypercall(enum.IntEnum):
 class RuntimeCall(enum.IntEnum):
     """``enum twz_runtime_syscall``: twzemu's own system calls (``Hypercall.SYSCALL``'s n), for ``<dlfcn.h>``."""
 
-    DLOPEN = 0x7D00  # (path, table, capacity) -> handle; table[0] initialisers follow
-    DLSYM = 0x7D01  # (handle, name) -> address
+    DLOPEN = 0x7D00  # (path, table, capacity, modules, module capacity) -> handle; table[0] initialisers follow
+    DLSYM = 0x7D01  # (handle, name, tls index) -> address, or 1: a thread-local symbol's module and offset in index
     DLCLOSE = 0x7D02  # (handle, table, capacity, at_exit) -> 0; table[0] finalisers follow
     DLREADY = 0x7D03  # (handle) -> 0: its initialisers have run

@@ -63,7 +63,7 @@ from .graph import init_order, load_order
 from .lookup import Library, SymbolLookup, exported_symbols, exports_of
 from .relocs import RelocInputs, compute
 from .search import LibrarySearch
-from .tls import TlsLayout, layout_static_tls
+from .tls import TLS_MODULES_MAX, TlsBlock, TlsLayout, layout_static_tls
 
 FIRST_SLOT = 2
 #: The monitor's services (``monitor.services``, declared in ``twzemu/sdk/rt/twz_runtime.h``) are named so; no
@@ -173,6 +173,12 @@ class LoadedLater:
     libraries: tuple[LinkedLibrary, ...]
     init: tuple[int, ...]
     fini: tuple[int, ...]
+    tls: TlsLayout  # the compartment's TLS with the modules of the new libraries that have TLS, after its others
+
+    @property
+    def tls_modules(self) -> tuple[LinkedLibrary, ...]:
+        """The new libraries with TLS, in the order of their module ids."""
+        return tuple(sorted((lib for lib in self.libraries if lib.tls_module), key=lambda lib: lib.tls_module or 0))
 
 
 class Linker:
@@ -227,15 +233,17 @@ class Linker:
         names: Mapping[int, str],
         first_slot: int,
         last_slot: int,
+        tls_modules: int = TLS_MODULES_MAX,
     ) -> LoadedLater:
         """Load library ``name`` (found like a ``DT_NEEDED`` name, or a path) into ``compartment`` at run time, with
         what it needs that the compartment has not loaded, into slot pairs from ``first_slot``: checked as at link
         time, placed, relocated against the compartment's libraries first (the global scope, as a dynamic linker
         resolves a library loaded later) and its own, its initialisers ordered. ``everything``: every library of
-        the run (to explain a symbol another compartment defines). A library that declares gates or has TLS is
-        refused (``LinkError``): loading an isolated compartment, or growing the static TLS, at run time is not
-        supported yet. Slots pairs from ``first_slot`` up to ``last_slot`` (exclusive) are free; what it creates
-        before it fails is removed again."""
+        the run (to explain a symbol another compartment defines). A library that declares gates is refused
+        (``LinkError``): loading an isolated compartment at run time is not supported yet. A library with TLS gets
+        the compartment's next module id (up to ``tls_modules`` in all), reached through ``__tls_get_addr`` only: an
+        initial-exec reference to it (``TPOFF64``) is refused, as the C library refuses one. Slots pairs from
+        ``first_slot`` up to ``last_slot`` (exclusive) are free; what it creates before it fails is removed again."""
         have = {library.name: library for library in compartment.libraries}
         files: dict[str, ElfImage] = {}
         infos: dict[str, DynamicInfo] = {}
@@ -262,13 +270,14 @@ class Linker:
             if records[lib_name]:
                 problems.append(f"{image.path}: declares gates, so it would be a compartment of its own: loading "
                                 "one at run time is not supported yet")  # fmt: skip
-            if info.tls is not None and info.tls.memsz:
-                problems.append(f"{image.path}: has thread-local storage: in a library loaded at run time, not "
-                                "supported yet")  # fmt: skip
             if info.textrel:
                 problems.append(f"{image.path}: text relocations (DF_TEXTREL) are not supported")
         if first_slot + 2 * len(files) > last_slot:
             problems.append(f"no room for {len(files)} more images (each a slot pair) in this run")
+        with_tls = sum(1 for info in infos.values() if info.tls is not None and info.tls.memsz)
+        if len(compartment.tls.blocks) + with_tls > tls_modules:
+            problems.append(f"{name}: no room for {with_tls} more TLS modules in {compartment.name} "
+                            f"({tls_modules} at most)")  # fmt: skip
         if problems:
             raise LinkError(problems, LinkErrorKind.UNSUPPORTED)
         made: list[Object] = []
@@ -291,11 +300,18 @@ class Linker:
         made: list[Object],
     ) -> LoadedLater:
         added = []
+        templates = []
         for index, lib_name in enumerate(files):
             slot = first_slot + 2 * index
             text, data = build_objects(self.store, files[lib_name], made)
             loaded = LoadedImage(files[lib_name], Path(lib_name).name, slot_base(slot), text, data, slot)
-            added.append(LinkedLibrary(lib_name, compartment.id, infos[lib_name], loaded, None, ()))
+            info = infos[lib_name]
+            module = None
+            if info.tls is not None and info.tls.memsz:
+                templates.append(info.tls)
+                module = len(compartment.tls.blocks) + len(templates)
+            added.append(LinkedLibrary(lib_name, compartment.id, info, loaded, module, ()))
+        tls = compartment.tls.extended(templates)
         keys = [_Instance(compartment.id, library.name) for library in (*compartment.libraries, *added)]
         instances = {_Instance(library.compartment, library.name): library for library in everything}
         instances.update({_Instance(compartment.id, library.name): library for library in added})
@@ -304,7 +320,7 @@ class Linker:
             compartment.id,
             {key.library: instances[key] for key in keys},
             SymbolLookup([_lookup_library(instances[key], local) for key in keys]),
-            compartment.tls,
+            tls,
             {gate.name: gate for gate in gates},
             set(),
             _Elsewhere(compartment.id, instances, dict(names)),
@@ -316,7 +332,7 @@ class Linker:
             raise LinkError(problems_found)
         new_keys = [_Instance(compartment.id, library.name) for library in added]
         init, fini = self._init_fini(new_keys, instances, with_preinit=False)
-        return LoadedLater(tuple(added), init, fini)
+        return LoadedLater(tuple(added), init, fini, tls)
 
     def _in_library_directory(self, path: str) -> bool:
         """Whether ``path`` (a guest's dlopen with a slash, relative to twzemu's directory) is a file in one of the
@@ -538,6 +554,8 @@ class Linker:
         if symbol is None:
             if reloc.r_type in _TLS_TYPES and library.tls_module is not None:  # local-dynamic: this module
                 block = scope.tls.block_of(library.tls_module)
+                if (problem := _not_static(block, reloc, library.name)) is not None:
+                    return problem
                 inputs.update(module=library.tls_module, tp_offset=-block.tp_offset)
             return RelocInputs(**inputs)
         if reserved(symbol.name):  # the monitor's service or nothing: never what the compartment's lookup finds
@@ -563,6 +581,8 @@ class Linker:
             if owner.tls_module is None:
                 return LinkError(f"symbol {symbol.name} is thread-local but {owner.name} has no TLS segment")
             block = scope.tls.block_of(owner.tls_module)
+            if (problem := _not_static(block, reloc, owner.name)) is not None:
+                return problem
             inputs.update(module=owner.tls_module, dtp_offset=value, tp_offset=-block.tp_offset, S=value)
         else:
             inputs.update(S=owner.base + value)
@@ -710,6 +730,15 @@ def _lookup_library(library: LinkedLibrary, local: set[str]) -> Library:
 
 
 _TLS_TYPES = frozenset({RelocType.DTPMOD64, RelocType.DTPOFF64, RelocType.TPOFF64})
+
+
+def _not_static(block: TlsBlock, reloc: DynReloc, owner: str) -> LinkError | None:
+    """An offset from the thread pointer (initial-exec, ``TPOFF64``) into a module loaded at run time, whose block
+    is not at one fixed offset in every thread: refused, as musl's dynamic linker refuses it."""
+    if reloc.r_type != RelocType.TPOFF64 or block.static:
+        return None
+    return LinkError(f"{owner}'s TLS was loaded at run time: the initial-exec model cannot reach it (build with "
+                     "-fPIC's default, general-dynamic model)", LinkErrorKind.UNSUPPORTED)  # fmt: skip
 
 
 def _tls_template(library: LinkedLibrary) -> TlsTemplate:

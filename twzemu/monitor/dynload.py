@@ -6,11 +6,14 @@ A compartment's C library asks, through twzemu's own system calls (``abi.Runtime
   caller's compartment with what it needs that the compartment lacks (``Linker.load``: checked, placed in free slot
   pairs, relocated against the compartment's libraries first), mapped wherever the compartment's objects are
   (``CompartmentBuilder.add_images``), its return sites added to the crossing engine's; the answer is a handle and
-  its initialisers, which the runtime runs. A library the compartment has already (loaded with the program, or
-  opened before) gives a handle to it, and only the first opening runs initialisers.
+  its initialisers, which the runtime runs, and the TLS modules of the new libraries that have TLS (the
+  compartment's next module ids), which the runtime adds to its own (a thread's block comes on its first access).
+  A library the compartment has already (loaded with the program, or opened before) gives a handle to it, and
+  only the first opening runs initialisers.
 * **dlsym** (handle, name): the address of a symbol the handle's library or what it needs defines (the handle
-  ``RTLD_DEFAULT`` or ``RTLD_NEXT``: the compartment's libraries, in load order); not found there, another
-  compartment's gate of that name (calling it is a crossing); never another compartment's other symbols.
+  ``RTLD_DEFAULT`` or ``RTLD_NEXT``: the compartment's libraries, in load order); for a thread-local one, its
+  module and offset (the runtime asks ``__tls_get_addr`` for the calling thread's address); not found there,
+  another compartment's gate of that name (calling it is a crossing); never another compartment's other symbols.
 * **dlclose** (handle): the last one gives the finalisers of what that handle loaded (the runtime runs them); the
   code stays mapped (a pointer into it may outlive the handle) and a later dlopen loads the library anew.
 
@@ -26,12 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..abi import RuntimeCall
+from ..abi import DLSYM_TLS, TLS_LOADED_MAX, TLS_LOADED_WORDS, TLS_MODULE_WORDS, RuntimeCall
 from ..elf.callsites import return_sites
 from ..errors import TwzEmuError
-from ..linker.link import FIRST_SLOT, LinkedCompartment, LinkedLibrary, LinkedProgram, Linker
+from ..linker.link import FIRST_SLOT, LinkedCompartment, LinkedLibrary, LinkedProgram, Linker, LoadedLater
 from ..linker.lookup import exports_of
 from ..linker.symbols import Symbolizer
+from ..linker.tls import TLS_MODULES_MAX
 from ..machine.engine import CrossingEngine
 from ..mmu.space import Access
 from .compartments import CompartmentBuilder
@@ -105,7 +109,7 @@ class DynamicLoading:
     # -- dlopen --------------------------------------------------------------------------------------------
 
     def _open(self, client: Client, args: tuple[int, ...]) -> int | None:
-        path, table, capacity = args[0], args[1], args[2]
+        path, table, capacity, modules, module_capacity = args[0], args[1], args[2], args[3], args[4]
         compartment = self.compartments.get(client.id)
         if compartment is None or self.linker is None:
             return self._fail(EINVAL, "dlopen: this compartment cannot load libraries")
@@ -114,6 +118,9 @@ class DynamicLoading:
             return self._fail(-name, "dlopen: the library's name is not readable")
         if capacity > MAX_FUNCTIONS or not client.space.user_may(table, 8 * (capacity + 1), Access.WRITE):
             return self._fail(EFAULT, "dlopen: no room for the initialisers' table")
+        room = 8 * (TLS_LOADED_WORDS + TLS_MODULE_WORDS * module_capacity)
+        if module_capacity > TLS_LOADED_MAX or not client.space.user_may(modules, room, Access.WRITE):
+            return self._fail(EFAULT, "dlopen: no room for the TLS modules' table")
         have = self._already(compartment, name)
         if have is not None:
             opening = self._opened(compartment.id, have)
@@ -121,13 +128,16 @@ class DynamicLoading:
             if busy and opening is not None and self.retry_later(f"for {name}'s initialisers (T{opening.initialiser})"):
                 return None  # the call is made again once another thread had a turn
             self._write_table(client, table, ())
+            self._write_modules(client, modules, None)
             return self._new_handle(Handle(compartment.id, have, (), ()))
         images = self._next_slot
         used = self._loads.get(compartment.id, 0)
         # a compartment's own share of the run's free slots: none may take them all (slots are never given back)
         last = min(THREAD_INFO_SLOT, images + 2 * (LOADS_PER_COMPARTMENT - used))
+        most = min(TLS_MODULES_MAX, len(compartment.tls.blocks) + module_capacity)
         try:
-            loaded = self.linker.load(name, compartment, self.everything, self.gates, self._names(), images, last)
+            loaded = self.linker.load(name, compartment, self.everything, self.gates, self._names(), images, last,
+                                      most)  # fmt: skip
         except TwzEmuError as error:
             return self._fail(ENOENT, str(error))  # it names the file
         if len(loaded.init) > capacity:
@@ -143,9 +153,10 @@ class DynamicLoading:
         self.engine.add_return_sites(compartment.id, sites)
         self.everything += loaded.libraries
         self.compartments[compartment.id] = dataclasses.replace(
-            compartment, libraries=compartment.libraries + loaded.libraries
+            compartment, libraries=compartment.libraries + loaded.libraries, tls=loaded.tls
         )
         self._write_table(client, table, loaded.init)
+        self._write_modules(client, modules, loaded)
         self.changed()
         return self._new_handle(
             Handle(compartment.id, loaded.libraries[0], loaded.libraries, loaded.fini, initialiser=self.thread())
@@ -201,14 +212,23 @@ class DynamicLoading:
             scope = self._needed_by(compartment, handle.library)
         for library in scope:
             symbol = exports_of(library.info).get(name)
+            if symbol is not None and symbol.kind.name == "TLS":  # its value is an offset: 0 is one
+                return self._tls_symbol(client, args[2], library, symbol.value)
             if symbol is not None and symbol.value:
-                if symbol.kind.name == "TLS":
-                    return self._fail(ENOENT, f"dlsym: {name} is thread-local (not supported)")
                 return library.base + symbol.value
         gate = self._gates_by_name.get(name)
         if gate is not None and gate.owner != client.id:
             return gate.entry
         return self._fail(ENOENT, f"Symbol not found: {name}")
+
+    def _tls_symbol(self, client: Client, index: int, library: LinkedLibrary, offset: int) -> int:
+        """A thread-local symbol: its module and offset into the caller's ``tls_mod_off_t[2]``."""
+        if library.tls_module is None:
+            return self._fail(ENOENT, f"dlsym: {library.name} has thread-local symbols but no TLS segment")
+        if not client.space.user_may(index, 16, Access.WRITE):
+            return self._fail(EFAULT, "dlsym: no room for a thread-local symbol's module and offset")
+        client.space.write_virtual(index, struct.pack("<2Q", library.tls_module, offset))
+        return DLSYM_TLS
 
     @staticmethod
     def _needed_by(compartment: LinkedCompartment, root: LinkedLibrary) -> list[LinkedLibrary]:
@@ -268,3 +288,16 @@ class DynamicLoading:
     @staticmethod
     def _write_table(client: Client, table: int, functions: tuple[int, ...]) -> None:
         client.space.write_virtual(table, struct.pack(f"<{len(functions) + 1}Q", len(functions), *functions))
+
+    @staticmethod
+    def _write_modules(client: Client, at: int, loaded: LoadedLater | None) -> None:
+        """``struct twz_tls_loaded``: the first new module's id, how many, and each (its image the library's own,
+        relocated ``.tdata``; its offset where a thread the C library creates from now on has its block)."""
+        libraries = loaded.tls_modules if loaded is not None else ()
+        words = [libraries[0].tls_module or 0 if libraries else 0, len(libraries)]
+        for library in libraries:
+            template, module = library.info.tls, library.tls_module
+            assert loaded is not None and template is not None and module is not None
+            block = loaded.tls.block_of(module)
+            words += [library.base + template.vaddr, template.filesz, template.memsz, block.align, block.tp_offset]
+        client.space.write_virtual(at, struct.pack(f"<{len(words)}Q", *words))

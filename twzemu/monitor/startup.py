@@ -104,7 +104,7 @@ def build_thread_area(base: int, layout: TlsLayout) -> ThreadArea:
         words += [copy, len(block.image), block.memsz, block.align, block.tp_offset]
     struct.pack_into(f"<{len(words)}Q", data, table - base, *words)
     addresses = [tp - block.tp_offset for block in layout.blocks]
-    struct.pack_into(f"<{dtv_words}Q", data, dtv - base, 1, *addresses)
+    struct.pack_into(f"<{dtv_words}Q", data, dtv - base, len(layout.blocks), *addresses)  # dtv[0]: how many
     return ThreadArea(base, bytes(data), tp)
 
 

@@ -8,7 +8,8 @@ Steps:
   3. patch    a copy: ``arch/x86_64/syscall_arch.h`` rewritten (``SYSCALL_ARCH_H``), and each x86_64 assembly
               file holding a ``syscall`` instruction rewritten or dropped for musl's generic C (``PATCHES``,
               ``DROPPED``) — musl's system-call layer is the only part that changes, as in Twizzler's own port —
-              and ``src/ldso/dlclose.c`` asks the runtime (the monitor loads libraries at run time: ``rt/dl.c``);
+              and ``src/ldso/dlclose.c`` asks the runtime (the monitor loads libraries at run time: ``rt/dl.c``),
+              and ``src/thread/__tls_get_addr.c`` gives a thread its block of a module loaded later (``rt/tls.c``);
   4. generate ``bits/alltypes.h``, ``bits/syscall.h`` and ``version.h``, as musl's Makefile does;
   5. compile  musl's Makefile source rules (``src/*/*.c``, ``src/malloc/mallocng``; a file under a directory's
               ``x86_64/`` replaces the generic one of the same name) with musl's configure flags for gcc plus
@@ -177,6 +178,21 @@ int dlclose(void *p)
 }
 """
 
+TLS_GET_ADDR_C = r"""/* twzemu: a module dlopen added after this thread's DTV was made gets its block on the thread's
+ * first access (the runtime's __twz_tls_get_new, twzemu/sdk/rt/tls.c). */
+#include "pthread_impl.h"
+
+hidden void *__twz_tls_get_new(tls_mod_off_t *);
+
+void *__tls_get_addr(tls_mod_off_t *v)
+{
+	uintptr_t *dtv = __pthread_self()->dtv;
+	if (v[0] <= dtv[0] && dtv[v[0]])
+		return (void *)(dtv[v[0]] + v[1]);
+	return __twz_tls_get_new(v);
+}
+"""
+
 PATCHES = {
     "arch/x86_64/syscall_arch.h": SYSCALL_ARCH_H,
     "src/thread/x86_64/__set_thread_area.c": SET_THREAD_AREA_C,
@@ -184,6 +200,7 @@ PATCHES = {
     "src/thread/x86_64/syscall_cp.s": SYSCALL_CP_S,
     "src/signal/x86_64/restore.s": RESTORE_S,
     "src/ldso/dlclose.c": DLCLOSE_C,
+    "src/thread/__tls_get_addr.c": TLS_GET_ADDR_C,
 }
 DROPPED = (  # each replaced by musl's generic C file (or the C file above)
     "src/thread/x86_64/__set_thread_area.s",

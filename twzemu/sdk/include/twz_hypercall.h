@@ -18,8 +18,12 @@ enum twz_hypercall {
 /* System calls of twzemu's own, above Linux's numbers (TWZ_HC_SYSCALL's n): loading libraries at run time, for
  * <dlfcn.h> (twzemu/sdk/rt/dl.c). A failure is -errno, with its reason in the caller's gate buffer. */
 enum twz_runtime_syscall {
-    TWZ_SYS_DLOPEN = 0x7d00,  /* (path, table, capacity) -> a handle; table[0] initialisers follow it, to run */
-    TWZ_SYS_DLSYM = 0x7d01,   /* (handle, name) -> the symbol's address (0 or RTLD_NEXT: the caller's scope) */
+    /* (path, table, capacity, modules, module capacity) -> a handle; table[0] initialisers follow it, to run;
+     * modules (struct twz_tls_loaded) the TLS modules of the libraries loaded now */
+    TWZ_SYS_DLOPEN = 0x7d00,
+    /* (handle, name, index) -> the symbol's address (0 or RTLD_NEXT: the caller's scope); or TWZ_DLSYM_TLS, with
+     * a thread-local symbol's module and offset in index (tls_mod_off_t[2], for __tls_get_addr) */
+    TWZ_SYS_DLSYM = 0x7d01,
     TWZ_SYS_DLCLOSE = 0x7d02, /* (handle, table, capacity, at_exit) -> 0; table[0] finalisers follow, to run */
     TWZ_SYS_DLREADY = 0x7d03, /* (handle) -> 0: its initialisers have run (another thread's dlopen waited) */
 };

@@ -49,6 +49,18 @@ struct twz_tls_modules {
     struct twz_tls_module module[];
 };
 
+/* What a dlopen loaded that has TLS (TWZ_SYS_DLOPEN): modules first..first+count-1, each with its image in the
+ * library's own data, and its offset below the thread pointer of a thread created from now on. */
+#define TWZ_TLS_LOADED_MAX 16
+struct twz_tls_loaded {
+    unsigned long first;
+    unsigned long count;
+    struct twz_tls_module module[TWZ_TLS_LOADED_MAX];
+};
+
+/* TWZ_SYS_DLSYM's answer for a thread-local symbol: its module and offset are in the caller's index. */
+#define TWZ_DLSYM_TLS 1
+
 /* The first thread's gate buffer (twz.h): the same address in every compartment, each its own object. Thread n's
  * (n counted from 0 among the threads alive) is TWZ_GATE_BUFFER + n * 4096; twz_gate_buffer() finds it. */
 #define TWZ_GATE_BUFFER 0xffc0001000UL

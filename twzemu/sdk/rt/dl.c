@@ -1,7 +1,8 @@
 /* <dlfcn.h>: libraries loaded at run time, by the monitor (twzemu/monitor/dynload.py), into this compartment.
  *
  * dlopen asks the monitor to load and link the library (and what it needs that this compartment lacks) and runs
- * its initialisers here, as a dynamic linker would; dlsym asks the monitor for an address; the last dlclose runs
+ * its initialisers here, as a dynamic linker would, once the TLS modules it loaded are musl's (tls.c); dlsym asks
+ * the monitor for an address (a thread-local symbol's is the calling thread's); the last dlclose runs
  * the finalisers, and so does exit for a library still open. Errors come back as the monitor's reason, in this
  * compartment's gate buffer, for dlerror. musl's own stubs (dlopen, __dlsym: weak) give way to these; its
  * dlclose calls __twz_dlclose (twzemu/sdk/musl.py). */
@@ -10,6 +11,7 @@
 #include <twz.h>
 
 #include "dynlink.h"
+#include "pthread_impl.h"
 #include "twz_hypercall.h"
 #include "twz_runtime.h"
 
@@ -49,11 +51,14 @@ void *dlopen(const char *file, int mode)
     if (!file)
         return OWN_SCOPE;
     unsigned long table[MAX_FUNCTIONS + 1];
-    long handle = __twz_monitor_syscall(TWZ_SYS_DLOPEN, (long)file, (long)table, MAX_FUNCTIONS, 0, 0);
+    struct twz_tls_loaded modules;
+    long handle = __twz_monitor_syscall(TWZ_SYS_DLOPEN, (long)file, (long)table, MAX_FUNCTIONS, (long)&modules,
+                                        TWZ_TLS_LOADED_MAX);
     if (handle < 0) {
         failed();
         return 0;
     }
+    __twz_add_tls(&modules);
     if (table[0]) { /* loaded now: its initialisers run, and its finalisers at exit unless dlclose ran them */
         run_table(table, 1);
         __cxa_atexit(close_at_exit, (void *)handle, 0);
@@ -65,7 +70,10 @@ void *dlopen(const char *file, int mode)
 void *__dlsym(void *restrict handle, const char *restrict name, void *restrict caller)
 {
     (void)caller;
-    long address = __twz_monitor_syscall(TWZ_SYS_DLSYM, (long)handle, (long)name, 0, 0, 0);
+    tls_mod_off_t index[2];
+    long address = __twz_monitor_syscall(TWZ_SYS_DLSYM, (long)handle, (long)name, (long)index, 0, 0);
+    if (address == TWZ_DLSYM_TLS)
+        return __tls_get_addr(index);
     if ((unsigned long)address - 1 >= -4096UL - 1) { /* 0, or -errno */
         failed();
         return 0;

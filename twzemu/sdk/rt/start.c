@@ -28,7 +28,6 @@ hidden void __funcs_on_exit(void);
 hidden void __stdio_exit(void);
 
 static char *no_environment[] = {0};
-static struct tls_module tls_modules[64];
 static size_t auxv[] = {AT_PAGESZ, 4096, AT_NULL, 0};
 
 /* The program's finalisers, in the order the monitor put them (twz_startup.h). */
@@ -38,7 +37,6 @@ static struct {
     unsigned long done;
 } program;
 
-static void init_tls(const struct twz_tls_modules *table);
 static void be_threaded(pthread_t self);
 static void lock_file(FILE *f);
 
@@ -56,7 +54,7 @@ __attribute__((constructor)) static void twz_libc_init(int argc, char **argv, ch
     }
     if (__init_tp(__pthread_self()) < 0)
         a_crash();
-    init_tls((const struct twz_tls_modules *)((char *)__pthread_self() + TWZ_TCB_SIZE));
+    __twz_init_tls((const struct twz_tls_modules *)((char *)__pthread_self() + TWZ_TCB_SIZE));
     setvbuf(stdout, 0, _IOLBF, 0);
     be_threaded(__pthread_self());
 }
@@ -74,26 +72,6 @@ static void be_threaded(pthread_t self)
     self->tsd = (void **)__pthread_tsd_main;
     libc.threaded = 1;
     libc.need_locks = 1;
-}
-
-/* musl's view of the static TLS the monitor laid out (as its own static start-up or its dynamic linker would
- * make it): __copy_tls then lays out each new thread's blocks at the offsets the linker resolved. */
-static void init_tls(const struct twz_tls_modules *table)
-{
-    unsigned long count = table->count;
-    if (count > sizeof tls_modules / sizeof tls_modules[0])
-        a_crash();
-    for (unsigned long i = 0; i < count; i++) {
-        const struct twz_tls_module *m = &table->module[i];
-        tls_modules[i] = (struct tls_module){i + 1 < count ? &tls_modules[i + 1] : 0, (void *)m->image, m->length,
-                                             m->size, m->align, m->offset};
-    }
-    size_t align = table->align < _Alignof(struct pthread) ? _Alignof(struct pthread) : table->align;
-    libc.tls_head = count ? tls_modules : 0;
-    libc.tls_cnt = count;
-    libc.tls_align = align;
-    libc.tls_size = ((count + 1) * sizeof(void *) + sizeof(struct pthread) + table->static_size + align +
-                     _Alignof(struct pthread) - 1) & -_Alignof(struct pthread);
 }
 
 static void lock_file(FILE *f)

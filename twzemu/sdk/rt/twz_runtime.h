@@ -42,6 +42,11 @@ TWZ_HIDDEN long __twz_itimer(long which, const struct itimerval *new, struct iti
 TWZ_HIDDEN long __twz_wait_for_signal(const unsigned long *mask);
 TWZ_HIDDEN long __twz_sleep(long clock, long flags, const struct timespec *request, struct timespec *left);
 
+/* TLS (tls.c): musl's view of the modules the monitor laid out (the table after the first thread's descriptor), and
+ * of those a dlopen added later. */
+TWZ_HIDDEN void __twz_init_tls(const struct twz_tls_modules *table);
+TWZ_HIDDEN void __twz_add_tls(const struct twz_tls_loaded *loaded);
+
 /* A thread that began elsewhere entering this compartment for the first time: the monitor calls this (on that
  * thread) before its first crossing into it, so that musl here knows the thread (start.c). */
 void __twz_thread_begin(void);
