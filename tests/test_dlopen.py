@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, build, guest
+from conftest import ROOT, build, guest, one_line
 
 DL = ROOT / "guests" / "dl"
 
@@ -86,11 +86,11 @@ int main(void) {
 
 
 def test_what_a_library_loaded_at_run_time_may_not_be_or_reach(tmp_path: Path) -> None:
-    """A library that declares gates (it would need a compartment of its own) and one whose code reaches its TLS at
-    a fixed offset from the thread pointer (initial-exec: its TLS is not at one in every thread) are refused with
-    dlerror's reason; a path outside the library directories is refused; unreadable names are errors; a handle
-    never opened is invalid; dlsym finds another compartment's gate (calling it is a crossing) but never its other
-    symbols."""
+    """A library whose code reaches its TLS at a fixed offset from the thread pointer (initial-exec: its TLS is not
+    at one in every thread) is refused with dlerror's reason (one that declares gates loads, as a compartment of its
+    own, and its path names the same one); a path outside the library directories is refused; unreadable names
+    are errors; a handle never opened is invalid; dlsym finds another compartment's gate (calling it is a crossing)
+    but never its other symbols."""
     build(tmp_path, "gated", GATED, "-shared")
     build(tmp_path, "with_tls", WITH_TLS, "-shared")
     build(tmp_path, "service", SERVICE, "-shared")
@@ -98,10 +98,10 @@ def test_what_a_library_loaded_at_run_time_may_not_be_or_reach(tmp_path: Path) -
     done = run("refusals", cwd=tmp_path)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines() == [
-        "gated: refused",
+        "gated: loaded",
         "tls: refused (initial-exec)",
         "host file: error",  # a file outside the library directories: the guest may not read it as a library
-        "by its path: error",  # in the program's directory: found, and refused as above
+        "by its path: loaded",  # in the program's directory: found, the compartment loaded above
         "bad name: error",
         "bad symbol name: error",
         "forged handle: error, close 1",
@@ -386,3 +386,43 @@ def test_threads_that_began_elsewhere_get_their_own_thread_locals_of_a_library_l
     build(tmp_path, "callers", TLS_CALLERS, "-L.", "-ltlsuser")
     done = run("callers", cwd=tmp_path)
     assert (done.returncode, done.stderr, done.stdout) == (0, "", "T1: 16 17\nT2: 6 7\nT3: 6 7\n")
+
+
+@pytest.mark.parametrize("schedule", [(), ("--quantum", "400", "--schedule-seed", "9")])
+def test_a_library_with_gates_loaded_at_run_time_is_a_compartment_of_its_own(schedule: tuple[str, ...]) -> None:
+    """guests/dl/isolated.c opens libvault.so, which declares gates: a compartment made at run time. dlsym finds its
+    gates and not its other functions; its constructor runs before its first call and its destructor at exit;
+    threads created after it call its gates at once; a second dlopen is the same handle."""
+    done = run(*schedule, str(guest("dl/isolated")))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        "gates found, non-gate not found",
+        "vault: constructor",
+        "deposit 5ec2e8",
+        "three threads deposited 3000",
+        "opened again: the same handle 1",
+        "vault: destructor after 3001 deposits",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("attack", "line", "status"),
+    [
+        ("read", "twzemu: security violation: read libvault.so:data+0x1000 (0x1c0001000) in isolated::libvault.so "
+                 "from isolated at main+", 139),
+        ("call", "twzemu: security violation: execute vault_leak+0x0 (0x180001030) in isolated::libvault.so from "
+                 "isolated at vault_leak+0x0", 139),
+        ("peek", "twzemu: security violation: read isolated:stack+", 0),
+    ],
+)  # fmt: skip
+def test_a_compartment_made_at_run_time_is_held_to_its_gates(attack: str, line: str, status: int) -> None:
+    """The program reads libvault's data by address, or calls a function of it that is not a gate: a violation
+    naming both compartments ends it. libvault reads the caller's stack through a pointer it was handed: the
+    violation fails that call alone (TWZ_EFAULT) and the program goes on, as with a library linked at start."""
+    done = run(str(guest("dl/isolated")), attack)
+    assert done.returncode == status
+    assert one_line(done.stderr).startswith(line)
+    if attack == "peek":
+        assert "peek -14\n" in done.stdout and "in isolated from isolated::libvault.so at vault_peek+0x0" in line + (
+            done.stderr
+        )

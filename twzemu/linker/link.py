@@ -167,13 +167,17 @@ _Records = dict[str, tuple[GateRecord, ...]]
 
 @dataclass(frozen=True, slots=True)
 class LoadedLater:
-    """What ``Linker.load`` added to a compartment at run time (``dlopen``): the new libraries (the one asked for
-    first, then what it needs that the compartment did not have), and their initialisers and finalisers in order."""
+    """What ``Linker.load`` added at run time (``dlopen``): the new libraries (the one asked for first, then what it
+    needs that the compartment did not have), and their initialisers and finalisers in order; when the library is
+    a compartment of its own, that compartment and its gates."""
 
     libraries: tuple[LinkedLibrary, ...]
     init: tuple[int, ...]
     fini: tuple[int, ...]
     tls: TlsLayout  # the compartment's TLS with the modules of the new libraries that have TLS, after its others
+    compartment: LinkedCompartment | None = None  # a compartment of its own (the library declares gates)
+    gates: tuple[Gate, ...] = ()  # its gates
+    bindings: frozenset[GateBinding] = frozenset()  # the new libraries' references bound to other compartments' gates
 
     @property
     def tls_modules(self) -> tuple[LinkedLibrary, ...]:
@@ -234,69 +238,100 @@ class Linker:
         first_slot: int,
         last_slot: int,
         tls_modules: int = TLS_MODULES_MAX,
+        new_compartment: CompartmentId | None = None,
     ) -> LoadedLater:
-        """Load library ``name`` (found like a ``DT_NEEDED`` name, or a path) into ``compartment`` at run time, with
-        what it needs that the compartment has not loaded, into slot pairs from ``first_slot``: checked as at link
-        time, placed, relocated against the compartment's libraries first (the global scope, as a dynamic linker
-        resolves a library loaded later) and its own, its initialisers ordered. ``everything``: every library of
-        the run (to explain a symbol another compartment defines). A library that declares gates is refused
-        (``LinkError``): loading an isolated compartment at run time is not supported yet. A library with TLS gets
-        the compartment's next module id (up to ``tls_modules`` in all), reached through ``__tls_get_addr`` only: an
-        initial-exec reference to it (``TPOFF64``) is refused, as the C library refuses one. Slots pairs from
-        ``first_slot`` up to ``last_slot`` (exclusive) are free; what it creates before it fails is removed again."""
-        have = {library.name: library for library in compartment.libraries}
-        files: dict[str, ElfImage] = {}
-        infos: dict[str, DynamicInfo] = {}
-        queue = deque([name])
+        """Load library ``name`` (found like a ``DT_NEEDED`` name, or a path) at run time, with what it needs, into
+        slot pairs from ``first_slot`` (up to ``last_slot``, exclusive): checked as at link time, placed, relocated,
+        its initialisers ordered. ``everything``: every library of the run (to explain a symbol another
+        compartment defines); ``gates``: every gate of the run.
+
+        A library that declares no gates joins ``compartment`` (the caller's) with what it needs that the
+        compartment lacks, relocated against the compartment's libraries first (the global scope, as a dynamic
+        linker resolves a library loaded later). A library with TLS gets the compartment's next module id (up to
+        ``tls_modules`` in all), reached through ``__tls_get_addr`` only: an initial-exec reference to it
+        (``TPOFF64``) is refused, as the C library refuses one.
+
+        A library that declares gates is a compartment of its own, ``new_compartment`` (None: refused), as at link
+        time: with its own copy of what it needs and of the runtime, its own TLS, its gates; what it needs that is
+        another compartment's library with gates is reached through those gates. What it creates before it fails
+        is removed again."""
+        elsewhere = {lib.name for lib in everything if lib.gates and lib.compartment != compartment.id}
+        root = self._find_later(name)
+        isolated = bool(read_gate_records(root))
+        if isolated and new_compartment is None:
+            raise LinkError(f"{root.path}: declares gates, so it would be a compartment of its own: loading one "
+                            "here is not supported", LinkErrorKind.UNSUPPORTED)  # fmt: skip
+        have = set(elsewhere) if isolated else {library.name for library in compartment.libraries} | elsewhere
+        files: dict[str, ElfImage] = {name: root}
+        infos: dict[str, DynamicInfo] = {name: DynamicInfo.read(root)}
+        queue = deque(infos[name].needed)
+        runtime = self.search.runtime_name
+        if isolated and runtime:
+            queue.append(runtime)  # every compartment has its own runtime
         while queue:
             wanted = queue.popleft()
             if wanted in have or wanted in files:
                 continue
-            if "/" in wanted and not self._in_library_directory(wanted):
-                where = "not in a library directory (the -L directories and the program's)"
-                raise LinkError(f"{wanted}: {where}", LinkErrorKind.LIBRARY_NOT_FOUND)
-            image = self.search.find(wanted)
-            if image is None:
-                where = ", ".join(str(d) for d in self.search.directories)
-                raise LinkError(f"library not found: {wanted}; searched {where} and the object store",
-                                LinkErrorKind.LIBRARY_NOT_FOUND)  # fmt: skip
-            files[wanted], infos[wanted] = image, DynamicInfo.read(image)
+            files[wanted] = self._find_later(wanted)
+            infos[wanted] = DynamicInfo.read(files[wanted])
             queue.extend(infos[wanted].needed)
         records = {lib_name: read_gate_records(image) for lib_name, image in files.items()}
-        _check(files, infos, records)
+        arities = _check(files, infos, records)
+        target = compartment
+        if isolated:
+            assert new_compartment is not None
+            label = f"{names[PROGRAM_COMPARTMENT]}::{infos[name].soname or Path(name).name}"
+            target = LinkedCompartment(new_compartment, label, (), layout_static_tls([]), (), ())
         problems = []
         for lib_name, image in files.items():
-            info = infos[lib_name]
-            if records[lib_name]:
-                problems.append(f"{image.path}: declares gates, so it would be a compartment of its own: loading "
-                                "one at run time is not supported yet")  # fmt: skip
-            if info.textrel:
+            if records[lib_name] and lib_name != name:
+                problems.append(f"{image.path}: declares gates, so it would be a compartment of its own: dlopen it "
+                                "before what needs it")  # fmt: skip
+            if infos[lib_name].textrel:
                 problems.append(f"{image.path}: text relocations (DF_TEXTREL) are not supported")
+        if isolated and target.name in names.values():
+            problems.append(f"{root.path}: its compartment would be called {target.name}, as another already is")
         if first_slot + 2 * len(files) > last_slot:
             problems.append(f"no room for {len(files)} more images (each a slot pair) in this run")
         with_tls = sum(1 for info in infos.values() if info.tls is not None and info.tls.memsz)
-        if len(compartment.tls.blocks) + with_tls > tls_modules:
-            problems.append(f"{name}: no room for {with_tls} more TLS modules in {compartment.name} "
+        if len(target.tls.blocks) + with_tls > tls_modules:
+            problems.append(f"{name}: no room for {with_tls} more TLS modules in {target.name} "
                             f"({tls_modules} at most)")  # fmt: skip
         if problems:
             raise LinkError(problems, LinkErrorKind.UNSUPPORTED)
         made: list[Object] = []
         try:
-            return self._load_placed(files, infos, compartment, everything, gates, names, first_slot, made)
+            return self._load_placed(files, infos, records, arities, target, everything, gates, names, first_slot,
+                                     isolated, made)  # fmt: skip
         except BaseException:
             for obj in made:  # nothing of a load that failed stays
                 self.store.remove(obj.id)
             raise
 
+    def _find_later(self, wanted: str) -> ElfImage:
+        """A library asked for at run time, by a ``DT_NEEDED``-like name or a path in a library directory."""
+        if "/" in wanted and not self._in_library_directory(wanted):
+            where = "not in a library directory (the -L directories and the program's)"
+            raise LinkError(f"{wanted}: {where}", LinkErrorKind.LIBRARY_NOT_FOUND)
+        image = self.search.find(wanted)
+        if image is None:
+            where = ", ".join(str(d) for d in self.search.directories)
+            raise LinkError(f"library not found: {wanted}; searched {where} and the object store",
+                            LinkErrorKind.LIBRARY_NOT_FOUND)  # fmt: skip
+        return image
+
     def _load_placed(
         self,
         files: dict[str, ElfImage],
         infos: dict[str, DynamicInfo],
+        records: _Records,
+        arities: dict[str, dict[str, int]],
         compartment: LinkedCompartment,
         everything: Sequence[LinkedLibrary],
         gates: Sequence[Gate],
         names: Mapping[int, str],
         first_slot: int,
+        isolated: bool,
         made: list[Object],
     ) -> LoadedLater:
         added = []
@@ -310,19 +345,25 @@ class Linker:
             if info.tls is not None and info.tls.memsz:
                 templates.append(info.tls)
                 module = len(compartment.tls.blocks) + len(templates)
-            added.append(LinkedLibrary(lib_name, compartment.id, info, loaded, module, ()))
-        tls = compartment.tls.extended(templates)
+            added.append(LinkedLibrary(lib_name, compartment.id, info, loaded, module, records[lib_name]))
+        tls = compartment.tls.extended(templates, static=isolated)  # a new compartment's TLS is all static
         keys = [_Instance(compartment.id, library.name) for library in (*compartment.libraries, *added)]
         instances = {_Instance(library.compartment, library.name): library for library in everything}
         instances.update({_Instance(compartment.id, library.name): library for library in added})
+        new_gates = self._gates({_Instance(compartment.id, lib.name): lib for lib in added}, arities)
+        clash = [f"gate {n} is declared by two compartments" for n in new_gates if any(g.name == n for g in gates)]
+        if clash:
+            raise LinkError(clash, LinkErrorKind.BAD_GATE)
         local = {key.library for key in keys}
+        names = {**names, compartment.id: compartment.name}
+        bindings: set[GateBinding] = set()
         scope = _Scope(
             compartment.id,
             {key.library: instances[key] for key in keys},
             SymbolLookup([_lookup_library(instances[key], local) for key in keys]),
             tls,
-            {gate.name: gate for gate in gates},
-            set(),
+            {**{gate.name: gate for gate in gates}, **new_gates},
+            bindings,
             _Elsewhere(compartment.id, instances, dict(names)),
         )
         problems_found = [
@@ -332,7 +373,10 @@ class Linker:
             raise LinkError(problems_found)
         new_keys = [_Instance(compartment.id, library.name) for library in added]
         init, fini = self._init_fini(new_keys, instances, with_preinit=False)
-        return LoadedLater(tuple(added), init, fini, tls)
+        linked = None
+        if isolated:
+            linked = LinkedCompartment(compartment.id, compartment.name, tuple(added), tls, init, fini)
+        return LoadedLater(tuple(added), init, fini, tls, linked, tuple(new_gates.values()), frozenset(bindings))
 
     def _in_library_directory(self, path: str) -> bool:
         """Whether ``path`` (a guest's dlopen with a slash, relative to twzemu's directory) is a file in one of the

@@ -204,23 +204,7 @@ class CrossingEngine:
         count = max(c.id for c in compartments) + 1
         records = (CompartmentRecord * count)()
         for c in compartments:
-            sites = (ctypes.c_uint64 * max(len(c.return_sites), 1))(*sorted(c.return_sites))
-            self._keep.append(sites)
-            records[c.id] = CompartmentRecord(
-                ContextRecord(c.base.cr3, c.base.gate_pte),
-                c.thread_pointer,
-                c.stack_base,
-                c.stack_top,
-                c.caller_slot,
-                c.gate_buffer,
-                ctypes.addressof(sites),
-                len(c.return_sites),
-                int(c.lifecycle),
-                0,
-                c.caller_level,
-                0,
-            )
-            self._lifecycles[c.id] = c.lifecycle
+            records[c.id] = self._record(c)
         fast = self._fast
         pairs = (ContextRecord * (count * count))()
         first = EngineThread(thread, fast.gate_buffer, records, pairs, self.capacity, self._machine.cpu_record())
@@ -231,6 +215,57 @@ class CrossingEngine:
         self.running = first
         for (caller_level, gate_level), rule in rules.items():
             fast.rules[caller_level][gate_level] = int(rule)
+        self._install_gates(gates)
+
+    def _record(self, c: EngineCompartment) -> CompartmentRecord:
+        sites = (ctypes.c_uint64 * max(len(c.return_sites), 1))(*sorted(c.return_sites))
+        self._keep.append(sites)
+        self._lifecycles[c.id] = c.lifecycle
+        return CompartmentRecord(
+            ContextRecord(c.base.cr3, c.base.gate_pte),
+            c.thread_pointer,
+            c.stack_base,
+            c.stack_top,
+            c.caller_slot,
+            c.gate_buffer,
+            ctypes.addressof(sites),
+            len(c.return_sites),
+            int(c.lifecycle),
+            0,
+            c.caller_level,
+            0,
+        )
+
+    def add_compartment(self, c: EngineCompartment, gates: Sequence[Gate], owner: int | None) -> None:
+        """A compartment made at run time (the next id): every thread's tables grow by it, thread ``owner`` with the
+        part ``c`` describes (the others get theirs on their first crossing there, ``set_up``); ``gates`` is every
+        gate of the run now, its new ones last."""
+        fast = self._fast
+        count = fast.num_compartments
+        if c.id != count:
+            raise MachineError(f"compartment {c.id} made at run time: the next is {count}")
+        shared = self._record(c)
+        for thread in self.threads.values():
+            records = (CompartmentRecord * (count + 1))()
+            ctypes.memmove(records, thread.records, ctypes.sizeof(CompartmentRecord) * count)
+            records[count] = shared
+            if thread.number == owner:
+                thread.set_up.add(c.id)
+            else:
+                _without_own_part(records[count])
+                records[count].lifecycle = int(self._seen_by(thread, c.id))
+            pairs = (ContextRecord * ((count + 1) * (count + 1)))()
+            for callee in range(count):
+                row = ctypes.addressof(thread.pairs) + callee * count * ctypes.sizeof(ContextRecord)
+                ctypes.memmove(ctypes.addressof(pairs) + callee * (count + 1) * ctypes.sizeof(ContextRecord), row,
+                               count * ctypes.sizeof(ContextRecord))  # fmt: skip
+            thread.records, thread.pairs = records, pairs
+            thread.record.compartments = ctypes.cast(records, ctypes.POINTER(CompartmentRecord))
+            thread.record.pairs = ctypes.cast(pairs, ctypes.POINTER(ContextRecord))
+        running = self.running
+        assert running is not None
+        fast.num_compartments = count + 1
+        fast.compartments, fast.pairs = running.record.compartments, running.record.pairs
         self._install_gates(gates)
 
     def _install_gates(self, gates: Sequence[Gate]) -> None:
@@ -299,9 +334,7 @@ class CrossingEngine:
         pairs = (ContextRecord * (count * count))()
         thread = EngineThread(number, gate_buffer, records, pairs, self.capacity, registers)
         for record in records:
-            record.thread_pointer = record.stack_base = record.stack_top = 0
-            record.caller_slot = record.gate_buffer = record.base.gate_pte = 0
-            record.stale = record.empty = 0
+            _without_own_part(record)
         self.threads[number] = thread
         for compartment in range(count):
             records[compartment].lifecycle = int(self._seen_by(thread, compartment))
@@ -482,6 +515,13 @@ class CrossingEngine:
     def reset(self) -> None:
         """Forget every crossing (an exit left its crossing into the monitor behind)."""
         self._fast.depth = 0
+
+
+def _without_own_part(record: CompartmentRecord) -> None:
+    """What a thread has of a compartment before it is set up there: what compartments share, nothing of its own."""
+    record.thread_pointer = record.stack_base = record.stack_top = 0
+    record.caller_slot = record.gate_buffer = record.base.gate_pte = 0
+    record.stale = record.empty = 0
 
 
 def rules_of_levels(entries: Iterable[tuple[int, int, bool, bool]]) -> dict[tuple[int, int], Rule]:

@@ -182,24 +182,17 @@ class Crossings:
         return remove
 
     def _engine_compartments(self) -> Iterable[EngineCompartment]:
-        for state in self.compartments.values():
-            space = state.space
-            if state.id == PROGRAM:  # its initialisers run in its own _start, after every library's
-                lifecycle = Lifecycle.INITIALISING
-            else:
-                lifecycle = Lifecycle.UNINITIALISED if state.init else Lifecycle.READY
-            yield EngineCompartment(
-                state.id,
-                context_of(space),
-                state.thread_pointer,
-                state.stack_base,
-                state.stack_top,
-                space.physical(THREAD_INFO + THREAD_INFO_CALLER_OFFSET),
-                space.physical(GATE_BUFFER),
-                state.return_sites,
-                int(state.caller_level),
-                lifecycle,
-            )
+        return map(_engine_compartment, self.compartments.values())
+
+    def add_compartment(self, state: CompartmentState, gates: Sequence[Gate], owner: int | None) -> None:
+        """A compartment made at run time (``dlopen`` of a library with gates): its gates join the table, and the
+        engine's tables grow by it, thread ``owner`` with the first thread's part of it (``state``'s); its
+        initialisers run on the first crossing into it."""
+        self.compartments[state.id] = state
+        for gate in gates:
+            self.gates.add(gate)
+            self._gate_list.append(gate)
+        self.engine.add_compartment(_engine_compartment(state), self._gate_list, owner)
 
     # -- state -----------------------------------------------------------------------------------------
 
@@ -549,6 +542,27 @@ class Crossings:
         if status is not Status.ENTERED:
             raise MonitorError(f"cannot call {entry:#x} in compartment {compartment.name}: {status.name}")
         return self.machine.run(timeout=timeout)
+
+
+def _engine_compartment(state: CompartmentState) -> EngineCompartment:
+    """What the engine needs of ``state`` (the first thread's part of it)."""
+    space = state.space
+    if state.id == PROGRAM:  # its initialisers run in its own _start, after every library's
+        lifecycle = Lifecycle.INITIALISING
+    else:
+        lifecycle = Lifecycle.UNINITIALISED if state.init else Lifecycle.READY
+    return EngineCompartment(
+        state.id,
+        context_of(space),
+        state.thread_pointer,
+        state.stack_base,
+        state.stack_top,
+        space.physical(THREAD_INFO + THREAD_INFO_CALLER_OFFSET),
+        space.physical(GATE_BUFFER),
+        state.return_sites,
+        int(state.caller_level),
+        lifecycle,
+    )
 
 
 def context_of(space: AddressSpace, index: int = 0) -> Context:

@@ -38,9 +38,10 @@ from ..linker.symbols import Symbolizer
 from ..linker.tls import TLS_MODULES_MAX
 from ..machine.engine import CrossingEngine
 from ..mmu.space import Access
+from ..security.ids import CompartmentId
 from .compartments import CompartmentBuilder
 from .crossing import Client, CompartmentState
-from .layout import THREAD_INFO_SLOT
+from .layout import MAX_COMPARTMENTS, THREAD_INFO_SLOT
 from .syscalls import read_string
 
 EINVAL, ENOENT, ENOEXEC, ENOMEM, EFAULT = 22, 2, 8, 12, 14
@@ -61,6 +62,7 @@ class Handle:
     fini: tuple[int, ...]
     count: int = 1
     initialiser: int | None = None  # the thread running its initialisers (until the runtime says they ran)
+    isolated: int | None = None  # the library is this compartment of its own (dlsym finds its gates alone)
 
 
 class DynamicLoading:
@@ -78,6 +80,7 @@ class DynamicLoading:
         changed: Callable[[], None] = lambda: None,
         thread: Callable[[], int] = lambda: 1,
         retry_later: Callable[[str], bool] = lambda what: False,
+        made: Callable[[LoadedLater, frozenset[int]], object] | None = None,
     ) -> None:
         self.linker = linker
         self.compartments = {c.id: c for c in linked.compartments}
@@ -92,6 +95,7 @@ class DynamicLoading:
         self.changed = changed  # told when the libraries change (a debugger reloads its list)
         self.thread = thread  # the running thread's id
         self.retry_later = retry_later  # parks the caller until another thread had a turn, then calls again
+        self.made = made  # builds a compartment a library with gates needs (with its return sites); None: refused
         self.handles: dict[int, Handle] = {}
         self._next_handle = 0x10  # never 0 (RTLD_DEFAULT) nor a small number a program might forge by accident
         self._next_slot = FIRST_SLOT + 2 * len(self.everything)
@@ -130,27 +134,31 @@ class DynamicLoading:
             self._write_table(client, table, ())
             self._write_modules(client, modules, None)
             return self._new_handle(Handle(compartment.id, have, (), ()))
+        isolated = self._isolated_named(name, compartment.id)
+        if isolated is not None:  # a compartment of its own already: a handle to its gates
+            self._write_table(client, table, ())
+            self._write_modules(client, modules, None)
+            return self._new_handle(Handle(compartment.id, isolated.libraries[0], (), (), isolated=isolated.id))
         images = self._next_slot
         used = self._loads.get(compartment.id, 0)
         # a compartment's own share of the run's free slots: none may take them all (slots are never given back)
         last = min(THREAD_INFO_SLOT, images + 2 * (LOADS_PER_COMPARTMENT - used))
         most = min(TLS_MODULES_MAX, len(compartment.tls.blocks) + module_capacity)
+        new = max(self.states) + 1 if self.made is not None and max(self.states) + 1 < MAX_COMPARTMENTS else None
         try:
             loaded = self.linker.load(name, compartment, self.everything, self.gates, self._names(), images, last,
-                                      most)  # fmt: skip
+                                      most, None if new is None else CompartmentId(new))  # fmt: skip
         except TwzEmuError as error:
             return self._fail(ENOENT, str(error))  # it names the file
+        if loaded.compartment is not None:
+            return self._made(client, loaded, table, modules, used)
         if len(loaded.init) > capacity:
             return self._fail(ENOMEM, f"dlopen {name}: more initialisers than the runtime can run")
         self._next_slot = images + 2 * len(loaded.libraries)
         self._loads[compartment.id] = used + len(loaded.libraries)
         state = self.states[compartment.id]
         self.builder.add_images(state, [library.loaded for library in loaded.libraries])
-        sites: frozenset[int] = frozenset()
-        for library in loaded.libraries:
-            self.symbols.add(library.loaded)
-            sites |= return_sites(library.loaded.image, library.base)
-        self.engine.add_return_sites(compartment.id, sites)
+        self.engine.add_return_sites(compartment.id, self._add_symbols(loaded))
         self.everything += loaded.libraries
         self.compartments[compartment.id] = dataclasses.replace(
             compartment, libraries=compartment.libraries + loaded.libraries, tls=loaded.tls
@@ -162,13 +170,41 @@ class DynamicLoading:
             Handle(compartment.id, loaded.libraries[0], loaded.libraries, loaded.fini, initialiser=self.thread())
         )
 
+    def _made(self, client: Client, loaded: LoadedLater, table: int, modules: int, used: int) -> int:
+        """A library with gates loaded as a compartment of its own: built, and a handle to it for the caller (its
+        initialisers run on the first crossing into it, its finalisers at exit)."""
+        compartment = loaded.compartment
+        assert compartment is not None and self.made is not None
+        self._next_slot += 2 * len(loaded.libraries)
+        self._loads[client.id] = used + len(loaded.libraries)
+        self.made(loaded, self._add_symbols(loaded))
+        self.everything += loaded.libraries
+        self.gates += loaded.gates
+        self._gates_by_name.update((gate.name, gate) for gate in loaded.gates)
+        self.compartments[compartment.id] = compartment
+        self._write_table(client, table, ())
+        self._write_modules(client, modules, None)
+        self.changed()
+        return self._new_handle(Handle(client.id, loaded.libraries[0], (), (), isolated=compartment.id))
+
+    def _add_symbols(self, loaded: LoadedLater) -> frozenset[int]:
+        """The new images' symbols for reports; their return sites."""
+        sites: frozenset[int] = frozenset()
+        for library in loaded.libraries:
+            self.symbols.add(library.loaded)
+            sites |= return_sites(library.loaded.image, library.base)
+        return sites
+
     def _already(self, compartment: LinkedCompartment, name: str) -> LinkedLibrary | None:
         """The library ``name`` names if the compartment has it (by the name it was needed as, or its file's)."""
-        for library in compartment.libraries:
-            if name in (library.name, library.loaded.name) or (
-                "/" in name and Path(name).resolve() == Path(library.loaded.image.path).resolve()
-            ):
-                return library
+        return next((library for library in compartment.libraries if _names(library, name)), None)
+
+    def _isolated_named(self, name: str, caller: int) -> LinkedCompartment | None:
+        """Another compartment whose library with gates ``name`` names (loaded with the program or by a dlopen)."""
+        for compartment in self.compartments.values():
+            root = compartment.libraries[0] if compartment.libraries else None
+            if compartment.id != caller and root is not None and root.gates and _names(root, name):
+                return compartment
         return None
 
     def _opened(self, compartment: int, library: LinkedLibrary) -> Handle | None:
@@ -209,6 +245,11 @@ class DynamicLoading:
             handle = self.handles.get(number)
             if handle is None or handle.compartment != client.id:
                 return self._fail(EINVAL, f"dlsym: invalid library handle {number:#x}")
+            if handle.isolated is not None:  # a compartment of its own: only its gates
+                gate = self._gates_by_name.get(name)
+                if gate is None or gate.owner != handle.isolated:
+                    return self._fail(ENOENT, f"Symbol not found: {name} (not a gate of {handle.library.name})")
+                return gate.entry
             scope = self._needed_by(compartment, handle.library)
         for library in scope:
             symbol = exports_of(library.info).get(name)
@@ -259,6 +300,9 @@ class DynamicLoading:
             self._write_table(client, table, ())
             return 0
         del self.handles[number]
+        if handle.isolated is not None:  # a compartment of its own stays (its finalisers run at exit)
+            self._write_table(client, table, ())
+            return 0
         compartment = self.compartments[handle.compartment]
         heir = self._still_needing(compartment, handle)
         if heir is not None:  # what it loaded is still in use: it goes with the handle that needs it
@@ -301,3 +345,10 @@ class DynamicLoading:
             block = loaded.tls.block_of(module)
             words += [library.base + template.vaddr, template.filesz, template.memsz, block.align, block.tp_offset]
         client.space.write_virtual(at, struct.pack(f"<{len(words)}Q", *words))
+
+
+def _names(library: LinkedLibrary, name: str) -> bool:
+    """Whether dlopen's ``name`` names ``library`` (the name it was needed as, its file's, or its path)."""
+    return name in (library.name, library.loaded.name) or (
+        "/" in name and Path(name).resolve() == Path(library.loaded.image.path).resolve()
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -26,7 +26,7 @@ from ..cache import DerivedCache
 from ..elf.callsites import return_sites
 from ..elf.image import ElfImage
 from ..errors import TwzEmuError, UsageError
-from ..linker.link import IsolationPolicy, LinkedCompartment, LinkedProgram, Linker
+from ..linker.link import GateBinding, IsolationPolicy, LinkedCompartment, LinkedProgram, Linker, LoadedLater
 from ..linker.search import LibrarySearch
 from ..linker.symbols import Region, Symbolizer
 from ..loader import LoadedImage, slot_base
@@ -41,7 +41,7 @@ from ..mmu.space import NULL_PAGE_SIZE, SLOT_OFFSET_MASK, SLOT_SHIFT, AddressSpa
 from ..objects.store import ObjectStore
 from ..sdk import RUNTIME_LIBRARY
 from ..security.check import AccessKind, Verdict, ViolationRule, decide
-from ..security.gates import GateTable, IsolationLevel
+from ..security.gates import Gate, GateTable, IsolationLevel
 from ..security.ids import MONITOR as MONITOR_COMPARTMENT
 from ..security.ids import PROGRAM as PROGRAM_COMPARTMENT
 from ..security.ids import CompartmentId
@@ -52,11 +52,11 @@ from .crossing import CompartmentState, Crossings
 from .dynload import DynamicLoading
 from .files import Files, Mount
 from .hypercalls import Hypercalls
-from .layout import FIRST_THREAD, GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT, guarded_stack
+from .layout import FIRST_THREAD, GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT, THREAD_INFO, guarded_stack
 from .observe import CrossingObserver, TextTrace
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, describe_fault, describe_verdict, one_line
 from .services import MonitorText, build_monitor_text
-from .startup import build_startup, host_environment
+from .startup import build_startup, host_environment, thread_info
 from .syscalls import SystemCalls
 from .threads import Schedule, Threads
 
@@ -224,6 +224,7 @@ class Run:
         self.crossings: Crossings | None = None
         self.threads: Threads | None = None
         self.loading: DynamicLoading | None = None  # what dlopen loads
+        self.added: list[LinkedCompartment] = []  # the compartments dlopen made, in order
         self.early_stop: Stop | None = None  # an initialiser ended the run before the program started
         self.files = Files(monitor.store, monitor.mounts)  # the guest's files (monitor/files.py)
 
@@ -280,7 +281,7 @@ class Run:
         loading = self.loading = DynamicLoading(
             monitor.linker, linked, self.states, builder, crossings.engine, self.symbols, crossings.reply,
             self._libraries_changed, lambda: self.threads.running.id if self.threads else 1,
-            lambda what: self.threads is not None and self.threads.retry_later(what),
+            lambda what: self.threads is not None and self.threads.retry_later(what), self._add_compartment,
         )  # fmt: skip
         for number, handler in loading.calls.items():
             system_calls.serve(number, handler)
@@ -330,9 +331,11 @@ class Run:
     def _grant_bound_callers(self) -> None:
         """A caller sees a callee's memory only if it is bound to one of the callee's gates, and every gate of
         the callee it is bound to runs at a level that lets the caller see the callee (``levels``)."""
+        self._grant(self.linked.bindings, {gate.name: gate for gate in self.linked.gates})
+
+    def _grant(self, bindings: Iterable[GateBinding], gates: Mapping[str, Gate]) -> None:
         bound: dict[tuple[int, int], list[IsolationLevel]] = {}
-        gates = {gate.name: gate for gate in self.linked.gates}
-        for binding in self.linked.bindings:
+        for binding in bindings:
             gate = gates.get(binding.gate)
             if gate is None or gate.owner == binding.caller or binding.caller not in self.states:
                 continue
@@ -341,6 +344,28 @@ class Run:
             state = self.states[caller]
             rules = compartment_rules(state.caller_level, levels)
             self.builder.grant_callee(state, callee, rules.caller_prot_on_callee)
+
+    def _add_compartment(self, loaded: LoadedLater, sites: frozenset[int]) -> CompartmentState:
+        """A compartment ``dlopen`` made (its library declares gates; ``sites``: its return sites): built as at
+        start-up, its gates in the tables, its references to other compartments' gates granted as the trust table
+        says; the first thread (whichever thread is number 0 now) has its part from the start, others get theirs on
+        their first crossing there, and its initialisers run on the first."""
+        compartment = loaded.compartment
+        crossings, threads = self.crossings, self.threads
+        assert compartment is not None and crossings is not None and threads is not None
+        regions = len(self.builder.regions)
+        state = self.builder.compartment(compartment, self.monitor.caller_level(compartment), sites, compartment.init)
+        for region in self.builder.regions[regions:]:
+            self.symbols.add_region(region)
+        owner = threads.by_index(0)
+        if owner is not None and owner.id != FIRST_THREAD:  # the part is thread 0's: its information says who
+            state.space.write_virtual(THREAD_INFO, thread_info(owner.id, GATE_BUFFER, THREAD_INFO))
+        self.states[compartment.id] = state
+        crossings.add_compartment(state, loaded.gates, None if owner is None else owner.id)
+        threads.add_compartment(compartment)
+        self._grant(loaded.bindings, {g.name: g for g in crossings.gates.iter_gates()})
+        self.added.append(compartment)
+        return state
 
     def _pair_space(self, callee: int, caller: int) -> AddressSpace:
         return self.builder.pair_space(self.states[callee], caller)
@@ -380,7 +405,7 @@ class Run:
         assert crossings is not None and threads is not None
         crossings.reset()  # the exit left its crossing into the monitor behind
         threads.end_others()  # the exiting thread runs the finalisers, alone
-        for compartment in self.linked.compartments[1:]:
+        for compartment in [*reversed(self.added), *self.linked.compartments[1:]]:  # the reverse of their init
             state = self.states[compartment.id]
             if crossings.lifecycle(state) is not Lifecycle.READY or not compartment.fini:
                 continue

@@ -232,6 +232,12 @@ class Threads:
             views.append(ThreadView(thread.id, name, running, registers))
         return views
 
+    def add_compartment(self, compartment: LinkedCompartment) -> None:
+        """A compartment made at run time: where its runtime makes a thread that began elsewhere its own."""
+        entry = _begin_entry(compartment)
+        if entry is not None:
+            self._begin[compartment.id] = entry
+
     def by_index(self, index: int) -> Thread | None:
         """The live thread numbered ``index``."""
         return next((thread for thread in self.threads.values() if thread.index == index), None)
