@@ -426,3 +426,27 @@ def test_a_compartment_made_at_run_time_is_held_to_its_gates(attack: str, line: 
         assert "peek -14\n" in done.stdout and "in isolated from isolated::libvault.so at vault_peek+0x0" in line + (
             done.stderr
         )
+
+
+ABSOLUTE = '__asm__(".globl magic\\n.type magic,@object\\nmagic = 0x1234\\n");\n'
+MAGIC_SEEN = "extern char magic[];\nvoid *magic_seen(void) { return magic; }\n"
+ABSOLUTE_USER = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(void) {
+    void *library = dlopen("libseen.so", RTLD_NOW);
+    void *(*seen)(void) = (void *(*)(void))dlsym(library, "magic_seen");
+    printf("dlsym %p, relocated %p\n", dlsym(library, "magic"), seen());
+    return 0;
+}
+"""
+
+
+def test_an_absolute_symbol_is_its_value_wherever_its_library_lies(tmp_path: Path) -> None:
+    """A symbol of SHN_ABS is not relocated with its library: dlsym gives its value, and so does a relocation
+    against it in another library, as glibc (since 2.28) gives them."""
+    build(tmp_path, "absolute", ABSOLUTE, "-shared")
+    build(tmp_path, "seen", MAGIC_SEEN, "-shared", "-L.", "-labsolute")
+    build(tmp_path, "absolute_user", ABSOLUTE_USER)
+    done = run("absolute_user", cwd=tmp_path)
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "dlsym 0x1234, relocated 0x1234\n")

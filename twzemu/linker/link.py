@@ -606,6 +606,7 @@ class Linker:
             return self._bind(scope, self.monitor_gates.get(symbol.name), symbol, inputs)
         if symbol.defined and symbol.bind is SymbolBind.LOCAL:
             owner, value, size = library, symbol.st_value, symbol.st_size
+            base = 0 if symbol.st_shndx == SHN_ABS else owner.base
         else:
             found = scope.lookup.find(library.name, symbol.name)
             if found is None:
@@ -621,6 +622,7 @@ class Linker:
                 )
             owner = scope.libraries[found.library.name]
             value, size = found.symbol.value, found.symbol.size
+            base = 0 if found.symbol.absolute else owner.base  # SHN_ABS: as it is (as glibc since 2.28)
         if symbol.kind is SymbolKind.TLS or reloc.r_type in _TLS_TYPES:
             if owner.tls_module is None:
                 return LinkError(f"symbol {symbol.name} is thread-local but {owner.name} has no TLS segment")
@@ -629,7 +631,7 @@ class Linker:
                 return problem
             inputs.update(module=owner.tls_module, dtp_offset=value, tp_offset=-block.tp_offset, S=value)
         else:
-            inputs.update(S=owner.base + value)
+            inputs.update(S=base + value)
         inputs.update(Z=size)
         return RelocInputs(**inputs)
 

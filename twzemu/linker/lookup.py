@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntFlag
 
-from ..elf.dynamic import DynamicInfo, DynSymbol, SymbolBind, SymbolKind, SymbolVisibility
+from ..elf.dynamic import SHN_ABS, DynamicInfo, DynSymbol, SymbolBind, SymbolKind, SymbolVisibility
 from ..errors import LinkError, LinkErrorKind
 
 
@@ -61,12 +61,18 @@ RELOCATION_FLAGS = LookupFlags.ALLOW_WEAK
 
 @dataclass(frozen=True, slots=True)
 class ExportedSymbol:
-    """A definition a library offers: ``value`` relative to its load base (or TLS block, for TLS symbols)."""
+    """A definition a library offers: ``value`` relative to its load base (or TLS block, for TLS symbols), or, if
+    ``absolute`` (``SHN_ABS``), as it is wherever the library lies."""
 
     value: int
     weak: bool = False
     size: int = 0
     kind: SymbolKind = SymbolKind.NOTYPE
+    absolute: bool = False
+
+    def address(self, base: int) -> int:
+        """Its address in a library loaded at ``base``."""
+        return self.value if self.absolute else base + self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +97,9 @@ def exports_of(info: DynamicInfo) -> dict[str, ExportedSymbol]:
     if kept is not None and kept[0] is info:
         return kept[1]
     exports = {
-        name: ExportedSymbol(symbol.st_value, symbol.bind is SymbolBind.WEAK, symbol.st_size, symbol.kind)
+        name: ExportedSymbol(
+            symbol.st_value, symbol.bind is SymbolBind.WEAK, symbol.st_size, symbol.kind, symbol.st_shndx == SHN_ABS
+        )
         for name, symbol in exported_symbols(info).items()
     }
     if len(_EXPORTS) >= _EXPORTS_KEPT:

@@ -255,8 +255,8 @@ class DynamicLoading:
             symbol = exports_of(library.info).get(name)
             if symbol is not None and symbol.kind.name == "TLS":  # its value is an offset: 0 is one
                 return self._tls_symbol(client, args[2], library, symbol.value)
-            if symbol is not None and symbol.value:
-                return library.base + symbol.value
+            if symbol is not None and (symbol.value or symbol.absolute):
+                return symbol.address(library.base)
         gate = self._gates_by_name.get(name)
         if gate is not None and gate.owner != client.id:
             return gate.entry
