@@ -80,6 +80,8 @@ int main(void) {
     printf("own: %s\n", dlsym(RTLD_DEFAULT, "main") ? "found" : "not found");
     void *self = dlopen(0, RTLD_NOW);
     printf("dlopen(NULL): %s, close %d\n", self && dlsym(self, "main") ? "own scope" : "error", dlclose(self));
+    void *empty = dlopen("", RTLD_NOW);
+    printf("dlopen(\"\"): %s\n", empty == self ? "own scope" : "another");
     return service_call(0) == 1 ? 0 : 1;
 }
 """
@@ -108,6 +110,7 @@ def test_what_a_library_loaded_at_run_time_may_not_be_or_reach(tmp_path: Path) -
         "another compartment's gate: 42, its data: not found",
         "own: found",
         "dlopen(NULL): own scope, close 0",
+        'dlopen(""): own scope',
     ]
 
 

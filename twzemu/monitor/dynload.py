@@ -49,7 +49,7 @@ NAME_MAX = 4096
 MAX_FUNCTIONS = 1 << 16  # initialisers or finalisers one call hands over, at most
 LOADS_PER_COMPARTMENT = 64  # images a compartment may load at run time (their slots are never given back)
 RTLD_NEXT = (1 << 64) - 1
-OWN_SCOPE = 1  # dlopen(NULL)'s handle (the runtime's): the compartment's libraries, as RTLD_DEFAULT
+OWN_SCOPE = 1  # dlopen(NULL)'s and dlopen("")'s handle: the compartment's libraries, as RTLD_DEFAULT
 
 
 @dataclass(slots=True)
@@ -125,6 +125,10 @@ class DynamicLoading:
         room = 8 * (TLS_LOADED_WORDS + TLS_MODULE_WORDS * module_capacity)
         if module_capacity > TLS_LOADED_MAX or not client.space.user_may(modules, room, Access.WRITE):
             return self._fail(EFAULT, "dlopen: no room for the TLS modules' table")
+        if not name:  # as glibc: the program, as NULL is (the compartment's own scope)
+            self._write_table(client, table, ())
+            self._write_modules(client, modules, None)
+            return OWN_SCOPE
         have = self._already(compartment, name)
         if have is not None:
             opening = self._opened(compartment.id, have)
