@@ -453,3 +453,37 @@ def test_an_absolute_symbol_is_its_value_wherever_its_library_lies(tmp_path: Pat
     build(tmp_path, "absolute_user", ABSOLUTE_USER)
     done = run("absolute_user", cwd=tmp_path)
     assert (done.returncode, done.stderr, done.stdout) == (0, "", "dlsym 0x1234, relocated 0x1234\n")
+
+
+OUTER = r"""
+#include <dlfcn.h>
+#include <twz.h>
+long outer_base(void) { return 1000; }
+TWZ_GATE(outer_base);
+long outer_open(void) {
+    void *inner = dlopen("libinner.so", RTLD_NOW);
+    long (*value)(void) = inner ? (long (*)(void))dlsym(inner, "inner_value") : 0;
+    return value ? value() : -1;
+}
+TWZ_GATE(outer_open);
+"""
+INNER = r"""
+#include <twz.h>
+long outer_base(void);
+long inner_value(void) { return outer_base() + 7; }
+TWZ_GATE(inner_value);
+"""
+
+
+def test_a_compartment_dlopens_a_compartment_that_calls_back_through_its_gates(tmp_path: Path) -> None:
+    """libouter (a compartment loaded with the program) dlopens libinner, which declares gates and needs libouter:
+    libinner is a compartment of its own, and its reference to libouter is bound to libouter's gate, not a second
+    copy of libouter. Each call crosses three compartments and back."""
+    build(tmp_path, "outer", OUTER, "-shared")
+    build(tmp_path, "inner", INNER, "-shared", "-L.", "-louter")
+    build(tmp_path, "nest", 'long outer_open(void);\n#include <stdio.h>\n'
+          'int main(void) { long a = outer_open(); printf("%ld %ld\\n", a, outer_open()); return 0; }\n',
+          "-L.", "-louter")  # fmt: skip
+    done = run("--trace", "nest", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "1007 1007\n")
+    assert "enter T1 nest::libinner.so -> nest::libouter.so outer_base(" in done.stderr

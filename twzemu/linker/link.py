@@ -255,7 +255,8 @@ class Linker:
         time: with its own copy of what it needs and of the runtime, its own TLS, its gates; what it needs that is
         another compartment's library with gates is reached through those gates. What it creates before it fails
         is removed again."""
-        elsewhere = {lib.name for lib in everything if lib.gates and lib.compartment != compartment.id}
+        # libraries that are compartments of their own (their gates reach them): never loaded again
+        elsewhere = {lib.name for lib in everything if lib.gates and lib.compartment != PROGRAM_COMPARTMENT}
         root = self._find_later(name)
         isolated = bool(read_gate_records(root))
         if isolated and new_compartment is None:
