@@ -487,3 +487,220 @@ def test_a_compartment_dlopens_a_compartment_that_calls_back_through_its_gates(t
     done = run("--trace", "nest", cwd=tmp_path)
     assert (done.returncode, done.stdout) == (0, "1007 1007\n")
     assert "enter T1 nest::libinner.so -> nest::libouter.so outer_base(" in done.stderr
+
+
+SLOW = r"""
+#include <sched.h>
+#include <stdio.h>
+#include <twz.h>
+static volatile long ready;
+__attribute__((constructor)) static void begin(void) {
+    for (int i = 0; i < 50; i++) sched_yield();
+    ready = 1;
+}
+long slow_get(long a) { return ready ? 0x600d + a : 0xbad; }
+TWZ_GATE(slow_get);
+"""
+WAITERS = r"""
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#define INC2 "inc %%eax; inc %%eax;"
+#define INC10 INC2 INC2 INC2 INC2 INC2
+#define INC100 INC10 INC10 INC10 INC10 INC10 INC10 INC10 INC10 INC10 INC10
+static long (*volatile get)(long);
+static volatile int counting;
+static void *counter(void *arg) {  /* two-byte instructions: one run twice or skipped shows in the count */
+    unsigned long total = 0;
+    counting = 1;
+    for (int k = 0; k < 2000; k++) {
+        unsigned n = 0;
+        __asm__ volatile(INC100 INC100 INC100 INC100 INC100 : "+a"(n));
+        total += n;
+    }
+    printf("counted %lu\n", total);
+    return arg;
+}
+static void *initialiser(void *arg) { printf("T2 %#lx\n", get(2)); return arg; }
+int main(void) {
+    void *slow = dlopen("libslow.so", RTLD_NOW);
+    get = (long (*)(long))dlsym(slow, "slow_get");
+    pthread_t t2, t3;
+    pthread_create(&t3, 0, counter, 0);
+    while (!counting) sched_yield();
+    pthread_create(&t2, 0, initialiser, 0);
+    for (int i = 0; i < 3; i++) sched_yield();
+    long mine = get(1);
+    pthread_join(t2, 0);
+    pthread_join(t3, 0);
+    printf("T1 %#lx\n", mine);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("seed", ["1", "3", "6"])
+def test_a_thread_waiting_for_a_new_compartments_constructors_resumes_at_its_gate(tmp_path: Path, seed: str) -> None:
+    """T2 runs libslow's constructor (it yields) on its first call; T1 calls meanwhile and waits; T3 counts with
+    two-byte instructions. The wait began in the gate entry's fault, not a system call: T1 enters the gate once the
+    constructor is done, and no thread resumes two bytes off (T1 was refused at its gate's entry + 2, T3 faulted)."""
+    build(tmp_path, "slow", SLOW, "-shared")
+    build(tmp_path, "waiters", WAITERS)
+    done = run("--quantum", "300", "--schedule-seed", seed, "waiters", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert sorted(done.stdout.splitlines()) == ["T1 0x600e", "T2 0x600f", "counted 1000000"]
+
+
+DESCRIPTORS = r"""
+#include <errno.h>
+#include <pthread.h>
+#include <twz.h>
+static void *inner(void *a) { return (void *)((long)a + 1); }
+long tcb_spawn(long who) {
+    pthread_t t;
+    void *r = 0;
+    return pthread_create(&t, 0, inner, (void *)who) ? -1 : (pthread_join(t, &r), (long)r);
+}
+TWZ_GATE(tcb_spawn);
+static pthread_mutex_t m;
+long tcb_mutex(long who) {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_init(&m, &a);
+    int first = pthread_mutex_lock(&m), again = pthread_mutex_lock(&m);
+    pthread_mutex_unlock(&m);
+    return first == 0 && again == EDEADLK;
+}
+TWZ_GATE(tcb_mutex);
+"""
+SECOND_FIRST = r"""
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+static long (*spawn)(long), (*mutex)(long);
+static void *second(void *a) { printf("T2: mutex %ld\n", mutex(2)); return a; }
+int main(void) {
+    void *h = dlopen("libdescriptors.so", RTLD_NOW);
+    spawn = (long (*)(long))dlsym(h, "tcb_spawn");
+    mutex = (long (*)(long))dlsym(h, "tcb_mutex");
+    pthread_t t;
+    pthread_create(&t, 0, second, 0);
+    pthread_join(t, 0);
+    printf("T1: mutex %ld, spawn %ld\n", mutex(1), spawn(1));
+    return 0;
+}
+"""
+
+
+def test_the_first_thread_is_the_c_librarys_own_in_a_compartment_another_thread_began(tmp_path: Path) -> None:
+    """A compartment dlopen made is entered first by T2 (its constructors run on T2), then by T1: the C library
+    there knows T1 as a thread of its own (an error-checking mutex says EDEADLK, pthread_create works), as it does
+    T2 (T1 had been given a part there up front, which the C library never saw)."""
+    build(tmp_path, "descriptors", DESCRIPTORS, "-shared")
+    build(tmp_path, "second_first", SECOND_FIRST)
+    done = run("second_first", cwd=tmp_path)
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "T2: mutex 1\nT1: mutex 1, spawn 2\n")
+
+
+SAFE = r"""
+#include <twz.h>
+long evil_read(long *p);
+static long safe_secret = 0x5afe;
+long safe_call(long a) { return evil_read(&safe_secret); }
+TWZ_GATE(safe_call);
+"""
+EVIL = r"""
+#include <twz.h>
+long evil_read(long *p) { return *p; }
+TWZ_GATE_LEVEL(evil_read, TWZ_ISOLATE_NONE);
+"""
+SAFE_USER = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+long evil_read(long *p);
+int main(void) {
+    long mine = 0x111;
+    printf("libevil reads the program's: %#lx\n", evil_read(&mine));
+    void *h = dlopen("libsafe.so", RTLD_NOW);
+    long (*call)(long) = (long (*)(long))dlsym(h, "safe_call");
+    printf("libevil reads libsafe's: %#lx\n", call(0));
+    return 0;
+}
+"""
+
+
+def test_caller_isolation_names_a_compartment_dlopen_will_make(tmp_path: Path) -> None:
+    """--caller-isolation libsafe.so=full names a library with gates that only a dlopen loads: accepted, and applied
+    when the compartment is made (libevil's level-none gate may not read libsafe's data: the call fails alone); a
+    name no library has is still a usage error."""
+    build(tmp_path, "evil", EVIL, "-shared")
+    build(tmp_path, "safe", SAFE, "-shared", "-L.", "-levil")
+    build(tmp_path, "safe_user", SAFE_USER, "-L.", "-levil")
+    trusting = run("safe_user", cwd=tmp_path)
+    assert (trusting.returncode, trusting.stdout) == (
+        0,
+        "libevil reads the program's: 0x111\nlibevil reads libsafe's: 0x5afe\n",
+    )
+    guarded = run("--caller-isolation", "libsafe.so=full", "safe_user", cwd=tmp_path)
+    assert (guarded.returncode, guarded.stdout.splitlines()[-1]) == (0, "libevil reads libsafe's: 0xfffffffffffffff2")
+    assert one_line(guarded.stderr).startswith("twzemu: security violation: read safe_secret+0x0")
+    typo = run("--caller-isolation", "libsaef.so=full", "safe_user", cwd=tmp_path)
+    assert typo.returncode == 2 and "--caller-isolation libsaef.so: no compartment of that name" in typo.stderr
+
+
+CHAIN = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+#include <twz.h>
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+long CAT(r, N)(long depth) {
+    char name[32], gate[16];
+    snprintf(name, sizeof name, "libr%d.so", N + 1);
+    snprintf(gate, sizeof gate, "r%d", N + 1);
+    void *next = dlopen(name, RTLD_NOW);
+    long (*call)(long) = next ? (long (*)(long))dlsym(next, gate) : 0;
+    return call ? call(depth + 1) : depth;
+}
+TWZ_GATE(CAT(r, N));
+"""
+CHAIN_USER = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+long service_call(long);
+int main(void) {
+    void *first = dlopen("libr0.so", RTLD_NOW);
+    long (*r0)(long) = (long (*)(long))dlsym(first, "r0");
+    long chained = r0(1);
+    void *plugin = dlopen("libplugin.so", RTLD_NOW);
+    printf("chained %ld; the program's next dlopen: %s\n", chained, plugin ? "ok" : "no room");
+    printf("another compartment's share: %ld\n", service_call(1));
+    return 0;
+}
+"""
+SERVICE_LOADS = r"""
+#include <dlfcn.h>
+#include <twz.h>
+long service_call(long x) { return dlopen("libplugin.so", RTLD_NOW) ? x : -1; }
+TWZ_GATE(service_call);
+"""
+
+
+def test_compartments_dlopen_made_load_out_of_their_openers_share(tmp_path: Path) -> None:
+    """Each compartment of a chain dlopens the next (a hostile library could go on): they all load out of the share
+    of the compartment that opened the first, so the chain stops at 32 compartments (64 images) and takes nothing
+    of another compartment's share (it took every slot of the run but one)."""
+    for n in range(34):
+        build(tmp_path, f"r{n}", CHAIN, "-shared", f"-DN={n}")
+    build(tmp_path, "plugin", (DL / "plugin.c").read_text(), "-shared")
+    build(tmp_path, "service", SERVICE_LOADS, "-shared")
+    build(tmp_path, "chain_user", CHAIN_USER, "-L.", "-lservice")
+    done = run("chain_user", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:3] == [
+        "chained 32; the program's next dlopen: no room",
+        "constructor: plugin ready",
+        "another compartment's share: 1",
+    ]

@@ -30,6 +30,7 @@ from ..monitor.crossing import RETURN_POINT, CompartmentState
 from ..monitor.monitor import Monitor, Run
 from ..monitor.observe import CrossingEvent, enter_line, return_line
 from ..monitor.threads import ThreadView
+from ..security.gates import Gate
 from . import registers
 from .backtrace import Frame, FrameRules, Image, frames, registers_by_dwarf
 from .unwind import GateCode, ShadowRecord, is_shadow, shadow_read
@@ -436,10 +437,19 @@ class DebugSession:
     # -- images -------------------------------------------------------------------------------------------
 
     def _libraries_linked(self) -> Iterator[LinkedLibrary]:
+        """Every image of the run now (the link's, and what dlopen loaded since)."""
         if self.linked is None:
             return
-        for compartment in self.linked.compartments:
+        run = self._run()
+        for compartment in run.compartments_now() if run is not None else self.linked.compartments:
             yield from compartment.libraries
+
+    def gates(self) -> tuple[Gate, ...]:
+        """Every gate of the run now (the link's, and those of compartments dlopen made since)."""
+        if self.linked is None:
+            return ()
+        run = self._run()
+        return run.gates_now() if run is not None else self.linked.gates
 
     def gate_code(self) -> list[GateCode]:
         """Each gate of the run with the image that holds its code (for the unwind rules of ``unwind``)."""
@@ -447,7 +457,7 @@ class DebugSession:
         if self.linked is None:
             return found
         images = list(self._libraries_linked())
-        for gate in self.linked.gates:
+        for gate in self.gates():
             for library in images:
                 base = library.loaded.base
                 if base <= gate.entry < base + (1 << 30):

@@ -487,7 +487,7 @@ class GdbStub:
         for binding in session.linked.bindings:
             callers.setdefault(binding.gate, []).append(names.get(binding.caller, f"compartment {binding.caller}"))
         lines = []
-        for gate in session.linked.gates:
+        for gate in session.gates():
             owner = names.get(gate.owner, f"compartment {gate.owner}")
             bound = ", ".join(sorted(callers.get(gate.name, []))) or "none"
             lines.append(

@@ -236,10 +236,10 @@ class CrossingEngine:
             0,
         )
 
-    def add_compartment(self, c: EngineCompartment, gates: Sequence[Gate], owner: int | None) -> None:
-        """A compartment made at run time (the next id): every thread's tables grow by it, thread ``owner`` with the
-        part ``c`` describes (the others get theirs on their first crossing there, ``set_up``); ``gates`` is every
-        gate of the run now, its new ones last."""
+    def add_compartment(self, c: EngineCompartment, gates: Sequence[Gate]) -> None:
+        """A compartment made at run time (the next id): every thread's tables grow by it, with no part of its own
+        there yet (each gets it on its first crossing there, ``set_up``); ``gates`` is every gate of the run now,
+        its new ones last."""
         fast = self._fast
         count = fast.num_compartments
         if c.id != count:
@@ -249,11 +249,8 @@ class CrossingEngine:
             records = (CompartmentRecord * (count + 1))()
             ctypes.memmove(records, thread.records, ctypes.sizeof(CompartmentRecord) * count)
             records[count] = shared
-            if thread.number == owner:
-                thread.set_up.add(c.id)
-            else:
-                _without_own_part(records[count])
-                records[count].lifecycle = int(self._seen_by(thread, c.id))
+            _without_own_part(records[count])
+            records[count].lifecycle = int(self._seen_by(thread, c.id))
             pairs = (ContextRecord * ((count + 1) * (count + 1)))()
             for callee in range(count):
                 row = ctypes.addressof(thread.pairs) + callee * count * ctypes.sizeof(ContextRecord)

@@ -184,15 +184,15 @@ class Crossings:
     def _engine_compartments(self) -> Iterable[EngineCompartment]:
         return map(_engine_compartment, self.compartments.values())
 
-    def add_compartment(self, state: CompartmentState, gates: Sequence[Gate], owner: int | None) -> None:
+    def add_compartment(self, state: CompartmentState, gates: Sequence[Gate]) -> None:
         """A compartment made at run time (``dlopen`` of a library with gates): its gates join the table, and the
-        engine's tables grow by it, thread ``owner`` with the first thread's part of it (``state``'s); its
-        initialisers run on the first crossing into it."""
+        engine's tables grow by it; no thread has its part there yet (each gets it on its first crossing, the first
+        running the initialisers)."""
         self.compartments[state.id] = state
         for gate in gates:
             self.gates.add(gate)
             self._gate_list.append(gate)
-        self.engine.add_compartment(_engine_compartment(state), self._gate_list, owner)
+        self.engine.add_compartment(_engine_compartment(state), self._gate_list)
 
     # -- state -----------------------------------------------------------------------------------------
 

@@ -100,6 +100,7 @@ class DynamicLoading:
         self._next_handle = 0x10  # never 0 (RTLD_DEFAULT) nor a small number a program might forge by accident
         self._next_slot = FIRST_SLOT + 2 * len(self.everything)
         self._loads: dict[int, int] = {}  # compartment -> images it loaded at run time
+        self._payer: dict[int, int] = {}  # a compartment made at run time -> whose share its loads use
 
     @property
     def calls(self) -> dict[int, Callable[[Client, tuple[int, ...]], int | None]]:
@@ -144,7 +145,8 @@ class DynamicLoading:
             self._write_modules(client, modules, None)
             return self._new_handle(Handle(compartment.id, isolated.libraries[0], (), (), isolated=isolated.id))
         images = self._next_slot
-        used = self._loads.get(compartment.id, 0)
+        payer = self._payer.get(compartment.id, compartment.id)  # a compartment dlopen made loads on its opener's
+        used = self._loads.get(payer, 0)
         # a compartment's own share of the run's free slots: none may take them all (slots are never given back)
         last = min(THREAD_INFO_SLOT, images + 2 * (LOADS_PER_COMPARTMENT - used))
         most = min(TLS_MODULES_MAX, len(compartment.tls.blocks) + module_capacity)
@@ -155,11 +157,11 @@ class DynamicLoading:
         except TwzEmuError as error:
             return self._fail(ENOENT, str(error))  # it names the file
         if loaded.compartment is not None:
-            return self._made(client, loaded, table, modules, used)
+            return self._made(client, loaded, table, modules, payer, used)
         if len(loaded.init) > capacity:
             return self._fail(ENOMEM, f"dlopen {name}: more initialisers than the runtime can run")
         self._next_slot = images + 2 * len(loaded.libraries)
-        self._loads[compartment.id] = used + len(loaded.libraries)
+        self._loads[payer] = used + len(loaded.libraries)
         state = self.states[compartment.id]
         self.builder.add_images(state, [library.loaded for library in loaded.libraries])
         self.engine.add_return_sites(compartment.id, self._add_symbols(loaded))
@@ -174,13 +176,15 @@ class DynamicLoading:
             Handle(compartment.id, loaded.libraries[0], loaded.libraries, loaded.fini, initialiser=self.thread())
         )
 
-    def _made(self, client: Client, loaded: LoadedLater, table: int, modules: int, used: int) -> int:
+    def _made(self, client: Client, loaded: LoadedLater, table: int, modules: int, payer: int, used: int) -> int:
         """A library with gates loaded as a compartment of its own: built, and a handle to it for the caller (its
-        initialisers run on the first crossing into it, its finalisers at exit)."""
+        initialisers run on the first crossing into it, its finalisers at exit). What it loads later comes out of
+        the same share as it did (``payer``'s): a chain of compartments cannot take more than its first opener."""
         compartment = loaded.compartment
         assert compartment is not None and self.made is not None
         self._next_slot += 2 * len(loaded.libraries)
-        self._loads[client.id] = used + len(loaded.libraries)
+        self._loads[payer] = used + len(loaded.libraries)
+        self._payer[compartment.id] = payer
         self.made(loaded, self._add_symbols(loaded))
         self.everything += loaded.libraries
         self.gates += loaded.gates

@@ -24,6 +24,7 @@ from typing import BinaryIO, TextIO
 
 from ..cache import DerivedCache
 from ..elf.callsites import return_sites
+from ..elf.gates import read_gate_records
 from ..elf.image import ElfImage
 from ..errors import TwzEmuError, UsageError
 from ..linker.link import GateBinding, IsolationPolicy, LinkedCompartment, LinkedProgram, Linker, LoadedLater
@@ -52,11 +53,11 @@ from .crossing import CompartmentState, Crossings
 from .dynload import DynamicLoading
 from .files import Files, Mount
 from .hypercalls import Hypercalls
-from .layout import FIRST_THREAD, GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT, THREAD_INFO, guarded_stack
+from .layout import FIRST_THREAD, GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT, guarded_stack
 from .observe import CrossingObserver, TextTrace
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, describe_fault, describe_verdict, one_line
 from .services import MonitorText, build_monitor_text
-from .startup import build_startup, host_environment, thread_info
+from .startup import build_startup, host_environment
 from .syscalls import SystemCalls
 from .threads import Schedule, Threads
 
@@ -160,7 +161,7 @@ class Monitor:
         linker = Linker(search, self.store, self.policy, self._monitor_text.gates, preload)
         linked = linker.link(program, path)
         self.linker = linker  # a run loads more with it (dlopen)
-        self._check_caller_levels(linked)
+        self._check_caller_levels(linked, search)
         return linked
 
     def start(self, machine: Machine, linked: LinkedProgram, argv: Sequence[str], deadline: float | None = None) -> Run:
@@ -181,13 +182,16 @@ class Monitor:
                 return self.caller_levels[key]
         return IsolationLevel.NONE
 
-    def _check_caller_levels(self, linked: LinkedProgram) -> None:
-        """Every ``--caller-isolation NAME`` names a compartment of ``linked``: a usage error naming each one that
-        does not (before any CPU exists), as ``--isolate NAME`` is."""
+    def _check_caller_levels(self, linked: LinkedProgram, search: LibrarySearch) -> None:
+        """Every ``--caller-isolation NAME`` names a compartment of ``linked``, or a library with gates the search
+        finds (a ``dlopen`` of it makes a compartment): a usage error naming each one that does not (before any CPU
+        exists), as ``--isolate NAME`` is."""
         known = ", ".join(compartment.name for compartment in linked.compartments)
         problems = []
         for name in self.caller_levels:
             if any(name in caller_names(compartment) for compartment in linked.compartments):
+                continue
+            if "::" not in name and _declares_gates(search, name):
                 continue
             homes = [
                 c.name
@@ -348,8 +352,8 @@ class Run:
     def _add_compartment(self, loaded: LoadedLater, sites: frozenset[int]) -> CompartmentState:
         """A compartment ``dlopen`` made (its library declares gates; ``sites``: its return sites): built as at
         start-up, its gates in the tables, its references to other compartments' gates granted as the trust table
-        says; the first thread (whichever thread is number 0 now) has its part from the start, others get theirs on
-        their first crossing there, and its initialisers run on the first."""
+        says. Every thread gets its part of it on its first crossing there; the first runs its initialisers, and the
+        runtime makes each later one its own."""
         compartment = loaded.compartment
         crossings, threads = self.crossings, self.threads
         assert compartment is not None and crossings is not None and threads is not None
@@ -357,11 +361,8 @@ class Run:
         state = self.builder.compartment(compartment, self.monitor.caller_level(compartment), sites, compartment.init)
         for region in self.builder.regions[regions:]:
             self.symbols.add_region(region)
-        owner = threads.by_index(0)
-        if owner is not None and owner.id != FIRST_THREAD:  # the part is thread 0's: its information says who
-            state.space.write_virtual(THREAD_INFO, thread_info(owner.id, GATE_BUFFER, THREAD_INFO))
         self.states[compartment.id] = state
-        crossings.add_compartment(state, loaded.gates, None if owner is None else owner.id)
+        crossings.add_compartment(state, loaded.gates)
         threads.add_compartment(compartment)
         self._grant(loaded.bindings, {g.name: g for g in crossings.gates.iter_gates()})
         self.added.append(compartment)
@@ -486,6 +487,12 @@ class Run:
             return self.linked.compartments
         return tuple(self.loading.compartments.values())
 
+    def gates_now(self) -> tuple[Gate, ...]:
+        """Every gate of the run now (the link's, and those of compartments dlopen made since)."""
+        if self.loading is None:
+            return self.linked.gates
+        return tuple(self.loading.gates)
+
     def _deadlock(self, what: str) -> None:
         """The guest waits for what nothing can bring: one line, and the run ends with 134 (as an abort)."""
         self.monitor.stderr.write(f"twzemu: deadlock: {one_line(what)}\n".encode())
@@ -548,6 +555,15 @@ class Run:
         assert fault is not None and self.crossings is not None
         current = self.crossings.current or self.states[PROGRAM_COMPARTMENT]
         return RunResult(STATUS_KILLED, stop, self.violation_line(fault, current, self.crossings.fatal_refusal))
+
+
+def _declares_gates(search: LibrarySearch, name: str) -> bool:
+    """Whether ``name`` is a library the search finds that declares gates (one a dlopen would make a compartment)."""
+    try:
+        image = search.find(name)
+        return image is not None and bool(read_gate_records(image))
+    except TwzEmuError:  # not an ELF file a library could be: not one
+        return False
 
 
 def caller_names(compartment: LinkedCompartment) -> tuple[str, ...]:

@@ -256,7 +256,10 @@ class Threads:
         return self._begin.get(state.id)
 
     def wait_for_initialisation(self, state: CompartmentState, initialising: int) -> None:
-        self._park(Waiting(f"for {state.name}'s initialisers (T{initialising} runs them)", ("init", state.id)), None)
+        """From the fault hook of the thread's gate entry (not a system call): it resumes at the gate's entry, and
+        enters then."""
+        waiting = Waiting(f"for {state.name}'s initialisers (T{initialising} runs them)", ("init", state.id))
+        self._park(waiting, None, in_syscall=False)
 
     def initialised(self, state: CompartmentState) -> None:
         for thread in [t for t in self._waiting if t.waiting is not None and t.waiting.key == ("init", state.id)]:
@@ -398,21 +401,21 @@ class Threads:
 
     # -- parking and waking ------------------------------------------------------------------------------------
 
-    def _park(self, waiting: Waiting, futex: int | None) -> None:
+    def _park(self, waiting: Waiting, futex: int | None, in_syscall: bool = True) -> None:
         thread = self.running
         thread.waiting = waiting
         self._waiting[thread] = None
         if futex is not None:
             self._futexes.setdefault(futex, deque()).append(thread)
-        self._leave()
+        self._leave(in_syscall)
 
-    def _leave(self) -> None:
-        """In a system call: the running thread cannot go on (it waits, or ended). Another runnable thread runs at
-        once (the switch happens inside the call's hook); with none, the run loop waits for one (or reports the
-        deadlock)."""
+    def _leave(self, in_syscall: bool = True) -> None:
+        """In a system call (or, not ``in_syscall``, a fault's hook): the running thread cannot go on (it waits, or
+        ended). Another runnable thread runs at once (the switch happens inside the hook); with none, the run loop
+        waits for one (or reports the deadlock)."""
         self._expire(time.monotonic())
         if self._runnable:
-            self._switch_to(self._next(), in_syscall=True)
+            self._switch_to(self._next(), in_syscall)
         else:
             self.machine.request_switch()
 
