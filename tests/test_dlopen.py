@@ -4,6 +4,7 @@ that loads."""
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -704,3 +705,60 @@ def test_compartments_dlopen_made_load_out_of_their_openers_share(tmp_path: Path
         "constructor: plugin ready",
         "another compartment's share: 1",
     ]
+
+
+TLS_LIBRARY = "__thread long tv = 7;\n__thread char tz[64];\nlong get_tv(void) { return tv + tz[3]; }\n"
+TLS_POLLER = r"""
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+static void *poll_tv(void *a) {
+    long *p;
+    while (!(p = dlsym(RTLD_DEFAULT, "tv")))
+        ;
+    return (void *)*p;
+}
+int main(int argc, char **argv) {
+    pthread_t t;
+    void *r;
+    pthread_create(&t, 0, poll_tv, 0);
+    void *h = dlopen(argc > 1 ? argv[1] : "libtlslib.so", RTLD_NOW);
+    if (!h) {
+        printf("dlopen: %s\n", dlerror());
+        return 1;
+    }
+    pthread_join(t, &r);
+    printf("loaded, poller read %ld\n", (long)r);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("seed", ["2", "6", "11"])
+def test_dlsym_waits_until_a_library_another_thread_loads_is_ready(tmp_path: Path, seed: str) -> None:
+    """One thread polls dlsym(RTLD_DEFAULT, "tv") while another dlopens the library that defines it: dlsym waits
+    until the loader's runtime has its TLS module (and its constructors ran), so the poller reads its own copy, 7
+    (it was handed the symbol first, and its C library stopped on a module it did not know)."""
+    build(tmp_path, "tlslib", TLS_LIBRARY, "-shared")
+    build(tmp_path, "poller", TLS_POLLER)
+    done = run("--quantum", "50", "--schedule-seed", seed, "poller", cwd=tmp_path)
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "loaded, poller read 7\n")
+
+
+def test_a_tls_image_outside_the_library_is_refused(tmp_path: Path) -> None:
+    """A library whose PT_TLS segment claims an image at 0xfffffffffffff000 (the C library copies a module loaded
+    later from there) is refused with one dlerror line naming it, not an internal error."""
+    library = build(tmp_path, "tlslib", TLS_LIBRARY, "-shared")
+    build(tmp_path, "poller", TLS_POLLER)
+    data = bytearray(library.read_bytes())
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for at in range(phoff, phoff + phnum * phentsize, phentsize):
+        if struct.unpack_from("<I", data, at)[0] == 7:  # PT_TLS: its p_vaddr
+            struct.pack_into("<Q", data, at + 16, 0xFFFFFFFFFFFFF000)
+    (tmp_path / "libhostile.so").write_bytes(bytes(data))
+    done = run("poller", "libhostile.so", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert (
+        done.stdout.startswith("dlopen: ") and "its TLS image (0xfffffffffffff000, 8 bytes) is not in a " in done.stdout
+    )

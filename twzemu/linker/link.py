@@ -290,6 +290,11 @@ class Linker:
                                 "before what needs it")  # fmt: skip
             if infos[lib_name].textrel:
                 problems.append(f"{image.path}: text relocations (DF_TEXTREL) are not supported")
+            tls = infos[lib_name].tls
+            if not isolated and tls is not None and tls.memsz and not _in_a_segment(image, tls.vaddr, tls.filesz):
+                # the C library copies a module loaded later from its image in memory: it must be the library's
+                problems.append(f"{image.path}: its TLS image ({tls.vaddr:#x}, {tls.filesz} bytes) is not in a "
+                                "loaded segment of its file")  # fmt: skip
         if isolated and target.name in names.values():
             problems.append(f"{root.path}: its compartment would be called {target.name}, as another already is")
         if first_slot + 2 * len(files) > last_slot:
@@ -777,6 +782,11 @@ def _lookup_library(library: LinkedLibrary, local: set[str]) -> Library:
 
 
 _TLS_TYPES = frozenset({RelocType.DTPMOD64, RelocType.DTPOFF64, RelocType.TPOFF64})
+
+
+def _in_a_segment(image: ElfImage, vaddr: int, length: int) -> bool:
+    """Whether ``length`` bytes at ``vaddr`` lie in the file-backed part of one of ``image``'s ``PT_LOAD`` segments."""
+    return any(s.p_vaddr <= vaddr and vaddr + length <= s.p_vaddr + s.p_filesz for s in image.segments)
 
 
 def _not_static(block: TlsBlock, reloc: DynReloc, owner: str) -> LinkError | None:

@@ -900,7 +900,9 @@ class Machine:
                 continue  # the monitor resolved it (e.g. unwound a crossing): run on
             if self._stop is None and watchdog.stop is None:
                 expired, self.fast.expired = self.fast.expired, 0
-                if self._switch or (expired and self.fast.budget <= 0):
+                # the timer's stop may land in the emu_start after the one it meant (its flag was taken already)
+                late_tick = status == UC.UC_ERR_OK and self._preemption is not None
+                if self._switch or (expired and self.fast.budget <= 0) or late_tick:
                     self._switch = False
                     if self.on_switch is None or self.on_switch():
                         continue  # another thread (or the same) runs on

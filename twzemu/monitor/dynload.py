@@ -144,6 +144,8 @@ class DynamicLoading:
             self._write_table(client, table, ())
             self._write_modules(client, modules, None)
             return self._new_handle(Handle(compartment.id, isolated.libraries[0], (), (), isolated=isolated.id))
+        if self._wait_for_loading(compartment.id, None):
+            return None  # the call is made again once another thread had a turn
         images = self._next_slot
         payer = self._payer.get(compartment.id, compartment.id)  # a compartment dlopen made loads on its opener's
         used = self._loads.get(payer, 0)
@@ -215,6 +217,18 @@ class DynamicLoading:
                 return compartment
         return None
 
+    def _wait_for_loading(self, compartment: int, library: LinkedLibrary | None) -> bool:
+        """Whether the caller waits (parked, its call made again later) for another thread's dlopen in its
+        compartment that its runtime has not finished (its TLS modules added, its initialisers run): of ``library``
+        (a dlsym found it), or of anything (another dlopen, which may need it). True: parked."""
+        me = self.thread()
+        for handle in self.handles.values():
+            if handle.compartment == compartment and handle.initialiser not in (None, me) and (
+                library is None or any(loaded is library for loaded in handle.loaded)
+            ):
+                return self.retry_later(f"for {handle.library.name} to be loaded (T{handle.initialiser} loads it)")
+        return False
+
     def _opened(self, compartment: int, library: LinkedLibrary) -> Handle | None:
         return next((h for h in self.handles.values() if h.compartment == compartment and h.library is library), None)
 
@@ -239,7 +253,7 @@ class DynamicLoading:
 
     # -- dlsym ---------------------------------------------------------------------------------------------
 
-    def _symbol(self, client: Client, args: tuple[int, ...]) -> int:
+    def _symbol(self, client: Client, args: tuple[int, ...]) -> int | None:
         number, address = args[0], args[1]
         name = read_string(client.space, address, NAME_MAX)
         if isinstance(name, int):
@@ -261,6 +275,8 @@ class DynamicLoading:
             scope = self._needed_by(compartment, handle.library)
         for library in scope:
             symbol = exports_of(library.info).get(name)
+            if symbol is not None and self._wait_for_loading(client.id, library):
+                return None  # the call is made again once another thread had a turn
             if symbol is not None and symbol.kind.name == "TLS":  # its value is an offset: 0 is one
                 return self._tls_symbol(client, args[2], library, symbol.value)
             if symbol is not None and (symbol.value or symbol.absolute):

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "lock.h"
 #include "twz_runtime.h"
 
 #define PAGE_BYTES 4096UL
@@ -25,7 +26,7 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f);
  * and fresh memory costs a crossing into the monitor and a fault per page. Fresh memory is taken GROW_BYTES at
  * least at a time, the rest kept as if unmapped: musl maps a page or two at a time, and each crossing also
  * switches page tables twice, which empties the emulator's TLB. brk never grows (musl's allocator then maps
- * instead). */
+ * instead). Threads share the ranges kept: a lock guards them (two threads once got the same range). */
 #define FREED 512
 #define GROW_BYTES (64 * 1024UL)
 
@@ -33,6 +34,7 @@ static struct {
     unsigned long start, length;
 } freed[FREED];
 static int freed_count;
+static volatile int freed_lock[1];
 
 static long reuse(unsigned long length)
 {
@@ -68,13 +70,8 @@ static void keep(unsigned long start, unsigned long length)
         freed[freed_count++] = (typeof(freed[0])){start, length};
 }
 
-static long map_anonymous(unsigned long length, long flags)
+static long map_locked(unsigned long length)
 {
-    if (flags & MAP_FIXED)
-        return -EINVAL;
-    length = (length + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
-    if (!length)
-        return -EINVAL;
     long start = reuse(length);
     if (start)
         return start;
@@ -86,6 +83,19 @@ static long map_anonymous(unsigned long length, long flags)
         return -ENOMEM;
     keep((unsigned long)fresh + length, grow - length);
     return (long)fresh;
+}
+
+static long map_anonymous(unsigned long length, long flags)
+{
+    if (flags & MAP_FIXED)
+        return -EINVAL;
+    length = (length + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
+    if (!length)
+        return -EINVAL;
+    LOCK(freed_lock);
+    long start = map_locked(length);
+    UNLOCK(freed_lock);
+    return start;
 }
 
 static long do_munmap(unsigned long start, unsigned long length);
@@ -119,7 +129,9 @@ static long do_munmap(unsigned long start, unsigned long length)
     length = (length + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
     if (start & (PAGE_BYTES - 1))
         return -EINVAL;
+    LOCK(freed_lock);
     keep(start, length);
+    UNLOCK(freed_lock);
     return 0;
 }
 
