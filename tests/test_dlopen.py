@@ -762,3 +762,33 @@ def test_a_tls_image_outside_the_library_is_refused(tmp_path: Path) -> None:
     assert (
         done.stdout.startswith("dlopen: ") and "its TLS image (0xfffffffffffff000, 8 bytes) is not in a " in done.stdout
     )
+
+
+DLERRORS = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(void) {
+    printf("%s\n", dlopen("libnothing.so", RTLD_NOW) ? "loaded" : dlerror());
+    void *plugin = dlopen("libplugin.so", RTLD_NOW);
+    printf("%s\n", dlsym(plugin, "plugin_nothing") ? "found" : dlerror());
+    printf("%s\n", dlsym(RTLD_DEFAULT, "nothing_anywhere") ? "found" : dlerror());
+    printf("%s\n", dlerror() ? "again" : "cleared");
+    return 0;
+}
+"""
+
+
+def test_dlerror_says_what_glibc_says(tmp_path: Path) -> None:
+    """A library not found, a symbol a handle's library lacks, a symbol no library has: dlerror's words are
+    glibc's (the file searched for, the library's path as found, the program's path)."""
+    build(tmp_path, "plugin", (DL / "plugin.c").read_text(), "-shared")
+    build(tmp_path, "dlerrors", DLERRORS)
+    done = run(str(tmp_path / "dlerrors"), cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-w", "-o", "libplugin.so", str(DL / "plugin.c")], check=True,
+                   cwd=tmp_path)  # fmt: skip
+    (tmp_path / "dlerrors.c").write_text(DLERRORS)
+    subprocess.run(["gcc", "-w", "-o", "native", "dlerrors.c", "-ldl"], check=True, cwd=tmp_path)
+    env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
+    glibc = subprocess.run([str(tmp_path / "native")], capture_output=True, text=True, env=env, check=True).stdout
+    assert done.stdout == glibc.replace(str(tmp_path / "native"), str(tmp_path / "dlerrors"))

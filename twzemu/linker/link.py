@@ -320,9 +320,8 @@ class Linker:
             where = "not in a library directory (the -L directories and the program's)"
             raise LinkError(f"{wanted}: {where}", LinkErrorKind.LIBRARY_NOT_FOUND)
         image = self.search.find(wanted)
-        if image is None:
-            where = ", ".join(str(d) for d in self.search.directories)
-            raise LinkError(f"library not found: {wanted}; searched {where} and the object store",
+        if image is None:  # dlerror's words are glibc's
+            raise LinkError(f"{wanted}: cannot open shared object file: No such file or directory",
                             LinkErrorKind.LIBRARY_NOT_FOUND)  # fmt: skip
         return image
 

@@ -51,8 +51,8 @@ class LibrarySearch:
         if "/" in name:
             return ElfImage.open(name, self.cache) if Path(name).is_file() else None
         for directory in self.directories:
-            if (directory / name).is_file():
-                return ElfImage.open(directory / name, self.cache)
+            if (directory / name).is_file():  # named DIR/NAME as the directory was given (./libfoo.so, as glibc)
+                return ElfImage.open(f"{directory}/{name}", self.cache)
         found = self._from_store(name)
         if found is None and self.fallback is not None and (self.fallback / name).is_file():
             found = ElfImage.open(self.fallback / name, self.cache)

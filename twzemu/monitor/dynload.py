@@ -270,7 +270,7 @@ class DynamicLoading:
             if handle.isolated is not None:  # a compartment of its own: only its gates
                 gate = self._gates_by_name.get(name)
                 if gate is None or gate.owner != handle.isolated:
-                    return self._fail(ENOENT, f"Symbol not found: {name} (not a gate of {handle.library.name})")
+                    return self._undefined(handle.library, name)
                 return gate.entry
             scope = self._needed_by(compartment, handle.library)
         for library in scope:
@@ -284,7 +284,12 @@ class DynamicLoading:
         gate = self._gates_by_name.get(name)
         if gate is not None and gate.owner != client.id:
             return gate.entry
-        return self._fail(ENOENT, f"Symbol not found: {name}")
+        root = handle.library if number not in (0, OWN_SCOPE, RTLD_NEXT) else compartment.libraries[0]
+        return self._undefined(root, name)
+
+    def _undefined(self, library: LinkedLibrary, name: str) -> int:
+        """dlsym found nothing: dlerror's words are glibc's (the object searched, or the caller's for RTLD_DEFAULT)."""
+        return self._fail(ENOENT, f"{library.loaded.image.path}: undefined symbol: {name}")
 
     def _tls_symbol(self, client: Client, index: int, library: LinkedLibrary, offset: int) -> int:
         """A thread-local symbol: its module and offset into the caller's ``tls_mod_off_t[2]``."""
