@@ -792,3 +792,48 @@ def test_dlerror_says_what_glibc_says(tmp_path: Path) -> None:
     env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
     glibc = subprocess.run([str(tmp_path / "native")], capture_output=True, text=True, env=env, check=True).stdout
     assert done.stdout == glibc.replace(str(tmp_path / "native"), str(tmp_path / "dlerrors"))
+
+
+DLADDR = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+static void show(const char *what, const void *address) {
+    Dl_info info;
+    if (!dladdr(address, &info)) {
+        printf("%s: none\n", what);
+        return;
+    }
+    printf("%s: %s, %s at +%ld, base %s\n", what, info.dli_fname, info.dli_sname ? info.dli_sname : "(no symbol)",
+           info.dli_sname ? (long)((char *)address - (char *)info.dli_saddr) : -1L,
+           (char *)address > (char *)info.dli_fbase ? "below" : "above");
+}
+int main(void) {
+    void *plugin = dlopen("libplugin.so", RTLD_NOW);
+    char *add = dlsym(plugin, "plugin_add");
+    show("plugin_add", add);
+    show("inside plugin_add", add + 3);
+    show("plugin_calls", dlsym(plugin, "plugin_calls"));
+    int local;
+    show("the stack", &local);
+    Dl_info info;
+    printf("main: %d\n", dladdr((void *)main, &info));
+    return 0;
+}
+"""
+
+
+def test_dladdr_names_the_library_and_symbol_as_glibc(tmp_path: Path) -> None:
+    """dladdr of a plugin's function, of an address inside it, of its data and of the stack: the library's path as
+    found, the exported symbol holding the address and the offset into it, as glibc names them."""
+    build(tmp_path, "plugin", (DL / "plugin.c").read_text(), "-shared")
+    build(tmp_path, "dladdr", DLADDR)
+    done = run(str(tmp_path / "dladdr"), cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-w", "-o", "libplugin.so", str(DL / "plugin.c")], check=True,
+                   cwd=tmp_path)  # fmt: skip
+    (tmp_path / "dladdr.c").write_text(DLADDR)
+    subprocess.run(["gcc", "-w", "-o", "native", "dladdr.c", "-ldl"], check=True, cwd=tmp_path)
+    env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
+    glibc = subprocess.run([str(tmp_path / "native")], capture_output=True, text=True, env=env, check=True).stdout
+    assert done.stdout == glibc

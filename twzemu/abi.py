@@ -124,3 +124,4 @@ class RuntimeCall(enum.IntEnum):
     DLSYM = 0x7D01  # (handle, name, tls index) -> address, or 1: a thread-local symbol's module and offset in index
     DLCLOSE = 0x7D02  # (handle, table, capacity, at_exit) -> 0; table[0] finalisers follow
     DLREADY = 0x7D03  # (handle) -> 0: its initialisers have run
+    DLADDR = 0x7D04  # (address, out, capacity) -> 1 and struct twz_dladdr in out, or 0: no library of the caller's

@@ -14,6 +14,8 @@ A compartment's C library asks, through twzemu's own system calls (``abi.Runtime
   ``RTLD_DEFAULT`` or ``RTLD_NEXT``: the compartment's libraries, in load order); for a thread-local one, its
   module and offset (the runtime asks ``__tls_get_addr`` for the calling thread's address); not found there,
   another compartment's gate of that name (calling it is a crossing); never another compartment's other symbols.
+* **dladdr** (address): the library of the caller's compartment holding it (its path as found, its base) and the
+  exported symbol holding it, as glibc chooses it; another compartment's addresses are named to nobody.
 * **dlclose** (handle): the last one gives the finalisers of what that handle loaded (the runtime runs them); the
   code stays mapped (a pointer into it may outlive the handle) and a later dlopen loads the library anew.
 
@@ -46,6 +48,7 @@ from .syscalls import read_string
 
 EINVAL, ENOENT, ENOEXEC, ENOMEM, EFAULT = 22, 2, 8, 12, 14
 NAME_MAX = 4096
+MAX_DLADDR = 1 << 16  # bytes of a dladdr answer's buffer, at most
 MAX_FUNCTIONS = 1 << 16  # initialisers or finalisers one call hands over, at most
 LOADS_PER_COMPARTMENT = 64  # images a compartment may load at run time (their slots are never given back)
 RTLD_NEXT = (1 << 64) - 1
@@ -105,7 +108,7 @@ class DynamicLoading:
     @property
     def calls(self) -> dict[int, Callable[[Client, tuple[int, ...]], int | None]]:
         return {RuntimeCall.DLOPEN: self._open, RuntimeCall.DLSYM: self._symbol, RuntimeCall.DLCLOSE: self._close,
-                RuntimeCall.DLREADY: self._ready}  # fmt: skip
+                RuntimeCall.DLREADY: self._ready, RuntimeCall.DLADDR: self._address}  # fmt: skip
 
     def _fail(self, errno: int, why: str) -> int:
         self.reply(why.encode("utf-8", "replace")[:4000] + b"\0")
@@ -290,6 +293,36 @@ class DynamicLoading:
     def _undefined(self, library: LinkedLibrary, name: str) -> int:
         """dlsym found nothing: dlerror's words are glibc's (the object searched, or the caller's for RTLD_DEFAULT)."""
         return self._fail(ENOENT, f"{library.loaded.image.path}: undefined symbol: {name}")
+
+    # -- dladdr --------------------------------------------------------------------------------------------
+
+    def _address(self, client: Client, args: tuple[int, ...]) -> int:
+        """The library of the caller's compartment ``address`` lies in, and the exported symbol holding it (glibc's
+        choice: the nearest at or below it whose extent covers it, or one of size 0 exactly there), as
+        ``struct twz_dladdr``; 0 when no library of the compartment holds it (another compartment's are not
+        named to it)."""
+        address, out, capacity = args[0], args[1], args[2]
+        compartment = self.compartments.get(client.id)
+        if compartment is None:
+            return 0
+        library = next((lib for lib in compartment.libraries if lib.loaded.contains(address)), None)
+        if library is None:
+            return 0
+        offset = address - library.base
+        best: tuple[int, str] | None = None
+        for name, symbol in exports_of(library.info).items():
+            if symbol.absolute or symbol.kind.name in ("TLS", "SECTION", "FILE") or not symbol.value:
+                continue
+            covers = offset < symbol.value + symbol.size if symbol.size else offset == symbol.value
+            if symbol.value <= offset and covers and (best is None or symbol.value > best[0]):
+                best = (symbol.value, name)
+        names = library.loaded.image.path.encode("utf-8", "surrogateescape") + b"\0"
+        names += (best[1].encode() if best else b"") + b"\0"
+        record = struct.pack("<2Q", library.base, library.base + best[0] if best else 0) + names
+        if capacity < len(record) or capacity > MAX_DLADDR or not client.space.user_may(out, len(record), Access.WRITE):
+            return self._fail(EFAULT, "dladdr: no room for the answer")
+        client.space.write_virtual(out, record)
+        return 1
 
     def _tls_symbol(self, client: Client, index: int, library: LinkedLibrary, offset: int) -> int:
         """A thread-local symbol: its module and offset into the caller's ``tls_mod_off_t[2]``."""

@@ -26,6 +26,9 @@ enum twz_runtime_syscall {
     TWZ_SYS_DLSYM = 0x7d01,
     TWZ_SYS_DLCLOSE = 0x7d02, /* (handle, table, capacity, at_exit) -> 0; table[0] finalisers follow, to run */
     TWZ_SYS_DLREADY = 0x7d03, /* (handle) -> 0: its initialisers have run (another thread's dlopen waited) */
+    /* (address, out, capacity) -> 1, with struct twz_dladdr in out (capacity bytes), or 0: address lies in no
+     * library of the caller's compartment */
+    TWZ_SYS_DLADDR = 0x7d04,
 };
 
 static inline long twz_hypercall3(long nr, long a, long b, long c)

@@ -61,6 +61,14 @@ struct twz_tls_loaded {
 /* TWZ_SYS_DLSYM's answer for a thread-local symbol: its module and offset are in the caller's index. */
 #define TWZ_DLSYM_TLS 1
 
+/* TWZ_SYS_DLADDR's answer: the library's base, the nearest symbol's address (0: none), then the library's path and
+ * the symbol's name, each NUL-terminated (an empty name: none). */
+struct twz_dladdr {
+    unsigned long base;
+    unsigned long symbol;
+    char names[];
+};
+
 /* The first thread's gate buffer (twz.h): the same address in every compartment, each its own object. Thread n's
  * (n counted from 0 among the threads alive) is TWZ_GATE_BUFFER + n * 4096; twz_gate_buffer() finds it. */
 #define TWZ_GATE_BUFFER 0xffc0001000UL

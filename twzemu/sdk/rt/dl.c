@@ -8,9 +8,11 @@
  * dlclose calls __twz_dlclose (twzemu/sdk/musl.py). */
 #include <dlfcn.h>
 #include <stdlib.h>
+#include <string.h>
 #include <twz.h>
 
 #include "dynlink.h"
+#include "lock.h"
 #include "pthread_impl.h"
 #include "twz_hypercall.h"
 #include "twz_runtime.h"
@@ -79,6 +81,47 @@ void *__dlsym(void *restrict handle, const char *restrict name, void *restrict c
         return 0;
     }
     return (void *)address;
+}
+
+/* dladdr: the monitor names the library of this compartment that holds addr, and the symbol there; the names
+ * given back stay valid (each kept once, as a dynamic linker's own strings do). */
+static const char *kept(const char *name)
+{
+    static struct kept {
+        struct kept *next;
+        char name[];
+    } *all;
+    static volatile int lock[1];
+    if (!*name)
+        return 0;
+    LOCK(lock);
+    struct kept *k = all;
+    while (k && strcmp(k->name, name))
+        k = k->next;
+    if (!k && (k = malloc(sizeof *k + strlen(name) + 1))) {
+        strcpy(k->name, name);
+        k->next = all;
+        all = k;
+    }
+    UNLOCK(lock);
+    return k ? k->name : 0;
+}
+
+int dladdr(const void *addr, Dl_info *info)
+{
+    union {
+        struct twz_dladdr found;
+        char bytes[8192];
+    } answer;
+    if (__twz_monitor_syscall(TWZ_SYS_DLADDR, (long)addr, (long)&answer, sizeof answer.bytes - 1, 0, 0) != 1)
+        return 0;
+    answer.bytes[sizeof answer.bytes - 1] = 0;
+    const char *path = answer.found.names;
+    info->dli_fname = kept(path);
+    info->dli_fbase = (void *)answer.found.base;
+    info->dli_sname = kept(path + strlen(path) + 1);
+    info->dli_saddr = (void *)answer.found.symbol;
+    return 1;
 }
 
 hidden int __twz_dlclose(void *handle)
