@@ -837,3 +837,38 @@ def test_dladdr_names_the_library_and_symbol_as_glibc(tmp_path: Path) -> None:
     env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
     glibc = subprocess.run([str(tmp_path / "native")], capture_output=True, text=True, env=env, check=True).stdout
     assert done.stdout == glibc
+
+
+DLADDR_FORGER = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+typedef long service(long, long, long, long, long, long);
+long service_call(long);
+int main(void) {
+    service *monitor = (service *)dlsym(RTLD_DEFAULT, "__twz_monitor_syscall");
+    char small[8], room[256];
+    printf("into code %ld, too small %ld, too large %ld\n", monitor(0x7d04, (long)main, (long)main, 256, 0, 0),
+           monitor(0x7d04, (long)main, (long)small, sizeof small, 0, 0),
+           monitor(0x7d04, (long)main, (long)room, 1L << 40, 0, 0));
+    Dl_info info;
+    printf("another compartment's gate %d, its data %d, the monitor's %d\n", dladdr((void *)service_call, &info),
+           monitor(0x7d04, (long)service_call + (1L << 30), (long)room, sizeof room, 0, 0),
+           dladdr((void *)monitor, &info));
+    return 0;
+}
+"""
+
+
+def test_dladdr_answers_only_into_the_callers_memory_about_its_own_libraries(tmp_path: Path) -> None:
+    """The monitor's dladdr service called by hand: an answer into the caller's code, a buffer too small or a
+    capacity too large are EFAULT; an address of another compartment (its gate, its data) or of the monitor is in
+    no library of the caller's."""
+    build(tmp_path, "service", SERVICE, "-shared")
+    build(tmp_path, "forger", DLADDR_FORGER, "-L.", "-lservice")
+    done = run("forger", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        "into code -14, too small -14, too large -14",
+        "another compartment's gate 0, its data 0, the monitor's 0",
+    ]
