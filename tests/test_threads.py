@@ -247,3 +247,52 @@ def test_a_timer_stop_that_lands_in_the_next_run_of_the_guest_is_a_switch(
     monkeypatch.setattr(Machine, "request_switch", late)
     assert main(["run", str(program)]) == 0
     assert capfd.readouterr().out == "8000000 of 8000000\n"
+
+
+ENDER = r"""
+#include <pthread.h>
+#include <twz.h>
+long end_inner(long result) { pthread_exit((void *)result); return 0; }
+TWZ_GATE(end_inner);
+"""
+RELAY = r"""
+#include <twz.h>
+long end_inner(long result);
+long end_through(long result) { return end_inner(result) + 1; }
+TWZ_GATE(end_through);
+"""
+JOINER = r"""
+#include <pthread.h>
+#include <stdio.h>
+long end_inner(long);
+long end_through(long);
+static __thread long mine = 1;
+static void *direct(void *arg) { mine = 2; end_inner((long)arg); return 0; }
+static void *nested(void *arg) { mine = 3; end_through((long)arg); return 0; }
+int main(void) {
+    void *result;
+    pthread_t t;
+    for (int round = 0; round < 2; round++) {
+        pthread_create(&t, 0, direct, (void *)7L);
+        int joined = pthread_join(t, &result);
+        printf("joined %d, result %ld\n", joined, (long)result);
+        pthread_create(&t, 0, nested, (void *)9L);
+        joined = pthread_join(t, &result);
+        printf("joined %d, result %ld\n", joined, (long)result);
+    }
+    printf("main's own %ld\n", mine);
+    return 0;
+}
+"""
+
+
+def test_a_thread_that_ends_inside_a_gate_is_joined_at_home_with_its_result(tmp_path: Path) -> None:
+    """A thread calls pthread_exit inside another compartment's gate, directly or two crossings deep: its crossings
+    unwind, it ends through its home C library's pthread_exit with the same result, and pthread_join in the program
+    returns it, again and again (the join waited forever: the program's C library never saw the thread end)."""
+    build(tmp_path, "ender", ENDER, "-shared")
+    build(tmp_path, "relay", RELAY, "-shared", "-L.", "-lender")
+    build(tmp_path, "joiner", JOINER, "-L.", "-lender", "-lrelay")
+    done = run("--timeout", "20", str(tmp_path / "joiner"))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "joined 0, result 7\njoined 0, result 9\n" * 2 + "main's own 1\n"

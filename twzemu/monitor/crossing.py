@@ -244,6 +244,16 @@ class Crossings:
         self._pendings.pop(number, None)
         self._clients.pop(number, None)
 
+    def return_home(self) -> bool:
+        """Unwind every crossing of the running thread (it ended inside a callee): it is back in the compartment it
+        began in, after its outermost gate call (True); or, inside one of the monitor's own calls (an initialiser,
+        a finaliser), nothing is unwound (False)."""
+        if any(crossing.caller < 0 for crossing in self.engine.live()):
+            return False
+        while self.engine.depth:
+            self._unwind(0, reply=False)
+        return True
+
     def reset(self) -> None:
         """Forget every crossing (an exit left its crossing into the monitor behind)."""
         self.engine.reset()

@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING
 from ..linker.link import LinkedCompartment
 from ..linker.lookup import exports_of
 from ..linker.symbols import Symbolizer
-from ..machine.cpustate import RAX
+from ..machine.cpustate import RAX, RDI, RSP
 from ..machine.engine import EngineThread
 from ..machine.fastpath import CpuRecord
 from ..machine.machine import Machine
 from ..mmu.space import Access
-from ..security.ids import MONITOR
+from ..security.ids import MONITOR, PROGRAM
 from .compartments import CompartmentBuilder
 from .crossing import Client, CompartmentState, Crossings
 from .layout import FIRST_THREAD, MAX_THREADS, gate_buffer_of, stack_bounds, thread_info_of
@@ -54,6 +54,7 @@ NO_QUANTUM = 1 << 62  # the budget while one thread could run
 THREAD_CREATORS = frozenset({"pthread_create", "thrd_create", "clone", "__clone"})
 SLEEP_SLICE = 0.05  # while every thread sleeps: how long the host sleeps before looking at the run's deadline
 THREAD_BEGIN = "__twz_thread_begin"  # the runtime's function that makes a thread that began elsewhere its own
+THREAD_EXIT = "pthread_exit"  # what a thread that ended in another compartment does at home
 
 EAGAIN, EFAULT, EINTR, EINVAL, ENOSYS, ESRCH, ETIMEDOUT = 11, 14, 4, 22, 38, 3, 110
 SIGCANCEL = 33  # musl's thread cancellation signal
@@ -84,11 +85,12 @@ class Thread:
     """One guest thread: its id (``T<id>``), its number among the threads alive (``index``), its engine tables, its
     registers while another runs, and what it waits for."""
 
-    __slots__ = ("clear", "ended", "engine", "id", "index", "result", "retry", "waiting")
+    __slots__ = ("clear", "ended", "engine", "home", "id", "index", "result", "retry", "waiting")
 
-    def __init__(self, thread_id: int, index: int, engine: EngineThread) -> None:
+    def __init__(self, thread_id: int, index: int, engine: EngineThread, home: int) -> None:
         self.id = thread_id
         self.index = index
+        self.home = home  # the compartment it began in (whose C library created it)
         self.engine = engine  # its tables, and its registers while another thread runs
         self.waiting: Waiting | None = None
         self.result: int | None = None  # what its parked system call returns (written into rax when it runs)
@@ -159,10 +161,11 @@ class Threads:
         self._quantum = schedule.instructions
         if self._quantum is None and (machine.debugger is not None or not machine.can_preempt):
             self._quantum = DEFAULT_QUANTUM
-        self._begin = {c.id: entry for c in linked if (entry := _begin_entry(c)) is not None}
+        self._begin = {c.id: entry for c in linked if (entry := _runtime_entry(c, THREAD_BEGIN)) is not None}
+        self._exits = {c.id: entry for c in linked if (entry := _runtime_entry(c, THREAD_EXIT)) is not None}
         first = self.engine.running
         assert first is not None
-        self.running = Thread(FIRST_THREAD, 0, first)
+        self.running = Thread(FIRST_THREAD, 0, first, PROGRAM)
         self.threads: dict[int, Thread] = {FIRST_THREAD: self.running}
         self._runnable: deque[Thread] = deque()
         self._futexes: dict[int, deque[Thread]] = {}
@@ -234,9 +237,10 @@ class Threads:
 
     def add_compartment(self, compartment: LinkedCompartment) -> None:
         """A compartment made at run time: where its runtime makes a thread that began elsewhere its own."""
-        entry = _begin_entry(compartment)
-        if entry is not None:
-            self._begin[compartment.id] = entry
+        for entries, name in ((self._begin, THREAD_BEGIN), (self._exits, THREAD_EXIT)):
+            entry = _runtime_entry(compartment, name)
+            if entry is not None:
+                entries[compartment.id] = entry
 
     def by_index(self, index: int) -> Thread | None:
         """The live thread numbered ``index``."""
@@ -297,7 +301,7 @@ class Threads:
         for state, part in parts:
             self.engine.set_up(engine, state.id, part)
         self.engine.start_in(engine, home.id)
-        thread = Thread(thread_id, index, engine)
+        thread = Thread(thread_id, index, engine, home.id)
         if flags & CLONE_CHILD_CLEARTID:
             thread.clear[home.id] = child_tid
         if flags & CLONE_PARENT_SETTID:
@@ -310,13 +314,17 @@ class Threads:
     def _exit(self, client: Client, args: tuple[int, ...]) -> int | None:
         """The running thread ends (the program, with its last thread: with this status): the word each
         compartment named with set_tid_address is zeroed and its waiters woken (musl's pthread_exit keeps its
-        thread-list lock until then)."""
+        thread-list lock until then). A thread that ends inside another compartment's gate (its C library there
+        ran pthread_exit) goes back home first, and ends there through its home C library's pthread_exit with the
+        same result (``args[1]``), so that a thread joining it there sees it end."""
         thread = self.running
         address = thread.clear.get(client.id, 0)  # the lock musl's pthread_exit keeps is that compartment's own
         space = self.states[client.id].space if client.id in self.states else None
         if address and space is not None and space.user_may(address, 4, Access.WRITE):
             space.write_virtual(address, U32.pack(0))
             self._wake_futex(space.physical(address), 1)
+        if client.id != thread.home and self._end_at_home(thread, args[1]):
+            return None
         thread.ended = True
         self.crossings.thread_ended(thread.id)
         del self.threads[thread.id]
@@ -326,6 +334,22 @@ class Threads:
             return None
         self._leave()
         return None
+
+    def _end_at_home(self, thread: Thread, result: int) -> bool:
+        """``thread``'s crossings unwound, it calls its home C library's ``pthread_exit(result)`` (False: it has no
+        C library at home, or it is inside one of the monitor's own calls: it ends here)."""
+        exit_home = self._exits.get(thread.home)
+        if exit_home is None or not self.crossings.return_home():
+            return False
+        home = self.states[thread.home]
+        rsp = self.machine.register(RSP) - 8  # as if called: a return address (none: pthread_exit does not return)
+        if not home.space.user_may(rsp, 8, Access.WRITE):
+            return False
+        home.space.write_virtual(rsp, bytes(8))
+        self.machine.set_register(RSP, rsp)
+        self.machine.set_register(RDI, result)
+        self.machine.rip = exit_home - SYSCALL_LENGTH  # the syscall hook's return moves it past a `syscall`
+        return True
 
     def _set_tid_address(self, client: Client, args: tuple[int, ...]) -> int:
         self.running.clear[client.id] = args[0]
@@ -576,11 +600,12 @@ def _creates_threads(compartment: LinkedCompartment) -> bool:
     )
 
 
-def _begin_entry(compartment: LinkedCompartment) -> int | None:
-    """The compartment's runtime's ``__twz_thread_begin``, if its initialisers are among the compartment's (a
-    compartment whose libraries need no C library never starts one: nothing there to make a thread its own)."""
+def _runtime_entry(compartment: LinkedCompartment, name: str) -> int | None:
+    """The compartment's runtime's function ``name`` (``__twz_thread_begin``, ``pthread_exit``), if its initialisers
+    are among the compartment's (a compartment whose libraries need no C library never starts one: nothing there to
+    make a thread its own)."""
     for library in compartment.libraries:
-        symbol = exports_of(library.info).get(THREAD_BEGIN)
+        symbol = exports_of(library.info).get(name)
         if symbol is not None and any(library.loaded.contains(entry) for entry in compartment.init):
             return library.base + symbol.value
     return None

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "lock.h"
+#include "pthread_impl.h"
 #include "twz_runtime.h"
 
 #define PAGE_BYTES 4096UL
@@ -193,9 +194,10 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
         return 0;
     case SYS_mremap:
         return -ENOMEM; /* musl's realloc then allocates and copies */
-    case SYS_exit: /* this thread ends (the monitor ends the program with its last thread) */
+    case SYS_exit: /* this thread ends (the monitor ends the program with its last thread); with its result, for
+                    * its home compartment's pthread_exit if it ends inside a gate */
         for (;;)
-            __twz_monitor_syscall(n, a, 0, 0, 0, 0);
+            __twz_monitor_syscall(n, a, (long)__pthread_self()->result, 0, 0, 0);
     case SYS_exit_group:
         __twz_monitor_exit(a);
     case SYS_gettid:
