@@ -296,3 +296,13 @@ def test_a_thread_that_ends_inside_a_gate_is_joined_at_home_with_its_result(tmp_
     done = run("--timeout", "20", str(tmp_path / "joiner"))
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == "joined 0, result 7\njoined 0, result 9\n" * 2 + "main's own 1\n"
+
+
+def test_a_thread_pool_c11_threads_a_barrier_and_thread_attributes_as_glibc(tmp_path: Path) -> None:
+    """guests/threads/pool.c: a pool of workers on condition variables, C11 threads whose thread-specific data is
+    destroyed, a barrier's serial thread, pthread_getattr_np of the first thread (musl walks down its stack with
+    mremap probes: it looped forever on ENOMEM) and pthread_setname_np/getname_np (prctl): as glibc prints it."""
+    build(tmp_path, "pool", (ROOT / "guests/threads/pool.c").read_text())
+    done = run("--timeout", "60", str(tmp_path / "pool"))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == native(tmp_path, "pool")

@@ -226,8 +226,10 @@ class DynamicLoading:
         (a dlsym found it), or of anything (another dlopen, which may need it). True: parked."""
         me = self.thread()
         for handle in self.handles.values():
-            if handle.compartment == compartment and handle.initialiser not in (None, me) and (
-                library is None or any(loaded is library for loaded in handle.loaded)
+            if (
+                handle.compartment == compartment
+                and handle.initialiser not in (None, me)
+                and (library is None or any(loaded is library for loaded in handle.loaded))
             ):
                 return self.retry_later(f"for {handle.library.name} to be loaded (T{handle.initialiser} loads it)")
         return False

@@ -47,7 +47,7 @@ S_IFIFO = 0o010000
 AT_REMOVEDIR, AT_EMPTY_PATH = 0x200, 0x1000
 W_OK, X_OK = 2, 1
 UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
-EROFS, EACCES = 30, 13
+EROFS, EACCES, ENOMEM = 30, 13, 12
 AT_FDCWD = -100
 PATH_MAX = 4096
 MAX_IO = 1 << 20  # bytes one read or write moves at most
@@ -168,6 +168,7 @@ class SystemCalls:
             23: self._select,
             270: self._pselect6,
             293: self._pipe2,
+            25: self._mremap,
         }
 
     def serve(self, number: int, handler: Callable[[Caller, tuple[int, ...]], int | None]) -> None:
@@ -560,6 +561,13 @@ class SystemCalls:
         if len(cwd) > args[1]:
             return -ERANGE
         return len(cwd) if self._put(caller, args[0], cwd) else -EFAULT
+
+    def _mremap(self, caller: Caller, args: tuple[int, ...]) -> int:
+        """Memory is never grown in place (the runtime's own mappings never reach here: musl's realloc then copies):
+        ENOMEM where the old range is mapped, EFAULT where it is not, as Linux answers a probe (musl's
+        pthread_getattr_np walks down the first thread's stack this way until EFAULT)."""
+        address, old_size = args[0], max(args[1], 1)
+        return -ENOMEM if caller.space.user_may(address, old_size, Access.READ) else -EFAULT
 
     def _sync(self, caller: Caller, args: tuple[int, ...]) -> int:
         return 0 if self.files.entry(caller.name, args[0]) is not None else -EBADF

@@ -30,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..linker.link import LinkedCompartment
@@ -44,6 +45,7 @@ from ..security.ids import MONITOR, PROGRAM
 from .compartments import CompartmentBuilder
 from .crossing import Client, CompartmentState, Crossings
 from .layout import FIRST_THREAD, MAX_THREADS, gate_buffer_of, stack_bounds, thread_info_of
+from .syscalls import PATH_MAX, read_string
 
 if TYPE_CHECKING:
     import random
@@ -61,6 +63,8 @@ SIGCANCEL = 33  # musl's thread cancellation signal
 CLONE_VM, CLONE_SETTLS, CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID = 0x100, 0x80000, 0x100000, 0x200000
 CLONE_THREAD = 0x10000
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE = 0, 1, 3
+PR_SET_NAME, PR_GET_NAME = 15, 16
+NAME_LENGTH = 15  # a thread's name, without its NUL (TASK_COMM_LEN - 1)
 FUTEX_COMMAND = 0x7F  # the rest: FUTEX_PRIVATE_FLAG (all of a run's futexes are its own), FUTEX_CLOCK_REALTIME
 TIMESPEC = struct.Struct("<qq")
 U32 = struct.Struct("<I")
@@ -85,10 +89,11 @@ class Thread:
     """One guest thread: its id (``T<id>``), its number among the threads alive (``index``), its engine tables, its
     registers while another runs, and what it waits for."""
 
-    __slots__ = ("clear", "ended", "engine", "home", "id", "index", "result", "retry", "waiting")
+    __slots__ = ("clear", "ended", "engine", "home", "id", "index", "name", "result", "retry", "waiting")
 
-    def __init__(self, thread_id: int, index: int, engine: EngineThread, home: int) -> None:
+    def __init__(self, thread_id: int, index: int, engine: EngineThread, home: int, name: bytes) -> None:
         self.id = thread_id
+        self.name = name  # prctl(PR_SET_NAME): at most 15 bytes; the program's name, or its creator's, at first
         self.index = index
         self.home = home  # the compartment it began in (whose C library created it)
         self.engine = engine  # its tables, and its registers while another thread runs
@@ -165,7 +170,8 @@ class Threads:
         self._exits = {c.id: entry for c in linked if (entry := _runtime_entry(c, THREAD_EXIT)) is not None}
         first = self.engine.running
         assert first is not None
-        self.running = Thread(FIRST_THREAD, 0, first, PROGRAM)
+        program = Path(linked[0].libraries[0].name).name.encode("utf-8", "surrogateescape")
+        self.running = Thread(FIRST_THREAD, 0, first, PROGRAM, program[:NAME_LENGTH])
         self.threads: dict[int, Thread] = {FIRST_THREAD: self.running}
         self._runnable: deque[Thread] = deque()
         self._futexes: dict[int, deque[Thread]] = {}
@@ -194,6 +200,7 @@ class Threads:
             ThreadCall(24, self._yield),
             ThreadCall(218, self._set_tid_address),
             ThreadCall(200, self._tkill),
+            ThreadCall(157, self._prctl),
         )
 
     @property
@@ -301,7 +308,7 @@ class Threads:
         for state, part in parts:
             self.engine.set_up(engine, state.id, part)
         self.engine.start_in(engine, home.id)
-        thread = Thread(thread_id, index, engine, home.id)
+        thread = Thread(thread_id, index, engine, home.id, self.running.name)
         if flags & CLONE_CHILD_CLEARTID:
             thread.clear[home.id] = child_tid
         if flags & CLONE_PARENT_SETTID:
@@ -362,6 +369,23 @@ class Threads:
         self.running.result = 0
         self._switch_to(self._next(), in_syscall=True)
         return None
+
+    def _prctl(self, client: Client, args: tuple[int, ...]) -> int:
+        """The running thread's name (PR_SET_NAME, PR_GET_NAME: 16 bytes with the NUL, as Linux keeps it); other
+        options are not served (EINVAL)."""
+        option, address = args[0], args[1]
+        if option == PR_SET_NAME:
+            name = read_string(client.space, address, PATH_MAX)
+            if isinstance(name, int):
+                return name
+            self.running.name = name.encode("utf-8", "surrogateescape")[:NAME_LENGTH]
+            return 0
+        if option == PR_GET_NAME:
+            if not client.space.user_may(address, NAME_LENGTH + 1, Access.WRITE):
+                return -EFAULT
+            client.space.write_virtual(address, self.running.name.ljust(NAME_LENGTH + 1, b"\0"))
+            return 0
+        return -EINVAL
 
     def _tkill(self, client: Client, args: tuple[int, ...]) -> int:
         """A signal to another thread (the runtime delivers a thread's own): 0 asks whether it lives; musl's

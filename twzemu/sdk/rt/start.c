@@ -15,6 +15,7 @@
 #include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "libc.h"
 #include "pthread_impl.h"
@@ -129,6 +130,11 @@ hidden void __libc_exit_fini(void)
 
 void __twz_start(struct twz_startup *startup, int (*main)(int, char **, char **))
 {
+    /* The auxiliary vector at the top of the first thread's stack, as Linux puts it: musl's pthread_getattr_np finds
+     * that stack by walking down from it. */
+    size_t stack_auxv[sizeof auxv / sizeof auxv[0]];
+    memcpy(stack_auxv, auxv, sizeof auxv);
+    libc.auxv = stack_auxv;
     int argc = (int)startup->argc;
     program.fini = startup->fini;
     program.count = startup->fini_count;

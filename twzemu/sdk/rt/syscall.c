@@ -192,8 +192,10 @@ long __twz_syscall(long n, long a, long b, long c, long d, long e, long f)
     case SYS_madvise:
     case SYS_mprotect:
         return 0;
-    case SYS_mremap:
-        return -ENOMEM; /* musl's realloc then allocates and copies */
+    case SYS_mremap: /* never in place: musl's realloc then allocates and copies; a probe asks the monitor */
+        if (d & MREMAP_MAYMOVE)
+            return -ENOMEM;
+        return __twz_monitor_syscall(n, a, b, c, d, e);
     case SYS_exit: /* this thread ends (the monitor ends the program with its last thread); with its result, for
                     * its home compartment's pthread_exit if it ends inside a gate */
         for (;;)
