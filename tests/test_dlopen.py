@@ -722,7 +722,7 @@ int main(int argc, char **argv) {
     pthread_t t;
     void *r;
     pthread_create(&t, 0, poll_tv, 0);
-    void *h = dlopen(argc > 1 ? argv[1] : "libtlslib.so", RTLD_NOW);
+    void *h = dlopen(argc > 1 ? argv[1] : "libtlslib.so", RTLD_NOW | RTLD_GLOBAL);
     if (!h) {
         printf("dlopen: %s\n", dlerror());
         return 1;
@@ -872,3 +872,45 @@ def test_dladdr_answers_only_into_the_callers_memory_about_its_own_libraries(tmp
         "into code -14, too small -14, too large -14",
         "another compartment's gate 0, its data 0, the monitor's 0",
     ]
+
+
+SCOPES = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(void) {
+    void *plugin = dlopen("libplugin.so", RTLD_NOW);
+    printf("RTLD_DEFAULT finds a local library's symbol: %s\n", dlsym(RTLD_DEFAULT, "plugin_add") ? "yes" : "no");
+    void *user = dlopen("libscope_user.so", RTLD_NOW);
+    printf("a later library binds to it: %s\n", user ? "yes" : dlerror() ? "no" : "no, no error");
+    printf("RTLD_NOLOAD of it: %s, of another: %s\n", dlopen("libplugin.so", RTLD_NOW | RTLD_NOLOAD) == plugin
+           ? "its handle" : "other", dlopen("libscope_user.so", RTLD_LAZY | RTLD_NOLOAD) ? "a handle" : "null");
+    printf("dlerror after RTLD_NOLOAD: %s\n", dlerror() ? "an error" : "none");
+    void *global = dlopen("libplugin.so", RTLD_NOW | RTLD_GLOBAL);
+    printf("RTLD_GLOBAL: the same handle %d, RTLD_DEFAULT finds it: %s\n", global == plugin,
+           dlsym(RTLD_DEFAULT, "plugin_add") ? "yes" : "no");
+    user = dlopen("libscope_user.so", RTLD_NOW);
+    long (*add)(void) = user ? (long (*)(void))dlsym(user, "scope_user_add") : 0;
+    printf("now a later library binds to it: %ld\n", add ? add() : -1L);
+    return 0;
+}
+"""
+SCOPE_USER = "long plugin_add(long, long);\nlong scope_user_add(void) { return plugin_add(40, 2); }\n"
+
+
+def test_rtld_local_global_and_noload_as_glibc(tmp_path: Path) -> None:
+    """A library dlopen'd without RTLD_GLOBAL (RTLD_LOCAL, the default) is not in the global scope: RTLD_DEFAULT
+    does not find its symbols and a library loaded later cannot bind to them; RTLD_NOLOAD gives the handle of a
+    library loaded already and NULL (no error) for one that is not; RTLD_GLOBAL makes it global: as glibc."""
+    build(tmp_path, "plugin", (DL / "plugin.c").read_text(), "-shared")
+    build(tmp_path, "scope_user", SCOPE_USER, "-shared")
+    build(tmp_path, "scopes", SCOPES)
+    done = run(str(tmp_path / "scopes"), cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    for name, source in (("plugin", (DL / "plugin.c").read_text()), ("scope_user", SCOPE_USER)):
+        (tmp_path / f"{name}.c").write_text(source)
+        subprocess.run(["gcc", "-shared", "-fPIC", "-w", "-o", f"lib{name}.so", f"{name}.c"], check=True, cwd=tmp_path)
+    subprocess.run(["gcc", "-w", "-o", "native", "scopes.c", "-ldl"], check=True, cwd=tmp_path)
+    env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
+    glibc = subprocess.run([str(tmp_path / "native")], capture_output=True, text=True, env=env, check=True).stdout
+    assert done.stdout == glibc
+    assert "now a later library binds to it: 42" in glibc and "binds to it: no\n" in glibc

@@ -239,6 +239,7 @@ class Linker:
         last_slot: int,
         tls_modules: int = TLS_MODULES_MAX,
         new_compartment: CompartmentId | None = None,
+        hidden: frozenset[str] = frozenset(),
     ) -> LoadedLater:
         """Load library ``name`` (found like a ``DT_NEEDED`` name, or a path) at run time, with what it needs, into
         slot pairs from ``first_slot`` (up to ``last_slot``, exclusive): checked as at link time, placed, relocated,
@@ -249,7 +250,8 @@ class Linker:
         compartment lacks, relocated against the compartment's libraries first (the global scope, as a dynamic
         linker resolves a library loaded later). A library with TLS gets the compartment's next module id (up to
         ``tls_modules`` in all), reached through ``__tls_get_addr`` only: an initial-exec reference to it
-        (``TPOFF64``) is refused, as the C library refuses one.
+        (``TPOFF64``) is refused, as the C library refuses one. The compartment's libraries in ``hidden`` (loaded
+        with ``RTLD_LOCAL``) bind nothing of the new ones unless one needs them, or a library not hidden does.
 
         A library that declares gates is a compartment of its own, ``new_compartment`` (None: refused), as at link
         time: with its own copy of what it needs and of the runtime, its own TLS, its gates; what it needs that is
@@ -308,7 +310,7 @@ class Linker:
         made: list[Object] = []
         try:
             return self._load_placed(files, infos, records, arities, target, everything, gates, names, first_slot,
-                                     isolated, made)  # fmt: skip
+                                     isolated, made, hidden)  # fmt: skip
         except BaseException:
             for obj in made:  # nothing of a load that failed stays
                 self.store.remove(obj.id)
@@ -338,6 +340,7 @@ class Linker:
         first_slot: int,
         isolated: bool,
         made: list[Object],
+        hidden: frozenset[str] = frozenset(),
     ) -> LoadedLater:
         added = []
         templates = []
@@ -359,6 +362,9 @@ class Linker:
         clash = [f"gate {n} is declared by two compartments" for n in new_gates if any(g.name == n for g in gates)]
         if clash:
             raise LinkError(clash, LinkErrorKind.BAD_GATE)
+        seen = _needed_closure([k.library for k in keys if k.library not in hidden] + [added[0].name],
+                               {k.library: instances[k].info.needed for k in keys})  # fmt: skip
+        keys = [key for key in keys if key.library in seen]  # the global scope and the new library's own
         local = {key.library for key in keys}
         names = {**names, compartment.id: compartment.name}
         bindings: set[GateBinding] = set()
@@ -773,6 +779,19 @@ def _gate_problem(image: ElfImage, symbol: DynSymbol | None, arity: int) -> str 
     if arity > ARGUMENT_REGISTERS:
         return f"takes {arity} arguments; a gate takes at most {ARGUMENT_REGISTERS}, in registers"
     return None
+
+
+def _needed_closure(roots: Sequence[str], needed: Mapping[str, Sequence[str]]) -> set[str]:
+    """``roots`` and every library they need, directly or not, among those ``needed`` knows."""
+    seen: set[str] = set()
+    queue = deque(roots)
+    while queue:
+        name = queue.popleft()
+        if name in seen or name not in needed:
+            continue
+        seen.add(name)
+        queue.extend(needed[name])
+    return seen
 
 
 def _lookup_library(library: LinkedLibrary, local: set[str]) -> Library:

@@ -53,6 +53,7 @@ MAX_FUNCTIONS = 1 << 16  # initialisers or finalisers one call hands over, at mo
 LOADS_PER_COMPARTMENT = 64  # images a compartment may load at run time (their slots are never given back)
 RTLD_NEXT = (1 << 64) - 1
 OWN_SCOPE = 1  # dlopen(NULL)'s and dlopen("")'s handle: the compartment's libraries, as RTLD_DEFAULT
+RTLD_NOLOAD, RTLD_GLOBAL = 4, 256  # dlopen's mode bits the monitor acts on (RTLD_LOCAL is 0: the default)
 
 
 @dataclass(slots=True)
@@ -104,6 +105,9 @@ class DynamicLoading:
         self._next_slot = FIRST_SLOT + 2 * len(self.everything)
         self._loads: dict[int, int] = {}  # compartment -> images it loaded at run time
         self._payer: dict[int, int] = {}  # a compartment made at run time -> whose share its loads use
+        # compartment -> the names of the libraries dlopen loaded RTLD_LOCAL (not RTLD_GLOBAL): out of its global
+        # scope (RTLD_DEFAULT, and what later loads bind to unless they need them)
+        self._local: dict[int, set[str]] = {}
 
     @property
     def calls(self) -> dict[int, Callable[[Client, tuple[int, ...]], int | None]]:
@@ -117,7 +121,8 @@ class DynamicLoading:
     # -- dlopen --------------------------------------------------------------------------------------------
 
     def _open(self, client: Client, args: tuple[int, ...]) -> int | None:
-        path, table, capacity, modules, module_capacity = args[0], args[1], args[2], args[3], args[4]
+        path, table, capacity, modules = args[0], args[1], args[2], args[3]
+        module_capacity, mode = args[4] & 0xFFFF_FFFF, args[4] >> 32  # the runtime packs dlopen's mode above
         compartment = self.compartments.get(client.id)
         if compartment is None or self.linker is None:
             return self._fail(EINVAL, "dlopen: this compartment cannot load libraries")
@@ -134,6 +139,9 @@ class DynamicLoading:
             self._write_modules(client, modules, None)
             return OWN_SCOPE
         have = self._already(compartment, name)
+        if have is not None and mode & RTLD_GLOBAL:  # promoted: it and what it needs join the global scope
+            promoted = (library.name for library in self._needed_by(compartment, have))
+            self._local.get(compartment.id, set()).difference_update(promoted)
         if have is not None:
             opening = self._opened(compartment.id, have)
             busy = opening is not None and opening.initialiser not in (None, self.thread())
@@ -143,6 +151,8 @@ class DynamicLoading:
             self._write_modules(client, modules, None)
             return self._new_handle(Handle(compartment.id, have, (), ()))
         isolated = self._isolated_named(name, compartment.id)
+        if isolated is None and mode & RTLD_NOLOAD:
+            return 0  # not loaded, and not to be: the runtime's dlopen gives NULL (dlerror has nothing to say)
         if isolated is not None:  # a compartment of its own already: a handle to its gates
             self._write_table(client, table, ())
             self._write_modules(client, modules, None)
@@ -157,8 +167,9 @@ class DynamicLoading:
         most = min(TLS_MODULES_MAX, len(compartment.tls.blocks) + module_capacity)
         new = max(self.states) + 1 if self.made is not None and max(self.states) + 1 < MAX_COMPARTMENTS else None
         try:
+            hidden = frozenset(self._local.get(compartment.id, ()))
             loaded = self.linker.load(name, compartment, self.everything, self.gates, self._names(), images, last,
-                                      most, None if new is None else CompartmentId(new))  # fmt: skip
+                                      most, None if new is None else CompartmentId(new), hidden)  # fmt: skip
         except TwzEmuError as error:
             return self._fail(ENOENT, str(error))  # it names the file
         if loaded.compartment is not None:
@@ -174,6 +185,8 @@ class DynamicLoading:
         self.compartments[compartment.id] = dataclasses.replace(
             compartment, libraries=compartment.libraries + loaded.libraries, tls=loaded.tls
         )
+        if not mode & RTLD_GLOBAL:
+            self._local.setdefault(compartment.id, set()).update(library.name for library in loaded.libraries)
         self._write_table(client, table, loaded.init)
         self._write_modules(client, modules, loaded)
         self.changed()
@@ -266,8 +279,9 @@ class DynamicLoading:
         compartment = self.compartments.get(client.id)
         if compartment is None:
             return self._fail(EINVAL, "dlsym: this compartment has no libraries")
-        if number in (0, OWN_SCOPE, RTLD_NEXT):
-            scope = compartment.libraries
+        if number in (0, OWN_SCOPE, RTLD_NEXT):  # the global scope
+            local = self._local.get(client.id, set())
+            scope = tuple(library for library in compartment.libraries if library.name not in local)
         else:
             handle = self.handles.get(number)
             if handle is None or handle.compartment != client.id:
@@ -377,6 +391,7 @@ class DynamicLoading:
         gone = set(map(id, handle.loaded))  # a later dlopen loads them anew
         remaining = tuple(library for library in compartment.libraries if id(library) not in gone)
         self.compartments[handle.compartment] = dataclasses.replace(compartment, libraries=remaining)
+        self._local.get(handle.compartment, set()).difference_update(library.name for library in handle.loaded)
         self._write_table(client, table, handle.fini)
         if handle.loaded:
             self.changed()

@@ -18,8 +18,9 @@ enum twz_hypercall {
 /* System calls of twzemu's own, above Linux's numbers (TWZ_HC_SYSCALL's n): loading libraries at run time, for
  * <dlfcn.h> (twzemu/sdk/rt/dl.c). A failure is -errno, with its reason in the caller's gate buffer. */
 enum twz_runtime_syscall {
-    /* (path, table, capacity, modules, module capacity) -> a handle; table[0] initialisers follow it, to run;
-     * modules (struct twz_tls_loaded) the TLS modules of the libraries loaded now */
+    /* (path, table, capacity, modules, module capacity | mode << 32) -> a handle; table[0] initialisers follow it,
+     * to run; modules (struct twz_tls_loaded) the TLS modules of the libraries loaded now; mode dlopen's (its
+     * RTLD_GLOBAL and RTLD_NOLOAD); 0: RTLD_NOLOAD, and the library is not loaded */
     TWZ_SYS_DLOPEN = 0x7d00,
     /* (handle, name, index) -> the symbol's address (0 or RTLD_NEXT: the caller's scope); or TWZ_DLSYM_TLS, with
      * a thread-local symbol's module and offset in index (tls_mod_off_t[2], for __tls_get_addr) */

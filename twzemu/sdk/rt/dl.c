@@ -49,13 +49,15 @@ hidden int __cxa_atexit(void (*function)(void *), void *arg, void *dso);
 
 void *dlopen(const char *file, int mode)
 {
-    (void)mode; /* every library is loaded now and its symbols are the compartment's (RTLD_NOW | RTLD_GLOBAL) */
+    /* every library is loaded now (RTLD_LAZY is RTLD_NOW); the monitor acts on RTLD_GLOBAL and RTLD_NOLOAD */
     if (!file)
         return OWN_SCOPE;
     unsigned long table[MAX_FUNCTIONS + 1];
     struct twz_tls_loaded modules;
     long handle = __twz_monitor_syscall(TWZ_SYS_DLOPEN, (long)file, (long)table, MAX_FUNCTIONS, (long)&modules,
-                                        TWZ_TLS_LOADED_MAX);
+                                        TWZ_TLS_LOADED_MAX | (long)(unsigned)mode << 32);
+    if (!handle) /* RTLD_NOLOAD of a library not loaded: NULL, and no error */
+        return 0;
     if (handle < 0) {
         failed();
         return 0;
