@@ -107,6 +107,11 @@ class ObjectFrames:
         frame = self.frames.get(index)
         return self.materialize(index) if frame is None else frame
 
+    def reset(self) -> None:
+        """Every page of it backed already as it began (its backing's first content, zeros past it)."""
+        for index, frame in self.frames.items():
+            self._mem.write(frame, (self.backing.initial_page(index) or b"").ljust(PAGE_SIZE, b"\0"))
+
     def materialize(self, index: int) -> int:
         """Allocate and fill the frame of page ``index`` (which has none yet)."""
         data = self.backing.initial_page(index)

@@ -204,6 +204,13 @@ class CompartmentBuilder:
                 context.grant(Capability(grant.backing.key, grant.prot))
                 space.map_object(grant.slot, grant.backing, context.prot_of(grant.backing.key))
 
+    def reset_images(self, images: Iterable[LoadedImage]) -> None:
+        """Images loaded again (a library reopened after its last dlclose): their data as it was loaded."""
+        for loaded in images:
+            frames = self.cache.get(loaded.data.id)
+            if frames is not None:
+                frames.reset()
+
     # -- threads -----------------------------------------------------------------------------------------
 
     def thread_part(

@@ -17,7 +17,9 @@ A compartment's C library asks, through twzemu's own system calls (``abi.Runtime
 * **dladdr** (address): the library of the caller's compartment holding it (its path as found, its base) and the
   exported symbol holding it, as glibc chooses it; another compartment's addresses are named to nobody.
 * **dlclose** (handle): the last one gives the finalisers of what that handle loaded (the runtime runs them); the
-  code stays mapped (a pointer into it may outlive the handle) and a later dlopen loads the library anew.
+  code stays mapped (a pointer into it may outlive the handle) and a later dlopen maps it again where it was, its
+  data as loaded, and hands over its initialisers again (one with TLS is loaded anew: its module's blocks are
+  gone with it).
 
 A handle is only the compartment's that opened it: another compartment's is an invalid handle. Failures are
 ``-errno`` with the reason written into the caller's gate buffer (``dlerror``).
@@ -66,6 +68,7 @@ class Handle:
     fini: tuple[int, ...]
     count: int = 1
     initialiser: int | None = None  # the thread running its initialisers (until the runtime says they ran)
+    init: tuple[int, ...] = ()  # the initialisers of what it loaded (run again if it is opened again)
     isolated: int | None = None  # the library is this compartment of its own (dlsym finds its gates alone)
 
 
@@ -108,6 +111,7 @@ class DynamicLoading:
         # compartment -> the names of the libraries dlopen loaded RTLD_LOCAL (not RTLD_GLOBAL): out of its global
         # scope (RTLD_DEFAULT, and what later loads bind to unless they need them)
         self._local: dict[int, set[str]] = {}
+        self._closed: dict[int, list[Handle]] = {}  # compartment -> what the last dlclose of a handle unloaded
 
     @property
     def calls(self) -> dict[int, Callable[[Client, tuple[int, ...]], int | None]]:
@@ -159,6 +163,9 @@ class DynamicLoading:
             return self._new_handle(Handle(compartment.id, isolated.libraries[0], (), (), isolated=isolated.id))
         if self._wait_for_loading(compartment.id, None):
             return None  # the call is made again once another thread had a turn
+        closed = self._closed_named(compartment, name)
+        if closed is not None:
+            return self._reopen(client, compartment, closed, table, capacity, modules, mode)
         images = self._next_slot
         payer = self._payer.get(compartment.id, compartment.id)  # a compartment dlopen made loads on its opener's
         used = self._loads.get(payer, 0)
@@ -190,9 +197,34 @@ class DynamicLoading:
         self._write_table(client, table, loaded.init)
         self._write_modules(client, modules, loaded)
         self.changed()
-        return self._new_handle(
-            Handle(compartment.id, loaded.libraries[0], loaded.libraries, loaded.fini, initialiser=self.thread())
+        return self._new_handle(Handle(compartment.id, loaded.libraries[0], loaded.libraries, loaded.fini,
+                                       initialiser=self.thread(), init=loaded.init))  # fmt: skip
+
+    def _closed_named(self, compartment: LinkedCompartment, name: str) -> Handle | None:
+        """What a last dlclose unloaded whose library ``name`` names, if none of it is loaded again since."""
+        present = {library.name for library in compartment.libraries}
+        for handle in self._closed.get(compartment.id, ()):
+            if _names(handle.library, name) and not any(library.name in present for library in handle.loaded):
+                return handle
+        return None
+
+    def _reopen(self, client: Client, compartment: LinkedCompartment, closed: Handle, table: int, capacity: int,
+                modules: int, mode: int) -> int:  # fmt: skip
+        """A library opened again after its last dlclose: the same images, in the same slots (slots are never given
+        back), their data as it was loaded, its initialisers run again."""
+        if len(closed.init) > capacity:
+            return self._fail(ENOMEM, f"dlopen {closed.library.name}: more initialisers than the runtime can run")
+        self._closed[compartment.id].remove(closed)
+        self.builder.reset_images(library.loaded for library in closed.loaded)
+        self.compartments[compartment.id] = dataclasses.replace(
+            compartment, libraries=compartment.libraries + closed.loaded
         )
+        if not mode & RTLD_GLOBAL:
+            self._local.setdefault(compartment.id, set()).update(library.name for library in closed.loaded)
+        self._write_table(client, table, closed.init)
+        self._write_modules(client, modules, None)
+        self.changed()
+        return self._new_handle(dataclasses.replace(closed, count=1, initialiser=self.thread()))
 
     def _made(self, client: Client, loaded: LoadedLater, table: int, modules: int, payer: int, used: int) -> int:
         """A library with gates loaded as a compartment of its own: built, and a handle to it for the caller (its
@@ -388,8 +420,10 @@ class DynamicLoading:
             heir.fini = handle.fini + heir.fini
             self._write_table(client, table, ())
             return 0
-        gone = set(map(id, handle.loaded))  # a later dlopen loads them anew
+        gone = set(map(id, handle.loaded))  # a later dlopen of the library maps them again (anew, if TLS)
         remaining = tuple(library for library in compartment.libraries if id(library) not in gone)
+        if handle.loaded and not any(library.tls_module for library in handle.loaded):
+            self._closed.setdefault(handle.compartment, []).append(handle)
         self.compartments[handle.compartment] = dataclasses.replace(compartment, libraries=remaining)
         self._local.get(handle.compartment, set()).difference_update(library.name for library in handle.loaded)
         self._write_table(client, table, handle.fini)
