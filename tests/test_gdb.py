@@ -378,3 +378,24 @@ def test_a_library_loaded_by_dlopen_is_a_library_event_and_its_breakpoints_resol
     assert re.search(r"0x0*180001000 +0x[0-9a-f]+ +Yes +\S*/build/dl/libplugin\.so", out), out
     assert "exited normally" in out
     assert run.returncode == 0 and run.stdout.startswith("constructor: plugin ready\n")
+
+
+def test_a_compartment_dlopen_made_is_a_library_event_and_monitor_gates_lists_its_gates() -> None:
+    """guests/dl/isolated under gdb: libvault.so, which declares gates, becomes a compartment when dlopen loads it;
+    a pending breakpoint in its gate resolves and stops the call, gdb lists the library, and `monitor gates` lists
+    its gates in that compartment."""
+    out, run = debug(
+        BUILD / "dl" / "isolated",
+        "set breakpoint pending on",
+        "break vault_deposit",
+        "continue",
+        "info sharedlibrary",
+        "monitor gates",
+        "delete",
+        "continue",
+    )
+    assert re.search(r"Breakpoint 1, vault_deposit \(amount=1\) at dl/vault\.c:\d+", out), out
+    assert re.search(r"Yes +\S*/build/dl/libvault\.so", out), out
+    assert re.search(r"vault_deposit at 0x[0-9a-f]+ in isolated::libvault\.so \(libvault\.so\)", out), out
+    assert "exited normally" in out
+    assert run.returncode == 0 and "three threads deposited 3000" in run.stdout
