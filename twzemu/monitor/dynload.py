@@ -72,6 +72,19 @@ class Handle:
     isolated: int | None = None  # the library is this compartment of its own (dlsym finds its gates alone)
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One dlopen, as the runtime asked it: who asks, where its answer goes, and its mode."""
+
+    client: Client
+    compartment: LinkedCompartment
+    table: int  # the initialisers' table (capacity entries after its count)
+    capacity: int
+    modules: int  # struct twz_tls_loaded (module_capacity modules)
+    module_capacity: int
+    mode: int
+
+
 class DynamicLoading:
     """The three calls, for one run (``calls``: number -> handler, served by ``SystemCalls``)."""
 
@@ -138,50 +151,64 @@ class DynamicLoading:
         room = 8 * (TLS_LOADED_WORDS + TLS_MODULE_WORDS * module_capacity)
         if module_capacity > TLS_LOADED_MAX or not client.space.user_may(modules, room, Access.WRITE):
             return self._fail(EFAULT, "dlopen: no room for the TLS modules' table")
+        request = _Request(client, compartment, table, capacity, modules, module_capacity, mode)
         if not name:  # as glibc: the program, as NULL is (the compartment's own scope)
-            self._write_table(client, table, ())
-            self._write_modules(client, modules, None)
-            return OWN_SCOPE
+            return self._answer(request, OWN_SCOPE)
         have = self._already(compartment, name)
-        if have is not None and mode & RTLD_GLOBAL:  # promoted: it and what it needs join the global scope
-            promoted = (library.name for library in self._needed_by(compartment, have))
-            self._local.get(compartment.id, set()).difference_update(promoted)
         if have is not None:
-            opening = self._opened(compartment.id, have)
-            busy = opening is not None and opening.initialiser not in (None, self.thread())
-            if busy and opening is not None and self.retry_later(f"for {name}'s initialisers (T{opening.initialiser})"):
-                return None  # the call is made again once another thread had a turn
-            self._write_table(client, table, ())
-            self._write_modules(client, modules, None)
-            return self._new_handle(Handle(compartment.id, have, (), ()))
+            return self._open_again(request, name, have)
         isolated = self._isolated_named(name, compartment.id)
-        if isolated is None and mode & RTLD_NOLOAD:
-            return 0  # not loaded, and not to be: the runtime's dlopen gives NULL (dlerror has nothing to say)
         if isolated is not None:  # a compartment of its own already: a handle to its gates
-            self._write_table(client, table, ())
-            self._write_modules(client, modules, None)
-            return self._new_handle(Handle(compartment.id, isolated.libraries[0], (), (), isolated=isolated.id))
+            return self._answer(request, Handle(compartment.id, isolated.libraries[0], (), (), isolated=isolated.id))
+        if mode & RTLD_NOLOAD:
+            return 0  # not loaded, and not to be: the runtime's dlopen gives NULL (dlerror has nothing to say)
         if self._wait_for_loading(compartment.id, None):
             return None  # the call is made again once another thread had a turn
         closed = self._closed_named(compartment, name)
         if closed is not None:
-            return self._reopen(client, compartment, closed, table, capacity, modules, mode)
+            return self._reopen(request, closed)
+        return self._load(request, name)
+
+    def _answer(self, request: _Request, handle: Handle | int, loaded: LoadedLater | None = None) -> int:
+        """The caller's handle (a number for OWN_SCOPE), with the initialisers and TLS modules of what was loaded
+        now (none: nothing was)."""
+        self._write_table(request.client, request.table, handle.init if isinstance(handle, Handle) else ())
+        self._write_modules(request.client, request.modules, loaded)
+        return handle if isinstance(handle, int) else self._new_handle(handle)
+
+    def _open_again(self, request: _Request, name: str, have: LinkedLibrary) -> int | None:
+        """A library the compartment has: a handle to it (``RTLD_GLOBAL`` brings it, and what it needs, into the
+        global scope), once another thread that is running its initialisers is done."""
+        compartment = request.compartment
+        if request.mode & RTLD_GLOBAL:
+            promoted = (library.name for library in self._needed_by(compartment, have))
+            self._local.get(compartment.id, set()).difference_update(promoted)
+        opening = self._opened(compartment.id, have)
+        busy = opening is not None and opening.initialiser not in (None, self.thread())
+        if busy and opening is not None and self.retry_later(f"for {name}'s initialisers (T{opening.initialiser})"):
+            return None  # the call is made again once another thread had a turn
+        return self._answer(request, Handle(compartment.id, have, (), ()))
+
+    def _load(self, request: _Request, name: str) -> int:
+        """Load ``name`` and what it needs (``Linker.load``), into the caller's compartment or one of its own."""
+        compartment, linker = request.compartment, self.linker
+        assert linker is not None
         images = self._next_slot
         payer = self._payer.get(compartment.id, compartment.id)  # a compartment dlopen made loads on its opener's
         used = self._loads.get(payer, 0)
         # a compartment's own share of the run's free slots: none may take them all (slots are never given back)
         last = min(THREAD_INFO_SLOT, images + 2 * (LOADS_PER_COMPARTMENT - used))
-        most = min(TLS_MODULES_MAX, len(compartment.tls.blocks) + module_capacity)
+        most = min(TLS_MODULES_MAX, len(compartment.tls.blocks) + request.module_capacity)
         new = max(self.states) + 1 if self.made is not None and max(self.states) + 1 < MAX_COMPARTMENTS else None
         try:
             hidden = frozenset(self._local.get(compartment.id, ()))
-            loaded = self.linker.load(name, compartment, self.everything, self.gates, self._names(), images, last,
-                                      most, None if new is None else CompartmentId(new), hidden)  # fmt: skip
+            loaded = linker.load(name, compartment, self.everything, self.gates, self._names(), images, last, most,
+                                 None if new is None else CompartmentId(new), hidden)  # fmt: skip
         except TwzEmuError as error:
             return self._fail(ENOENT, str(error))  # it names the file
         if loaded.compartment is not None:
-            return self._made(client, loaded, table, modules, payer, used)
-        if len(loaded.init) > capacity:
+            return self._made(request, loaded, payer, used)
+        if len(loaded.init) > request.capacity:
             return self._fail(ENOMEM, f"dlopen {name}: more initialisers than the runtime can run")
         self._next_slot = images + 2 * len(loaded.libraries)
         self._loads[payer] = used + len(loaded.libraries)
@@ -192,13 +219,12 @@ class DynamicLoading:
         self.compartments[compartment.id] = dataclasses.replace(
             compartment, libraries=compartment.libraries + loaded.libraries, tls=loaded.tls
         )
-        if not mode & RTLD_GLOBAL:
+        if not request.mode & RTLD_GLOBAL:
             self._local.setdefault(compartment.id, set()).update(library.name for library in loaded.libraries)
-        self._write_table(client, table, loaded.init)
-        self._write_modules(client, modules, loaded)
         self.changed()
-        return self._new_handle(Handle(compartment.id, loaded.libraries[0], loaded.libraries, loaded.fini,
-                                       initialiser=self.thread(), init=loaded.init))  # fmt: skip
+        handle = Handle(compartment.id, loaded.libraries[0], loaded.libraries, loaded.fini, initialiser=self.thread(),
+                        init=loaded.init)  # fmt: skip
+        return self._answer(request, handle, loaded)
 
     def _closed_named(self, compartment: LinkedCompartment, name: str) -> Handle | None:
         """What a last dlclose unloaded whose library ``name`` names, if none of it is loaded again since."""
@@ -208,25 +234,23 @@ class DynamicLoading:
                 return handle
         return None
 
-    def _reopen(self, client: Client, compartment: LinkedCompartment, closed: Handle, table: int, capacity: int,
-                modules: int, mode: int) -> int:  # fmt: skip
+    def _reopen(self, request: _Request, closed: Handle) -> int:
         """A library opened again after its last dlclose: the same images, in the same slots (slots are never given
         back), their data as it was loaded, its initialisers run again."""
-        if len(closed.init) > capacity:
+        if len(closed.init) > request.capacity:
             return self._fail(ENOMEM, f"dlopen {closed.library.name}: more initialisers than the runtime can run")
+        compartment = request.compartment
         self._closed[compartment.id].remove(closed)
         self.builder.reset_images(library.loaded for library in closed.loaded)
         self.compartments[compartment.id] = dataclasses.replace(
             compartment, libraries=compartment.libraries + closed.loaded
         )
-        if not mode & RTLD_GLOBAL:
+        if not request.mode & RTLD_GLOBAL:
             self._local.setdefault(compartment.id, set()).update(library.name for library in closed.loaded)
-        self._write_table(client, table, closed.init)
-        self._write_modules(client, modules, None)
         self.changed()
-        return self._new_handle(dataclasses.replace(closed, count=1, initialiser=self.thread()))
+        return self._answer(request, dataclasses.replace(closed, count=1, initialiser=self.thread()))
 
-    def _made(self, client: Client, loaded: LoadedLater, table: int, modules: int, payer: int, used: int) -> int:
+    def _made(self, request: _Request, loaded: LoadedLater, payer: int, used: int) -> int:
         """A library with gates loaded as a compartment of its own: built, and a handle to it for the caller (its
         initialisers run on the first crossing into it, its finalisers at exit). What it loads later comes out of
         the same share as it did (``payer``'s): a chain of compartments cannot take more than its first opener."""
@@ -240,10 +264,8 @@ class DynamicLoading:
         self.gates += loaded.gates
         self._gates_by_name.update((gate.name, gate) for gate in loaded.gates)
         self.compartments[compartment.id] = compartment
-        self._write_table(client, table, ())
-        self._write_modules(client, modules, None)
         self.changed()
-        return self._new_handle(Handle(client.id, loaded.libraries[0], (), (), isolated=compartment.id))
+        return self._answer(request, Handle(request.client.id, loaded.libraries[0], (), (), isolated=compartment.id))
 
     def _add_symbols(self, loaded: LoadedLater) -> frozenset[int]:
         """The new images' symbols for reports; their return sites."""
