@@ -917,3 +917,32 @@ def test_rtld_local_global_and_noload_as_glibc(tmp_path: Path) -> None:
     glibc = subprocess.run([str(tmp_path / "native")], capture_output=True, text=True, env=env, check=True).stdout
     assert done.stdout == glibc
     assert "now a later library binds to it: 42" in glibc and "binds to it: no\n" in glibc
+
+
+INTERPOSER = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+size_t strlen(const char *s) {
+    static size_t (*real)(const char *);
+    if (!real)
+        real = (size_t (*)(const char *))dlsym(RTLD_NEXT, "strlen");
+    return real(s) + 1000;
+}
+int main(void) {
+    printf("%zu\n", strlen("hello"));
+    return 0;
+}
+"""
+
+
+def test_rtld_next_finds_the_definition_after_the_callers_library(tmp_path: Path) -> None:
+    """A program interposes strlen and finds the C library's with dlsym(RTLD_NEXT): the definition after its own,
+    as glibc finds it (it found the program's own, which called itself until its stack ran out)."""
+    build(tmp_path, "interposer", INTERPOSER, "-O0", "-fno-builtin")
+    done = run(str(tmp_path / "interposer"))
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "1005\n")
+    (tmp_path / "native.c").write_text(INTERPOSER)
+    subprocess.run(["gcc", "-w", "-O0", "-fno-builtin", "-o", "native", "native.c", "-ldl"], check=True, cwd=tmp_path)
+    assert subprocess.run([str(tmp_path / "native")], capture_output=True, text=True).stdout == done.stdout

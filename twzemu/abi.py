@@ -121,7 +121,7 @@ class RuntimeCall(enum.IntEnum):
     """``enum twz_runtime_syscall``: twzemu's own system calls (``Hypercall.SYSCALL``'s n), for ``<dlfcn.h>``."""
 
     DLOPEN = 0x7D00  # (path, table, capacity, modules, module capacity | mode << 32) -> handle (0: RTLD_NOLOAD)
-    DLSYM = 0x7D01  # (handle, name, tls index) -> address, or 1: a thread-local symbol's module and offset in index
+    DLSYM = 0x7D01  # (handle, name, tls index, caller) -> address, or 1: a TLS symbol's module and offset in index
     DLCLOSE = 0x7D02  # (handle, table, capacity, at_exit) -> 0; table[0] finalisers follow
     DLREADY = 0x7D03  # (handle) -> 0: its initialisers have run
     DLADDR = 0x7D04  # (address, out, capacity) -> 1 and struct twz_dladdr in out, or 0: no library of the caller's

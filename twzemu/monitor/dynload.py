@@ -336,6 +336,8 @@ class DynamicLoading:
         if number in (0, OWN_SCOPE, RTLD_NEXT):  # the global scope
             local = self._local.get(client.id, set())
             scope = tuple(library for library in compartment.libraries if library.name not in local)
+            if number == RTLD_NEXT:  # what follows the library dlsym was called from (an interposer's own is next)
+                scope = _after(compartment.libraries, scope, args[3])
         else:
             handle = self.handles.get(number)
             if handle is None or handle.compartment != client.id:
@@ -487,3 +489,15 @@ def _names(library: LinkedLibrary, name: str) -> bool:
     return name in (library.name, library.loaded.name) or (
         "/" in name and Path(name).resolve() == Path(library.loaded.image.path).resolve()
     )
+
+
+def _after(
+    libraries: tuple[LinkedLibrary, ...], scope: tuple[LinkedLibrary, ...], caller: int
+) -> tuple[LinkedLibrary, ...]:
+    """RTLD_NEXT: the libraries of ``scope`` that follow, in load order, the one holding ``caller`` (all of them
+    if no library of the compartment holds it)."""
+    holder = next((position for position, library in enumerate(libraries) if library.loaded.contains(caller)), None)
+    if holder is None:
+        return scope
+    later = {id(library) for library in libraries[holder + 1 :]}
+    return tuple(library for library in scope if id(library) in later)

@@ -22,8 +22,9 @@ enum twz_runtime_syscall {
      * to run; modules (struct twz_tls_loaded) the TLS modules of the libraries loaded now; mode dlopen's (its
      * RTLD_GLOBAL and RTLD_NOLOAD); 0: RTLD_NOLOAD, and the library is not loaded */
     TWZ_SYS_DLOPEN = 0x7d00,
-    /* (handle, name, index) -> the symbol's address (0 or RTLD_NEXT: the caller's scope); or TWZ_DLSYM_TLS, with
-     * a thread-local symbol's module and offset in index (tls_mod_off_t[2], for __tls_get_addr) */
+    /* (handle, name, index, caller) -> the symbol's address (0: the caller's global scope; RTLD_NEXT: what follows
+     * the library holding caller); or TWZ_DLSYM_TLS, with a thread-local symbol's module and offset in index
+     * (tls_mod_off_t[2], for __tls_get_addr) */
     TWZ_SYS_DLSYM = 0x7d01,
     TWZ_SYS_DLCLOSE = 0x7d02, /* (handle, table, capacity, at_exit) -> 0; table[0] finalisers follow, to run */
     TWZ_SYS_DLREADY = 0x7d03, /* (handle) -> 0: its initialisers have run (another thread's dlopen waited) */

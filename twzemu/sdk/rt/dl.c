@@ -73,9 +73,8 @@ void *dlopen(const char *file, int mode)
 
 void *__dlsym(void *restrict handle, const char *restrict name, void *restrict caller)
 {
-    (void)caller;
-    tls_mod_off_t index[2];
-    long address = __twz_monitor_syscall(TWZ_SYS_DLSYM, (long)handle, (long)name, (long)index, 0, 0);
+    tls_mod_off_t index[2]; /* caller: where dlsym was called from (RTLD_NEXT searches past its library) */
+    long address = __twz_monitor_syscall(TWZ_SYS_DLSYM, (long)handle, (long)name, (long)index, (long)caller, 0);
     if (address == TWZ_DLSYM_TLS)
         return __tls_get_addr(index);
     if ((unsigned long)address - 1 >= -4096UL - 1) { /* 0, or -errno */
