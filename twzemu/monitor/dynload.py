@@ -10,8 +10,9 @@ A compartment's C library asks, through twzemu's own system calls (``abi.Runtime
   compartment's next module ids), which the runtime adds to its own (a thread's block comes on its first access).
   A library the compartment has already (loaded with the program, or opened before) gives a handle to it, and
   only the first opening runs initialisers.
-* **dlsym** (handle, name): the address of a symbol the handle's library or what it needs defines (the handle
-  ``RTLD_DEFAULT`` or ``RTLD_NEXT``: the compartment's libraries, in load order); for a thread-local one, its
+* **dlsym** (handle, name, caller): the address of a symbol the handle's library or what it needs defines (the
+  handle ``RTLD_DEFAULT``: the compartment's global scope, in load order; ``RTLD_NEXT``: what follows the library
+  holding ``caller``); for a thread-local one, its
   module and offset (the runtime asks ``__tls_get_addr`` for the calling thread's address); not found there,
   another compartment's gate of that name (calling it is a crossing); never another compartment's other symbols.
 * **dladdr** (address): the library of the caller's compartment holding it (its path as found, its base) and the
