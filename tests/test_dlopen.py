@@ -7,7 +7,9 @@ import os
 import struct
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from conftest import ROOT, build, guest, one_line
@@ -28,6 +30,18 @@ def native_loader(tmp_path: Path) -> str:
     subprocess.run(["gcc", "-w", "-o", "loader", str(DL / "loader.c"), "-ldl"], check=True, cwd=tmp_path)
     env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
     return subprocess.run(["./loader"], capture_output=True, text=True, cwd=tmp_path, env=env, check=True).stdout
+
+
+def glibc(tmp_path: Path, source: str, libraries: Mapping[str, str] = MappingProxyType({}), *flags: str) -> str:
+    """``source`` built by gcc against glibc as ``tmp_path/native`` (``flags`` added), each of ``libraries`` (name ->
+    source) as ``libNAME.so`` beside it, run by its absolute path with them on LD_LIBRARY_PATH: its output."""
+    for name, text in libraries.items():
+        (tmp_path / f"{name}.c").write_text(text)
+        subprocess.run(["gcc", "-shared", "-fPIC", "-w", "-o", f"lib{name}.so", f"{name}.c"], check=True, cwd=tmp_path)
+    (tmp_path / "native.c").write_text(source)
+    subprocess.run(["gcc", "-w", "-pthread", *flags, "-o", "native", "native.c", "-ldl"], check=True, cwd=tmp_path)
+    env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
+    return subprocess.run([str(tmp_path / "native")], capture_output=True, text=True, env=env, check=True).stdout
 
 
 @pytest.mark.parametrize("schedule", [(), ("--quantum", "500", "--schedule-seed", "2")])
@@ -298,14 +312,10 @@ def test_thread_locals_of_a_library_loaded_at_run_time_as_glibc(tmp_path: Path) 
     """guests/dl/threads.c opens libcounters.so (initialised, zeroed and static thread-locals, a constructor): a
     thread that existed before the dlopen, one created after it and the loading thread each have their own copy,
     and dlsym of a thread-local gives the caller's; as glibc prints it, under the default and a seeded schedule."""
-    subprocess.run(["gcc", "-shared", "-fPIC", "-w", "-o", "libcounters.so", str(DL / "counters.c")], check=True,
-                   cwd=tmp_path)  # fmt: skip
-    subprocess.run(["gcc", "-w", "-pthread", "-o", "threads", str(DL / "threads.c"), "-ldl"], check=True, cwd=tmp_path)
-    env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
-    glibc = subprocess.run(["./threads"], capture_output=True, text=True, cwd=tmp_path, env=env, check=True).stdout
+    expected = glibc(tmp_path, (DL / "threads.c").read_text(), {"counters": (DL / "counters.c").read_text()})
     for schedule in ((), ("--quantum", "300", "--schedule-seed", "5")):
         done = run(*schedule, str(guest("dl/threads")))
-        assert (done.returncode, done.stderr, done.stdout) == (0, "", glibc)
+        assert (done.returncode, done.stderr, done.stdout) == (0, "", expected)
 
 
 MANY_TLS = r"""
@@ -788,13 +798,8 @@ def test_dlerror_says_what_glibc_says(tmp_path: Path) -> None:
     build(tmp_path, "dlerrors", DLERRORS)
     done = run(str(tmp_path / "dlerrors"), cwd=tmp_path)
     assert (done.returncode, done.stderr) == (0, "")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-w", "-o", "libplugin.so", str(DL / "plugin.c")], check=True,
-                   cwd=tmp_path)  # fmt: skip
-    (tmp_path / "dlerrors.c").write_text(DLERRORS)
-    subprocess.run(["gcc", "-w", "-o", "native", "dlerrors.c", "-ldl"], check=True, cwd=tmp_path)
-    env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
-    glibc = subprocess.run([str(tmp_path / "native")], capture_output=True, text=True, env=env, check=True).stdout
-    assert done.stdout == glibc.replace(str(tmp_path / "native"), str(tmp_path / "dlerrors"))
+    expected = glibc(tmp_path, DLERRORS, {"plugin": (DL / "plugin.c").read_text()})
+    assert done.stdout == expected.replace(str(tmp_path / "native"), str(tmp_path / "dlerrors"))
 
 
 DLADDR = r"""
@@ -833,13 +838,7 @@ def test_dladdr_names_the_library_and_symbol_as_glibc(tmp_path: Path) -> None:
     build(tmp_path, "dladdr", DLADDR)
     done = run(str(tmp_path / "dladdr"), cwd=tmp_path)
     assert (done.returncode, done.stderr) == (0, "")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-w", "-o", "libplugin.so", str(DL / "plugin.c")], check=True,
-                   cwd=tmp_path)  # fmt: skip
-    (tmp_path / "dladdr.c").write_text(DLADDR)
-    subprocess.run(["gcc", "-w", "-o", "native", "dladdr.c", "-ldl"], check=True, cwd=tmp_path)
-    env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
-    glibc = subprocess.run([str(tmp_path / "native")], capture_output=True, text=True, env=env, check=True).stdout
-    assert done.stdout == glibc
+    assert done.stdout == glibc(tmp_path, DLADDR, {"plugin": (DL / "plugin.c").read_text()})
 
 
 DLADDR_FORGER = r"""
@@ -909,14 +908,9 @@ def test_rtld_local_global_and_noload_as_glibc(tmp_path: Path) -> None:
     build(tmp_path, "scopes", SCOPES)
     done = run(str(tmp_path / "scopes"), cwd=tmp_path)
     assert (done.returncode, done.stderr) == (0, "")
-    for name, source in (("plugin", (DL / "plugin.c").read_text()), ("scope_user", SCOPE_USER)):
-        (tmp_path / f"{name}.c").write_text(source)
-        subprocess.run(["gcc", "-shared", "-fPIC", "-w", "-o", f"lib{name}.so", f"{name}.c"], check=True, cwd=tmp_path)
-    subprocess.run(["gcc", "-w", "-o", "native", "scopes.c", "-ldl"], check=True, cwd=tmp_path)
-    env = {**os.environ, "LD_LIBRARY_PATH": str(tmp_path)}
-    glibc = subprocess.run([str(tmp_path / "native")], capture_output=True, text=True, env=env, check=True).stdout
-    assert done.stdout == glibc
-    assert "now a later library binds to it: 42" in glibc and "binds to it: no\n" in glibc
+    expected = glibc(tmp_path, SCOPES, {"plugin": (DL / "plugin.c").read_text(), "scope_user": SCOPE_USER})
+    assert done.stdout == expected
+    assert "now a later library binds to it: 42" in expected and "binds to it: no\n" in expected
 
 
 INTERPOSER = r"""
@@ -943,6 +937,4 @@ def test_rtld_next_finds_the_definition_after_the_callers_library(tmp_path: Path
     build(tmp_path, "interposer", INTERPOSER, "-O0", "-fno-builtin")
     done = run(str(tmp_path / "interposer"))
     assert (done.returncode, done.stderr, done.stdout) == (0, "", "1005\n")
-    (tmp_path / "native.c").write_text(INTERPOSER)
-    subprocess.run(["gcc", "-w", "-O0", "-fno-builtin", "-o", "native", "native.c", "-ldl"], check=True, cwd=tmp_path)
-    assert subprocess.run([str(tmp_path / "native")], capture_output=True, text=True).stdout == done.stdout
+    assert glibc(tmp_path, INTERPOSER, {}, "-O0", "-fno-builtin") == done.stdout

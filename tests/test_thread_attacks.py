@@ -328,3 +328,120 @@ def test_hostile_thread_system_call_arguments_are_efault(tmp_path: Path) -> None
     assert lines[4] == "- -1"  # the thread's own information page is read-only: clone writes no thread id there
     assert lines[-2] == "text -1"
     assert lines[-1] == "secret 1516, futex 99 -1, tkill 9999 -1, clone 0 -1"
+
+
+RAW_EXIT = r"""
+#include <twz.h>
+__attribute__((weak)) long __twz_monitor_syscall(long, long, long, long, long, long);
+static long served;
+long end_caller(long result) { return __twz_monitor_syscall(60, 0, result, 0, 0, 0); }  /* no pthread_exit here */
+TWZ_GATE(end_caller);
+long still_serving(void) { return ++served; }
+TWZ_GATE(still_serving);
+"""
+RAW_EXIT_USER = r"""
+#include <pthread.h>
+#include <stdio.h>
+long end_caller(long);
+long still_serving(void);
+static void *victim(void *arg) { end_caller((long)arg); return (void *)-1L; }
+int main(void) {
+    pthread_t t;
+    void *result;
+    pthread_create(&t, 0, victim, (void *)0x41L);
+    int joined = pthread_join(t, &result);
+    long first = still_serving();
+    printf("joined %d with %#lx; the library serves on: %ld %ld\n", joined, (long)result, first, still_serving());
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_a_library_that_ends_its_callers_thread_by_hand_ends_it_at_home(tmp_path: Path,
+                                                                       schedule: tuple[str, ...]) -> None:  # fmt: skip
+    """A library's gate makes the thread-exit system call itself, with a result of its choosing, without its C
+    library's pthread_exit: the caller's thread unwinds to its home and ends there through the home's pthread_exit
+    (its join returns that result, as if the thread had called pthread_exit); the library serves on. It cannot
+    choose where the thread goes, nor the stack it goes there on."""
+    build(tmp_path, "ender", RAW_EXIT, "-shared")
+    build(tmp_path, "victim", RAW_EXIT_USER, "-L.", "-lender")
+    done = run(tmp_path, *schedule, "victim")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "joined 0 with 0x41; the library serves on: 1 2\n"
+
+
+NAMES = r"""
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <twz.h>
+long rename_caller(void) { return prctl(PR_SET_NAME, (unsigned long)"renamed-by-lib", 0, 0, 0); }
+TWZ_GATE(rename_caller);
+long name_into(unsigned long where) { return prctl(PR_GET_NAME, where, 0, 0, 0); }
+TWZ_GATE(name_into);
+"""
+NAMES_USER = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+long rename_caller(void);
+long name_into(unsigned long);
+int main(void) {
+    char name[16];
+    long renamed = rename_caller();
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    printf("renamed %ld: %s\n", renamed, name);
+    printf("into the program's memory %ld, into its code %d, from nowhere %d\n", name_into((unsigned long)name),
+           prctl(PR_GET_NAME, (unsigned long)main, 0, 0, 0) ? errno : 0,
+           prctl(PR_SET_NAME, 8UL, 0, 0, 0) ? errno : 0);
+    return 0;
+}
+"""
+
+
+def test_a_threads_name_is_its_own_in_every_compartment_and_names_only_memory_the_caller_may_touch(
+    tmp_path: Path,
+) -> None:
+    """prctl(PR_SET_NAME) in a library renames the thread, as Linux keeps one name per thread (the program sees
+    it); the library cannot write the name into the program's memory (its gate's call fails), and nobody can
+    have it written into code or read from an address it may not read (EFAULT)."""
+    build(tmp_path, "names", NAMES, "-shared")
+    build(tmp_path, "names_user", NAMES_USER, "-L.", "-lnames")
+    done = run(tmp_path, "names_user")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert lines[0] == "renamed 0: renamed-by-lib"
+    assert lines[1] == "into the program's memory -1, into its code 14, from nowhere 14"
+
+
+MREMAP_PROBE = r"""
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+int main(void) {
+    char *p = malloc(100);
+    void *page = p - ((unsigned long)p & 4095);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < 20; i++)
+        if (mremap(page, 1UL << 40, 2UL << 40, 0) != MAP_FAILED)
+            return 1;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("probes of a terabyte: %s\n", b.tv_sec - a.tv_sec < 2 ? "answered at once" : "slow");
+    return 0;
+}
+"""
+
+
+def test_an_mremap_probe_of_a_huge_range_is_answered_at_once(tmp_path: Path) -> None:
+    """mremap without MREMAP_MAYMOVE asks the monitor whether the old range is mapped: a range of a terabyte from
+    the caller's heap is answered from its ends (a walk of its pages took the monitor most of a second a call)."""
+    build(tmp_path, "mremap_probe", MREMAP_PROBE)
+    done = run(tmp_path, "mremap_probe")
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "probes of a terabyte: answered at once\n")

@@ -749,10 +749,16 @@ class Machine:
 
     def _set_exact_stops(self) -> None:
         """Code translated from now on stops exactly on another thread's request, unless a debugger's code or memory
-        hooks need their own stops at once (Unicorn checks for those only where the flag is clear). Callers then
-        flush the translated code."""
+        hooks need their own stops at once (Unicorn checks for those only where the flag is clear)."""
         if self._exact is not None:
             self._exact.value = self._debug_hooks == 0
+
+    def _debug_hooks_changed(self, change: int) -> None:
+        """A debugger's code or memory hooks came (+1) or went (-1): translate every block again, with the stop
+        checks they need, or without (code translated before has no call-outs to hooks added since)."""
+        self._debug_hooks += change
+        self._set_exact_stops()
+        self.uc.ctl_flush_tb()
 
     def count_instructions(self, on: bool) -> None:
         """Count the instructions run, a translated block at a time, against ``set_budget``'s budget (the crossing
@@ -972,16 +978,12 @@ class Machine:
 
         callback = _HOOK_CODE(on_code)
         handle = self._add_hook(UC.UC_HOOK_CODE, callback)
-        self._debug_hooks += 1
-        self._set_exact_stops()
-        self.uc.ctl_flush_tb()  # code translated before the hook existed has no call-outs to it
+        self._debug_hooks_changed(+1)
         try:
             status = self._emulate(cpu)
         finally:
             self._remove_hook(handle, callback)
-            self._debug_hooks -= 1
-            self._set_exact_stops()
-            self.uc.ctl_flush_tb()  # and drop the instrumented code: full speed again
+            self._debug_hooks_changed(-1)  # drop the instrumented code: full speed again
         if self._deliver_deferred():
             return Stop(StopReason.STEP)
         return self._stop or self._stop_after(status, cpu) or Stop(StopReason.STEP)
@@ -1000,9 +1002,7 @@ class Machine:
         callback = _HOOK_CODE(on_code)
         for address in addresses:
             installed.append(self._add_hook(UC.UC_HOOK_CODE, callback, begin=address, end=address))
-        self._debug_hooks += 1
-        self._set_exact_stops()
-        self.uc.ctl_flush_tb()  # code translated before the hooks existed has no call-outs to them
+        self._debug_hooks_changed(+1)
 
         def remove() -> None:
             for handle in installed:
@@ -1010,9 +1010,7 @@ class Machine:
                 self._hooks.remove(handle)
             for _ in installed:
                 self._callbacks.remove(callback)
-            self._debug_hooks -= 1
-            self._set_exact_stops()
-            self.uc.ctl_flush_tb()
+            self._debug_hooks_changed(-1)
 
         return remove
 
@@ -1042,9 +1040,7 @@ class Machine:
                 data = ctypes.c_void_p(index)
                 installed.append(self._add_hook(kinds, callback, data=data, begin=piece.start, end=piece.stop - 1))
         self._watching += 1
-        self._debug_hooks += 1
-        self._set_exact_stops()
-        self.uc.ctl_flush_tb()
+        self._debug_hooks_changed(+1)
 
         def remove() -> None:
             self._watching -= 1
@@ -1052,9 +1048,7 @@ class Machine:
                 uclib.uc_hook_del(self._handle, handle)
                 self._hooks.remove(handle)
                 self._callbacks.remove(callback)
-            self._debug_hooks -= 1
-            self._set_exact_stops()
-            self.uc.ctl_flush_tb()
+            self._debug_hooks_changed(-1)
 
         return remove
 

@@ -567,7 +567,8 @@ class SystemCalls:
         ENOMEM where the old range is mapped, EFAULT where it is not, as Linux answers a probe (musl's
         pthread_getattr_np walks down the first thread's stack this way until EFAULT)."""
         address, old_size = args[0], max(args[1], 1)
-        return -ENOMEM if caller.space.user_may(address, old_size, Access.READ) else -EFAULT
+        ends = (address, address + old_size - 1)  # its first and last byte: a walk of its pages could take seconds
+        return -ENOMEM if all(caller.space.user_may(end, 1, Access.READ) for end in ends) else -EFAULT
 
     def _sync(self, caller: Caller, args: tuple[int, ...]) -> int:
         return 0 if self.files.entry(caller.name, args[0]) is not None else -EBADF

@@ -166,8 +166,10 @@ class Threads:
         self._quantum = schedule.instructions
         if self._quantum is None and (machine.debugger is not None or not machine.can_preempt):
             self._quantum = DEFAULT_QUANTUM
-        self._begin = {c.id: entry for c in linked if (entry := _runtime_entry(c, THREAD_BEGIN)) is not None}
-        self._exits = {c.id: entry for c in linked if (entry := _runtime_entry(c, THREAD_EXIT)) is not None}
+        self._begin: dict[int, int] = {}  # compartment -> its runtime's THREAD_BEGIN
+        self._exits: dict[int, int] = {}  # compartment -> its runtime's THREAD_EXIT
+        for compartment in linked:
+            self.add_compartment(compartment)
         first = self.engine.running
         assert first is not None
         program = Path(linked[0].libraries[0].name).name.encode("utf-8", "surrogateescape")
@@ -243,7 +245,8 @@ class Threads:
         return views
 
     def add_compartment(self, compartment: LinkedCompartment) -> None:
-        """A compartment made at run time: where its runtime makes a thread that began elsewhere its own."""
+        """Where ``compartment``'s runtime makes a thread that began elsewhere its own, and ends one that ends
+        elsewhere (for the link's compartments, and those made at run time)."""
         for entries, name in ((self._begin, THREAD_BEGIN), (self._exits, THREAD_EXIT)):
             entry = _runtime_entry(compartment, name)
             if entry is not None:
