@@ -61,6 +61,7 @@ class DerivedCache:
     """A directory of entries (``None``: derive every time, keep results for this process only)."""
 
     __slots__ = ("directory",)
+    snapshot_exempt = True  # derived facts never change: a machine snapshot leaves the cache alone
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
@@ -86,6 +87,7 @@ class Entry:
     """The fields derived from one content: ``get`` answers from the file or derives, then keeps the result."""
 
     __slots__ = ("_fields", "_folder", "_key", "_values")
+    snapshot_exempt = True
 
     def __init__(self, key: str, folder: Path | None) -> None:
         self._key = key

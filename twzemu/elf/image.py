@@ -96,6 +96,8 @@ class ElfImage:
     """A validated guest ELF file: its bytes, entry, program headers and segments. Everything else is derived on
     first use and kept in ``cache`` (none: for this process only)."""
 
+    snapshot_exempt = True  # a parsed file never changes: a machine snapshot leaves it alone
+
     def __init__(
         self,
         path: str,

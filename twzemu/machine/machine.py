@@ -747,6 +747,16 @@ class Machine:
         self._preemption = threading.Thread(target=tick, name="twzemu-quantum", daemon=True)
         self._preemption.start()
 
+    @property
+    def switching(self) -> bool:
+        """Whether a preemption timer or an instruction count may stop the guest to switch threads."""
+        return self._preemption is not None or self._block_hook is not None
+
+    def stop_switching(self) -> None:
+        """No more preemption timer nor instruction count (a snapshot taken without them is restored)."""
+        self.preempt_every(None)
+        self.count_instructions(False)
+
     def _set_exact_stops(self) -> None:
         """Code translated from now on stops exactly on another thread's request, unless a debugger's code or memory
         hooks need their own stops at once (Unicorn checks for those only where the flag is clear)."""

@@ -13,8 +13,11 @@ and therefore every table - below that line, with no separate "low" pool to mana
 
 from __future__ import annotations
 
+import ctypes
 import mmap
+import os
 import struct
+import weakref
 
 from twzemu.errors import PhysMemError
 from twzemu.objects.layout import PAGE_SIZE
@@ -24,6 +27,20 @@ MAX_PHYS_SIZE = 1 << 32  # Unicorn 2.1.4 truncates CR3 to 32 bits: see the modul
 
 _U64 = struct.Struct("<Q")
 _ZERO_FRAME = bytes(PAGE_SIZE)
+_MAP_FIXED = 0x10
+_libc = ctypes.CDLL(None, use_errno=True)
+_mmap = _libc.mmap
+_mmap.restype = ctypes.c_void_p
+_mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+
+
+def _address_of(buffer: mmap.mmap) -> int:
+    """Where ``buffer``'s bytes are in this process."""
+    export = ctypes.c_char.from_buffer(buffer)
+    try:
+        return ctypes.addressof(export)
+    finally:
+        del export
 
 
 def size_text(size: int) -> str:
@@ -47,8 +64,25 @@ class OutOfFrames(PhysMemError):
         super().__init__(f"out of emulated physical memory ({size_text(ram_size)})")
 
 
+class RamImage:
+    """RAM as it was at one moment (``PhysicalMemory.freeze``): a copy of its first ``used`` bytes in a memory file
+    (above them RAM was zero). Its descriptor closes with it."""
+
+    __slots__ = ("__weakref__", "fd", "used")
+
+    def __init__(self, fd: int, used: int) -> None:
+        self.fd = fd
+        self.used = used
+        weakref.finalize(self, os.close, fd)
+
+
 class PhysicalMemory:
-    """``size`` bytes of zero-initialised RAM in an anonymous mapping, addressed by physical address."""
+    """``size`` bytes of zero-initialised RAM in an anonymous mapping, addressed by physical address.
+
+    Snapshots (``freeze``, ``thaw``) are the host kernel's copy-on-write: ``freeze`` copies the used part of RAM
+    into a memory file and maps that file privately over RAM, at the same address (Unicorn and every view keep
+    their pointers); ``thaw`` maps it again, which drops each page written since, whoever wrote it (the guest
+    through Unicorn, or the monitor through ``write``). A restore costs the pages touched, not the RAM's size."""
 
     __slots__ = ("_closed", "buffer", "size", "view")
 
@@ -100,6 +134,27 @@ class PhysicalMemory:
         self._check(pa, PAGE_SIZE)
         return self.view[pa : pa + PAGE_SIZE] == _ZERO_FRAME
 
+    def freeze(self, used: int) -> RamImage:
+        """RAM as it is now, every byte at or above ``used`` being zero; RAM reads through the image from now on."""
+        used = min((used + PAGE_MASK) & ~PAGE_MASK, self.size)
+        if not hasattr(os, "memfd_create"):
+            raise PhysMemError("snapshots need Linux's memfd_create")
+        fd = os.memfd_create("twzemu-ram", os.MFD_CLOEXEC)
+        image = RamImage(fd, used)
+        os.ftruncate(fd, self.size)
+        done = 0
+        while done < used:
+            done += os.pwrite(fd, self.view[done:used], done)
+        self.thaw(image)
+        return image
+
+    def thaw(self, image: RamImage) -> None:
+        """RAM as ``image`` holds it (``freeze``): the pages written since it was taken are dropped."""
+        protection, flags = mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | _MAP_FIXED
+        address = _address_of(self.buffer)
+        if _mmap(address, self.size, protection, flags, image.fd, 0) != address:
+            raise PhysMemError(f"cannot map a RAM image: {os.strerror(ctypes.get_errno())}")
+
     def close(self) -> None:
         """Release the view and the mapping; safe to call twice.
 
@@ -148,6 +203,16 @@ class FrameAllocator:
     def available(self) -> int:
         """How many frames ``alloc`` can still return."""
         return len(self._free) + (self.mem.size - self._next) // PAGE_SIZE
+
+    @property
+    def high_water(self) -> int:
+        """The end of the frames handed out so far: RAM above it has never been used (and is zero)."""
+        return self._next
+
+    @property
+    def free_count(self) -> int:
+        """How many frames were given back and not handed out again."""
+        return len(self._free)
 
     def alloc(self, reserve: bool = False) -> int:
         """The physical address of a zeroed frame now owned by the caller. The last ``keep`` frames are only for

@@ -33,6 +33,7 @@ from ..linker.link import GateBinding, LinkedLibrary, LinkedProgram
 from ..linker.lookup import exports_of
 from ..machine.events import StopReason
 from ..machine.machine import Machine
+from ..machine.snapshot import Snapshot, take
 from ..mmu.pte import Prot
 from ..mmu.space import Access, AddressSpace
 from ..objects.layout import U64_MASK
@@ -157,6 +158,21 @@ class Session:
         names = sorted(name for name, symbol in exports_of(instance.info).items() if symbol.kind is SymbolKind.FUNC)
         known = signatures(instance.loaded.image, names)
         return {name: known.get(name) for name in names}
+
+    # -- snapshots ------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The session's machine and the monitor's records as they are now (``machine.snapshot``), to ``restore``
+        as many times as wanted: a property test boots once and runs each case from here."""
+        booted = self.boot()
+        return take(booted.machine, [booted.run, booted.monitor, self])
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Everything as it was when ``snapshot`` was taken: registers, memory, the libraries' state, the
+        output and the crossings so far."""
+        if self._booted is None or snapshot.machine is not self._booted.machine:
+            raise CallError("the snapshot is of another machine (a library loaded since starts a new one)")
+        snapshot.restore()
 
     # -- looking inside -----------------------------------------------------------------------------------
 

@@ -56,12 +56,23 @@ class Lifetime(enum.Enum):
 class Object:
     """A Twizzler object held in host memory. Mutable; compare with ``==`` (id, lifetime and content)."""
 
-    __slots__ = ("_id", "_lifetime", "_pages")
+    __slots__ = ("_id", "_lifetime", "_pages", "_writes")
 
     def __init__(self, id: ObjId, lifetime: Lifetime = Lifetime.VOLATILE) -> None:
         self._id = id
         self._lifetime = lifetime
         self._pages: dict[int, bytearray] = {}
+        self._writes = 0  # how many writes changed it: a snapshot puts its pages back only if one did
+
+    def __snapshot__(self) -> tuple[int, dict[int, bytes]]:
+        """Its content now, for ``__restore__`` (``machine.snapshot``)."""
+        return self._writes, {index: bytes(page) for index, page in self._pages.items()}
+
+    def __restore__(self, saved: tuple[int, dict[int, bytes]]) -> None:
+        writes, pages = saved
+        if writes != self._writes:
+            self._pages = {index: bytearray(page) for index, page in pages.items()}
+            self._writes = writes
 
     @property
     def id(self) -> ObjId:
@@ -119,6 +130,7 @@ class Object:
         length = len(source)
         self._check_span(offset, length)
         view = memoryview(source)
+        self._writes += 1
         done = 0
         while done < length:
             index, start = divmod(offset + done, PAGE_SIZE)
@@ -151,6 +163,7 @@ class Object:
         if len(content) != PAGE_SIZE:
             raise ObjectError(f"object {self._id}: page {index} has {len(content)} bytes, not {PAGE_SIZE}")
         self._pages[index] = bytearray(content)
+        self._writes += 1
 
     # --- metadata -------------------------------------------------------------------------------------------
 
