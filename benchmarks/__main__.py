@@ -30,6 +30,8 @@ Each figure is the median of 5 interleaved rounds (one round runs every measurem
 * ``lua_vs_native`` — Lua 5.4 computing fib(27) under twzemu against the same interpreter built natively (``lua``).
 * ``threads4_compute_vs_raw``, ``threads4_quantum_vs_raw``, ``yield_round_us``, ``thread_switch_us`` — threads
   (``threads``).
+* ``snapshot_restore_us``, ``cases_per_s``, ``boot_per_case_ms`` — property-test cases from one snapshot
+  (``snapshots``).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from twzemu import sdk
 from twzemu.monitor.monitor import Monitor
 from twzemu.objects.store import ObjectStore
 
-from . import debug, gates, linkgen, lua, threads
+from . import debug, gates, linkgen, lua, snapshots, threads
 from .processes import time_command, twzemu_command
 from .raw import RawUnicorn, instructions_per_iteration
 from .twz import TwzemuGuest
@@ -119,6 +121,7 @@ def main() -> int:
     measurements.update(debug.measurements(compute, sink))
     measurements.update(lua.measurements())
     measurements.update(threads.measurements(COMPUTE_ITERATIONS))
+    measurements.update(snapshots.measurements())
     hello = ["run", str(ROOT / "guests" / "build" / "hello")]
     time_process(hello)  # the first run fills the user's cache: the samples below are repeated runs
     measurements["process"] = lambda: time_process(hello)
@@ -142,6 +145,7 @@ def main() -> int:
     figures += debug.figures(medians)
     figures += lua.figures(medians)
     figures += threads.figures(medians)
+    figures += snapshots.figures(medians)
     figures += [(f"link_{count}_libs_s", medians[f"link_{count}"], "s") for count in LINK_COUNTS]
     figures += [
         ("run_hello_process_s", medians["process"], "s"),
