@@ -71,7 +71,7 @@ demo: guests
 CASES ?= 10000
 campaign: guests
 	env -u CI HYPOTHESIS_PROFILE=dev TWZEMU_CAMPAIGN_CASES=$(CASES) PYTHONPATH=tests \
-	    $(BIN)/pytest -p campaign -n auto tests/test_adversarial.py tests/test_properties.py
+	    $(BIN)/pytest -p campaign -n auto tests/test_adversarial.py tests/test_properties.py tests/test_kit_properties.py
 
 bench: guests
 	$(BIN)/python -m benchmarks

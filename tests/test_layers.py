@@ -22,6 +22,7 @@ FLOORS = (
     ("linker",),
     ("monitor",),
     ("debug",),
+    ("testing",),
     ("cli",),
 )
 FLOOR = {name: level for level, names in enumerate(FLOORS) for name in names}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import cc
 
+from twzemu.machine.snapshot import map_image
 from twzemu.mmu.physmem import FrameAllocator, PhysicalMemory
 
 LEDGER = """
@@ -78,18 +79,19 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def test_ram_thaws_to_what_it_held_when_frozen():
+def test_ram_maps_back_to_its_image():
     with PhysicalMemory(1 << 24) as mem:
         frames = FrameAllocator(mem, 1 << 20)
         kept, fresh = frames.alloc(), frames.alloc()
         mem.write(kept, b"before")
-        image = mem.freeze(frames.high_water)
+        image = mem.image(frames.high_water)
+        map_image(mem, image)
         mem.write(kept, b"after!")
         mem.write(fresh, b"new")
         mem.write((1 << 24) - 4096, b"far above what was used")
         assert mem.read(kept, 6) == b"after!"
-        for _ in range(2):  # an image is thawed as often as wanted
-            mem.thaw(image)
+        for _ in range(2):  # an image is mapped back as often as wanted
+            map_image(mem, image)
             assert (mem.read(kept, 6), mem.read(fresh, 3), mem.read((1 << 24) - 4096, 3)) == (b"before", bytes(3),
                                                                                               bytes(3))  # fmt: skip
             mem.write(kept, b"again")

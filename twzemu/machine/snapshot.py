@@ -3,8 +3,10 @@
 ``take(machine, roots)`` saves three things; ``Snapshot.restore`` puts them back:
 
 - **the CPU**: Unicorn's context (every register, CR3, the segment bases and MSRs);
-- **RAM**: ``PhysicalMemory.freeze``, the host kernel's copy-on-write, so a restore costs the pages written since
-  (by the guest or by the monitor), not the size of RAM;
+- **RAM**: copied once into a memory file (``PhysicalMemory.image``) that is mapped privately over RAM at the same
+  address (Unicorn and every view keep their pointers); a restore maps it again, which drops each page written
+  since, whoever wrote it (the guest through Unicorn, the monitor through ``write``): the host kernel's
+  copy-on-write, so a restore costs the pages written, not the size of RAM;
 - **the host side**: every mutable record of twzemu reachable from ``roots`` and the machine (the address spaces'
   slot tables, the frame allocator, the monitor's tables, the crossing engine's C structures), attribute by
   attribute: a container by its contents, put back *in place* so that each alias of it sees them again; a C
@@ -26,19 +28,38 @@ import ctypes
 import dataclasses
 import enum
 import io
+import mmap
+import os
 import random
 import types
 from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Any
 
-from ..errors import MachineError
-from ..mmu.physmem import RamImage
+from ..errors import MachineError, PhysMemError
+from ..mmu.physmem import PhysicalMemory, RamImage
 from .machine import Machine, SavedCpu
 
 _ATOMS = (int, float, complex, str, bytes, bool, type(None), range, PurePath, enum.Enum, type, types.ModuleType,
           types.BuiltinFunctionType, memoryview)  # fmt: skip
 _UNSET = object()
+_MAP_FIXED = 0x10
+_libc = ctypes.CDLL(None, use_errno=True)
+_mmap = _libc.mmap
+_mmap.restype = ctypes.c_void_p
+_mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+
+
+def map_image(mem: PhysicalMemory, image: RamImage) -> None:
+    """RAM as ``image`` holds it, copy-on-write: mapped over RAM where RAM is."""
+    export = ctypes.c_char.from_buffer(mem.buffer)
+    try:
+        address = ctypes.addressof(export)
+    finally:
+        del export
+    protection, flags = mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | _MAP_FIXED
+    if _mmap(address, mem.size, protection, flags, image.fd, 0) != address:
+        raise PhysMemError(f"cannot map a RAM image: {os.strerror(ctypes.get_errno())}")
 
 
 class _HostState:
@@ -184,7 +205,7 @@ class Snapshot:
         frames = machine.frames
         paged_in = (frames.high_water, frames.free_count) != self.frames_taken
         machine.stop_switching()  # threads a case started are gone: so is what switched between them
-        machine.mem.thaw(self.ram)
+        map_image(machine.mem, self.ram)
         self.host.restore()
         machine.restore_cpu(self.cpu)
         machine.flush_tlb()
@@ -202,5 +223,6 @@ def take(machine: Machine, roots: Iterable[object]) -> Snapshot:
     host = _save_host([machine, *roots])
     frames = machine.frames
     cpu = machine.save_cpu()
-    ram = machine.mem.freeze(frames.high_water)
+    ram = machine.mem.image(frames.high_water)
+    map_image(machine.mem, ram)
     return Snapshot(machine, cpu, ram, host, (frames.high_water, frames.free_count))

@@ -13,7 +13,6 @@ and therefore every table - below that line, with no separate "low" pool to mana
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import os
 import struct
@@ -27,20 +26,6 @@ MAX_PHYS_SIZE = 1 << 32  # Unicorn 2.1.4 truncates CR3 to 32 bits: see the modul
 
 _U64 = struct.Struct("<Q")
 _ZERO_FRAME = bytes(PAGE_SIZE)
-_MAP_FIXED = 0x10
-_libc = ctypes.CDLL(None, use_errno=True)
-_mmap = _libc.mmap
-_mmap.restype = ctypes.c_void_p
-_mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-
-
-def _address_of(buffer: mmap.mmap) -> int:
-    """Where ``buffer``'s bytes are in this process."""
-    export = ctypes.c_char.from_buffer(buffer)
-    try:
-        return ctypes.addressof(export)
-    finally:
-        del export
 
 
 def size_text(size: int) -> str:
@@ -65,8 +50,8 @@ class OutOfFrames(PhysMemError):
 
 
 class RamImage:
-    """RAM as it was at one moment (``PhysicalMemory.freeze``): a copy of its first ``used`` bytes in a memory file
-    (above them RAM was zero). Its descriptor closes with it."""
+    """RAM as it was at one moment (``PhysicalMemory.image``): a copy of its first ``used`` bytes in a memory file
+    the size of RAM (above them RAM was zero). Its descriptor closes with it."""
 
     __slots__ = ("__weakref__", "fd", "used")
 
@@ -79,10 +64,8 @@ class RamImage:
 class PhysicalMemory:
     """``size`` bytes of zero-initialised RAM in an anonymous mapping, addressed by physical address.
 
-    Snapshots (``freeze``, ``thaw``) are the host kernel's copy-on-write: ``freeze`` copies the used part of RAM
-    into a memory file and maps that file privately over RAM, at the same address (Unicorn and every view keep
-    their pointers); ``thaw`` maps it again, which drops each page written since, whoever wrote it (the guest
-    through Unicorn, or the monitor through ``write``). A restore costs the pages touched, not the RAM's size."""
+    ``image`` copies the used part of RAM into a memory file: ``machine.snapshot`` maps it privately over RAM, at
+    the same address, and maps it again to restore (the host kernel's copy-on-write)."""
 
     __slots__ = ("_closed", "buffer", "size", "view")
 
@@ -134,26 +117,17 @@ class PhysicalMemory:
         self._check(pa, PAGE_SIZE)
         return self.view[pa : pa + PAGE_SIZE] == _ZERO_FRAME
 
-    def freeze(self, used: int) -> RamImage:
-        """RAM as it is now, every byte at or above ``used`` being zero; RAM reads through the image from now on."""
+    def image(self, used: int) -> RamImage:
+        """RAM as it is now, in a memory file; every byte at or above ``used`` must be zero."""
         used = min((used + PAGE_MASK) & ~PAGE_MASK, self.size)
         if not hasattr(os, "memfd_create"):
             raise PhysMemError("snapshots need Linux's memfd_create")
-        fd = os.memfd_create("twzemu-ram", os.MFD_CLOEXEC)
-        image = RamImage(fd, used)
-        os.ftruncate(fd, self.size)
+        image = RamImage(os.memfd_create("twzemu-ram", os.MFD_CLOEXEC), used)
+        os.ftruncate(image.fd, self.size)
         done = 0
         while done < used:
-            done += os.pwrite(fd, self.view[done:used], done)
-        self.thaw(image)
+            done += os.pwrite(image.fd, self.view[done:used], done)
         return image
-
-    def thaw(self, image: RamImage) -> None:
-        """RAM as ``image`` holds it (``freeze``): the pages written since it was taken are dropped."""
-        protection, flags = mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | _MAP_FIXED
-        address = _address_of(self.buffer)
-        if _mmap(address, self.size, protection, flags, image.fd, 0) != address:
-            raise PhysMemError(f"cannot map a RAM image: {os.strerror(ctypes.get_errno())}")
 
     def close(self) -> None:
         """Release the view and the mapping; safe to call twice.

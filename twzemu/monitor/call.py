@@ -201,6 +201,14 @@ class Session:
         space = self._space_of(compartment, address, len(data), Access.WRITE)
         space.write_virtual(address, data)
 
+    def may(self, address: int, length: int, compartment: str, access: Access = Access.READ) -> bool:
+        """Whether ``compartment`` may read (or write: ``Access.WRITE``) ``length`` bytes at ``address``."""
+        try:
+            self._space_of(compartment, address, length, access)
+        except GateSecurityError:
+            return False
+        return True
+
     def crossings(self) -> list[str]:
         """Every gate entry and return so far (the libraries' initialisers' included), as ``--trace`` words them
         (``enter T1 CALLER -> CALLEE GATE(ARGUMENTS)``, ``return T1 CALLEE -> CALLER GATE = RESULT``); empty when
@@ -220,15 +228,26 @@ class Session:
             labels[str(instance.loaded.data.id)] = f"{name} data"
         return labels
 
-    def _space_of(self, compartment: str, address: int, length: int, access: Access) -> AddressSpace:
+    def object_at(self, address: int, compartment: str) -> str | None:
+        """What the monitor calls the object ``compartment`` has mapped at ``address`` (``objects``), or None."""
+        mapping = self._state_of(compartment).space.mapping_at(address)
+        if mapping is None:
+            return None
+        return self.objects().get(str(mapping.backing.key), f"object {mapping.backing.key}")
+
+    def _state_of(self, compartment: str) -> CompartmentState:
         booted = self.boot()
         state = next((st for st in booted.run.states.values() if st.name == compartment), None)
         if state is None:
             known = ", ".join(st.name for st in booted.run.states.values())
             raise GateNameError(f"no compartment {compartment} (the compartments: {known})")
+        return state
+
+    def _space_of(self, compartment: str, address: int, length: int, access: Access) -> AddressSpace:
+        state = self._state_of(compartment)
         if not state.space.user_may(address, length, access):
             verb = "read" if access is Access.READ else "write"
-            where = booted.run.symbols.name(address)
+            where = self.boot().run.symbols.name(address)
             raise GateSecurityError(f"{compartment} may not {verb} {length} bytes at {where} ({address:#x})")
         return state.space
 
