@@ -115,6 +115,16 @@ class Hypercall(enum.IntEnum):
     HEAP_GROW = 4  # (bytes) -> address of that much more zeroed heap, contiguous, or 0 when exhausted
     COMPARTMENT_INFO = 5  # (what) -> 0: the caller's compartment id; 1: its gate buffer, holding its name
     SYSCALL = 6  # (n, a, b, c, d, e) -> a Linux system call served for the caller (monitor/syscalls.py)
+    # <twz/object.h> (monitor/objects.py): -errno on failure
+    OBJECT_CREATE = 7  # (lifetime, id out) -> 0
+    OBJECT_MAP = 8  # (id, prot) -> the object's base in the caller's address space
+    OBJECT_UNMAP = 9  # (base) -> 0
+    PTR_STORE = 10  # (field, target) -> 0: the invariant pointer to target written at field
+    PTR_LOAD = 11  # (field) -> the address the invariant pointer at field names (its object mapped)
+    NAME_PUT = 12  # (name, id) -> 0
+    NAME_GET = 13  # (name, id out) -> 0
+    NAME_REMOVE = 14  # (name) -> 0
+    NAME_LIST = 15  # (buffer, size) -> the bytes the names take, NUL-ended each
 
 
 class RuntimeCall(enum.IntEnum):

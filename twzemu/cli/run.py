@@ -17,6 +17,7 @@ from ..machine.machine import DEFAULT_RAM, MIN_RAM
 from ..mmu.physmem import MAX_PHYS_SIZE, PAGE_SIZE, OutOfFrames, size_text
 from ..monitor.files import Mount
 from ..monitor.monitor import Monitor
+from ..monitor.objects import Grant
 from ..monitor.startup import host_environment
 from ..monitor.threads import Schedule
 from ..objects.store import store_from_env
@@ -171,6 +172,16 @@ def add_run_parser(commands: Any) -> None:
         "kept across runs with --store",
     )
     parser.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        type=_grant,
+        metavar="COMPARTMENT=NAME:PERMS",
+        help="let COMPARTMENT (named as --caller-isolation names it) map the store's object NAME with PERMS: r, rw "
+        "or rx (repeatable; <twz/object.h>). A grant adds access and removes none; an object added with `twzemu "
+        "store put` belongs to no compartment and is reachable only through one",
+    )
+    parser.add_argument(
         "--gdb",
         metavar="[HOST:]PORT",
         help="wait for gdb (`target remote HOST:PORT`) before any guest instruction runs; HOST defaults to "
@@ -219,6 +230,13 @@ def _caller_level(text: str) -> tuple[str, IsolationLevel]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _grant(text: str) -> Grant:
+    try:
+        return Grant.parse(text)
+    except UsageError as error:  # argparse names the option
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--grant {text}: ")) from None
+
+
 def _variable(text: str) -> tuple[str, str]:
     name, equals, value = text.partition("=")
     if not equals or not name:
@@ -248,6 +266,7 @@ def run_command(args: argparse.Namespace) -> int:
         observers=_file_observers(args.trace_json, args.graph),
         mounts=[Mount.parse(text) for text in args.mount],
         schedule=Schedule.of(args.quantum, args.schedule_seed),
+        grants=args.grant,
     )
     stub = _gdb_stub(args, monitor)
     try:

@@ -12,6 +12,7 @@ from enum import IntEnum
 from typing import BinaryIO, Protocol
 
 from ..abi import GATE_BUFFER_SIZE, Hypercall
+from ..errors import TwzEmuError
 from ..machine.cpustate import RAX, RDI, RDX, RSI
 from ..machine.machine import Machine
 from ..mmu.space import Access, AddressSpace
@@ -87,6 +88,21 @@ class Hypercalls:
             Hypercall.COMPARTMENT_INFO: self._compartment_info,
             Hypercall.SYSCALL: self._system_call,
         }
+
+    def serve(self, number: int, handler: Callable[[Client, tuple[int, ...]], int]) -> None:
+        """Serve hypercall ``number`` with ``handler``, given the client and the six argument registers (a
+        monitor record a guest damaged makes the call fail with EINVAL)."""
+
+        def serve(machine: Machine) -> int:
+            client = self.client()
+            if client is None:
+                return EFAULT
+            try:
+                return handler(client, tuple(machine.hypercall_arguments()))
+            except TwzEmuError:
+                return EINVAL
+
+        self._table[number] = serve
 
     def __call__(self, machine: Machine) -> None:
         handler = self._table.get(machine.register(RAX))

@@ -54,6 +54,7 @@ from .dynload import DynamicLoading
 from .files import Files, Mount
 from .hypercalls import Hypercalls
 from .layout import FIRST_THREAD, GATE_BUFFER, GATE_BUFFER_SLOT, MONITOR_TEXT_SLOT, guarded_stack
+from .objects import Grant, GuestObjects
 from .observe import CrossingObserver, TextTrace
 from .report import STATUS_INTERRUPTED, STATUS_KILLED, STATUS_TIMEOUT, describe_fault, describe_verdict, one_line
 from .services import MonitorText, build_monitor_text
@@ -97,8 +98,10 @@ class Monitor:
         observers: Sequence[CrossingObserver] = (),
         mounts: Sequence[Mount] = (),
         schedule: Schedule | None = None,
+        grants: Sequence[Grant] = (),
     ) -> None:
         self.store = store
+        self.grants = tuple(grants)  # --grant COMPARTMENT=NAME:PERMS
         self.schedule = schedule or Schedule()  # how threads take turns (--quantum, --schedule-seed)
         self.stdout = stdout or sys.stdout.buffer
         self.stderr = stderr or sys.stderr.buffer
@@ -137,6 +140,7 @@ class Monitor:
                 if stop.reason is StopReason.EXIT:
                     stop = run.finish(deadline) or stop
                 run.files.close_all()
+                run.objects.write_back()
                 result = run.result(stop, timeout)
                 if inspect is not None:
                     inspect(run)
@@ -161,7 +165,8 @@ class Monitor:
         linker = Linker(search, self.store, self.policy, self._monitor_text.gates, preload)
         linked = linker.link(program, path)
         self.linker = linker  # a run loads more with it (dlopen)
-        self._check_caller_levels(linked, search)
+        self._check_compartments("--caller-isolation", self.caller_levels, linked, search)
+        self._check_compartments("--grant", [grant.compartment for grant in self.grants], linked, search)
         return linked
 
     def start(self, machine: Machine, linked: LinkedProgram, argv: Sequence[str], deadline: float | None = None) -> Run:
@@ -182,13 +187,14 @@ class Monitor:
                 return self.caller_levels[key]
         return IsolationLevel.NONE
 
-    def _check_caller_levels(self, linked: LinkedProgram, search: LibrarySearch) -> None:
-        """Every ``--caller-isolation NAME`` names a compartment of ``linked``, or a library with gates the search
-        finds (a ``dlopen`` of it makes a compartment): a usage error naming each one that does not (before any CPU
-        exists), as ``--isolate NAME`` is."""
+    def _check_compartments(self, option: str, names: Iterable[str], linked: LinkedProgram,
+                            search: LibrarySearch) -> None:  # fmt: skip
+        """Every NAME of ``option`` (``--caller-isolation NAME=…``, ``--grant NAME=…``) names a compartment of
+        ``linked``, or a library with gates the search finds (a ``dlopen`` of it makes a compartment): a usage error
+        naming each one that does not (before any CPU exists), as ``--isolate NAME`` is."""
         known = ", ".join(compartment.name for compartment in linked.compartments)
         problems = []
-        for name in self.caller_levels:
+        for name in dict.fromkeys(names):
             if any(name in caller_names(compartment) for compartment in linked.compartments):
                 continue
             if "::" not in name and _declares_gates(search, name):
@@ -201,7 +207,7 @@ class Monitor:
             what = "no compartment of that name"
             if homes:
                 what = f"a library loaded into {' and '.join(homes)}, not a compartment"
-            problems.append(f"--caller-isolation {name}: {what} (the compartments: {known})")
+            problems.append(f"{option} {name}: {what} (the compartments: {known})")
         if problems:
             raise UsageError(problems)
 
@@ -231,6 +237,9 @@ class Run:
         self.added: list[LinkedCompartment] = []  # the compartments dlopen made, in order
         self.early_stop: Stop | None = None  # an initialiser ended the run before the program started
         self.files = Files(monitor.store, monitor.mounts)  # the guest's files (monitor/files.py)
+        # the guest's objects, names and grants (monitor/objects.py)
+        self.objects = GuestObjects(monitor.store, machine, self.builder.cache, self.states, self._names_of,
+                                    monitor.grants)  # fmt: skip
 
     # -- steps ------------------------------------------------------------------------------------------
 
@@ -269,7 +278,7 @@ class Run:
         system_calls = SystemCalls(
             monitor.stdin, self.files, note, streams, lambda: self.machine.stopping, self._deadlock
         )
-        self.machine.on_hypercall = Hypercalls(
+        hypercalls = self.machine.on_hypercall = Hypercalls(
             monitor.stdout,
             monitor.stderr,
             crossings.client,
@@ -277,6 +286,8 @@ class Run:
             crossings.reply,
             system_calls,
         )
+        for number, handler in self.objects.services.items():
+            hypercalls.serve(number, handler)
         self.threads = Threads(
             self.machine, crossings, builder, linked.compartments, self.symbols, self._deadlock, monitor.schedule
         )
@@ -367,6 +378,11 @@ class Run:
         self._grant(loaded.bindings, {g.name: g for g in crossings.gates.iter_gates()})
         self.added.append(compartment)
         return state
+
+    def _names_of(self, compartment: CompartmentId) -> tuple[str, ...]:
+        """What ``--grant`` may call ``compartment`` (``caller_names``); the last names an object's owner."""
+        linked = next(c for c in (*self.linked.compartments, *self.added) if c.id == compartment)
+        return caller_names(linked)
 
     def _pair_space(self, callee: int, caller: int) -> AddressSpace:
         return self.builder.pair_space(self.states[callee], caller)

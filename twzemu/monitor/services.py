@@ -34,6 +34,15 @@ SERVICES: dict[str, Service] = {
     "__twz_monitor_nop": Service(Hypercall.NOP, 0),
     "__twz_monitor_compartment_info": Service(Hypercall.COMPARTMENT_INFO, 1),
     "__twz_monitor_syscall": Service(Hypercall.SYSCALL, 6),
+    "__twz_monitor_object_create": Service(Hypercall.OBJECT_CREATE, 2),
+    "__twz_monitor_object_map": Service(Hypercall.OBJECT_MAP, 2),
+    "__twz_monitor_object_unmap": Service(Hypercall.OBJECT_UNMAP, 1),
+    "__twz_monitor_ptr_store": Service(Hypercall.PTR_STORE, 2),
+    "__twz_monitor_ptr_load": Service(Hypercall.PTR_LOAD, 1),
+    "__twz_monitor_name_put": Service(Hypercall.NAME_PUT, 2),
+    "__twz_monitor_name_get": Service(Hypercall.NAME_GET, 2),
+    "__twz_monitor_name_remove": Service(Hypercall.NAME_REMOVE, 1),
+    "__twz_monitor_name_list": Service(Hypercall.NAME_LIST, 2),
 }
 
 

@@ -109,7 +109,7 @@ def runtime() -> Runtime:
     root = cache_root()
     musl_digest = _digest([DATA / "musl.py"])
     libc = root / f"musl-{musl_digest}"
-    sources = [LINKER_SCRIPT, *sorted(INCLUDE.glob("*.h")), *sorted(GLUE.iterdir())]
+    sources = [LINKER_SCRIPT, *sorted(INCLUDE.rglob("*.h")), *sorted(GLUE.iterdir())]
     directory = root / f"runtime-{_digest(sources, musl_digest, *GLUE_CFLAGS, *RUNTIME_LDFLAGS)}"
     if libc.is_dir() and directory.is_dir():
         return Runtime(libc, directory)

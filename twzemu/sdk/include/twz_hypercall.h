@@ -13,6 +13,16 @@ enum twz_hypercall {
     TWZ_HC_COMPARTMENT_INFO = 5, /* (what) -> what 0: the calling compartment's id; what 1: the address of its
                                   * gate buffer, into which its name was written (NUL-terminated) */
     TWZ_HC_SYSCALL = 6, /* (n, a, b, c, d, e) -> a Linux system call served for the calling compartment */
+    /* <twz/object.h> (twzemu/monitor/objects.py); each -errno on failure */
+    TWZ_HC_OBJECT_CREATE = 7, /* (lifetime, struct twz_objid *out) -> 0 */
+    TWZ_HC_OBJECT_MAP = 8,    /* (const struct twz_objid *, prot) -> the object's base address */
+    TWZ_HC_OBJECT_UNMAP = 9,  /* (base) -> 0 */
+    TWZ_HC_PTR_STORE = 10,    /* (field, target) -> 0: the invariant pointer to target written at field */
+    TWZ_HC_PTR_LOAD = 11,     /* (field) -> the address the invariant pointer at field names */
+    TWZ_HC_NAME_PUT = 12,     /* (name, const struct twz_objid *) -> 0 */
+    TWZ_HC_NAME_GET = 13,     /* (name, struct twz_objid *out) -> 0 */
+    TWZ_HC_NAME_REMOVE = 14,  /* (name) -> 0 */
+    TWZ_HC_NAME_LIST = 15,    /* (buffer, size) -> the bytes the names take, each NUL-terminated */
 };
 
 /* System calls of twzemu's own, above Linux's numbers (TWZ_HC_SYSCALL's n): loading libraries at run time, for
