@@ -45,6 +45,13 @@ demo: guests
 	@echo "== the same plugin without isolation (--no-isolate): it reads and wipes the database"
 	$(BIN)/twzemu run --no-isolate libplugin.so --no-isolate libpasswd.so guests/build/passwd/passwd_demo \
 	    no-jumps; echo "   (exit status $$?)"
+	@echo "== the password service with its database in a persistent object of the store, granted to it alone (--grant);"
+	@echo "   run twice: the second run finds the password the first set (the program itself cannot map the database)"
+	@rm -rf guests/build/demo-store
+	$(BIN)/twzemu store --store guests/build/demo-store put /dev/null --name passwd.db
+	$(BIN)/twzemu run --store guests/build/demo-store --grant libpwdb.so=passwd.db:rw guests/build/objects/pwdb_demo
+	$(BIN)/twzemu run --store guests/build/demo-store --grant libpwdb.so=passwd.db:rw guests/build/objects/pwdb_demo
+	$(BIN)/twzemu store --store guests/build/demo-store ls
 	@echo "== step-debugging a crossing with the system's gdb (twzemu debug; a scripted session: break in the gate,"
 	@echo "   which compartment, the caller's frames across the crossing, finish back into the caller)"
 	@if command -v gdb >/dev/null; then \

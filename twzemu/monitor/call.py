@@ -21,14 +21,16 @@ Errors are typed as RFC 0008 types them (``CallError``: ``GateTypeError``, ``Gat
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
 from ..abi import GATE_BUFFER_SIZE
 from ..elf.dynamic import SymbolKind
-from ..elf.signatures import CKind, Signature, signatures
-from ..errors import LinkError, LinkErrorKind, TwzEmuError
+from ..elf.signatures import CKind, CParameter, Signature, signatures
+from ..errors import LinkError, LinkErrorKind, ObjectError, TwzEmuError
 from ..linker.link import GateBinding, LinkedLibrary, LinkedProgram
 from ..linker.lookup import exports_of
 from ..machine.events import StopReason
@@ -37,13 +39,17 @@ from ..machine.snapshot import Snapshot, take
 from ..mmu.pte import Prot
 from ..mmu.space import Access, AddressSpace
 from ..objects.layout import U64_MASK
+from ..objects.objid import ObjId
 from ..objects.store import ObjectStore
 from ..security.ids import PROGRAM
 from ..toolchain import Toolchain
 from .crossing import CompartmentState
 from .layout import GATE_BUFFER
 from .monitor import Monitor, Run, RunResult
+from .objects import Grant, id_bytes
 from .observe import TRACE_PREFIX, TextTrace
+
+_OBJECT_ID = re.compile(r"\btwz_objid\b")  # <twz/object.h>'s id: an argument names the object
 
 
 class CallError(TwzEmuError):
@@ -111,8 +117,9 @@ class Session:
     a call starts a new machine (what was called before is gone)."""
 
     def __init__(self, library_dirs: list[str] | tuple[str, ...] = (), store: ObjectStore | None = None,
-                 trace: bool = True) -> None:  # fmt: skip
+                 trace: bool = True, grants: Sequence[Grant] = ()) -> None:  # fmt: skip
         self.library_dirs = [Path(d) for d in library_dirs]
+        self.grants = tuple(grants)  # what compartments may map of the store besides their own objects
         self.store = store if store is not None else ObjectStore.in_memory()
         self.output = io.BytesIO()  # what the libraries print
         self._trace = io.StringIO() if trace else None  # the crossings, as --trace words them
@@ -128,9 +135,13 @@ class Session:
         self.close()
 
     def close(self) -> None:
+        """Drop the machine; the objects its guests made persistent go to the store first."""
         if self._booted is not None:
-            self._booted.machine.close()
-            self._booted = None
+            try:
+                self._booted.run.objects.write_back()
+            finally:
+                self._booted.machine.close()
+                self._booted = None
 
     def load(self, library: str) -> Library:
         """Load ``library`` (a path, or a name searched like a ``DT_NEEDED`` name)."""
@@ -310,7 +321,8 @@ class Session:
         """The caller program linked with ``libraries`` preloaded, by a monitor of this session."""
         caller = str(Toolchain.locate().caller_program())
         observers = [TextTrace(self._trace)] if self._trace is not None else []
-        monitor = Monitor(self.store, self.output, self.output, library_dirs=self.library_dirs, observers=observers)
+        monitor = Monitor(self.store, self.output, self.output, library_dirs=self.library_dirs, observers=observers,
+                          grants=self.grants)  # fmt: skip
         try:
             return monitor, monitor.link(caller, libraries)
         except LinkError as error:
@@ -341,6 +353,12 @@ class Session:
                 registers.append(GATE_BUFFER + len(strings))
                 strings += text + b"\0"
                 continue
+            if kind is CKind.POINTER and _OBJECT_ID.search(parameter.type.text if parameter else ""):
+                while len(strings) % 8:
+                    strings += b"\0"
+                registers.append(GATE_BUFFER + len(strings))
+                strings += id_bytes(self._object(function, parameter, value))
+                continue
             if kind is CKind.OTHER:
                 assert parameter is not None
                 raise GateTypeError(f"{function}: parameter {parameter.name} has C type {parameter.type.text}, "
@@ -360,6 +378,21 @@ class Session:
             assert crossings is not None
             crossings.engine.reply(where.id, strings)  # the calling compartment's message
         return registers
+
+    def _object(self, function: str, parameter: CParameter | None, value: int | str | bytes) -> ObjId:
+        """The object an argument names: its name, looked up as the naming service looks it up, or its id."""
+        text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+        try:
+            return ObjId.parse(text)
+        except ObjectError:
+            pass
+        booted = self.boot()
+        found = booted.run.objects.lookup(text)
+        if found is None:
+            name = parameter.name if parameter else "?"
+            where = self.store.path or "the store"
+            raise GateNameError(f"{function}: parameter {name}: no object named {text} in {where}")
+        return found
 
     def _result(self, value: int, signature: Signature | None, where: CompartmentState, function: str,
                 library: str) -> int | str | None:  # fmt: skip
@@ -421,9 +454,9 @@ def _nando(linked: LinkedProgram, library: str, function: str) -> int:
 
 
 def call(library: str, function: str, arguments: list[str], library_dirs: list[str] | tuple[str, ...] = (),
-         store: ObjectStore | None = None) -> tuple[str | None, bytes]:  # fmt: skip
+         store: ObjectStore | None = None, grants: Sequence[Grant] = ()) -> tuple[str | None, bytes]:  # fmt: skip
     """``twzemu call``: the result as the CLI prints it (None: nothing) and what the library printed."""
-    with Session(library_dirs, store, trace=False) as session:
+    with Session(library_dirs, store, trace=False, grants=grants) as session:
         signature_kind: CKind | None = None
         result = session.load(library).call(function, *arguments)
         booted = session._booted

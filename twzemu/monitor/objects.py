@@ -314,6 +314,10 @@ class GuestObjects:
             return -EINVAL
         return name
 
+    def lookup(self, name: str) -> ObjId | None:
+        """The object ``name`` names for guests (module docstring), or None."""
+        return None if name.startswith(RESERVED_PREFIXES) else self._lookup(name)
+
     def _lookup(self, name: str) -> ObjId | None:
         for bound in (OBJECT_NAME_PREFIX + name, name):
             try:
