@@ -155,3 +155,84 @@ def test_twzemu_call_resolves_an_object_argument_by_name(tmp_path):
     missing = twzemu(*call, "libnotes.so", "note_length", "nothing")
     assert missing.status == 1
     assert missing.stderr.startswith("Name Error: note_length: parameter note: no object named nothing in ")
+
+
+# -- an adversarial review's attacks (guests/objects/attack_*.c), kept ----------------------------------------------
+
+ATTACKS = guest("objects")
+
+
+def test_a_read_only_grant_stays_read_only_in_the_page_tables_for_a_trusting_caller(tmp_path):
+    """A library reached through a NONE gate runs in page tables made for the pair; it unmapped the granted object
+    from a FULL gate, put its own in the slot, then mapped its own again from the NONE gate: the pair's tables
+    still held the granted object, which the monitor then made writable."""
+    (tmp_path / "secret.txt").write_text("original secret contents\n")
+    store = str(tmp_path / "store")
+    twzemu("store", "--store", store, "put", str(tmp_path / "secret.txt"), "--name", "secret")
+    attack = twzemu("run", "--store", store, "--grant", "libpair.so=secret:r", str(ATTACKS / "attack_pair"))
+    assert "full_try_rw (expect -13): -13" in attack.stdout
+    read = twzemu("run", "--store", store, "--grant", "attack_readsecret=secret:r", str(ATTACKS / "attack_readsecret"))
+    assert read.stdout == "secret says: original secret contents\n\n"
+
+
+def test_no_object_is_writable_at_one_slot_and_executable_at_another():
+    """The same stale mapping gave one set of page tables an object RW- at one slot and R-X at the next: code
+    written through the one ran through the other. Now the write faults (the only mapping is R-X)."""
+    done = twzemu("run", str(ATTACKS / "attack_wx"))
+    assert "see_wx: 0x13371337" not in done.stdout and "see_wx: 0xfffffffffffffff2" in done.stdout
+    assert "twzemu: fault: write 0x40000001000" in done.stderr
+    assert "from attack_wx::libwx.so at see_wx+0x" in done.stderr
+
+
+def test_a_name_a_guest_put_never_hides_the_administrators(tmp_path):
+    store = str(tmp_path / "store")
+    squat = twzemu("run", "--store", store, str(ATTACKS / "attack_squat"))
+    assert squat.stdout.startswith("put obj:config -> 0")
+    (tmp_path / "config.txt").write_text("admin config")
+    twzemu("store", "--store", store, "put", str(tmp_path / "config.txt"), "--name", "config")
+    victim = twzemu("run", "--store", store, "--grant", "attack_victim=config:r", str(ATTACKS / "attack_victim"))
+    assert victim.stdout == "victim reads config: admin config\n"
+
+
+def test_malformed_arguments_to_every_service_are_refused_and_the_monitor_goes_on():
+    done = twzemu("run", str(ATTACKS / "attack_fuzz"))
+    assert (done.status, done.stderr) == (0, "")
+    answers = [line.split("->") for line in done.stdout.splitlines() if "->" in line]
+    lines = {call.strip(): result.strip() for call, result in answers}
+    assert lines["twz_object_create(0, (twz_objid *)0)"] == "-1 Bad address"
+    assert lines["(long)twz_object_map(&a, 7)"] == "0 Invalid argument"  # W+X
+    assert lines["(long)twz_object_map(&junk, 1)"] == "0 Permission denied"
+    assert lines["twz_object_unmap((void *)0x80000000)"] == "-1 Invalid argument"  # the program's text
+    assert lines["twz_ptr_store(pa + 0x3ffff000, pb + 0x1000)"] == "-1 Invalid argument"  # the meta page
+    assert lines["twz_ptr_store(pa + 0x1000, pa)"] == "-1 Invalid argument"  # the null page: not a pointer
+    assert lines['twz_name_put("owner:x:0x1", &a)'] == "-1 Invalid argument"
+    assert lines["twz_name_list((char *)ro_text, 100)"] == "-1 Bad address"
+    assert "mapped 254 more, then -28" in done.stdout  # ENOSPC after MAX_MAPPED objects
+
+
+FOT_FLOOD = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <twz/object.h>
+int main(void)
+{
+    twz_objid a, b;
+    twz_object_create(0, &a);
+    twz_object_create(0, &b);
+    char *pa = twz_object_map(&a, 3), *pb = twz_object_map(&b, 3);
+    ((unsigned short *)(pa + 0x3ffff000))[18] = 0xfffe; /* a FOT claiming 65534 entries */
+    int stored = twz_ptr_store(pa + 0x1000, pb + 0x1000);
+    printf("store: %d %d\n", stored, errno);
+    *(unsigned long *)(pa + 0x1008) = 0xfffeUL << 48 | 0x1000;
+    void *loaded = twz_ptr_load(pa + 0x1008);
+    printf("load: %p %d\n", loaded, errno);
+    return 0;
+}
+"""
+
+
+def test_a_forged_fot_count_is_refused_without_a_scan(tmp_path):
+    (tmp_path / "flood.c").write_text(FOT_FLOOD)
+    cc("-g", "-o", "flood", "flood.c", cwd=tmp_path)
+    done = twzemu("run", str(tmp_path / "flood"))
+    assert done.stdout == "store: -1 28\nload: 0 2\n"  # ENOSPC, ENOENT

@@ -23,7 +23,8 @@ from twzemu.objects.store import ObjectStore
 
 LINK_ERROR = 127
 RESERVED = "names beginning __twz_monitor_ are reserved for the monitor's services"
-SERVICES = ("write", "heap_grow", "exit", "nop", "compartment_info", "syscall")
+SERVICES = ("write", "heap_grow", "exit", "nop", "compartment_info", "syscall", "object_create", "object_map",
+            "object_unmap", "ptr_store", "ptr_load", "name_put", "name_get", "name_remove", "name_list")  # fmt: skip
 
 
 def refused(program: str, variant: str) -> str:

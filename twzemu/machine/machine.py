@@ -881,6 +881,10 @@ class Machine:
         cr0 = uc.reg_read(X.UC_X86_REG_CR0)
         return CpuMode(uc.reg_read(X.UC_X86_REG_CS) & 3, bool(cr0 & Cr0.PG), uc.reg_read(X.UC_X86_REG_CR3))
 
+    def flush_translations(self) -> None:
+        """Translate every block again from now on (code the guest wrote through another mapping of its frames)."""
+        self.uc.ctl_flush_tb()
+
     def flush_tlb(self) -> None:
         self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..abi import THREAD_INFO_CALLER_OFFSET
-from ..errors import MonitorError
+from ..errors import MappingError, MonitorError
 from ..linker.link import LinkedCompartment
 from ..linker.symbols import Region
 from ..linker.tls import TlsLayout, align_up, layout_static_tls
@@ -32,7 +32,7 @@ from ..loader import SLOT_SIZE, LoadedImage, ObjectBacking, ObjectGrant, image_g
 from ..machine.engine import ThreadPart
 from ..machine.machine import Machine
 from ..mmu.pte import Prot
-from ..mmu.space import NULL_PAGE_SIZE, AddressSpace, FrameCache
+from ..mmu.space import NULL_PAGE_SIZE, SLOT_SHIFT, AddressSpace, FrameCache
 from ..objects.layout import PAGE_SIZE
 from ..objects.object import Lifetime, Object
 from ..objects.store import ObjectStore
@@ -89,6 +89,7 @@ class CompartmentBuilder:
         self._seen_by: dict[int, list[tuple[CompartmentState, Prot]]] = {}  # callee -> callers granted its memory
         self._names: dict[int, str] = {}
         self._tls: dict[int, tuple[TlsLayout, int]] = {}  # compartment -> its TLS, and the size of a thread area
+        self._placed: dict[int, dict[int, tuple[ObjectBacking, Prot]]] = {}  # compartment -> slot -> a guest's object
 
     # -- own objects -------------------------------------------------------------------------------------
 
@@ -204,6 +205,32 @@ class CompartmentBuilder:
                 context.grant(Capability(grant.backing.key, grant.prot))
                 space.map_object(grant.slot, grant.backing, context.prot_of(grant.backing.key))
 
+    # -- objects guests map (monitor/objects.py) ----------------------------------------------------------
+
+    def place_object(self, state: CompartmentState, slot: int, backing: ObjectBacking, prot: Prot | None) -> None:
+        """A guest's object in ``slot`` of every set of page tables ``state``'s code runs in (its own, and those for
+        its trusting callers, now and later), with ``prot``; None: unmapped from them all."""
+        placed = self._placed.setdefault(state.id, {})
+        if prot is None:
+            placed.pop(slot, None)
+        else:
+            placed[slot] = (backing, prot)
+        spaces = [state.space, *(space for (callee, _), space in self._pairs.items() if callee == state.id)]
+        for space in spaces:
+            self._place(space, slot, backing, prot)
+
+    def _place(self, space: AddressSpace, slot: int, backing: ObjectBacking, prot: Prot | None) -> None:
+        context = self.contexts[space.name]
+        mapped = space.mapping_at(slot << SLOT_SHIFT)
+        if mapped is not None:
+            if mapped.backing.key != backing.key:
+                raise MappingError(f"{space.name}: slot {slot:#x} holds another object")
+            context.revoke(backing.key)
+            space.unmap_slot(slot)
+        if prot is not None:
+            context.grant(Capability(backing.key, prot))
+            space.map_object(slot, backing, context.prot_of(backing.key))
+
     def reset_images(self, images: Iterable[LoadedImage]) -> None:
         """Images loaded again (a library reopened after its last dlclose): their data as it was loaded."""
         for loaded in images:
@@ -262,6 +289,8 @@ class CompartmentBuilder:
             callers_memory = [ObjectGrant(g.slot, g.backing, _RW) for g in self._owned[caller].memory]
             grants = (*self._owned[callee.id].own, *self._granted[callee.id], *callers_memory)
             space = self._pairs[key] = self._space(name, _last_grant_wins(grants))
+            for slot, (backing, prot) in self._placed.get(callee.id, {}).items():
+                self._place(space, slot, backing, prot)
         return space
 
 

@@ -238,7 +238,7 @@ class Run:
         self.early_stop: Stop | None = None  # an initialiser ended the run before the program started
         self.files = Files(monitor.store, monitor.mounts)  # the guest's files (monitor/files.py)
         # the guest's objects, names and grants (monitor/objects.py)
-        self.objects = GuestObjects(monitor.store, machine, self.builder.cache, self.states, self._names_of,
+        self.objects = GuestObjects(monitor.store, machine, self.builder, self.states, self._names_of,
                                     monitor.grants)  # fmt: skip
 
     # -- steps ------------------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ class Run:
         return state
 
     def _names_of(self, compartment: CompartmentId) -> tuple[str, ...]:
-        """What ``--grant`` may call ``compartment`` (``caller_names``); the last names an object's owner."""
+        """What ``--grant`` may call ``compartment`` (``caller_names``; its own name first)."""
         linked = next(c for c in (*self.linked.compartments, *self.added) if c.id == compartment)
         return caller_names(linked)
 

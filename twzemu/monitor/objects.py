@@ -5,21 +5,25 @@ serve the compartment the crossing came from; a request beyond what it may do is
 
 - **Who may map what.** An object made by ``object_create`` belongs to the compartment that made it: it may map it
   ``r``, ``rw`` or ``rx`` (never writable and executable at once). The owner is recorded in the store's names, as
-  ``owner:KEY:ID`` (KEY: the compartment's library name, or the program's), outside every byte a guest can write,
-  and kept across runs with the object. Any other object - one added with ``twzemu store put``, another
-  compartment's - is reachable only through a grant, ``--grant COMPARTMENT=NAME:PERMS``, and only with PERMS.
-  Nothing else of the run (its images, stacks, heaps) is ever mappable this way.
-- **Where.** A compartment's mapped objects take the slots from ``FIRST_OBJECT_SLOT`` up, in its own page tables
-  only; the same object mapped by two compartments shares its frames. An object is laid out as ``objects.layout``
-  says: data from offset 0x1000, the FOT growing down below the meta page.
+  ``owner:COMPARTMENT:ID`` (COMPARTMENT as reports name it, ``prog::libfoo.so``: unique in a run), outside every
+  byte a guest can write, and kept across runs with the object (a run makes at most ``MAX_CREATED``). Any other
+  object - one added with ``twzemu store put``, another compartment's - is reachable only through a grant,
+  ``--grant COMPARTMENT=NAME:PERMS``, and only with PERMS. Nothing else of the run (its images, stacks, heaps) is
+  ever mappable this way.
+- **Where.** A compartment's mapped objects take the slots from ``FIRST_OBJECT_SLOT`` up, in every set of page
+  tables its code runs in (its own, and those made for callers whose memory it sees, now and later:
+  ``CompartmentBuilder.place_object``), with the rights it asked for; the same object mapped by two compartments
+  shares its frames. Mapping an object executable retranslates code (its frames may have been written). An
+  object is laid out as ``objects.layout`` says: data from offset 0x1000, the FOT growing down below the meta page.
 - **Invariant pointers.** ``ptr_store(field, target)`` writes at ``field`` (in a mapped object A the caller may
   write) the value ``fot_index << 48 | offset`` for ``target`` (in a mapped object B): index 0 when B is A, else
   the entry of A's FOT naming B (added if A has none). ``ptr_load(field)`` reads it back and maps B where the FOT
   says, with the rights the caller has on B (a FOT entry a guest forged names an object it still may not map).
-- **Names.** The guests' namespace is the store's: ``name_get`` finds ``obj:NAME`` (a name a guest put) or else
-  ``NAME`` itself (a name ``twzemu store put --name`` bound), never the monitor's own (``file:``, ``dir:``,
-  ``owner:``, ``obj:`` spelled out); ``name_put`` binds a new ``obj:NAME`` to an object the caller may map,
-  ``name_remove`` removes one bound to an object it owns, ``name_list`` lists the names of objects it may map.
+- **Names.** The guests' namespace is the store's: ``name_get`` finds ``NAME`` itself (a name ``twzemu store put
+  --name`` bound) or else ``obj:NAME`` (a name a guest put: it never hides one of the store's), never the
+  monitor's own (``file:``, ``dir:``, ``owner:``, ``obj:`` spelled out); ``name_put`` binds a new ``obj:NAME``
+  to an object the caller may map, ``name_remove`` removes one bound to an object it owns, ``name_list`` lists
+  the names of objects it may map.
 - **Persistence.** At the end of a run every object a guest mapped gets its pages back from the frames; the
   persistent ones are written to the store (``--store DIR``: kept for the next run, names too). A volatile object
   vanishes with the run.
@@ -36,12 +40,11 @@ from ..errors import ObjectError, UsageError
 from ..loader import ObjectBacking, slot_base
 from ..machine.machine import Machine
 from ..mmu.physmem import PhysicalMemory
-from ..mmu.space import SLOT_SHIFT, Access, AddressSpace, FrameCache
+from ..mmu.space import SLOT_SHIFT, Access
 from ..objects.layout import (
     DATA_OFFSET,
     FOT_ENTRY_SIZE,
     INVPTR_OFFSET_BITS,
-    MAX_FOT_INDEX,
     MAX_OBJECT_SIZE,
     META_INFO_SIZE,
     META_OFFSET,
@@ -55,12 +58,16 @@ from ..objects.object import Lifetime, Object
 from ..objects.objid import ObjId
 from ..objects.store import ObjectStore, check_name
 from ..security.ids import CompartmentId
+from .compartments import CompartmentBuilder
 from .crossing import Client, CompartmentState
 from .syscalls import read_string
 
 EPERM, ENOENT, EFAULT, EEXIST, EINVAL, ENOSPC, EACCES, ERANGE = 1, 2, 14, 17, 22, 28, 13, 34
 FIRST_OBJECT_SLOT = 0x1000  # 4 TiB: above every slot of layout.py's map
 MAX_MAPPED = 256  # objects mapped at once, per compartment
+MAX_CREATED = 4096  # objects made in one run (each is a file of the store when it persists)
+MAX_FOT_ENTRIES = 4096  # an object's FOT here (Twizzler allows 65535): 128 KiB, what one pointer store may scan
+DATA_END = 0x20000000  # TWZ_OBJ_DATA_SIZE: the fields an invariant pointer may be stored at end here
 OBJECT_NAME_PREFIX = "obj:"  # a name a guest put
 OWNER_PREFIX = "owner:"
 RESERVED_PREFIXES = ("file:", "dir:", OWNER_PREFIX, OBJECT_NAME_PREFIX)
@@ -107,14 +114,14 @@ def _id_from(data: bytes) -> ObjId:
 class GuestObjects:
     """The object, pointer and name services of one run (module docstring)."""
 
-    def __init__(self, store: ObjectStore, machine: Machine, cache: FrameCache,
+    def __init__(self, store: ObjectStore, machine: Machine, builder: CompartmentBuilder,
                  states: Mapping[CompartmentId, CompartmentState],
                  keys: Callable[[CompartmentId], tuple[str, ...]], grants: Sequence[Grant] = ()) -> None:  # fmt: skip
         self.store = store
         self.machine = machine
-        self.cache = cache
+        self.builder = builder
         self.states = states
-        self.keys = keys  # what --grant may call a compartment; the last is the key an owner is recorded by
+        self.keys = keys  # what --grant may call a compartment; the first, its name, is what an owner is recorded as
         self._grants: dict[str, dict[ObjId, Prot]] = {}
         for grant in grants:
             try:
@@ -125,8 +132,9 @@ class GuestObjects:
             rights = self._grants.setdefault(grant.compartment, {})
             rights[id] = rights.get(id, Prot(0)) | grant.prot
         self._slots: dict[CompartmentId, dict[int, ObjId]] = {}  # compartment -> slot -> the object mapped there
-        self._touched: dict[ObjId, Object] = {}  # every object a guest mapped: its pages come back at the end
+        self._touched: dict[ObjId, ObjectBacking] = {}  # every object a guest mapped: its pages come back at the end
         self._owners: dict[ObjId, str] = {}  # read from the store's names on first use
+        self._created = 0
 
     @property
     def services(self) -> dict[int, Callable[[Client, tuple[int, ...]], int]]:
@@ -148,7 +156,7 @@ class GuestObjects:
         """What ``client`` may do with object ``id``: everything (but W and X at once) if it owns it, what its
         grants say otherwise; nothing at all for an object no grant names."""
         keys = self.keys(client.id)
-        if self._owner(id) == keys[-1]:
+        if self._owner(id) == keys[0]:
             return Prot.READ | Prot.WRITE | Prot.EXEC
         rights = Prot(0)
         for key in keys:
@@ -170,9 +178,16 @@ class GuestObjects:
         if not client.space.user_may(args[1], ID_BYTES, Access.WRITE):
             return -EFAULT
         lifetime = Lifetime.PERSISTENT if args[0] == Lifetimes.PERSISTENT else Lifetime.VOLATILE
+        if self._created >= MAX_CREATED:
+            return -ENOSPC
+        owner = self.keys(client.id)[0]
+        try:
+            check_name(f"{OWNER_PREFIX}{owner}:{ObjId(1 << 127)}")  # the record must be a name of the store
+        except ObjectError:
+            return -EINVAL  # a compartment whose name has a space cannot own objects
+        self._created += 1
         obj = self.store.create(lifetime)
         self.store.put(obj)
-        owner = self.keys(client.id)[-1]
         self.store.bind(f"{OWNER_PREFIX}{owner}:{obj.id}", obj.id)
         self._owners[obj.id] = owner
         client.space.write_virtual(args[1], id_bytes(obj.id))
@@ -202,19 +217,13 @@ class GuestObjects:
             if slot is None:
                 return -ENOSPC
             slots[slot] = id
-            self._touched[id] = obj
-        for space in self._spaces(client):
-            if space.mapping_at(slot_base(slot)) is None:
-                space.map_object(slot, ObjectBacking(obj, essential=False), prot)
-            else:
-                space.protect_slot(slot, prot)
+        backing = self._touched.get(id)
+        if backing is None:
+            backing = self._touched[id] = ObjectBacking(obj, essential=False)
+        self.builder.place_object(self.states[client.id], slot, backing, prot)
+        if prot & Prot.EXEC:  # its frames may hold code written since it was last translated
+            self.machine.flush_translations()
         return slot_base(slot)
-
-    def _spaces(self, client: Client) -> list[AddressSpace]:
-        """Where the client's objects are mapped: its own page tables, and those it runs in now if they differ (a
-        callee that sees its caller's memory runs in page tables made for the pair)."""
-        own = self.states[client.id].space
-        return [own] if client.space is own else [own, client.space]
 
     def unmap(self, client: Client, args: tuple[int, ...]) -> int:
         """``(base)`` -> 0; EINVAL unless ``base`` is where the caller mapped an object."""
@@ -222,10 +231,7 @@ class GuestObjects:
         slot = args[0] >> SLOT_SHIFT
         if args[0] & (MAX_OBJECT_SIZE - 1) or slot not in slots:
             return -EINVAL
-        for space in self._spaces(client):
-            if space.mapping_at(args[0]) is not None:
-                space.unmap_slot(slot)
-        del slots[slot]
+        self.builder.place_object(self.states[client.id], slot, self._touched[slots.pop(slot)], None)
         return 0
 
     def _mapped_at(self, client: Client, address: int) -> tuple[int, ObjId] | None:
@@ -239,7 +245,7 @@ class GuestObjects:
         """``(field, target)`` -> 0: the invariant pointer to ``target`` (0: a null pointer) written at ``field``."""
         field, target = args[0], args[1]
         holder = self._mapped_at(client, field)
-        if holder is None or field & 7 or not DATA_OFFSET <= field - slot_base(holder[0]) <= META_OFFSET - 8:
+        if holder is None or field & 7 or not DATA_OFFSET <= field - slot_base(holder[0]) <= DATA_END - 8:
             return -EINVAL
         if not client.space.user_may(field, 8, Access.WRITE):
             return -EACCES
@@ -250,6 +256,8 @@ class GuestObjects:
         if pointee is None:
             return -EINVAL  # only a pointer into an object mapped through this service is invariant
         offset = target - slot_base(pointee[0])
+        if offset < DATA_OFFSET:
+            return -EINVAL  # the null page: nothing there to point to (and 0 is the null pointer)
         index = 0 if pointee[1] == holder[1] else self._fot_index(client, holder[0], pointee[1])
         if index < 0:
             return index
@@ -260,12 +268,19 @@ class GuestObjects:
         """The index of the FOT entry of the object in ``slot`` naming ``target``, added if there is none."""
         base, space = slot_base(slot), client.space
         meta = MetaInfo.unpack(space.read_virtual(base + META_OFFSET, META_INFO_SIZE))
-        for index in range(1, meta.fotcount + 1):
-            entry = FotEntry.unpack(space.read_virtual(base + fot_entry_offset(index), FOT_ENTRY_SIZE))
-            if entry.id == target:
-                return index
-        index = meta.fotcount + 1
-        if index > MAX_FOT_INDEX:
+        count = meta.fotcount
+        if count > MAX_FOT_ENTRIES:
+            return -ENOSPC
+        if count:  # entries count down from the meta page: read them all at once, the last first
+            table = space.read_virtual(base + fot_entry_offset(count), count * FOT_ENTRY_SIZE)
+            wanted = FotEntry(target).pack()[:ID_BYTES]
+            at = table.find(wanted)
+            while at >= 0 and at % FOT_ENTRY_SIZE:
+                at = table.find(wanted, at + 1)
+            if at >= 0:
+                return count - at // FOT_ENTRY_SIZE
+        index = count + 1
+        if index > MAX_FOT_ENTRIES:
             return -ENOSPC
         space.write_virtual(base + fot_entry_offset(index), FotEntry(target).pack())
         space.write_virtual(base + META_OFFSET, replace(meta, fotcount=index).pack())
@@ -288,7 +303,7 @@ class GuestObjects:
             return slot_base(holder[0]) + offset
         base = slot_base(holder[0])
         meta = MetaInfo.unpack(client.space.read_virtual(base + META_OFFSET, META_INFO_SIZE))
-        if index > meta.fotcount:
+        if index > min(meta.fotcount, MAX_FOT_ENTRIES):
             return -ENOENT
         entry = FotEntry.unpack(client.space.read_virtual(base + fot_entry_offset(index), FOT_ENTRY_SIZE))
         if not entry.is_live:
@@ -319,7 +334,7 @@ class GuestObjects:
         return None if name.startswith(RESERVED_PREFIXES) else self._lookup(name)
 
     def _lookup(self, name: str) -> ObjId | None:
-        for bound in (OBJECT_NAME_PREFIX + name, name):
+        for bound in (name, OBJECT_NAME_PREFIX + name):  # a name a guest put never hides one of the store's
             try:
                 return self.store.lookup(bound)
             except ObjectError:
@@ -363,7 +378,7 @@ class GuestObjects:
             id = self.store.lookup(OBJECT_NAME_PREFIX + name)
         except ObjectError:
             return -ENOENT
-        if self._owner(id) != self.keys(client.id)[-1]:
+        if self._owner(id) != self.keys(client.id)[0]:
             return -EACCES
         self.store.unbind(OBJECT_NAME_PREFIX + name)
         return 0
@@ -393,12 +408,12 @@ class GuestObjects:
         mem = self.machine.mem
         if mem is None:
             return
-        for id, obj in self._touched.items():
-            frames = self.cache.get(id)
+        for id, backing in self._touched.items():
+            frames = self.builder.cache.get(id)
             if frames is not None:
-                _copy_back(mem, obj, frames.frames)
-            if obj.lifetime is Lifetime.PERSISTENT:
-                self.store.put(obj)
+                _copy_back(mem, backing.obj, frames.frames)
+            if backing.obj.lifetime is Lifetime.PERSISTENT:
+                self.store.put(backing.obj)
 
 
 def _copy_back(mem: PhysicalMemory, obj: Object, frames: Mapping[int, int]) -> None:
