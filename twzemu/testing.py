@@ -66,10 +66,10 @@ class Probe:
 class Machine:
     """The library booted once; ``run`` starts every case from the snapshot taken after boot."""
 
-    def __init__(self, session: Session, library: str) -> None:
+    def __init__(self, session: Session, library: str, others: Sequence[str] = ()) -> None:
         self.session = session
         self.library = library
-        session.load(library)
+        session.load(library, *others)
         self.compartment = _compartment_of(session, library)
         self._printed = session.output.tell()  # what the libraries' initialisers printed
         self._snapshot = session.snapshot()
@@ -78,9 +78,10 @@ class Machine:
         """Everything as it was after boot: memory, registers, the monitor's records, the output."""
         self.session.restore(self._snapshot)
 
-    def call(self, function: str, *arguments: int | str | bytes) -> int | str | None:
-        """One call, from wherever the machine is now (``run`` restores first)."""
-        return self.session.call(self.library, function, list(arguments))
+    def call(self, function: str, *arguments: int | str | bytes, library: str | None = None) -> int | str | None:
+        """One call of ``library``'s function (default: the library under test), from wherever the machine is
+        now (``run`` restores first)."""
+        return self.session.call(library or self.library, function, list(arguments))
 
     def run(self, calls: Sequence[Call]) -> list[int | str | None]:
         """Restore, then make ``calls`` in order: their results. A call that fails raises its ``CallError``,
@@ -116,15 +117,16 @@ class Machine:
 class Library:
     """A library to test: its strategies (``calls``, ``arguments``, ``probes``) and its ``fixture``."""
 
-    def __init__(self, library: str, library_dirs: Sequence[str] = ()) -> None:
+    def __init__(self, library: str, library_dirs: Sequence[str] = (), others: Sequence[str] = ()) -> None:
         self.library = library
         self.library_dirs = list(library_dirs)
+        self.others = tuple(others)  # loaded with it (libraries that need each other load together)
         self._machine: Machine | None = None
 
     def machine(self) -> Machine:
         """The library booted (once, on first use) and put back to its snapshot."""
         if self._machine is None:
-            self._machine = Machine(Session(self.library_dirs, trace=False), self.library)
+            self._machine = Machine(Session(self.library_dirs, trace=False), self.library, self.others)
         self._machine.restore()
         return self._machine
 

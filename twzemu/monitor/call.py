@@ -143,11 +143,13 @@ class Session:
                 self._booted.machine.close()
                 self._booted = None
 
-    def load(self, library: str) -> Library:
-        """Load ``library`` (a path, or a name searched like a ``DT_NEEDED`` name)."""
-        if library not in self._loaded:
-            linked = self._link([*self._loaded, library])  # a library that cannot be loaded changes nothing
-            self._loaded.append(library)
+    def load(self, library: str, *others: str) -> Library:
+        """Load ``library`` (a path, or a name searched like a ``DT_NEEDED`` name), and ``others`` with it (libraries
+        that need each other load together)."""
+        new = [name for name in dict.fromkeys((library, *others)) if name not in self._loaded]
+        if new:
+            linked = self._link([*self._loaded, *new])  # a library that cannot be loaded changes nothing
+            self._loaded += new
             self.close()
             self._linked = linked  # what the next boot runs
         return Library(self, library)
