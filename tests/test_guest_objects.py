@@ -180,7 +180,7 @@ def test_no_object_is_writable_at_one_slot_and_executable_at_another():
     written through the one ran through the other. Now the write faults (the only mapping is R-X)."""
     done = twzemu("run", str(ATTACKS / "attack_wx"))
     assert "see_wx: 0x13371337" not in done.stdout and "see_wx: 0xfffffffffffffff2" in done.stdout
-    assert "twzemu: fault: write 0x40000001000" in done.stderr
+    assert "twzemu: security violation: write 0x40000001000 (0x40000001000) in object 0x" in done.stderr
     assert "from attack_wx::libwx.so at see_wx+0x" in done.stderr
 
 

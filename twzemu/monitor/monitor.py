@@ -486,6 +486,8 @@ class Run:
             kind = AccessKind.of_prot(Prot(fault.access))
             space = self.machine.current_space() or executing.space
             mapping = space.mapping_at(address)
+            if owner is None and mapping is not None:  # an object a guest mapped (monitor/objects.py)
+                owner = f"object {mapping.backing.key}"
             rule = decide(kind, owner is not None, null_page, Prot(0) if mapping is None else mapping.prot)
         if owner is None:
             owner = "no object"
