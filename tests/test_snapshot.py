@@ -182,3 +182,29 @@ def library_with_greet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (directory / "greet.c").write_text("#include <twz.h>\nlong hi(long x) { return x; }\nTWZ_GATE(hi);\n")
     cc("-g", "-shared", "-o", "libgreet.so", "greet.c", cwd=directory)
     return directory
+
+
+def test_code_a_case_wrote_and_ran_is_not_run_after_a_restore():
+    """A case rewrote code in the library's own object and ran it: after the restore the bytes were back, and the
+    code translated from the case's bytes ran still (a restore retranslated only when frames changed)."""
+    from conftest import guest
+
+    from twzemu import Session
+
+    with Session(library_dirs=[str(guest("objects"))], trace=False) as session:
+        jit = session.load("libjit.so")
+        assert [jit.call("setup"), jit.call("emit", 1), jit.call("run")] == [0, 0, 1]
+        snap = session.snapshot()
+        assert [jit.call("emit", 2), jit.call("run")] == [0, 2]
+        session.restore(snap)
+        assert (jit.call("peek"), jit.call("run")) == (1, 1)
+
+
+def test_a_snapshot_needs_the_store_in_memory(ledger, tmp_path):
+    from twzemu import CallError, Session
+    from twzemu.objects.store import ObjectStore
+
+    with Session(library_dirs=[str(ledger)], store=ObjectStore.on_disk(tmp_path / "store")) as session:
+        session.load("libledger.so").call("add", 1)
+        with pytest.raises(CallError, match="a snapshot needs the session's store in memory"):
+            session.snapshot()

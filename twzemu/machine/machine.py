@@ -229,6 +229,7 @@ class Machine:
         self._last_backed = -1
         self._last_root = -1
         self._repeats = 0
+        self.translations_flushed = 0  # how often code was retranslated on request (a snapshot compares it)
         # A debugger (``twzemu.debug``) attached before the run: ``run`` hands it control; None keeps ``run`` as is.
         self.debugger: Debugger | None = None
         # Threads: a switch asked for by a hook, the instruction counter or the preemption timer is made by the run
@@ -848,7 +849,7 @@ class Machine:
         """An empty address space of this machine: the monitor's supervisor window installed, TLB flushes on
         changes, and known as the fault resolver for its CR3 (the crossing engine switches among these)."""
         assert self.mem is not None and self.frames is not None
-        space = AddressSpace(self.mem, self.frames, cache, name, on_change=self.flush_tlb)
+        space = AddressSpace(self.mem, self.frames, cache, name, on_change=self._space_changed)
         space.tables.set_pml4_entry(KERNEL_PML4_INDEX, self.kernel_pml4_entry)
         self._spaces[space.tables.root] = space
         return space
@@ -883,7 +884,15 @@ class Machine:
 
     def flush_translations(self) -> None:
         """Translate every block again from now on (code the guest wrote through another mapping of its frames)."""
+        self.translations_flushed += 1
         self.uc.ctl_flush_tb()
+
+    def _space_changed(self) -> None:
+        """Entries were removed or their rights changed: the TLB forgets them, and a page backed again after that is
+        progress, not the same fault repeating."""
+        self._last_backed = -1
+        self._repeats = 0
+        self.flush_tlb()
 
     def flush_tlb(self) -> None:
         self.uc.ctl(UC.UC_CTL_TLB_FLUSH, UC.UC_CTL_IO_WRITE)

@@ -17,8 +17,9 @@
   that held it. Host files written through ``--mount`` are outside the machine and stay written.
 
 A restore flushes the emulated TLB (the page tables changed behind it) and, when frames were handed out since the
-snapshot (code may have been paged in, or a later case may put other bytes in the same frame), the translated
-code too.
+snapshot (code may have been paged in, or a later case may put other bytes in the same frame) or a guest mapped
+code it wrote (``Machine.flush_translations``), the translated code too: a restore never leaves code translated
+from bytes it put back.
 """
 
 from __future__ import annotations
@@ -197,6 +198,7 @@ class Snapshot:
     ram: RamImage
     host: _HostState
     frames_taken: tuple[int, int]  # the allocator's high-water mark and free count then
+    translations: int  # ``Machine.translations_flushed`` then
 
     def restore(self) -> None:
         machine = self.machine
@@ -204,6 +206,7 @@ class Snapshot:
             raise MachineError("the machine of this snapshot is closed")
         frames = machine.frames
         paged_in = (frames.high_water, frames.free_count) != self.frames_taken
+        paged_in |= machine.translations_flushed != self.translations  # code was written and mapped to run
         machine.stop_switching()  # threads a case started are gone: so is what switched between them
         map_image(machine.mem, self.ram)
         self.host.restore()
@@ -225,4 +228,4 @@ def take(machine: Machine, roots: Iterable[object]) -> Snapshot:
     cpu = machine.save_cpu()
     ram = machine.mem.image(frames.high_water)
     map_image(machine.mem, ram)
-    return Snapshot(machine, cpu, ram, host, (frames.high_water, frames.free_count))
+    return Snapshot(machine, cpu, ram, host, (frames.high_water, frames.free_count), machine.translations_flushed)

@@ -177,6 +177,9 @@ class Session:
     def snapshot(self) -> Snapshot:
         """The session's machine and the monitor's records as they are now (``machine.snapshot``), to ``restore``
         as many times as wanted: a property test boots once and runs each case from here."""
+        if self.store.path is not None:
+            raise CallError(f"a snapshot needs the session's store in memory: store {self.store.path} writes files a "
+                            "restore could not take back")  # fmt: skip
         booted = self.boot()
         return take(booted.machine, [booted.run, booted.monitor, self])
 
@@ -184,7 +187,8 @@ class Session:
         """Everything as it was when ``snapshot`` was taken: registers, memory, the libraries' state, the
         output and the crossings so far."""
         if self._booted is None or snapshot.machine is not self._booted.machine:
-            raise CallError("the snapshot is of another machine (a library loaded since starts a new one)")
+            raise CallError("the snapshot is of another machine (the session was closed, or a library loaded since "
+                            "started a new one)")  # fmt: skip
         snapshot.restore()
 
     # -- looking inside -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -239,7 +240,7 @@ class Run:
         self.files = Files(monitor.store, monitor.mounts)  # the guest's files (monitor/files.py)
         # the guest's objects, names and grants (monitor/objects.py)
         self.objects = GuestObjects(monitor.store, machine, self.builder, self.states, self._names_of,
-                                    monitor.grants)  # fmt: skip
+                                    self._identity, monitor.grants)  # fmt: skip
 
     # -- steps ------------------------------------------------------------------------------------------
 
@@ -383,6 +384,13 @@ class Run:
         """What ``--grant`` may call ``compartment`` (``caller_names``; its own name first)."""
         linked = next(c for c in (*self.linked.compartments, *self.added) if c.id == compartment)
         return caller_names(linked)
+
+    def _identity(self, compartment: CompartmentId) -> str:
+        """Who owns the objects ``compartment`` makes: its name and a digest of its first image's bytes (a library
+        that only calls itself by another's name, or a program named like a compartment, is someone else)."""
+        linked = next(c for c in (*self.linked.compartments, *self.added) if c.id == compartment)
+        digest = hashlib.sha256(linked.libraries[0].loaded.image.data).hexdigest()[:16]
+        return f"{linked.name}@{digest}"
 
     def _pair_space(self, callee: int, caller: int) -> AddressSpace:
         return self.builder.pair_space(self.states[callee], caller)

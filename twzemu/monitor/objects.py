@@ -5,15 +5,17 @@ serve the compartment the crossing came from; a request beyond what it may do is
 
 - **Who may map what.** An object made by ``object_create`` belongs to the compartment that made it: it may map it
   ``r``, ``rw`` or ``rx`` (never writable and executable at once). The owner is recorded in the store's names, as
-  ``owner:COMPARTMENT:ID`` (COMPARTMENT as reports name it, ``prog::libfoo.so``: unique in a run), outside every
-  byte a guest can write, and kept across runs with the object (a run makes at most ``MAX_CREATED``). Any other
-  object - one added with ``twzemu store put``, another compartment's - is reachable only through a grant,
-  ``--grant COMPARTMENT=NAME:PERMS``, and only with PERMS. Nothing else of the run (its images, stacks, heaps) is
-  ever mappable this way.
+  ``owner:COMPARTMENT@DIGEST:ID`` (COMPARTMENT as reports name it, ``prog::libfoo.so``, unique in a run; DIGEST of
+  its first image's bytes, so a library that calls itself by another's soname, or a program named like a
+  compartment, owns nothing of theirs), outside every byte a guest can write, and kept across runs with the object (a
+  run makes at most ``MAX_CREATED``). Any other object - one added with ``twzemu store put``, another compartment's -
+  is reachable only through a grant, ``--grant COMPARTMENT=NAME:PERMS``, and only with PERMS. Nothing else of the run
+  (its images, stacks, heaps) is ever mappable this way.
 - **Where.** A compartment's mapped objects take the slots from ``FIRST_OBJECT_SLOT`` up, in every set of page
   tables its code runs in (its own, and those made for callers whose memory it sees, now and later:
   ``CompartmentBuilder.place_object``), with the rights it asked for; the same object mapped by two compartments
-  shares its frames. Mapping an object executable retranslates code (its frames may have been written). An
+  shares its frames, and an object is never writable in one compartment while executable in another (``EBUSY``).
+  Mapping an object executable retranslates code (its frames may have been written). An
   object is laid out as ``objects.layout`` says: data from offset 0x1000, the FOT growing down below the meta page.
 - **Invariant pointers.** ``ptr_store(field, target)`` writes at ``field`` (in a mapped object A the caller may
   write) the value ``fot_index << 48 | offset`` for ``target`` (in a mapped object B): index 0 when B is A, else
@@ -62,7 +64,7 @@ from .compartments import CompartmentBuilder
 from .crossing import Client, CompartmentState
 from .syscalls import read_string
 
-EPERM, ENOENT, EFAULT, EEXIST, EINVAL, ENOSPC, EACCES, ERANGE = 1, 2, 14, 17, 22, 28, 13, 34
+EPERM, ENOENT, EFAULT, EEXIST, EINVAL, ENOSPC, EACCES, ERANGE, EBUSY = 1, 2, 14, 17, 22, 28, 13, 34, 16
 FIRST_OBJECT_SLOT = 0x1000  # 4 TiB: above every slot of layout.py's map
 MAX_MAPPED = 256  # objects mapped at once, per compartment
 MAX_CREATED = 4096  # objects made in one run (each is a file of the store when it persists)
@@ -116,12 +118,14 @@ class GuestObjects:
 
     def __init__(self, store: ObjectStore, machine: Machine, builder: CompartmentBuilder,
                  states: Mapping[CompartmentId, CompartmentState],
-                 keys: Callable[[CompartmentId], tuple[str, ...]], grants: Sequence[Grant] = ()) -> None:  # fmt: skip
+                 keys: Callable[[CompartmentId], tuple[str, ...]], identity: Callable[[CompartmentId], str],
+                 grants: Sequence[Grant] = ()) -> None:  # fmt: skip
         self.store = store
         self.machine = machine
         self.builder = builder
         self.states = states
-        self.keys = keys  # what --grant may call a compartment; the first, its name, is what an owner is recorded as
+        self.keys = keys  # what --grant may call a compartment
+        self.identity = identity  # what an owner is recorded as
         self._grants: dict[str, dict[ObjId, Prot]] = {}
         for grant in grants:
             try:
@@ -132,6 +136,7 @@ class GuestObjects:
             rights = self._grants.setdefault(grant.compartment, {})
             rights[id] = rights.get(id, Prot(0)) | grant.prot
         self._slots: dict[CompartmentId, dict[int, ObjId]] = {}  # compartment -> slot -> the object mapped there
+        self._prots: dict[tuple[CompartmentId, int], Prot] = {}  # (compartment, slot) -> the rights mapped there
         self._touched: dict[ObjId, ObjectBacking] = {}  # every object a guest mapped: its pages come back at the end
         self._owners: dict[ObjId, str] = {}  # read from the store's names on first use
         self._created = 0
@@ -155,11 +160,10 @@ class GuestObjects:
     def rights(self, client: Client, id: ObjId) -> Prot:
         """What ``client`` may do with object ``id``: everything (but W and X at once) if it owns it, what its
         grants say otherwise; nothing at all for an object no grant names."""
-        keys = self.keys(client.id)
-        if self._owner(id) == keys[0]:
+        if self._owner(id) == self.identity(client.id):
             return Prot.READ | Prot.WRITE | Prot.EXEC
         rights = Prot(0)
-        for key in keys:
+        for key in self.keys(client.id):
             rights |= self._grants.get(key, {}).get(id, Prot(0))
         return rights
 
@@ -180,7 +184,7 @@ class GuestObjects:
         lifetime = Lifetime.PERSISTENT if args[0] == Lifetimes.PERSISTENT else Lifetime.VOLATILE
         if self._created >= MAX_CREATED:
             return -ENOSPC
-        owner = self.keys(client.id)[0]
+        owner = self.identity(client.id)
         try:
             check_name(f"{OWNER_PREFIX}{owner}:{ObjId(1 << 127)}")  # the record must be a name of the store
         except ObjectError:
@@ -210,6 +214,8 @@ class GuestObjects:
             obj = self.store.get(id)
         except ObjectError:
             return -ENOENT
+        if self._conflicts(client.id, id, prot):
+            return -EBUSY
         slots = self._slots.setdefault(client.id, {})
         slot = next((s for s, mapped in slots.items() if mapped == id), None)
         if slot is None:
@@ -221,9 +227,19 @@ class GuestObjects:
         if backing is None:
             backing = self._touched[id] = ObjectBacking(obj, essential=False)
         self.builder.place_object(self.states[client.id], slot, backing, prot)
+        self._prots[(client.id, slot)] = prot
         if prot & Prot.EXEC:  # its frames may hold code written since it was last translated
             self.machine.flush_translations()
         return slot_base(slot)
+
+    def _conflicts(self, compartment: CompartmentId, id: ObjId, prot: Prot) -> bool:
+        """Whether another compartment holds object ``id`` executable while ``prot`` would make it writable here,
+        or the other way round: an object is never writable in one place and executable in another."""
+        clash = Prot.EXEC if prot & Prot.WRITE else Prot.WRITE if prot & Prot.EXEC else Prot(0)
+        return bool(clash) and any(
+            other != compartment and self._slots[other].get(slot) == id and held & clash
+            for (other, slot), held in self._prots.items()
+        )
 
     def unmap(self, client: Client, args: tuple[int, ...]) -> int:
         """``(base)`` -> 0; EINVAL unless ``base`` is where the caller mapped an object."""
@@ -232,6 +248,7 @@ class GuestObjects:
         if args[0] & (MAX_OBJECT_SIZE - 1) or slot not in slots:
             return -EINVAL
         self.builder.place_object(self.states[client.id], slot, self._touched[slots.pop(slot)], None)
+        del self._prots[(client.id, slot)]
         return 0
 
     def _mapped_at(self, client: Client, address: int) -> tuple[int, ObjId] | None:
@@ -378,7 +395,7 @@ class GuestObjects:
             id = self.store.lookup(OBJECT_NAME_PREFIX + name)
         except ObjectError:
             return -ENOENT
-        if self._owner(id) != self.keys(client.id)[0]:
+        if self._owner(id) != self.identity(client.id):
             return -EACCES
         self.store.unbind(OBJECT_NAME_PREFIX + name)
         return 0

@@ -1,7 +1,8 @@
 /* Twizzler objects for guests: create, map, unmap, invariant pointers between objects, and the naming service
  * (twzemu/monitor/objects.py serves them). Each function fails with -1 (NULL for a pointer) and sets errno:
  * EACCES for a request beyond the compartment's rights (never a fault), ENOENT for no such object or name, EINVAL
- * for a bad argument, ENOSPC when too many objects are mapped.
+ * for a bad argument, ENOSPC when too many objects are mapped, EBUSY for a map that would make an object writable
+ * in one compartment while executable in another.
  *
  * Who may map an object: the compartment that created it (any rights but writable and executable at once), or a
  * compartment given it with `twzemu run --grant COMPARTMENT=NAME:PERMS` (only PERMS). An object added with `twzemu
