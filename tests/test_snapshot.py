@@ -66,6 +66,8 @@ long spawn(long by)
     return total;
 }
 TWZ_GATE(spawn);
+long forever(void) { for (;;) total++; }
+TWZ_GATE(forever);
 long crash(long address) { return *(volatile long *)address; }
 TWZ_GATE(crash);
 """
@@ -208,3 +210,15 @@ def test_a_snapshot_needs_the_store_in_memory(ledger, tmp_path):
         session.load("libledger.so").call("add", 1)
         with pytest.raises(CallError, match="a snapshot needs the session's store in memory"):
             session.snapshot()
+
+
+def test_a_call_that_never_returns_times_out_and_a_restore_goes_on(ledger):
+    from twzemu import GateSecurityError, Session
+
+    with Session(library_dirs=[str(ledger)], trace=False, timeout=0.5) as session:
+        lib = session.load("libledger.so")
+        snap = session.snapshot()
+        with pytest.raises(GateSecurityError, match=r"Failed to call forever in libledger\.so: .*timeout"):
+            lib.call("forever")
+        session.restore(snap)
+        assert lib.call("add", 3) == 3

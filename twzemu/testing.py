@@ -117,8 +117,10 @@ class Machine:
 class Library:
     """A library to test: its strategies (``calls``, ``arguments``, ``probes``) and its ``fixture``."""
 
-    def __init__(self, library: str, library_dirs: Sequence[str] = (), others: Sequence[str] = ()) -> None:
+    def __init__(self, library: str, library_dirs: Sequence[str] = (), others: Sequence[str] = (),
+                 timeout: float | None = 10.0) -> None:  # fmt: skip
         self.library = library
+        self.timeout = timeout  # seconds a call may run: one that runs longer fails (GateSecurityError), not the run
         self.library_dirs = list(library_dirs)
         self.others = tuple(others)  # loaded with it (libraries that need each other load together)
         self._machine: Machine | None = None
@@ -126,7 +128,8 @@ class Library:
     def machine(self) -> Machine:
         """The library booted (once, on first use) and put back to its snapshot."""
         if self._machine is None:
-            self._machine = Machine(Session(self.library_dirs, trace=False), self.library, self.others)
+            session = Session(self.library_dirs, trace=False, timeout=self.timeout)
+            self._machine = Machine(session, self.library, self.others)
         self._machine.restore()
         return self._machine
 

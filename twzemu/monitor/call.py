@@ -117,8 +117,9 @@ class Session:
     a call starts a new machine (what was called before is gone)."""
 
     def __init__(self, library_dirs: list[str] | tuple[str, ...] = (), store: ObjectStore | None = None,
-                 trace: bool = True, grants: Sequence[Grant] = ()) -> None:  # fmt: skip
+                 trace: bool = True, grants: Sequence[Grant] = (), timeout: float | None = None) -> None:  # fmt: skip
         self.library_dirs = [Path(d) for d in library_dirs]
+        self.timeout = timeout  # seconds a call may run (None: no limit); one running longer fails, the rest go on
         self.grants = tuple(grants)  # what compartments may map of the store besides their own objects
         self.store = store if store is not None else ObjectStore.in_memory()
         self.output = io.BytesIO()  # what the libraries print
@@ -288,7 +289,7 @@ class Session:
         mark = self.output.tell()
         crossings = booted.run.crossings
         assert crossings is not None
-        stop = crossings.call(where, entry, arguments=registers)
+        stop = crossings.call(where, entry, self.timeout, arguments=registers)
         reports = [line for line in self.output.getvalue()[mark:].decode(errors="replace").splitlines()
                    if line.startswith("twzemu: ")]  # fmt: skip
         if stop.reason is not StopReason.RETURNED:
