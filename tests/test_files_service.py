@@ -179,3 +179,17 @@ def test_another_compartments_directory_keeps_its_name_mode_and_place() -> None:
     status, empty = files.status(PROGRAM, "/pdir"), files.status(PROGRAM, "/pempty")
     assert not isinstance(status, int) and status.mode & 0o777 == 0o700
     assert not isinstance(empty, int) and files.status(PROGRAM, "/stolen") == -2
+
+
+def test_a_path_ending_in_a_slash_names_a_directory_as_on_linux() -> None:
+    """A red team's find: `open("/tmp/x/", O_CREAT)` made the file /tmp/x (Linux: EISDIR)."""
+    from twzemu.monitor.files import EISDIR, ENOENT, ENOTDIR
+
+    files = _files()
+    assert files.open(PROGRAM, "/tmp/x/", O_WRONLY | O_CREAT) == -EISDIR
+    assert files.open(PROGRAM, "/tmp/x/", O_RDONLY) == -ENOENT
+    _write(files, PROGRAM, "/tmp/y", b"y")
+    assert files.open(PROGRAM, "/tmp/y/", O_RDONLY) == -ENOTDIR
+    assert files.open(PROGRAM, "/tmp/y/", O_WRONLY | O_CREAT) == -EISDIR
+    assert files.open(PROGRAM, "/tmp/", O_RDONLY) >= 0
+    assert files.open(PROGRAM, "/tmp/x", O_RDONLY) == -ENOENT  # nothing was made

@@ -240,6 +240,10 @@ class Files:
             return self._open_directory(compartment, full, flags, writable)
         if flags & O_DIRECTORY:
             return -ENOTDIR if isinstance(self.status(compartment, path), Status) else -ENOENT
+        if path.endswith("/"):  # names a directory, and there is none: Linux's answers
+            if flags & O_CREAT:
+                return -EISDIR
+            return -ENOTDIR if isinstance(self.status(compartment, path.rstrip("/") or "/"), Status) else -ENOENT
         content = self._open.get(full)
         if content is None:
             new = self._created_mode(compartment, mode)
