@@ -184,9 +184,11 @@ class CompartmentBuilder:
     def add_images(self, state: CompartmentState, images: Iterable[LoadedImage]) -> None:
         """Images loaded into ``state`` at run time (``dlopen``): its own objects from now on, in every set of page
         tables that maps what it owns (its own, and its page tables for trusting callers), and their data in every
-        set that sees its memory (its callees' for it as a trusting caller, callers granted its memory)."""
+        set that sees its memory (its callees' for it as a trusting caller, callers granted its memory). Code is
+        translated again from now on: the frames and addresses of a library closed before may be this one's."""
         own = [grant for loaded in images for grant in image_grants(loaded)]
         memory = [grant for grant in own if grant.prot & Prot.WRITE]
+        self.machine.flush_translations()  # frames a closed library's code held may hold this code now
         for loaded in images:
             self.owners[loaded.text_slot] = self.owners[loaded.text_slot + 1] = state.name
         objects = self._owned[state.id]
