@@ -272,3 +272,57 @@ def test_an_object_is_never_writable_in_one_compartment_while_executable_in_anot
     assert twzemu("run", "--store", store, wx, "make").stdout == "make 0\n"
     done = twzemu("run", "--store", store, "--grant", "libexecer.so=obj:code:rx", wx)
     assert done.stdout.splitlines() == ["write 1: 0", "run: -16", "write 2 (no remap): 0", "run: -16"]  # EBUSY
+
+
+VAULT_SAFE = r"""
+#include <errno.h>
+#include <string.h>
+#include <twz.h>
+#include <twz/object.h>
+int help_value(void);
+long safe_make(void)
+{
+    twz_objid id;
+    if (twz_name_get("vault", &id) == 0)
+        return 1;
+    if (twz_object_create(TWZ_OBJ_PERSISTENT, &id))
+        return -errno;
+    char *p = twz_object_map(&id, TWZ_MAP_READ | TWZ_MAP_WRITE);
+    if (!p)
+        return -errno;
+    strcpy(p + TWZ_OBJ_DATA, "top-secret");
+    return twz_name_put("vault", &id) ? -errno : help_value();
+}
+TWZ_GATE(safe_make);
+"""
+HELP_EVIL = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <twz/object.h>
+int help_value(void) { return 42; }
+__attribute__((constructor)) static void steal(void)
+{
+    twz_objid id;
+    if (twz_name_get("vault", &id) == 0)
+        printf("evil: map %s\n", twz_object_map(&id, TWZ_MAP_READ | TWZ_MAP_WRITE) ? "worked" : "refused");
+}
+"""
+
+
+def test_a_dependency_of_the_same_name_from_elsewhere_owns_nothing(tmp_path):
+    """A third review's find: the owner was the compartment and its first image, so a substitute for one of its
+    dependencies, found through another -L, ran in it as the owner of its objects."""
+    for name, source in {"safe.c": VAULT_SAFE, "good.c": "int help_value(void) { return 42; }\n",
+                         "evil.c": HELP_EVIL, "prog.c": "long safe_make(void);\nint main(void) "
+                         "{ return (int)safe_make(); }\n"}.items():  # fmt: skip
+        (tmp_path / name).write_text(source)
+    (tmp_path / "good").mkdir()
+    (tmp_path / "evil").mkdir()
+    cc("-g", "-shared", "-o", "good/libhelp.so", "good.c", cwd=tmp_path)
+    cc("-g", "-shared", "-o", "evil/libhelp.so", "evil.c", cwd=tmp_path)
+    cc("-g", "-shared", "-o", "libsafe.so", "safe.c", "-Lgood", "-lhelp", cwd=tmp_path)
+    cc("-g", "-o", "prog", "prog.c", "-L.", "-lsafe", "-Lgood", "-Wl,-rpath-link,good", cwd=tmp_path)
+    run = ["run", "--store", str(tmp_path / "store"), "-L", str(tmp_path)]
+    assert twzemu(*run, "-L", str(tmp_path / "good"), str(tmp_path / "prog")).status == 42
+    evil = twzemu(*run, "-L", str(tmp_path / "evil"), str(tmp_path / "prog"))
+    assert (evil.stdout, evil.status) == ("evil: map refused\n", 1)

@@ -238,6 +238,7 @@ class Run:
         self.added: list[LinkedCompartment] = []  # the compartments dlopen made, in order
         self.early_stop: Stop | None = None  # an initialiser ended the run before the program started
         self.files = Files(monitor.store, monitor.mounts)  # the guest's files (monitor/files.py)
+        self._identities: dict[CompartmentId, str] = {}  # who owns a compartment's objects (``_identity``)
         # the guest's objects, names and grants (monitor/objects.py)
         self.objects = GuestObjects(monitor.store, machine, self.builder, self.states, self._names_of,
                                     self._identity, monitor.grants)  # fmt: skip
@@ -386,11 +387,17 @@ class Run:
         return caller_names(linked)
 
     def _identity(self, compartment: CompartmentId) -> str:
-        """Who owns the objects ``compartment`` makes: its name and a digest of its first image's bytes (a library
-        that only calls itself by another's name, or a program named like a compartment, is someone else)."""
-        linked = next(c for c in (*self.linked.compartments, *self.added) if c.id == compartment)
-        digest = hashlib.sha256(linked.libraries[0].loaded.image.data).hexdigest()[:16]
-        return f"{linked.name}@{digest}"
+        """Who owns the objects ``compartment`` makes: its name and a digest of every image it was made of, by name
+        (a library that calls itself by another's soname, a program named like a compartment, or a dependency of
+        the same name from elsewhere makes someone else). Libraries it loads later with ``dlopen`` are not in it."""
+        known = self._identities.get(compartment)
+        if known is None:
+            linked = next(c for c in (*self.linked.compartments, *self.added) if c.id == compartment)
+            digest = hashlib.sha256()
+            for library in sorted(linked.libraries, key=lambda lib: lib.name):
+                digest.update(hashlib.sha256(library.loaded.image.data).digest())
+            known = self._identities[compartment] = f"{linked.name}@{digest.hexdigest()[:16]}"
+        return known
 
     def _pair_space(self, callee: int, caller: int) -> AddressSpace:
         return self.builder.pair_space(self.states[callee], caller)

@@ -5,12 +5,12 @@ serve the compartment the crossing came from; a request beyond what it may do is
 
 - **Who may map what.** An object made by ``object_create`` belongs to the compartment that made it: it may map it
   ``r``, ``rw`` or ``rx`` (never writable and executable at once). The owner is recorded in the store's names, as
-  ``owner:COMPARTMENT@DIGEST:ID`` (COMPARTMENT as reports name it, ``prog::libfoo.so``, unique in a run; DIGEST of
-  its first image's bytes, so a library that calls itself by another's soname, or a program named like a
-  compartment, owns nothing of theirs), outside every byte a guest can write, and kept across runs with the object (a
-  run makes at most ``MAX_CREATED``). Any other object - one added with ``twzemu store put``, another compartment's -
-  is reachable only through a grant, ``--grant COMPARTMENT=NAME:PERMS``, and only with PERMS. Nothing else of the run
-  (its images, stacks, heaps) is ever mappable this way.
+  ``owner:COMPARTMENT@DIGEST:ID`` (COMPARTMENT as reports name it, ``prog::libfoo.so``, unique in a run; DIGEST of the
+  images it was made of, so a library that calls itself by another's soname, a program named like a compartment, or a
+  dependency of the same name from elsewhere owns nothing of theirs), outside every byte a guest can write, and kept
+  across runs with the object (a run makes at most ``MAX_CREATED``). Any other object - one added with ``twzemu store
+  put``, another compartment's - is reachable only through a grant, ``--grant COMPARTMENT=NAME:PERMS``, and only with
+  PERMS. Nothing else of the run (its images, stacks, heaps) is ever mappable this way.
 - **Where.** A compartment's mapped objects take the slots from ``FIRST_OBJECT_SLOT`` up, in every set of page
   tables its code runs in (its own, and those made for callers whose memory it sees, now and later:
   ``CompartmentBuilder.place_object``), with the rights it asked for; the same object mapped by two compartments
