@@ -326,3 +326,33 @@ def test_a_dependency_of_the_same_name_from_elsewhere_owns_nothing(tmp_path):
     assert twzemu(*run, "-L", str(tmp_path / "good"), str(tmp_path / "prog")).status == 42
     evil = twzemu(*run, "-L", str(tmp_path / "evil"), str(tmp_path / "prog"))
     assert (evil.stdout, evil.status) == ("evil: map refused\n", 1)
+
+
+MANY_NAMES = r"""
+#include <stdio.h>
+#include <twz/object.h>
+int main(void)
+{
+    char name[32];
+    for (int i = 0; i < 3000; i++) {
+        twz_objid id;
+        snprintf(name, sizeof name, "n%d", i);
+        if (twz_object_create(TWZ_OBJ_VOLATILE, &id) || twz_name_put(name, &id))
+            return 1;
+    }
+    long size = 0;
+    for (int i = 0; i < 20; i++)
+        size = twz_name_list(0, 0);
+    printf("the list takes %ld bytes\n", size);
+    return 0;
+}
+"""
+
+
+def test_thousands_of_names_are_listed_whole(tmp_path):
+    """An attempt on the naming service: many objects and names, then listing them again and again (the owners are
+    read from the store's names once, not per object)."""
+    (tmp_path / "many.c").write_text(MANY_NAMES)
+    cc("-g", "-o", "many", "many.c", cwd=tmp_path)
+    done = twzemu("run", str(tmp_path / "many"))
+    assert (done.status, done.stdout) == (0, f"the list takes {sum(len(f'n{i}') + 1 for i in range(3000))} bytes\n")

@@ -7,9 +7,8 @@ import argparse
 import sys
 from typing import Any
 
-from ..errors import UsageError
 from ..objects.store import store_from_env
-from .common import add_debug_option
+from .common import add_debug_option, grant
 
 CALL_HELP = """Load LIBRARY (a path, or a name searched like a DT_NEEDED name: -L directories, the store's names,
 the runtime) and call FUNCTION with ARGs converted by its parameters' C types from the library's DWARF (build
@@ -36,22 +35,13 @@ def add_call_parser(commands: Any) -> None:
     parser.add_argument("-L", dest="library_dirs", action="append", default=[], metavar="DIR",
                         help="look for LIBRARY and its dependencies in DIR first (repeatable)")  # fmt: skip
     parser.add_argument("--store", metavar="DIR", help="an object store whose names are searched too")
-    parser.add_argument("--grant", action="append", default=[], type=_grant, metavar="COMPARTMENT=NAME:PERMS",
+    parser.add_argument("--grant", action="append", default=[], type=grant, metavar="COMPARTMENT=NAME:PERMS",
                         help="let COMPARTMENT map the store's object NAME with PERMS (r, rw, rx), as twzemu run "
                         "--grant does (repeatable)")  # fmt: skip
     parser.add_argument("library", metavar="LIBRARY")
     parser.add_argument("function", metavar="FUNCTION")
     parser.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER)
     parser.set_defaults(func=call_command)
-
-
-def _grant(text: str) -> Any:
-    from ..monitor.objects import Grant
-
-    try:
-        return Grant.parse(text)
-    except UsageError as error:  # argparse names the option
-        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--grant {text}: ")) from None
 
 
 def call_command(args: argparse.Namespace) -> int:

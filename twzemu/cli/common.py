@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 DEBUG = "--debug"
 DEBUG_HELP = "show a Python traceback when twzemu fails (without it, every error is one line and a status)"
+
+
+def grant(text: str) -> Any:
+    """``--grant COMPARTMENT=NAME:PERMS`` as argparse's ``type`` (``monitor.objects.Grant``, imported only then)."""
+    from ..errors import UsageError
+    from ..monitor.objects import Grant
+
+    try:
+        return Grant.parse(text)
+    except UsageError as error:  # argparse names the option
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--grant {text}: ")) from None
 
 
 def add_debug_option(parser: argparse.ArgumentParser) -> None:

@@ -17,12 +17,11 @@ from ..machine.machine import DEFAULT_RAM, MIN_RAM
 from ..mmu.physmem import MAX_PHYS_SIZE, PAGE_SIZE, OutOfFrames, size_text
 from ..monitor.files import Mount
 from ..monitor.monitor import Monitor
-from ..monitor.objects import Grant
 from ..monitor.startup import host_environment
 from ..monitor.threads import Schedule
 from ..objects.store import store_from_env
 from ..security.gates import IsolationLevel
-from .common import add_debug_option
+from .common import add_debug_option, grant
 
 if TYPE_CHECKING:  # what only --gdb, --trace-json and --graph need is imported when asked for (start-up time)
     from ..debug.stub import GdbStub
@@ -175,7 +174,7 @@ def add_run_parser(commands: Any) -> None:
         "--grant",
         action="append",
         default=[],
-        type=_grant,
+        type=grant,
         metavar="COMPARTMENT=NAME:PERMS",
         help="let COMPARTMENT (named as --caller-isolation names it) map the store's object NAME with PERMS: r, rw "
         "or rx (repeatable; <twz/object.h>). A grant adds access and removes none; an object added with `twzemu "
@@ -228,13 +227,6 @@ def _caller_level(text: str) -> tuple[str, IsolationLevel]:
         return name, IsolationLevel.parse(level)
     except UsageError as error:  # argparse names the option
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _grant(text: str) -> Grant:
-    try:
-        return Grant.parse(text)
-    except UsageError as error:  # argparse names the option
-        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--grant {text}: ")) from None
 
 
 def _variable(text: str) -> tuple[str, str]:

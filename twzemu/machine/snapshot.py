@@ -205,15 +205,15 @@ class Snapshot:
         if machine.mem is None or machine.frames is None:
             raise MachineError("the machine of this snapshot is closed")
         frames = machine.frames
-        paged_in = (frames.high_water, frames.free_count) != self.frames_taken
-        paged_in |= machine.translations_flushed != self.translations  # code was written and mapped to run
+        if (frames.high_water, frames.free_count) != self.frames_taken or (  # frames were paged in, or
+            machine.translations_flushed != self.translations  # a guest mapped code it wrote
+        ):
+            machine.flush_translations()  # before the host side: its count goes back to the snapshot's
         machine.stop_switching()  # threads a case started are gone: so is what switched between them
         map_image(machine.mem, self.ram)
         self.host.restore()
         machine.restore_cpu(self.cpu)
         machine.flush_tlb()
-        if paged_in:
-            machine.uc.ctl_flush_tb()
 
 
 def take(machine: Machine, roots: Iterable[object]) -> Snapshot:

@@ -360,7 +360,7 @@ class Session:
                 registers.append(GATE_BUFFER + len(strings))
                 strings += text + b"\0"
                 continue
-            if kind is CKind.POINTER and _OBJECT_ID.search(parameter.type.text if parameter else ""):
+            if parameter is not None and kind is CKind.POINTER and _OBJECT_ID.search(parameter.type.text):
                 while len(strings) % 8:
                     strings += b"\0"
                 registers.append(GATE_BUFFER + len(strings))
@@ -386,19 +386,17 @@ class Session:
             crossings.engine.reply(where.id, strings)  # the calling compartment's message
         return registers
 
-    def _object(self, function: str, parameter: CParameter | None, value: int | str | bytes) -> ObjId:
+    def _object(self, function: str, parameter: CParameter, value: int | str | bytes) -> ObjId:
         """The object an argument names: its name, looked up as the naming service looks it up, or its id."""
         text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
         try:
             return ObjId.parse(text)
         except ObjectError:
             pass
-        booted = self.boot()
-        found = booted.run.objects.lookup(text)
+        found = self.boot().run.objects.lookup(text)
         if found is None:
-            name = parameter.name if parameter else "?"
             where = self.store.path or "the store"
-            raise GateNameError(f"{function}: parameter {name}: no object named {text} in {where}")
+            raise GateNameError(f"{function}: parameter {parameter.name}: no object named {text} in {where}")
         return found
 
     def _result(self, value: int, signature: Signature | None, where: CompartmentState, function: str,

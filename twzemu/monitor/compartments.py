@@ -71,6 +71,14 @@ class CompartmentObjects:
     memory: tuple[ObjectGrant, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PlacedObject:
+    """An object a guest mapped (``monitor/objects.py``), with the rights it asked for."""
+
+    backing: ObjectBacking
+    prot: Prot
+
+
 class CompartmentBuilder:
     """Builds every compartment's contexts and address spaces for one run."""
 
@@ -89,7 +97,7 @@ class CompartmentBuilder:
         self._seen_by: dict[int, list[tuple[CompartmentState, Prot]]] = {}  # callee -> callers granted its memory
         self._names: dict[int, str] = {}
         self._tls: dict[int, tuple[TlsLayout, int]] = {}  # compartment -> its TLS, and the size of a thread area
-        self._placed: dict[int, dict[int, tuple[ObjectBacking, Prot]]] = {}  # compartment -> slot -> a guest's object
+        self.placed: dict[int, dict[int, PlacedObject]] = {}  # compartment -> slot -> a guest's object there
 
     # -- own objects -------------------------------------------------------------------------------------
 
@@ -212,11 +220,11 @@ class CompartmentBuilder:
     def place_object(self, state: CompartmentState, slot: int, backing: ObjectBacking, prot: Prot | None) -> None:
         """A guest's object in ``slot`` of every set of page tables ``state``'s code runs in (its own, and those for
         its trusting callers, now and later), with ``prot``; None: unmapped from them all."""
-        placed = self._placed.setdefault(state.id, {})
+        placed = self.placed.setdefault(state.id, {})
         if prot is None:
             placed.pop(slot, None)
         else:
-            placed[slot] = (backing, prot)
+            placed[slot] = PlacedObject(backing, prot)
         spaces = [state.space, *(space for (callee, _), space in self._pairs.items() if callee == state.id)]
         for space in spaces:
             self._place(space, slot, backing, prot)
@@ -291,8 +299,8 @@ class CompartmentBuilder:
             callers_memory = [ObjectGrant(g.slot, g.backing, _RW) for g in self._owned[caller].memory]
             grants = (*self._owned[callee.id].own, *self._granted[callee.id], *callers_memory)
             space = self._pairs[key] = self._space(name, _last_grant_wins(grants))
-            for slot, (backing, prot) in self._placed.get(callee.id, {}).items():
-                self._place(space, slot, backing, prot)
+            for slot, placed in self.placed.get(callee.id, {}).items():
+                self._place(space, slot, placed.backing, placed.prot)
         return space
 
 

@@ -381,10 +381,13 @@ class Run:
         self.added.append(compartment)
         return state
 
+    def _as_made(self, compartment: CompartmentId) -> LinkedCompartment:
+        """``compartment`` as the link or ``dlopen`` made it (without the libraries loaded into it since)."""
+        return next(c for c in (*self.linked.compartments, *self.added) if c.id == compartment)
+
     def _names_of(self, compartment: CompartmentId) -> tuple[str, ...]:
         """What ``--grant`` may call ``compartment`` (``caller_names``; its own name first)."""
-        linked = next(c for c in (*self.linked.compartments, *self.added) if c.id == compartment)
-        return caller_names(linked)
+        return caller_names(self._as_made(compartment))
 
     def _identity(self, compartment: CompartmentId) -> str:
         """Who owns the objects ``compartment`` makes: its name and a digest of every image it was made of, by name
@@ -392,7 +395,7 @@ class Run:
         the same name from elsewhere makes someone else). Libraries it loads later with ``dlopen`` are not in it."""
         known = self._identities.get(compartment)
         if known is None:
-            linked = next(c for c in (*self.linked.compartments, *self.added) if c.id == compartment)
+            linked = self._as_made(compartment)
             digest = hashlib.sha256()
             for library in sorted(linked.libraries, key=lambda lib: lib.name):
                 digest.update(hashlib.sha256(library.loaded.image.data).digest())

@@ -106,11 +106,11 @@ class Grant:
 
 def id_bytes(id: ObjId) -> bytes:
     """``struct twz_objid``: the high half, then the low half, little-endian."""
-    return (int(id) >> 64).to_bytes(8, "little") + (int(id) & ((1 << 64) - 1)).to_bytes(8, "little")
+    return id.hi.to_bytes(8, "little") + id.lo.to_bytes(8, "little")
 
 
 def _id_from(data: bytes) -> ObjId:
-    return ObjId(int.from_bytes(data[:8], "little") << 64 | int.from_bytes(data[8:16], "little"))
+    return ObjId.from_parts(int.from_bytes(data[:8], "little"), int.from_bytes(data[8:16], "little"))
 
 
 class GuestObjects:
@@ -135,10 +135,8 @@ class GuestObjects:
                                  f"{store.path or 'the store'} (add one with twzemu store put)") from None  # fmt: skip
             rights = self._grants.setdefault(grant.compartment, {})
             rights[id] = rights.get(id, Prot(0)) | grant.prot
-        self._slots: dict[CompartmentId, dict[int, ObjId]] = {}  # compartment -> slot -> the object mapped there
-        self._prots: dict[tuple[CompartmentId, int], Prot] = {}  # (compartment, slot) -> the rights mapped there
         self._touched: dict[ObjId, ObjectBacking] = {}  # every object a guest mapped: its pages come back at the end
-        self._owners: dict[ObjId, str] = {}  # read from the store's names on first use
+        self._owners: dict[ObjId, str] | None = None  # object -> owner, from the store's names on first use
         self._created = 0
 
     @property
@@ -168,10 +166,13 @@ class GuestObjects:
         return rights
 
     def _owner(self, id: ObjId) -> str | None:
-        if id not in self._owners:
-            owners = [n for n in self.store.names_of(id) if n.startswith(OWNER_PREFIX)]
-            self._owners[id] = owners[0][len(OWNER_PREFIX) :].rsplit(":", 1)[0] if owners else ""
-        return self._owners[id] or None
+        if self._owners is None:  # the store's owner records, read once (only ``create`` adds one)
+            self._owners = {
+                bound: name[len(OWNER_PREFIX) :].rsplit(":", 1)[0]
+                for name, bound in self.store.names().items()
+                if name.startswith(OWNER_PREFIX)
+            }
+        return self._owners.get(id)
 
     # -- objects -----------------------------------------------------------------------------------------
 
@@ -193,7 +194,8 @@ class GuestObjects:
         obj = self.store.create(lifetime)
         self.store.put(obj)
         self.store.bind(f"{OWNER_PREFIX}{owner}:{obj.id}", obj.id)
-        self._owners[obj.id] = owner
+        if self._owners is not None:
+            self._owners[obj.id] = owner
         client.space.write_virtual(args[1], id_bytes(obj.id))
         return 0
 
@@ -216,18 +218,16 @@ class GuestObjects:
             return -ENOENT
         if self._conflicts(client.id, id, prot):
             return -EBUSY
-        slots = self._slots.setdefault(client.id, {})
-        slot = next((s for s, mapped in slots.items() if mapped == id), None)
+        placed = self.builder.placed.get(client.id, {})
+        slot = next((s for s, there in placed.items() if there.backing.key == id), None)
         if slot is None:
-            slot = next((s for s in range(FIRST_OBJECT_SLOT, FIRST_OBJECT_SLOT + MAX_MAPPED) if s not in slots), None)
+            slot = next((s for s in range(FIRST_OBJECT_SLOT, FIRST_OBJECT_SLOT + MAX_MAPPED) if s not in placed), None)
             if slot is None:
                 return -ENOSPC
-            slots[slot] = id
         backing = self._touched.get(id)
         if backing is None:
             backing = self._touched[id] = ObjectBacking(obj, essential=False)
         self.builder.place_object(self.states[client.id], slot, backing, prot)
-        self._prots[(client.id, slot)] = prot
         if prot & Prot.EXEC:  # its frames may hold code written since it was last translated
             self.machine.flush_translations()
         return slot_base(slot)
@@ -237,24 +237,25 @@ class GuestObjects:
         or the other way round: an object is never writable in one place and executable in another."""
         clash = Prot.EXEC if prot & Prot.WRITE else Prot.WRITE if prot & Prot.EXEC else Prot(0)
         return bool(clash) and any(
-            other != compartment and self._slots[other].get(slot) == id and held & clash
-            for (other, slot), held in self._prots.items()
+            there.backing.key == id and there.prot & clash
+            for other, placed in self.builder.placed.items()
+            if other != compartment
+            for there in placed.values()
         )
 
     def unmap(self, client: Client, args: tuple[int, ...]) -> int:
         """``(base)`` -> 0; EINVAL unless ``base`` is where the caller mapped an object."""
-        slots = self._slots.get(client.id, {})
+        placed = self.builder.placed.get(client.id, {})
         slot = args[0] >> SLOT_SHIFT
-        if args[0] & (MAX_OBJECT_SIZE - 1) or slot not in slots:
+        if args[0] & (MAX_OBJECT_SIZE - 1) or slot not in placed:
             return -EINVAL
-        self.builder.place_object(self.states[client.id], slot, self._touched[slots.pop(slot)], None)
-        del self._prots[(client.id, slot)]
+        self.builder.place_object(self.states[client.id], slot, placed[slot].backing, None)
         return 0
 
     def _mapped_at(self, client: Client, address: int) -> tuple[int, ObjId] | None:
         slot = address >> SLOT_SHIFT
-        id = self._slots.get(client.id, {}).get(slot)
-        return None if id is None else (slot, id)
+        there = self.builder.placed.get(client.id, {}).get(slot)
+        return None if there is None else (slot, ObjId(there.backing.key))
 
     # -- invariant pointers ------------------------------------------------------------------------------
 
@@ -405,11 +406,10 @@ class GuestObjects:
         one after another (as much as fits is written)."""
         visible = []
         for name, id in self.store.names().items():
-            shown = name.removeprefix(OBJECT_NAME_PREFIX)
             if name.startswith(RESERVED_PREFIXES) and not name.startswith(OBJECT_NAME_PREFIX):
                 continue
             if self.rights(client, id):
-                visible.append(shown.encode("utf-8", "surrogateescape") + b"\0")
+                visible.append(name.removeprefix(OBJECT_NAME_PREFIX).encode("utf-8", "surrogateescape") + b"\0")
         data = b"".join(sorted(set(visible)))
         size = min(args[1], len(data), 1 << 20)
         if size and not client.space.user_may(args[0], size, Access.WRITE):
