@@ -118,6 +118,47 @@ def test_a_loop_run_before_the_second_thread_existed_is_preempted(tmp_path: Path
     assert (done.returncode, done.stdout, done.stderr) == (0, "flag 1\n", "")
 
 
+SPIN_THEN_LOAD = r"""
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+static volatile int flag;
+__attribute__((noinline)) static void spin_until(volatile int *f, long limit) {
+    for (long i = 0; i < limit && !*f; i++) ;
+}
+int main(void) {
+    void *starter = dlopen("libstarter.so", RTLD_NOW);
+    typedef int starter_fn(volatile int *, pthread_t *);
+    starter_fn *start = starter ? (starter_fn *)dlsym(starter, "start") : 0;
+    if (!start)
+        return 2;
+    spin_until(&flag, 3000000);
+    pthread_t t;
+    if (start(&flag, &t))
+        return 3;
+    spin_until(&flag, 4000000000L);
+    printf("flag %d\n", flag);
+    return pthread_join(t, 0);
+}
+"""
+STARTER = r"""
+#include <pthread.h>
+static void *setter(void *flag) { *(volatile int *)flag = 1; return 0; }
+int start(volatile int *flag, pthread_t *t) { return pthread_create(t, 0, setter, (void *)flag); }
+"""
+
+
+def test_a_loop_translated_before_a_loaded_library_made_a_thread_is_counted(tmp_path: Path) -> None:
+    """Under --quantum, a program that does not create threads itself runs without the instruction counter until a
+    library it loaded at run time makes one; its spin loop, translated (after the load) before that, must count from
+    then on, or the setter never runs."""
+    build(tmp_path, "starter", STARTER, "-shared")
+    build(tmp_path, "spin", SPIN_THEN_LOAD)
+    command = [sys.executable, "-m", "twzemu.cli", "run", "--quantum", "100000", "--timeout", "20", "spin"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "flag 1\n", "")
+
+
 ONE_INSTRUCTION_ADDS = r"""
 #include <pthread.h>
 #include <stdio.h>

@@ -774,8 +774,10 @@ class Machine:
     def count_instructions(self, on: bool) -> None:
         """Count the instructions run, a translated block at a time, against ``set_budget``'s budget (the crossing
         engine's block hook, in C: a few ns a block; Python runs only for a block met the first time, to count its
-        instructions); when it is spent, the machine stops and ``on_switch`` runs. Only code translated from now on
-        calls the hook: counting that is to cover everything starts before the guest runs."""
+        instructions); when it is spent, the machine stops and ``on_switch`` runs. Turned on while the guest runs (in
+        a hook), every block is translated again, with the call to the counter, once this ``emu_start`` ends (now: a
+        loop chained to itself would run on uncounted). Turned off, code translated with the call keeps making it
+        (harmless without a budget: ``set_budget`` first)."""
         if on == (self._block_hook is not None):
             return
         self._hooks_changed = True
@@ -797,6 +799,8 @@ class Machine:
         self._block_hook = self._add_hook(UC.UC_HOOK_BLOCK, ctypes.c_void_p(fastpath.block_hook_address()),
                                           data=self.fast_ref)  # fmt: skip
         self._callbacks.pop()  # a C function: nothing to keep alive
+        self.flush_translations()
+        uclib.uc_emu_stop(self._handle)  # nothing while the guest does not run
 
     def set_budget(self, instructions: int) -> None:
         """The running thread's quantum under ``count_instructions`` (a stop the last one asked for still ends

@@ -185,11 +185,10 @@ class Threads:
         machine.set_gs_base(thread_info_of(0))
         machine.on_switch = self.switch
         crossings.threads = self
-        # A program that may create threads counts its instructions from its first one (code translated before the
-        # counter exists would never be counted: a loop the first thread runs could never be preempted); one that
-        # cannot runs at full speed, and gets the counter when a thread appears anyway (clone by hand, dlopen).
-        self._counting_from_start = self._quantum is not None and any(_creates_threads(c) for c in linked)
-        if self._counting_from_start:
+        # A program that may create threads counts its instructions from its first one (turned on later, the counter
+        # has every block translated again: dearer than counting the start-up); one that cannot runs at full speed,
+        # and gets the counter when a thread appears anyway (clone by hand, dlopen).
+        if self._quantum is not None and any(_creates_threads(c) for c in linked):
             self.machine.set_budget(NO_QUANTUM)
             self.machine.count_instructions(True)
 
@@ -606,10 +605,10 @@ class Threads:
             return
         if wanted:
             self._fresh_quantum()  # the running thread's first quantum starts now
+            # on from then to the end (turned on late, it has every block translated again, once)
+            self.machine.count_instructions(True)
         else:
             self.machine.set_budget(NO_QUANTUM)
-        if not self._counting_from_start:
-            self.machine.count_instructions(wanted)
 
 
 def _generator(seed: int) -> random.Random:

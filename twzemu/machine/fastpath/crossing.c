@@ -783,13 +783,10 @@ void twz_on_intr(void *uc, uint32_t intno, void *data)
     st->python_hook(uc, intno, NULL);
 }
 
-/* How many instructions the block at address (size bytes) holds: the block counted last (a loop runs the same one
- * again and again), else the table, else Python's count, kept in the table. */
-static uint32_t block_count(struct twz_state *st, uint64_t address, uint32_t size)
+/* How many instructions the block at address (size bytes) holds, for a block other than the one counted last: the
+ * table, else Python's count, kept in the table. Out of line: the hook's common case stays a leaf. */
+__attribute__((noinline, cold)) static uint32_t block_count(struct twz_state *st, uint64_t address, uint32_t size)
 {
-    struct twz_block *last = &st->last_block;
-    if (last->count && last->address == address && last->size == size)
-        return last->count;
     uint32_t count = 0;
     struct twz_block *free_slot = NULL;
     uint64_t start = gate_hash(address);
@@ -807,22 +804,41 @@ static uint32_t block_count(struct twz_state *st, uint64_t address, uint32_t siz
         if (st->blocks)
             *(free_slot ? free_slot : &st->blocks[start & st->block_mask]) = (struct twz_block){address, size, count};
     }
-    *last = (struct twz_block){address, size, count};
+    st->last_block = (struct twz_block){address, size, count};
     return count;
 }
 
-/* The scheduler's quantum: Unicorn's block hook in a program that may have threads. A block's instructions count
- * against the running thread's budget as the block starts (so a quantum ends at a block's end: determinism at block
- * granularity); when it is spent, the machine stops for the scheduler. No Python runs but for a block met the first
- * time. */
-void twz_on_block(void *uc, uint64_t address, uint32_t size, void *data)
+/* The budget less count; when it is spent, the machine stops for the scheduler. */
+static inline void spend(struct twz_state *st, void *uc, uint32_t count)
 {
-    struct twz_state *st = data;
-    st->budget -= block_count(st, address, size);
-    if (st->budget <= 0 && !st->expired) {
+    if ((st->budget -= count) <= 0 && !st->expired) {
         st->expired = 1;
         st->emu_stop(uc);
     }
+}
+
+__attribute__((noinline, cold)) static void spend_on_new_block(struct twz_state *st, void *uc, uint64_t address,
+                                                               uint32_t size)
+{
+    spend(st, uc, block_count(st, address, size));
+}
+
+/* The scheduler's quantum: Unicorn's block hook in a program that may have threads (Unicorn 2.1 calls it straight
+ * from the translated block when it is the only block hook). A block's instructions count against the running
+ * thread's budget as the block starts (so a quantum ends at a block's end: determinism at block granularity); when
+ * it is spent, the machine stops for the scheduler. The common case — the block counted last again, as in a loop —
+ * is a leaf of a few loads and a store; no Python runs but for a block met the first time. */
+void twz_on_block(void *uc, uint64_t address, uint32_t size, void *data)
+{
+    struct twz_state *st = data;
+    const struct twz_block *last = &st->last_block;
+    if (__builtin_expect(last->address != address || last->size != size || !last->count, 0)) {
+        spend_on_new_block(st, uc, address, size);
+        return;
+    }
+    if (__builtin_expect((st->budget -= last->count) > 0, 1))
+        return;
+    spend(st, uc, 0);
 }
 
 /* The running thread's registers into save (unless NULL), load's into the CPU. In a syscall hook (in_syscall),
