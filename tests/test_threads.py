@@ -3,6 +3,7 @@ scheduler, deadlocks and stack overflows; guests/threads/."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import threading
@@ -10,6 +11,13 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, build, guest
+
+from twzemu.machine.disasm import count_instructions
+from twzemu.machine.events import StopReason
+from twzemu.machine.machine import Machine
+from twzemu.monitor.monitor import Monitor
+from twzemu.monitor.threads import Schedule
+from twzemu.objects.store import ObjectStore
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -157,6 +165,24 @@ def test_a_loop_translated_before_a_loaded_library_made_a_thread_is_counted(tmp_
     command = [sys.executable, "-m", "twzemu.cli", "run", "--quantum", "100000", "--timeout", "20", "spin"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (0, "flag 1\n", "")
+
+
+def test_the_counter_counts_each_block_as_capstone_decodes_it() -> None:
+    """Under --quantum the engine counts a block's instructions in C (Unicorn reads its bytes through the page tables,
+    capstone decodes them): every block of a threaded run (the C library's, musl's pthreads', the program's) holds
+    as many as capstone finds decoding the same bytes from Python."""
+    path = str(guest("threads/basics"))
+    monitor = Monitor(ObjectStore.in_memory(), io.BytesIO(), io.BytesIO(), schedule=Schedule(700, 3))
+    linked = monitor.link(path)
+    with Machine(monitor.ram_size) as machine:
+        run = monitor.start(machine, linked, [path])
+        assert machine.run(linked.entry).reason is StopReason.EXIT
+        blocks = machine.counted_blocks
+        assert len(blocks) > 500 and max(count for _, _, count in blocks) > 10
+        spaces = [state.space for state in run.states.values()]  # the program's and the monitor's runtime
+        for address, size, count in blocks:
+            space = next(s for s in spaces if s.mapping_at(address) is not None)
+            assert count == count_instructions(space.read_virtual(address, size), address), hex(address)
 
 
 ONE_INSTRUCTION_ADDS = r"""

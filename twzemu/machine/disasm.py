@@ -1,9 +1,10 @@
-"""Instructions as text for reports (capstone): ``invalid opcode (wrfsbase rax)`` says what the guest tried.
+"""Instructions decoded by capstone: as text for reports (``invalid opcode (wrfsbase rax)`` says what the guest
+tried), and counted, a translated block at a time, for ``--quantum`` (the crossing engine calls capstone from C).
 
 Why in ``machine/``: an instruction the CPU refused is the CPU's vocabulary, like the exception vectors of
 ``x86``; pure (it decodes bytes, it touches no Unicorn), it sits below the monitor, whose reports use it, and
-below the debugger, which will show instructions too. Only a faulting run needs it, so capstone is imported on
-first use, not at start-up.
+below the debugger, which will show instructions too. Only a faulting or counted run needs it, so capstone is
+imported on first use, not at start-up.
 """
 
 from __future__ import annotations
@@ -30,6 +31,33 @@ def instruction_at(code: bytes, address: int) -> str | None:
 def count_instructions(code: bytes, address: int) -> int:
     """How many instructions ``code`` (read at ``address``) holds, up to the first that does not decode."""
     return sum(1 for _ in _disassembler().disasm_lite(code, address))
+
+
+class InstructionCounter:
+    """Capstone as the crossing engine counts a translated block's instructions with it, in C: the address of
+    ``cs_disasm_iter``, the handle to pass it (x86-64, no details) and room for one decoded instruction, which
+    ``close`` frees. One per machine (the room is written as blocks are counted)."""
+
+    def __init__(self) -> None:
+        import ctypes
+
+        from capstone import _cs
+
+        def address(function: object) -> int:
+            return ctypes.cast(function, ctypes.c_void_p).value or 0
+
+        allocate = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_size_t)(address(_cs.cs_malloc))
+        self._free = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)(address(_cs.cs_free))
+        self.handle: int = _disassembler().csh.value
+        self.disasm_iter = address(_cs.cs_disasm_iter)
+        self.instruction: int | None = allocate(self.handle)
+        if not self.instruction:
+            raise MemoryError("capstone: no room for an instruction")
+
+    def close(self) -> None:
+        if self.instruction:
+            self._free(self.instruction, 1)
+            self.instruction = None
 
 
 @cache

@@ -59,7 +59,7 @@ from .cpustate import (
     find_vectors,
     locate_cpu_state,
 )
-from .disasm import count_instructions
+from .disasm import InstructionCounter
 from .events import Fault, Stop, StopReason, Watch
 from .watchdog import Watchdog
 from .x86 import (
@@ -131,7 +131,6 @@ _HOOK_CODE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_u
 _RDI, _RSI, _RDX, _R10, _R8, _R9 = (cpustate.RDI, cpustate.RSI, cpustate.RDX, cpustate.R10, cpustate.R8,
                                     cpustate.R9)  # fmt: skip
 CpuRecordBuffer = ctypes.Array[ctypes.c_char]  # a thread's registers while another runs (``fastpath.cpu_record``)
-_COUNT_BLOCK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint32)
 BLOCK_SLOTS = 1 << 16  # --quantum's table of translated blocks' instruction counts
 _HOOK_MEM = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
@@ -244,6 +243,7 @@ class Machine:
         self._block_hook: int | None = None  # --quantum's counter, installed while it counts
         self._hooks_changed = False  # a hook came or went while the guest ran (emu_start may return early)
         self._blocks: ctypes.Array[fastpath.BlockSlot] | None = None
+        self._counter: InstructionCounter | None = None  # capstone, as the block hook counts with it
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -303,6 +303,9 @@ class Machine:
         self.on_control_transfer = None
         self.cpu = None
         self._spaces.clear()
+        if self._counter is not None:
+            self._counter.close()
+            self._counter = None
         self.fast = fastpath.State()  # no pointer into the closed engine survives
         self.fast_ref = ctypes.byref(self.fast)
         self._uc = None  # the binding's finalizer closes the engine when its last reference goes
@@ -773,9 +776,9 @@ class Machine:
 
     def count_instructions(self, on: bool) -> None:
         """Count the instructions run, a translated block at a time, against ``set_budget``'s budget (the crossing
-        engine's block hook, in C: a few ns a block; Python runs only for a block met the first time, to count its
-        instructions); when it is spent, the machine stops and ``on_switch`` runs. Turned on while the guest runs (in
-        a hook), every block is translated again, with the call to the counter, once this ``emu_start`` ends (now: a
+        engine's block hook, in C: a few ns a block; a block met the first time is decoded once, by capstone called
+        from C); when it is spent, the machine stops and ``on_switch`` runs. Turned on while the guest runs (in a
+        hook), every block is translated again, with the call to the counter, once this ``emu_start`` ends (now: a
         loop chained to itself would run on uncounted). Turned off, code translated with the call keeps making it
         (harmless without a budget: ``set_budget`` first)."""
         if on == (self._block_hook is not None):
@@ -790,11 +793,13 @@ class Machine:
             return
         if self._blocks is None:
             self._blocks = (fastpath.BlockSlot * BLOCK_SLOTS)()
-            counter = _COUNT_BLOCK(self._instructions_in)
-            self._callbacks.append(counter)
+            self._counter = counter = InstructionCounter()
             fast.blocks = ctypes.cast(self._blocks, ctypes.POINTER(fastpath.BlockSlot))
             fast.block_mask = BLOCK_SLOTS - 1
-            fast.count_block = ctypes.cast(counter, ctypes.c_void_p).value
+            fast.vmem_read = ctypes.cast(uclib.uc_vmem_read, ctypes.c_void_p).value
+            fast.disasm_iter, fast.disassembler, fast.instruction = (
+                counter.disasm_iter, counter.handle, counter.instruction,
+            )  # fmt: skip
             fast.emu_stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
         self._block_hook = self._add_hook(UC.UC_HOOK_BLOCK, ctypes.c_void_p(fastpath.block_hook_address()),
                                           data=self.fast_ref)  # fmt: skip
@@ -802,20 +807,15 @@ class Machine:
         self.flush_translations()
         uclib.uc_emu_stop(self._handle)  # nothing while the guest does not run
 
+    @property
+    def counted_blocks(self) -> list[tuple[int, int, int]]:
+        """Each translated block ``count_instructions`` has met: its address, size in bytes and instructions."""
+        return [(b.address, b.size, b.count) for b in self._blocks or () if b.count]
+
     def set_budget(self, instructions: int) -> None:
         """The running thread's quantum under ``count_instructions`` (a stop the last one asked for still ends
         ``emu_start``: the run loop then sees a budget left and goes on)."""
         self.fast.budget = instructions
-
-    def _instructions_in(self, address: int, size: int) -> int:
-        """How many instructions the translated block at ``address`` (``size`` bytes) holds: decoded once."""
-        try:
-            space = self.current_space()
-            if space is None:
-                return 1
-            return max(count_instructions(space.read_virtual(address, size), address), 1)
-        except BaseException:  # a callback must not raise: a block is then one instruction
-            return 1
 
     def thread_registers(self, rip: int, rsp: int, fs_base: int, gs_base: int) -> CpuRecordBuffer:
         """A thread's registers before it first runs (``switch_cpu`` loads them): at ``rip`` on ``rsp`` with those

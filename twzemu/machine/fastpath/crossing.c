@@ -106,8 +106,8 @@ struct twz_crossing {
     uint32_t mxcsr;
 };
 
-/* --quantum: how many instructions each translated block holds, by its address and size (an open-addressing table the
- * Python side fills when the engine meets a block it does not know: count 0 is an empty slot). */
+/* --quantum: how many instructions each translated block holds, by its address and size (an open-addressing table
+ * filled as the engine meets a block it does not know: count 0 is an empty slot). */
 struct twz_block {
     uint64_t address;
     uint32_t size;
@@ -115,8 +115,12 @@ struct twz_block {
 };
 #define BLOCK_PROBES 8
 
-typedef uint32_t (*block_count_fn)(uint64_t address, uint32_t size);
 typedef int (*emu_stop_fn)(void *uc);
+/* Unicorn's uc_vmem_read and capstone's cs_disasm_iter, handed over by Python (--quantum's instruction count) */
+typedef int (*vmem_read_fn)(void *uc, uint64_t address, int prot, void *bytes, size_t size);
+typedef _Bool (*disasm_iter_fn)(size_t handle, const uint8_t **code, size_t *size, uint64_t *address, void *insn);
+#define UC_PROT_EXEC 4
+#define BLOCK_BYTES_MAX 8192 /* a translated block's bytes: at most two pages, and TCG_MAX_INSNS instructions */
 typedef void (*intr_hook)(void *uc, uint32_t intno, void *data);
 typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
 typedef int (*reg_read_fn)(void *uc, int regid, void *value);
@@ -216,7 +220,10 @@ struct twz_state {
     /* --quantum: the running thread's instructions left, counted a translated block at a time (twz_on_block) */
     struct twz_block *blocks;
     uint64_t block_mask;        /* the block table has block_mask + 1 slots, a power of two */
-    block_count_fn count_block; /* the instructions of a block not in the table yet */
+    vmem_read_fn vmem_read;     /* a block not in the table yet: its bytes, read through the page tables loaded now */
+    disasm_iter_fn disasm_iter; /* and decoded, to count its instructions */
+    uint64_t disassembler;      /* capstone's handle (x86-64, no details) */
+    void *instruction;          /* capstone's room for one decoded instruction */
     emu_stop_fn emu_stop;
     int64_t budget;
     int32_t expired;            /* the budget ran out: the machine stopped for the scheduler */
@@ -264,7 +271,8 @@ static const struct twz_field fields[] = {
     FIELD(twz_state, current),
     FIELD(twz_state, current_stack), FIELD(twz_state, depth), FIELD(twz_state, capacity), FIELD(twz_state, monitor),
     FIELD(twz_state, last), FIELD(twz_state, rules), FIELD(twz_state, blocks), FIELD(twz_state, block_mask),
-    FIELD(twz_state, count_block), FIELD(twz_state, emu_stop), FIELD(twz_state, budget), FIELD(twz_state, expired),
+    FIELD(twz_state, vmem_read), FIELD(twz_state, disasm_iter),
+    FIELD(twz_state, disassembler), FIELD(twz_state, instruction), FIELD(twz_state, emu_stop), FIELD(twz_state, budget), FIELD(twz_state, expired),
     FIELD(twz_state, reserved), FIELD(twz_state, last_block),
     FIELD(twz_block, address), FIELD(twz_block, size), FIELD(twz_block, count),
 };
@@ -783,9 +791,26 @@ void twz_on_intr(void *uc, uint32_t intno, void *data)
     st->python_hook(uc, intno, NULL);
 }
 
+/* How many instructions the size bytes at address hold, decoded up to the first that does not decode; at least one
+ * (a block whose bytes cannot be read counts one). */
+static uint32_t instructions_in(struct twz_state *st, void *uc, uint64_t address, uint32_t size)
+{
+    uint8_t code[BLOCK_BYTES_MAX];
+    if (size == 0 || size > sizeof code || st->vmem_read(uc, address, UC_PROT_EXEC, code, size) != 0)
+        return 1;
+    const uint8_t *at = code;
+    size_t left = size;
+    uint64_t pc = address;
+    uint32_t count = 0;
+    while (left && st->disasm_iter(st->disassembler, &at, &left, &pc, st->instruction))
+        count++;
+    return count ? count : 1;
+}
+
 /* How many instructions the block at address (size bytes) holds, for a block other than the one counted last: the
- * table, else Python's count, kept in the table. Out of line: the hook's common case stays a leaf. */
-__attribute__((noinline, cold)) static uint32_t block_count(struct twz_state *st, uint64_t address, uint32_t size)
+ * table, else decoded, kept in the table. Out of line: the hook's common case stays a leaf. */
+__attribute__((noinline, cold)) static uint32_t block_count(struct twz_state *st, void *uc, uint64_t address,
+                                                            uint32_t size)
 {
     uint32_t count = 0;
     struct twz_block *free_slot = NULL;
@@ -798,9 +823,7 @@ __attribute__((noinline, cold)) static uint32_t block_count(struct twz_state *st
             free_slot = b;
     }
     if (!count) {
-        count = st->count_block(address, size);
-        if (!count)
-            count = 1;
+        count = instructions_in(st, uc, address, size);
         if (st->blocks)
             *(free_slot ? free_slot : &st->blocks[start & st->block_mask]) = (struct twz_block){address, size, count};
     }
@@ -820,14 +843,14 @@ static inline void spend(struct twz_state *st, void *uc, uint32_t count)
 __attribute__((noinline, cold)) static void spend_on_new_block(struct twz_state *st, void *uc, uint64_t address,
                                                                uint32_t size)
 {
-    spend(st, uc, block_count(st, address, size));
+    spend(st, uc, block_count(st, uc, address, size));
 }
 
 /* The scheduler's quantum: Unicorn's block hook in a program that may have threads (Unicorn 2.1 calls it straight
  * from the translated block when it is the only block hook). A block's instructions count against the running
  * thread's budget as the block starts (so a quantum ends at a block's end: determinism at block granularity); when
  * it is spent, the machine stops for the scheduler. The common case — the block counted last again, as in a loop —
- * is a leaf of a few loads and a store; no Python runs but for a block met the first time. */
+ * is a leaf of a few loads and a store; no Python runs. */
 void twz_on_block(void *uc, uint64_t address, uint32_t size, void *data)
 {
     struct twz_state *st = data;
