@@ -22,7 +22,7 @@ def measurements() -> dict[str, Callable[[], float]]:
     return {"lua_twzemu": lambda: time_command(guest), "lua_native": lambda: time_command(native)}
 
 
-def figures(medians: dict[str, float]) -> list[tuple[str, float, str]]:
-    if "lua_twzemu" not in medians:
+def figures(best: dict[str, float]) -> list[tuple[str, float, str]]:
+    if "lua_twzemu" not in best:
         return []
-    return [("lua_vs_native", medians["lua_native"] / medians["lua_twzemu"], "x")]
+    return [("lua_vs_native", best["lua_native"] / best["lua_twzemu"], "x")]
