@@ -1,6 +1,6 @@
 """``make bench``: twzemu against raw Unicorn, measured in the same run.
 
-Each measurement runs once in each of 7 interleaved rounds (one round runs every measurement once) and counts by its
+Each measurement runs once in each of 11 interleaved rounds (one round runs every measurement once) and counts by its
 fastest run; figures are printed as ``name: value unit``. Why the fastest, not the median: this shared machine slows
 some runs of the same work down by up to 4x at times (raw Unicorn's compute loop, one instance, the same code:
 0.04 s or 0.08 s for 20 M iterations, changing every few hundred ms; CPU time equals wall time, so it is the host,
@@ -61,7 +61,7 @@ from .twz import TwzemuGuest
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "guests" / "build" / "bench"
-ROUNDS = 7
+ROUNDS = 11
 
 COMPUTE_ITERATIONS = 50_000_000  # must match guests/Makefile BENCH_DEFS
 MEMORY_ITERATIONS = 20_000_000
