@@ -82,7 +82,7 @@ class GdbStub:
         self._backlog: list[rsp.Packet] = []  # packets that arrived while the guest ran
         self._frames_dir: str | None = None  # where the gates' unwind rules are written for gdb
         self._interrupt: Callable[[], None] | None = None  # what Ctrl-C calls while the guest runs
-        self._watcher: tuple[threading.Event, threading.Thread] | None = None  # reads gdb while the guest runs
+        self._watcher: tuple[socket.socket, threading.Thread] | None = None  # reads gdb while the guest runs
         self._greeter: threading.Thread | None = None  # accepts gdb (listen)
 
     def listen(self) -> tuple[str, int]:
@@ -205,39 +205,42 @@ class GdbStub:
         conn = self._conn
         if conn is None or self._watcher is not None:
             return
-        done = threading.Event()
+        wake, woken = socket.socketpair()  # _unwatch writes to wake: the watcher returns at once, not at a timeout
         interrupt = self._interrupt
 
         def watch() -> None:
-            while not done.is_set():
-                if not select.select([conn], [], [], 0.05)[0]:
-                    continue
-                try:
-                    data = conn.recv(4096)
-                except OSError:
-                    return
-                if not data:
-                    return
-                for event in self._reader.feed(data):
-                    if isinstance(event, rsp.Interrupt) and interrupt is not None:
-                        self._interrupted = True
-                        interrupt()
-                    elif isinstance(event, rsp.Packet):
-                        if self._ack:
-                            conn.sendall(b"+")
-                        self._backlog.append(event)
+            with woken:
+                while True:
+                    ready = select.select([conn, woken], [], [])[0]
+                    if woken in ready:
+                        return
+                    try:
+                        data = conn.recv(4096)
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    for event in self._reader.feed(data):
+                        if isinstance(event, rsp.Interrupt) and interrupt is not None:
+                            self._interrupted = True
+                            interrupt()
+                        elif isinstance(event, rsp.Packet):
+                            if self._ack:
+                                conn.sendall(b"+")
+                            self._backlog.append(event)
 
         thread = threading.Thread(target=watch, name="twzemu-gdb-interrupt", daemon=True)
-        self._watcher = (done, thread)
+        self._watcher = (wake, thread)
         thread.start()
 
     def _unwatch(self) -> bool:
         """Stop watching (the stub reads gdb's packets itself again); whether a watcher was running."""
         if self._watcher is None:
             return False
-        done, thread = self._watcher
+        wake, thread = self._watcher
         self._watcher = None
-        done.set()
+        with wake:
+            wake.send(b"\0")
         thread.join()
         return True
 
