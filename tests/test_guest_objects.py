@@ -96,6 +96,9 @@ def test_the_password_service_keeps_its_database_across_runs_and_the_program_can
         "alice's password is still the one an earlier run set",
     ]
     assert "the program maps the database itself: Permission denied" in second.stdout
+    (listed,) = twzemu("store", "--store", str(store), "ls").stdout.splitlines()
+    size = int(listed.split()[2])  # put as 0 bytes; the service's records are data now
+    assert size > 0 and listed.endswith(" passwd.db")
     without = pwdb(store)  # an object put with `twzemu store put` belongs to no compartment
     assert (without.status, without.stdout) == (
         1,

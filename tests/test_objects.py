@@ -282,6 +282,27 @@ def test_object_meta_extensions_and_data_size() -> None:
     assert obj.meta_ext(99) is None
 
 
+def test_a_sized_object_covers_data_written_past_its_size() -> None:
+    """What a guest wrote past a ``SIZED`` object's size counts in it after the run (up to the last non-zero byte);
+    data within the size, or an object without the extension, leave it as it was."""
+    obj = Object(ObjId(1))
+    obj.cover_written_data()
+    assert obj.meta_ext(MetaExtTag.SIZED) is None
+    obj.set_meta_ext(MetaExtTag.SIZED, 10)
+    obj.write(DATA_OFFSET, b"abc")
+    obj.cover_written_data()
+    assert obj.data_size == 10
+    obj.write(DATA_OFFSET + 3 * PAGE_SIZE + 6, b"xy\0")
+    obj.cover_written_data()
+    assert obj.data_size == 3 * PAGE_SIZE + 8
+    obj.add_fot_entry(ObjId(2))  # the FOT is not data
+    obj.cover_written_data()
+    assert obj.data_size == 3 * PAGE_SIZE + 8
+    obj.write(META_OFFSET, b"\xff" * META_INFO_SIZE)  # meta data a guest wrote over: left alone
+    obj.cover_written_data()
+    assert obj.read(META_OFFSET, META_INFO_SIZE) == b"\xff" * META_INFO_SIZE
+
+
 def test_object_equality_is_by_id_lifetime_and_content() -> None:
     a, b = Object(ObjId(1)), Object(ObjId(1))
     a.write(DATA_OFFSET, b"x")

@@ -429,6 +429,7 @@ class GuestObjects:
             frames = self.builder.cache.get(id)
             if frames is not None:
                 _copy_back(mem, backing.obj, frames.frames)
+                backing.obj.cover_written_data()
             if backing.obj.lifetime is Lifetime.PERSISTENT:
                 self.store.put(backing.obj)
 

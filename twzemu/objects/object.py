@@ -207,9 +207,28 @@ class Object:
         sized = self.meta_ext(MetaExtTag.SIZED)
         if sized is not None:
             return sized
+        data_pages = self._data_pages()
+        return (data_pages[-1][0] + 1) * PAGE_SIZE - DATA_OFFSET if data_pages else 0
+
+    def _data_pages(self) -> list[tuple[int, bytes]]:
+        """``(page index, content)`` of the non-zero pages between the meta data and the FOT, by increasing index."""
         fot_bottom_page = fot_entry_offset(max(self.meta.fotcount, 1)) >> PAGE_SHIFT
-        data_pages = [i for i, _ in self.iter_pages() if DATA_OFFSET >> PAGE_SHIFT <= i < fot_bottom_page]
-        return (max(data_pages) + 1) * PAGE_SIZE - DATA_OFFSET if data_pages else 0
+        return [(i, page) for i, page in self.iter_pages() if DATA_OFFSET >> PAGE_SHIFT <= i < fot_bottom_page]
+
+    def cover_written_data(self) -> None:
+        """A ``SIZED`` object whose data now reaches past its size (a guest wrote there) is as large as its data:
+        up to its last non-zero byte below the FOT. Meta data a guest made malformed is left as it is."""
+        try:
+            sized = self.meta_ext(MetaExtTag.SIZED)
+            data_pages = self._data_pages()
+        except ObjectError:
+            return
+        if sized is None or not data_pages:
+            return
+        index, page = data_pages[-1]
+        end = index * PAGE_SIZE + len(page.rstrip(b"\0")) - DATA_OFFSET
+        if end > sized:
+            self.set_meta_ext(MetaExtTag.SIZED, end)
 
     # --- foreign object table -------------------------------------------------------------------------------
 
