@@ -35,20 +35,22 @@ def count_instructions(code: bytes, address: int) -> int:
 
 class InstructionCounter:
     """Capstone as the crossing engine counts a translated block's instructions with it, in C: the address of
-    ``cs_disasm_iter``, the handle to pass it (x86-64, no details) and room for one decoded instruction, which
-    ``close`` frees. One per machine (the room is written as blocks are counted)."""
+    ``cs_disasm_iter``, a handle of its own to pass it (x86-64, no details) and room for one decoded instruction,
+    which ``close`` frees. One per machine: machines may run in several threads at once, and capstone writes to its
+    handle as it decodes."""
 
     def __init__(self) -> None:
         import ctypes
 
-        from capstone import _cs
+        from capstone import CS_ARCH_X86, CS_MODE_64, Cs, _cs
 
         def address(function: object) -> int:
             return ctypes.cast(function, ctypes.c_void_p).value or 0
 
         allocate = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_size_t)(address(_cs.cs_malloc))
         self._free = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)(address(_cs.cs_free))
-        self.handle: int = _disassembler().csh.value
+        self._disassembler: Cs | None = Cs(CS_ARCH_X86, CS_MODE_64)
+        self.handle: int = self._disassembler.csh.value
         self.disasm_iter = address(_cs.cs_disasm_iter)
         self.instruction: int | None = allocate(self.handle)
         if not self.instruction:
@@ -58,6 +60,7 @@ class InstructionCounter:
         if self.instruction:
             self._free(self.instruction, 1)
             self.instruction = None
+        self._disassembler = None  # capstone closes the handle with its last reference
 
 
 @cache

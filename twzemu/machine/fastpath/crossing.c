@@ -271,8 +271,8 @@ static const struct twz_field fields[] = {
     FIELD(twz_state, current),
     FIELD(twz_state, current_stack), FIELD(twz_state, depth), FIELD(twz_state, capacity), FIELD(twz_state, monitor),
     FIELD(twz_state, last), FIELD(twz_state, rules), FIELD(twz_state, blocks), FIELD(twz_state, block_mask),
-    FIELD(twz_state, vmem_read), FIELD(twz_state, disasm_iter),
-    FIELD(twz_state, disassembler), FIELD(twz_state, instruction), FIELD(twz_state, emu_stop), FIELD(twz_state, budget), FIELD(twz_state, expired),
+    FIELD(twz_state, vmem_read), FIELD(twz_state, disasm_iter), FIELD(twz_state, disassembler),
+    FIELD(twz_state, instruction), FIELD(twz_state, emu_stop), FIELD(twz_state, budget), FIELD(twz_state, expired),
     FIELD(twz_state, reserved), FIELD(twz_state, last_block),
     FIELD(twz_block, address), FIELD(twz_block, size), FIELD(twz_block, count),
 };
