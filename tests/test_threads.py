@@ -87,6 +87,24 @@ def test_a_seeded_schedule_replays_exactly(seed: str) -> None:
     assert first.stdout == second.stdout and first.stdout.endswith(" of 300000\n")
 
 
+@pytest.mark.parametrize("seed", [None, 4])
+def test_a_quantum_switched_in_the_counters_hook_is_the_one_a_stop_would_give(monkeypatch, seed) -> None:
+    """A spent quantum switches threads in the counter's hook, without leaving emu_start; the run loop does it
+    instead when the hook declines. Both give the same interleaving, instruction for instruction."""
+
+    def race(declined: bool) -> bytes:
+        if declined:
+            monkeypatch.setattr(Machine, "_on_quantum", lambda _self, _uc: 0)
+        out = io.BytesIO()
+        monitor = Monitor(ObjectStore.in_memory(), out, io.BytesIO(), schedule=Schedule(3000, seed))
+        assert monitor.run(str(guest("threads/race")), timeout=30).status == 0
+        return out.getvalue()
+
+    in_hook = race(declined=False)
+    assert in_hook.endswith(b" of 300000\n") and in_hook != b"thread 0 done at 100000\n"
+    assert race(declined=True) == in_hook
+
+
 def test_seeds_explore_different_schedules() -> None:
     outputs = {run("--quantum", "3000", "--schedule-seed", str(seed), str(guest("threads/race"))).stdout
                for seed in range(4)}  # fmt: skip

@@ -128,6 +128,7 @@ _HOOK_INSN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 _HOOK_IO_IN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p)
 _HOOK_IO_OUT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 _HOOK_CODE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
+_QUANTUM = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
 _RDI, _RSI, _RDX, _R10, _R8, _R9 = (cpustate.RDI, cpustate.RSI, cpustate.RDX, cpustate.R10, cpustate.R8,
                                     cpustate.R9)  # fmt: skip
 CpuRecordBuffer = ctypes.Array[ctypes.c_char]  # a thread's registers while another runs (``fastpath.cpu_record``)
@@ -244,6 +245,7 @@ class Machine:
         self._hooks_changed = False  # a hook came or went while the guest ran (emu_start may return early)
         self._blocks: ctypes.Array[fastpath.BlockSlot] | None = None
         self._counter: InstructionCounter | None = None  # capstone, as the block hook counts with it
+        self._free_running = False  # in the run loop's emu_start: a spent quantum may switch threads in its hook
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -801,6 +803,9 @@ class Machine:
                 counter.disasm_iter, counter.handle, counter.instruction,
             )  # fmt: skip
             fast.emu_stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
+            scheduler = _QUANTUM(self._on_quantum)
+            self._callbacks.append(scheduler)
+            fast.quantum_hook = ctypes.cast(scheduler, ctypes.c_void_p).value
         self._block_hook = self._add_hook(UC.UC_HOOK_BLOCK, ctypes.c_void_p(fastpath.block_hook_address()),
                                           data=self.fast_ref)  # fmt: skip
         self._callbacks.pop()  # a C function: nothing to keep alive
@@ -811,6 +816,21 @@ class Machine:
     def counted_blocks(self) -> list[tuple[int, int, int]]:
         """Each translated block ``count_instructions`` has met: its address, size in bytes and instructions."""
         return [(b.address, b.size, b.count) for b in self._blocks or () if b.count]
+
+    def _on_quantum(self, _uc: int) -> int:
+        """The running thread's budget is spent, at a block's start (the counter's hook): ``on_switch`` runs here, and
+        the thread it chose begins there without ``emu_start`` ending (RIP written through Unicorn starts the block
+        again: the same one if no other thread runs). 0 when not here — not the run loop's ``emu_start`` (a step), a
+        stop pending, no scheduler — and the machine stops for the run loop instead."""
+        if not self._free_running or self._stop is not None or self._switch or self.on_switch is None:
+            return 0
+        try:
+            if self.on_switch() and self._stop is None:
+                assert self.cpu is not None
+                uclib.uc_reg_write(self._handle, X.UC_X86_REG_RIP, ctypes.byref(ctypes.c_uint64(self.cpu.rip[0])))
+        except BaseException as error:
+            self._fail_hook(error)
+        return 1
 
     def set_budget(self, instructions: int) -> None:
         """The running thread's quantum under ``count_instructions`` (a stop the last one asked for still ends
@@ -928,7 +948,11 @@ class Machine:
 
     def _loop(self, cpu: CpuState, watchdog: Watchdog) -> Stop:
         while watchdog.stop is None:
-            status = self._emulate(cpu)
+            self._free_running = True
+            try:
+                status = self._emulate(cpu)
+            finally:
+                self._free_running = False
             if self._deliver_deferred():
                 continue  # the monitor resolved it (e.g. unwound a crossing): run on
             if self._stop is None and watchdog.stop is None:

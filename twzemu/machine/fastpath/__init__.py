@@ -218,6 +218,7 @@ class State(ctypes.Structure):
         ("disassembler", _u64),
         ("instruction", _ptr),
         ("emu_stop", _ptr),
+        ("quantum_hook", _ptr),
         ("budget", ctypes.c_int64),
         ("expired", _i32),
         ("reserved", _i32),

@@ -116,6 +116,7 @@ struct twz_block {
 #define BLOCK_PROBES 8
 
 typedef int (*emu_stop_fn)(void *uc);
+typedef int (*quantum_fn)(void *uc); /* Python's scheduler, run from the counter's hook: 0 if it declined */
 /* Unicorn's uc_vmem_read and capstone's cs_disasm_iter, handed over by Python (--quantum's instruction count) */
 typedef int (*vmem_read_fn)(void *uc, uint64_t address, int prot, void *bytes, size_t size);
 typedef _Bool (*disasm_iter_fn)(size_t handle, const uint8_t **code, size_t *size, uint64_t *address, void *insn);
@@ -225,6 +226,7 @@ struct twz_state {
     uint64_t disassembler;      /* capstone's handle (x86-64, no details) */
     void *instruction;          /* capstone's room for one decoded instruction */
     emu_stop_fn emu_stop;
+    quantum_fn quantum_hook;    /* when a budget is spent: the scheduler switches threads there and then, if it can */
     int64_t budget;
     int32_t expired;            /* the budget ran out: the machine stopped for the scheduler */
     int32_t reserved;
@@ -272,7 +274,8 @@ static const struct twz_field fields[] = {
     FIELD(twz_state, current_stack), FIELD(twz_state, depth), FIELD(twz_state, capacity), FIELD(twz_state, monitor),
     FIELD(twz_state, last), FIELD(twz_state, rules), FIELD(twz_state, blocks), FIELD(twz_state, block_mask),
     FIELD(twz_state, vmem_read), FIELD(twz_state, disasm_iter), FIELD(twz_state, disassembler),
-    FIELD(twz_state, instruction), FIELD(twz_state, emu_stop), FIELD(twz_state, budget), FIELD(twz_state, expired),
+    FIELD(twz_state, instruction), FIELD(twz_state, emu_stop), FIELD(twz_state, quantum_hook),
+    FIELD(twz_state, budget), FIELD(twz_state, expired),
     FIELD(twz_state, reserved), FIELD(twz_state, last_block),
     FIELD(twz_block, address), FIELD(twz_block, size), FIELD(twz_block, count),
 };
@@ -831,10 +834,14 @@ __attribute__((noinline, cold)) static uint32_t block_count(struct twz_state *st
     return count;
 }
 
-/* The budget less count; when it is spent, the machine stops for the scheduler. */
+/* The budget less count. When it is spent, the scheduler runs in this hook (it sets the next quantum's budget, and a
+ * thread it switches to starts from here: Unicorn begins the block again at the new RIP without leaving emu_start);
+ * if it declines, the machine stops for it. */
 static inline void spend(struct twz_state *st, void *uc, uint32_t count)
 {
     if ((st->budget -= count) <= 0 && !st->expired) {
+        if (st->quantum_hook && st->quantum_hook(uc))
+            return;
         st->expired = 1;
         st->emu_stop(uc);
     }
