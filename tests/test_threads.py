@@ -203,6 +203,67 @@ def test_the_counter_counts_each_block_as_capstone_decodes_it() -> None:
             assert count == count_instructions(space.read_virtual(address, size), address), hex(address)
 
 
+PORTER = r"""
+#include <twz.h>
+static long compute(long rounds)
+{
+    volatile unsigned long x = 1;
+    for (long i = 0; i < rounds; i++)
+        x = x * 3 + 1;
+    return (long)(x & 1);
+}
+long spin_in(long rounds) { return compute(rounds) >= 0; }
+TWZ_GATE(spin_in);
+long port(long rounds)  /* `in` at CPL3 is refused (#GP): this call fails, the caller's thread alone */
+{
+    compute(rounds);
+    __asm__ volatile("in %%dx, %%al\n\tnop\n\tnop\n\tnop" ::: "rax");
+    return 2;
+}
+TWZ_GATE(port);
+"""
+PORTED = r"""
+#include <pthread.h>
+#include <stdio.h>
+long spin_in(long rounds);
+long port(long rounds);
+static void *other(void *arg)
+{
+    long failed = 0;
+    for (int i = 0; i < 400; i++)
+        failed += spin_in(40) != 1;
+    return (void *)failed;
+}
+int main(void)
+{
+    pthread_t t;
+    pthread_create(&t, 0, other, 0);
+    long result = port(300);
+    void *failed;
+    pthread_join(t, &failed);
+    printf("port %ld, the other thread's failed calls %ld\n", result, (long)failed);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("quantum", ["1", "3", "7"])
+def test_quanta_shorter_than_a_block_make_progress_and_a_refused_instruction_fails_its_thread_alone(
+    tmp_path: Path, quantum: str
+) -> None:
+    """Quanta of a few instructions (shorter than many blocks: each quantum still runs one block, where a block
+    longer than the quantum was switched away before it ran, again and again, until the timeout); one thread's
+    instruction refused inside an isolated library (a fault an instruction hook defers to the run loop) fails that
+    thread's call alone, however the quanta fall around it."""
+    build(tmp_path, "porter", PORTER, "-shared")
+    build(tmp_path, "ported", PORTED, "-L.", "-lporter")
+    for seed in ((), ("--schedule-seed", "1"), ("--schedule-seed", "2")):
+        command = [sys.executable, "-m", "twzemu.cli", "run", "--quantum", quantum, *seed, "--timeout", "30", "ported"]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=90)
+        assert (done.returncode, done.stdout) == (0, "port -14, the other thread's failed calls 0\n"), done.stderr
+        assert done.stderr.startswith("twzemu: fault: in refused (general protection) at port+0x")
+
+
 ONE_INSTRUCTION_ADDS = r"""
 #include <pthread.h>
 #include <stdio.h>

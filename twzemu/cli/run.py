@@ -194,8 +194,8 @@ def add_run_parser(commands: Any) -> None:
         type=_positive,
         metavar="N",
         help="while several threads could run, switch threads every N guest instructions, counted a translated "
-        "block at a time, so a schedule is the same on every run (default: every 5 ms of the host's time, which "
-        "costs nothing per block but differs from run to run)",
+        "block at a time (a turn ends with the block in which N ran out), so a schedule is the same on every run "
+        "(default: every 5 ms of the host's time, which costs nothing per block but differs from run to run)",
     )
     parser.add_argument(
         "--schedule-seed",

@@ -821,8 +821,10 @@ class Machine:
         """The running thread's budget is spent, at a block's start (the counter's hook): ``on_switch`` runs here, and
         the thread it chose begins there without ``emu_start`` ending (RIP written through Unicorn starts the block
         again: the same one if no other thread runs). 0 when not here — not the run loop's ``emu_start`` (a step), a
-        stop pending, no scheduler — and the machine stops for the run loop instead."""
-        if not self._free_running or self._stop is not None or self._switch or self.on_switch is None:
+        stop pending (a fault an instruction hook deferred is the running thread's: it is delivered first), no
+        scheduler — and the machine stops for the run loop instead."""
+        pending = self._stop is not None or self._switch or self._deferred is not None or self._error is not None
+        if not self._free_running or pending or self.on_switch is None:
             return 0
         try:
             if self.on_switch() and self._stop is None:

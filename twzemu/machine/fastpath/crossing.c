@@ -834,41 +834,44 @@ __attribute__((noinline, cold)) static uint32_t block_count(struct twz_state *st
     return count;
 }
 
-/* The budget less count. When it is spent, the scheduler runs in this hook (it sets the next quantum's budget, and a
- * thread it switches to starts from here: Unicorn begins the block again at the new RIP without leaving emu_start);
- * if it declines, the machine stops for it. */
-static inline void spend(struct twz_state *st, void *uc, uint32_t count)
+/* The running thread's quantum is over, at the start of a block it has not run yet: the scheduler runs in this hook
+ * (it sets the next quantum's budget, and Unicorn begins the block again at whatever RIP it leaves, without leaving
+ * emu_start: the next thread's, or this one's in its next quantum); if it declines, the machine stops for it. */
+__attribute__((noinline, cold)) static void quantum_over(struct twz_state *st, void *uc)
 {
-    if ((st->budget -= count) <= 0 && !st->expired) {
-        if (st->quantum_hook && st->quantum_hook(uc))
-            return;
-        st->expired = 1;
-        st->emu_stop(uc);
-    }
+    if (st->expired)
+        return; /* a stop for the scheduler is on its way */
+    if (st->quantum_hook && st->quantum_hook(uc))
+        return;
+    st->expired = 1;
+    st->emu_stop(uc);
 }
 
 __attribute__((noinline, cold)) static void spend_on_new_block(struct twz_state *st, void *uc, uint64_t address,
                                                                uint32_t size)
 {
-    spend(st, uc, block_count(st, uc, address, size));
+    st->budget -= block_count(st, uc, address, size);
 }
 
 /* The scheduler's quantum: Unicorn's block hook in a program that may have threads (Unicorn 2.1 calls it straight
  * from the translated block when it is the only block hook). A block's instructions count against the running
- * thread's budget as the block starts (so a quantum ends at a block's end: determinism at block granularity); when
- * it is spent, the machine stops for the scheduler. The common case — the block counted last again, as in a loop —
- * is a leaf of a few loads and a store; no Python runs. */
+ * thread's budget as the block starts; the quantum ends at the start of the first block after the budget ran out
+ * (determinism at block granularity, and every quantum runs at least one block: a block longer than the quantum is
+ * no livelock). The common case — the block counted last again, as in a loop — is a leaf of a few loads and a
+ * store; no Python runs. */
 void twz_on_block(void *uc, uint64_t address, uint32_t size, void *data)
 {
     struct twz_state *st = data;
+    if (__builtin_expect(st->budget <= 0, 0)) {
+        quantum_over(st, uc);
+        return;
+    }
     const struct twz_block *last = &st->last_block;
     if (__builtin_expect(last->address != address || last->size != size || !last->count, 0)) {
         spend_on_new_block(st, uc, address, size);
         return;
     }
-    if (__builtin_expect((st->budget -= last->count) > 0, 1))
-        return;
-    spend(st, uc, 0);
+    st->budget -= last->count;
 }
 
 /* The running thread's registers into save (unless NULL), load's into the CPU. In a syscall hook (in_syscall),
