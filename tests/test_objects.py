@@ -303,6 +303,23 @@ def test_a_sized_object_covers_data_written_past_its_size() -> None:
     assert obj.read(META_OFFSET, META_INFO_SIZE) == b"\xff" * META_INFO_SIZE
 
 
+@given(st.binary(min_size=META_INFO_SIZE, max_size=PAGE_SIZE), st.integers(0, 8 * PAGE_SIZE))
+def test_meta_data_a_guest_wrote_never_breaks_the_size_update(meta: bytes, written: int) -> None:
+    """Whatever a guest wrote over an object's meta page (it is the guest's to write), the end of the run's size
+    update neither raises nor shrinks a size it could read."""
+    obj = Object(ObjId(1))
+    obj.set_meta_ext(MetaExtTag.SIZED, 1)
+    obj.write(META_OFFSET, meta)
+    obj.write(DATA_OFFSET + written, b"z")
+    try:
+        before = obj.meta_ext(MetaExtTag.SIZED)
+    except ObjectError:
+        before = None
+    obj.cover_written_data()
+    if before is not None:
+        assert obj.meta_ext(MetaExtTag.SIZED) >= before
+
+
 def test_object_equality_is_by_id_lifetime_and_content() -> None:
     a, b = Object(ObjId(1)), Object(ObjId(1))
     a.write(DATA_OFFSET, b"x")

@@ -28,11 +28,6 @@ def instruction_at(code: bytes, address: int) -> str | None:
     return None
 
 
-def count_instructions(code: bytes, address: int) -> int:
-    """How many instructions ``code`` (read at ``address``) holds, up to the first that does not decode."""
-    return sum(1 for _ in _disassembler().disasm_lite(code, address))
-
-
 class InstructionCounter:
     """Capstone as the crossing engine counts a translated block's instructions with it, in C: the address of
     ``cs_disasm_iter``, a handle of its own to pass it (x86-64, no details) and room for one decoded instruction,

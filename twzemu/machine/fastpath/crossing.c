@@ -810,10 +810,10 @@ static uint32_t instructions_in(struct twz_state *st, void *uc, uint64_t address
     return count ? count : 1;
 }
 
-/* How many instructions the block at address (size bytes) holds, for a block other than the one counted last: the
- * table, else decoded, kept in the table. Out of line: the hook's common case stays a leaf. */
-__attribute__((noinline, cold)) static uint32_t block_count(struct twz_state *st, void *uc, uint64_t address,
-                                                            uint32_t size)
+/* A block other than the one counted last: its instructions (from the table, else decoded and kept in the table)
+ * count against the budget, and it is the block counted last. Out of line: the hook's common case stays a leaf. */
+__attribute__((noinline, cold)) static void spend_on_new_block(struct twz_state *st, void *uc, uint64_t address,
+                                                               uint32_t size)
 {
     uint32_t count = 0;
     struct twz_block *free_slot = NULL;
@@ -831,7 +831,7 @@ __attribute__((noinline, cold)) static uint32_t block_count(struct twz_state *st
             *(free_slot ? free_slot : &st->blocks[start & st->block_mask]) = (struct twz_block){address, size, count};
     }
     st->last_block = (struct twz_block){address, size, count};
-    return count;
+    st->budget -= count;
 }
 
 /* The running thread's quantum is over, at the start of a block it has not run yet: the scheduler runs in this hook
@@ -845,12 +845,6 @@ __attribute__((noinline, cold)) static void quantum_over(struct twz_state *st, v
         return;
     st->expired = 1;
     st->emu_stop(uc);
-}
-
-__attribute__((noinline, cold)) static void spend_on_new_block(struct twz_state *st, void *uc, uint64_t address,
-                                                               uint32_t size)
-{
-    st->budget -= block_count(st, uc, address, size);
 }
 
 /* The scheduler's quantum: Unicorn's block hook in a program that may have threads (Unicorn 2.1 calls it straight
